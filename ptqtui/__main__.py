@@ -1,0 +1,5 @@
+"""`python -m ptqtui`."""
+
+from ptqtui.cli import main
+
+raise SystemExit(main())
