@@ -1,0 +1,290 @@
+"""`diagnose()` and the `Diagnosis` every front end renders (versioned JSON both ways)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptqtui import __version__
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.inputs.resolve import LoadedInputs, load_inputs
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.request import Request
+
+SCHEMA = "ptqtui.diagnosis/1"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    role: str  # "model", "config", "calibration", "evaluation"
+    path: str
+    sha256: str | None = None  # files only
+    detail: str | None = None  # "100 .bin files", "10 classes, 300 images"
+
+
+@dataclass(frozen=True, slots=True)
+class InputSummary:
+    name: str
+    shape: str  # "1x3x64x64"
+    dtype: str
+    layout: str | None
+    type_train: str | None
+    type_rt: str | None
+    norm_type: str | None
+    mean: tuple[float, ...] | None
+    scale: tuple[float, ...] | None
+    cal_dtype: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    name: str
+    opset: int
+    inputs: tuple[InputSummary, ...]
+    outputs: tuple[str, ...]
+    nodes: int
+    quantized_nodes: int
+    op_counts: tuple[tuple[str, int], ...]  # most frequent first
+    normalisation: tuple[str, ...]  # "images: Sub(mean) then Div(std) = mean 123.7 ..., scale ..."
+
+
+@dataclass(frozen=True, slots=True)
+class DataSummary:
+    directory: str
+    samples: int
+    kinds: tuple[str, ...]
+    skipped: tuple[str, ...]  # "notes.txt: not a sample file (.txt)"
+    size_mismatches: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    what: str  # rule code or analysis name
+    reason: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    version: str
+    seed: int
+    title: str | None
+    files: tuple[FileRef, ...]
+    model: ModelSummary
+    config_generation: str | None
+    calibration: DataSummary | None
+    evaluation: DataSummary | None
+    findings: tuple[Finding, ...]
+    skipped: tuple[Skipped, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity.at_least(severity))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["findings"] = [_finding_to_json(f) for f in self.findings]
+        return {"schema": SCHEMA, **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Diagnosis:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} document (schema: {data.get('schema')!r})")
+        model = data["model"]
+        return cls(
+            version=data["version"],
+            seed=data["seed"],
+            title=data.get("title"),
+            files=tuple(FileRef(**f) for f in data["files"]),
+            model=ModelSummary(
+                name=model["name"],
+                opset=model["opset"],
+                inputs=tuple(
+                    InputSummary(**{**i, **_tuples(i, "mean", "scale")}) for i in model["inputs"]
+                ),
+                outputs=tuple(model["outputs"]),
+                nodes=model["nodes"],
+                quantized_nodes=model["quantized_nodes"],
+                op_counts=tuple((op, n) for op, n in model["op_counts"]),
+                normalisation=tuple(model["normalisation"]),
+            ),
+            config_generation=data.get("config_generation"),
+            calibration=_data_from_json(data.get("calibration")),
+            evaluation=_data_from_json(data.get("evaluation")),
+            findings=tuple(_finding_from_json(f) for f in data["findings"]),
+            skipped=tuple(Skipped(**s) for s in data["skipped"]),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+def _tuples(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: (tuple(d[k]) if d.get(k) is not None else None) for k in keys}
+
+
+def _data_from_json(d: dict[str, Any] | None) -> DataSummary | None:
+    if d is None:
+        return None
+    return DataSummary(
+        directory=d["directory"],
+        samples=d["samples"],
+        kinds=tuple(d["kinds"]),
+        skipped=tuple(d["skipped"]),
+        size_mismatches=tuple(d["size_mismatches"]),
+    )
+
+
+def _finding_to_json(f: Finding) -> dict[str, Any]:
+    data = asdict(f)
+    data["severity"] = f.severity.value
+    return data
+
+
+def _finding_from_json(d: dict[str, Any]) -> Finding:
+    return Finding(
+        code=d["code"],
+        severity=Severity(d["severity"]),
+        message=d["message"],
+        evidence=tuple(Evidence(**e) for e in d.get("evidence", ())),
+        fix=d.get("fix"),
+        yaml_change=d.get("yaml_change"),
+        measured=d.get("measured"),
+        related=tuple(d.get("related", ())),
+    )
+
+
+def diagnose(
+    request: Request,
+    rules: tuple[Any, ...] = (),
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Diagnosis:
+    """Load the inputs and build the Diagnosis (analyses and rules join in later stages)."""
+    report(progress, "loading inputs", 0, 1)
+    inputs = load_inputs(request)
+    check_cancel(cancel)
+    report(progress, "loading inputs", 1, 1)
+    return summarise(inputs)
+
+
+def summarise(inputs: LoadedInputs) -> Diagnosis:
+    graph = inputs.graph
+    request = inputs.request
+    files = [FileRef("model", str(graph.path), sha256_of(graph.path))]
+    if inputs.config is not None:
+        files.append(FileRef("config", str(inputs.config.path), sha256_of(inputs.config.path)))
+    calibration = None
+    if inputs.calibration is not None:
+        source = inputs.calibration
+        calibration = DataSummary(
+            directory="; ".join(str(d) for d in source.dirs),
+            samples=len(source),
+            kinds=source.kinds,
+            skipped=tuple(f"{i.file.name}: {i.problem}" for i in source.skipped),
+            size_mismatches=tuple(m.describe() for m in source.mismatches),
+        )
+        files.append(FileRef("calibration", calibration.directory, None, f"{len(source)} samples"))
+    evaluation = None
+    if inputs.eval_set is not None:
+        ev = inputs.eval_set
+        evaluation = DataSummary(
+            directory=str(ev.directory),
+            samples=len(ev),
+            kinds=(f"{len(ev.classes)} classes",),
+            skipped=tuple(f"{i.file.name}: {i.problem}" for i in ev.skipped),
+            size_mismatches=(),
+        )
+        files.append(
+            FileRef(
+                "evaluation",
+                str(ev.directory),
+                None,
+                f"{len(ev)} images, {len(ev.classes)} classes",
+            )
+        )
+    skipped = tuple(Skipped(what, why) for what, why in inputs.missing.items())
+    return Diagnosis(
+        version=__version__,
+        seed=request.seed,
+        title=request.title,
+        files=tuple(files),
+        model=_model_summary(inputs),
+        config_generation=inputs.config.generation if inputs.config else None,
+        calibration=calibration,
+        evaluation=evaluation,
+        findings=tuple(_config_findings(inputs)),
+        skipped=skipped,
+        notes=tuple(inputs.notes) + tuple(graph.notes),
+    )
+
+
+def _model_summary(inputs: LoadedInputs) -> ModelSummary:
+    graph = inputs.graph
+    counts: dict[str, int] = {}
+    for n in graph.nodes:
+        counts[n.op_type] = counts.get(n.op_type, 0) + 1
+    ins = tuple(
+        InputSummary(
+            name=t.name,
+            shape="x".join(str(d) if d is not None else "?" for d in (t.shape or ())),
+            dtype=t.dtype,
+            layout=spec.layout_train or t.layout,
+            type_train=spec.type_train,
+            type_rt=spec.type_rt,
+            norm_type=spec.norm_type,
+            mean=spec.mean,
+            scale=spec.scale,
+            cal_dtype=spec.cal_dtype,
+        )
+        for t, spec in zip(graph.inputs, inputs.specs, strict=True)
+    )
+    norms = tuple(
+        f"{n.input}: {' then '.join(s.op_type for s in n.steps)} "
+        f"(mean {' '.join(f'{v:g}' for v in n.mean)}, scale {' '.join(f'{v:g}' for v in n.scale)})"
+        for n in graph.normalisation
+    )
+    return ModelSummary(
+        name=graph.path.name,
+        opset=graph.opset,
+        inputs=ins,
+        outputs=tuple(o.name for o in graph.outputs),
+        nodes=len(graph.nodes),
+        quantized_nodes=len(graph.quantized_nodes),
+        op_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        normalisation=norms,
+    )
+
+
+def _config_findings(inputs: LoadedInputs) -> list[Finding]:
+    """Until the config rules land, config problems are reported as they were recorded."""
+    config = inputs.config
+    if config is None:
+        return []
+    out = []
+    for p in config.problems:
+        where = f"{config.path.name} line {p.line}" if p.line else config.path.name
+        fix = f"did you mean {p.suggestion!r}?" if p.suggestion else None
+        severity = Severity.MINOR if p.kind in ("deprecated",) else Severity.MAJOR
+        out.append(
+            Finding(
+                code="PTQ201",
+                severity=severity,
+                message=p.message,
+                evidence=(Evidence(f"config {p.kind}", p.key, None, where),),
+                fix=fix,
+            )
+        )
+    return out
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None

@@ -1,0 +1,51 @@
+"""What the user asked for: the inputs of one diagnosis, from the command line or a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPORT_FORMATS = ("text", "md", "json", "html")
+FAIL_ON = ("critical", "major", "minor", "never")
+
+
+@dataclass(frozen=True, slots=True)
+class InputFlags:
+    """The facts a YAML would give, as flags (used when there is no config)."""
+
+    input_type_train: str | None = None
+    input_type_rt: str | None = None
+    layout: str | None = None
+    mean: tuple[float, ...] | None = None
+    scale: tuple[float, ...] | None = None
+    cal_data_type: str | None = None
+    input_shape: tuple[int | None, ...] | None = None
+
+    def any(self) -> bool:
+        return any(getattr(self, f) is not None for f in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    model: Path | None = None
+    config: Path | None = None
+    cal_dirs: tuple[Path, ...] | None = None
+    eval_dir: Path | None = None
+    raw_dir: Path | None = None
+    read_mode: str = "opencv"
+    flags: InputFlags = field(default_factory=InputFlags)
+    report: str | None = None  # None: TUI on a terminal, text otherwise
+    output: Path | None = None
+    fail_on: str = "critical"
+    debug: bool = False
+    quiet: bool = False
+    seed: int = 0
+    title: str | None = None  # e.g. "demo: bgr_swap"
+
+    def __post_init__(self) -> None:
+        if self.report is not None and self.report not in REPORT_FORMATS:
+            raise ValueError(f"report format {self.report!r} is not one of {REPORT_FORMATS}")
+        if self.fail_on not in FAIL_ON:
+            raise ValueError(f"--fail-on {self.fail_on!r} is not one of {FAIL_ON}")
+        if self.read_mode not in ("opencv", "skimage"):
+            raise ValueError(f"read mode {self.read_mode!r} is not one of opencv, skimage")
