@@ -1,0 +1,424 @@
+"""Calibration: thresholds for every point from one Observation, by the converter's methods.
+
+- ``max``: max |x| (or [min, max] when asymmetric); with ``max_percentile`` p < 1, the p-quantile
+  of |x| read from the histogram (upper edge of the bin where the CDF reaches p).
+- ``kl``: TensorRT's entropy calibration on the 2048-bin |x| histogram: for every cut-off i
+  from 128 bins up, the reference distribution keeps bins [0, i) with the outliers folded into
+  bin i-1, the candidate merges them into 128 levels and spreads each level back over its
+  non-empty bins; the threshold is the upper edge of the cut-off with the minimum KL divergence.
+- ``default`` (reference §4): model-wide search over {max, max-percentile 0.99995, kl} x
+  per_channel x asymmetric, ranked by model-output cosine on the first calibration samples.
+- ``mix`` (reference §4): the best of {max, percentile 0.99995, kl}, then for every activation
+  whose isolated sensitivity is below cosine 0.999, the best method for that activation alone.
+- ``bias_correction``: per weighted node in topological order, add the per-channel mean error
+  of its output to its bias; keep it where the node's output error falls, then keep the whole
+  correction only if the model output improves.
+Weights are always max-calibrated, symmetric, per tensor or per output channel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.quant.observe import NUM_BINS, Observation, Sample, TensorStats
+from ptqtui.quant.qparams import ActRange
+from ptqtui.quant.scheme import QuantSettings, Scheme
+
+if TYPE_CHECKING:
+    from ptqtui.quant.simulate import Simulator
+
+log = logging.getLogger(__name__)
+
+KL_START_BIN = 128  # TensorRT: first candidate cut-off
+KL_LEVELS = 128  # TensorRT: quantized levels of the candidate distribution
+KL_EPS = 1e-4  # floor of an empty candidate bin where the reference has mass (MXNet uses 1e-4)
+DEFAULT_PERCENTILE = 0.99995  # the percentile of the default and mix searches (reference §3/4)
+MIX_PICK_THRESHOLD = 0.999  # mix: nodes below this isolated cosine are searched (reference §3)
+SEARCH_SAMPLES = 1  # default/mix decide on the first calibration sample (reference §4)
+BIAS_SAMPLES = 1  # bias_correction num_sample default (reference §4)
+
+
+@dataclass(eq=False)
+class Calibration:
+    """Thresholds of every point. Treat as immutable: the simulator caches feeds per object."""
+
+    method: str  # converter-style label: "max", "max-percentile:percentile=0.99995", "kl"
+    activations: dict[str, ActRange]  # activation/output point key -> range
+    weights: dict[str, np.ndarray]  # weight point key -> per-channel |w| thresholds
+    per_channel: bool = False
+    asymmetric: bool = False
+    bias_deltas: dict[str, np.ndarray] = field(default_factory=dict)
+    reduce_range_weights: bool = False  # 7-bit weights (onnxruntime's reduce_range)
+    point_methods: dict[str, str] = field(default_factory=dict)  # mix: per-point method
+    log: tuple[str, ...] = ()
+
+    def replace(self, **changes: object) -> Calibration:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- thresholds
+def kl_threshold(hist: np.ndarray, bin_width: float) -> float:
+    """TensorRT's minimum-KL threshold of an |x| histogram (see module docstring)."""
+    hist = np.asarray(hist, dtype=np.float64)
+    n = hist.size
+    if hist.sum() == 0:
+        return 0.0
+    if n <= KL_START_BIN:
+        return n * bin_width
+    nonzero = hist != 0
+    suffix = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # suffix[i] = sum(hist[i:])
+    best_i, best_kl = n, math.inf
+    for i in range(KL_START_BIN, n + 1):
+        p = hist[:i].copy()
+        p[i - 1] += suffix[i]
+        merged = i // KL_LEVELS
+        starts = np.arange(KL_LEVELS) * merged
+        sums = np.add.reduceat(hist[:i], starts)
+        counts = np.add.reduceat(nonzero[:i].astype(np.float64), starts)
+        lengths = np.diff(np.append(starts, i))
+        per_bin = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        q = np.repeat(per_bin, lengths) * nonzero[:i]
+        kl = _kl(p, q)
+        if kl < best_kl:
+            best_kl, best_i = kl, i
+    return best_i * bin_width
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) of two unnormalised histograms; bins where p is empty add nothing, bins
+    where only q is empty count as ``KL_EPS`` (a finite penalty instead of infinity)."""
+    ps, qs = p.sum(), q.sum()
+    if ps == 0 or qs == 0:
+        return math.inf
+    mask = p > 0
+    pn = p[mask] / ps
+    qn = np.maximum(q[mask] / qs, KL_EPS)
+    return float(np.sum(pn * np.log(pn / qn)))
+
+
+def activation_range(
+    stats: TensorStats, method: str, percentile: float | None, asymmetric: bool
+) -> ActRange:
+    """The range of one activation by ``max`` (with percentile) or ``kl``."""
+    if stats.count == 0:
+        return ActRange(0.0, 0.0, not asymmetric)
+    if method == "kl":
+        t = kl_threshold(stats.hist, stats.bin_width) if stats.hist_max > 0 else 0.0
+        t = min(t, stats.abs_max)
+    elif percentile is not None and percentile < 1.0:
+        t = stats.abs_percentile(percentile)
+    else:
+        t = stats.abs_max
+    if not asymmetric:
+        return ActRange(-t, t, True)
+    return ActRange(max(stats.min, -t), min(stats.max, t), False)
+
+
+def weight_thresholds(w: np.ndarray, axis: int, per_channel: bool) -> np.ndarray:
+    """Max |w| per output channel, or the tensor's max |w| repeated per channel."""
+    a = np.abs(np.asarray(w, dtype=np.float32))
+    axes = tuple(k for k in range(a.ndim) if k != axis)
+    ch = a.max(axis=axes) if axes else a
+    if not per_channel:
+        ch = np.full_like(ch, ch.max() if ch.size else 0.0)
+    return ch.astype(np.float32)
+
+
+def method_label(method: str, percentile: float | None, per_channel: bool) -> str:
+    """The converter's name of a calibration method (``Select <label> method.``)."""
+    if method == "kl":
+        label = f"kl:num_bin={NUM_BINS}"
+    elif percentile is not None and percentile < 1.0:
+        label = f"max-percentile:percentile={percentile:g}"
+    else:
+        label = "max"
+    return label + (",per_channel" if per_channel else "")
+
+
+# ---------------------------------------------------------------------- simple methods
+def calibrate_simple(
+    sim: Simulator,
+    obs: Observation,
+    method: str,
+    *,
+    percentile: float | None = None,
+    per_channel: bool = False,
+    asymmetric: bool = False,
+    reduce_range_weights: bool = False,
+) -> Calibration:
+    """One method for every point: ``max`` (optionally with a percentile) or ``kl``."""
+    acts: dict[str, ActRange] = {}
+    for p in sim.points:
+        if p.kind in ("activation", "output") and p.tensor in obs.stats:
+            stats = obs.stats[p.tensor]
+            if method == "kl":
+                acts[p.key] = _kl_range(stats, asymmetric)
+            else:
+                acts[p.key] = activation_range(stats, "max", percentile, asymmetric)
+    weights = {
+        p.key: weight_thresholds(sim.graph.initializers[p.tensor], p.axis, per_channel)
+        for p in sim.points
+        if p.kind == "weight"
+    }
+    return Calibration(
+        method=method_label(method, percentile, per_channel),
+        activations=acts,
+        weights=weights,
+        per_channel=per_channel,
+        asymmetric=asymmetric,
+        reduce_range_weights=reduce_range_weights,
+    )
+
+
+def _kl_range(stats: TensorStats, asymmetric: bool) -> ActRange:
+    """kl thresholds are costly (1920 candidates); cache them on the statistics object."""
+    token = (stats.count, stats.hist_max)
+    if stats.kl_cache is None or stats.kl_cache[0] != token:
+        stats.kl_cache = (token, activation_range(stats, "kl", None, False).threshold)
+    t = stats.kl_cache[1]
+    if not asymmetric:
+        return ActRange(-t, t, True)
+    return ActRange(max(stats.min, -t), min(stats.max, t), False)
+
+
+# ---------------------------------------------------------------------- searches
+def output_cosine(
+    sim: Simulator, samples: Sequence[Sample], scheme: Scheme, cal: Calibration
+) -> float:
+    """Mean cosine of the model outputs, quantized vs float, over ``samples`` (NaN-safe)."""
+    from ptqtui.quant.metrics import cosine
+
+    values: list[float] = []
+    for sample in samples:
+        ref = sim.reference(sample)
+        out = sim.run(sample, scheme, calibration=cal)
+        values += [cosine(ref[name], out[name]) for name in sim.outputs]
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _rank_key(item: tuple[float, int]) -> tuple[bool, float, int]:
+    score, order = item
+    return (math.isnan(score), -score if not math.isnan(score) else 0.0, order)
+
+
+def search_default(
+    sim: Simulator,
+    obs: Observation,
+    scheme: Scheme,
+    samples: Sequence[Sample],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Calibration:
+    """Model-wide search of reference §4, logging the converter's lines."""
+    grid = []
+    for method, pct in (("max", None), ("max", DEFAULT_PERCENTILE), ("kl", None)):
+        for per_channel in (True, False):
+            for asymmetric in (True, False):
+                grid.append((method, pct, per_channel, asymmetric))
+    lines = ["Run calibration model with modelwise search method."]
+    scored: list[tuple[float, int, Calibration]] = []
+    for k, (method, pct, pc, asym) in enumerate(grid):
+        check_cancel(cancel)
+        cal = calibrate_simple(sim, obs, method, percentile=pct, per_channel=pc, asymmetric=asym)
+        score = output_cosine(sim, samples, scheme, cal)
+        scored.append((score, k, cal))
+        report(progress, "calibration", k + 1, len(grid), f"default search: {cal.method}")
+    scored.sort(key=lambda t: _rank_key((t[0], t[1])))
+    best = scored[0][2]
+    lines.append(f"Select {best.method} method.")
+    if best.per_channel:
+        lines.append("Perchannel quantization is enabled.")
+    if best.asymmetric:
+        lines.append("Asymmetric quantization is enabled.")
+    for line in lines:
+        log.info(line)
+    return best.replace(log=(*best.log, *lines))
+
+
+def search_mix(
+    sim: Simulator,
+    obs: Observation,
+    scheme: Scheme,
+    samples: Sequence[Sample],
+    *,
+    per_channel: bool = False,
+    asymmetric: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Calibration:
+    """Layer-wise search of reference §4 (mix)."""
+    lines = ["Run calibration model with layerwise search method."]
+    cands = [
+        calibrate_simple(sim, obs, m, percentile=p, per_channel=per_channel, asymmetric=asymmetric)
+        for m, p in (("max", None), ("max", DEFAULT_PERCENTILE), ("kl", None))
+    ]
+    scores = [output_cosine(sim, samples, scheme, c) for c in cands]
+    order = sorted(range(len(cands)), key=lambda k: _rank_key((scores[k], k)))
+    best = cands[order[0]]
+    act_keys = [k for k in scheme.active() if sim.graph.points[k].kind == "activation"]
+    sens: dict[str, float] = {}
+    for n, key in enumerate(act_keys):
+        check_cancel(cancel)
+        sens[key] = output_cosine(sim, samples, scheme.only([key]), best)
+        report(progress, "calibration", n + 1, len(act_keys), "mix: activation sensitivity")
+    sensitive = [k for k in act_keys if not sens[k] >= MIX_PICK_THRESHOLD]
+    lines.append(
+        "Topk is not set by the user, select top-N nodes with cosine-similarity less than "
+        f"{MIX_PICK_THRESHOLD} to merge multi calibration methods."
+    )
+    acts = dict(best.activations)
+    methods = {k: best.method for k in acts}
+    for key in sensitive:
+        check_cancel(cancel)
+        results = [(sens[key], order[0], best)]
+        for k in order[1:]:
+            results.append((output_cosine(sim, samples, scheme.only([key]), cands[k]), k, cands[k]))
+        results.sort(key=lambda t: _rank_key((t[0], t[1])))
+        chosen = results[0][2]
+        acts[key] = chosen.activations[key]
+        methods[key] = chosen.method
+        lines.append(f"Merge_Info {key[4:]}: {chosen.method} cosine {results[0][0]:.6f}")
+    for line in lines:
+        log.info(line)
+    return best.replace(
+        method=f"mix({best.method})",
+        activations=acts,
+        point_methods=methods,
+        log=(*best.log, *lines),
+    )
+
+
+def correct_bias(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Sample],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Calibration:
+    """Bias correction of reference §4, node by node in topological order."""
+    lines = [
+        f"Run calibration model with bias correction method with bias samples: {len(samples)}."
+    ]
+    nodes = [
+        sim.graph.nodes[sim.graph.points[k].nodes[0]]
+        for k in scheme.active()
+        if sim.graph.points[k].kind == "bias"
+    ]
+    nodes.sort(key=lambda n: n.index)
+    if not nodes or not samples:
+        return cal
+    names = [n.outputs[0] for n in nodes]
+    refs = [sim.run_float(s, outputs=names) for s in samples]
+    deltas: dict[str, np.ndarray] = dict(cal.bias_deltas)
+    current = cal
+    outs = [sim.run(s, scheme, calibration=current, outputs=names) for s in samples]
+    for k, node in enumerate(nodes):
+        check_cancel(cancel)
+        name = names[k]
+        err_before = float(
+            np.mean([np.mean((r[name] - o[name]) ** 2) for r, o in zip(refs, outs, strict=True)])
+        )
+        diff = np.stack([_channel_mean(r[name] - o[name]) for r, o in zip(refs, outs, strict=True)])
+        key = node.bias_point
+        assert key is not None
+        trial_deltas = {**deltas, key: deltas.get(key, 0.0) + diff.mean(axis=0).astype(np.float32)}
+        trial = current.replace(bias_deltas=trial_deltas)
+        trial_outs = [sim.run(s, scheme, calibration=trial, outputs=names) for s in samples]
+        err_after = float(
+            np.mean(
+                [np.mean((r[name] - o[name]) ** 2) for r, o in zip(refs, trial_outs, strict=True)]
+            )
+        )
+        if err_after < err_before:
+            deltas, current, outs = trial_deltas, trial, trial_outs
+            lines.append(
+                f"Bias_Correction_Info {node.name}: mse {err_before:.6g} -> {err_after:.6g}"
+            )
+        report(progress, "calibration", k + 1, len(nodes), "bias correction")
+    before = output_cosine(sim, samples, scheme, cal)
+    after = output_cosine(sim, samples, scheme, current)
+    keep = after > before or (math.isnan(before) and not math.isnan(after))
+    lines.append(
+        f"bias correction: output cosine {before:.6f} -> {after:.6f}, "
+        + ("kept" if keep else "discarded")
+    )
+    for line in lines:
+        log.info(line)
+    chosen = current if keep else cal
+    return chosen.replace(log=(*chosen.log, *lines))
+
+
+def _channel_mean(d: np.ndarray) -> np.ndarray:
+    if d.ndim < 2:
+        return d.reshape(-1)
+    axes = (0, *range(2, d.ndim))
+    return d.mean(axis=axes)
+
+
+def calibrate(
+    sim: Simulator,
+    obs: Observation,
+    settings: QuantSettings | None = None,
+    *,
+    scheme: Scheme | None = None,
+    samples: Sequence[Sample] | None = None,
+    reduce_range_weights: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Calibration:
+    """Calibrate every point of ``sim`` as ``settings`` ask (searches run on ``samples``,
+    by default the first calibration sample, as the converter does)."""
+    s = settings or QuantSettings()
+    sch = scheme if scheme is not None else sim.scheme(s)
+    search = list(samples) if samples is not None else list(obs.kept[:SEARCH_SAMPLES])
+    ctype = s.calibration_type
+    if ctype == "default":
+        if not search:
+            raise ValueError("the default search needs at least one calibration sample")
+        cal = search_default(sim, obs, sch, search, progress=progress, cancel=cancel)
+    elif ctype == "mix":
+        if not search:
+            raise ValueError("the mix search needs at least one calibration sample")
+        cal = search_mix(
+            sim,
+            obs,
+            sch,
+            search,
+            per_channel=s.per_channel,
+            asymmetric=s.asymmetric,
+            progress=progress,
+            cancel=cancel,
+        )
+    else:
+        method = "kl" if ctype == "kl" else "max"
+        note: tuple[str, ...] = ()
+        if ctype in ("load", "skip"):
+            note = (f"calibration_type {ctype}: simulated as max on the given samples",)
+        cal = calibrate_simple(
+            sim,
+            obs,
+            method,
+            percentile=s.max_percentile if method == "max" else None,
+            per_channel=s.per_channel,
+            asymmetric=s.asymmetric,
+        )
+        cal = cal.replace(log=(*note, f"Select {cal.method} method."))
+    if reduce_range_weights:
+        cal = cal.replace(reduce_range_weights=True)
+    if s.bias_correction:
+        bias_samples = list(search[:BIAS_SAMPLES]) if search else list(obs.kept[:BIAS_SAMPLES])
+        cal = correct_bias(sim, cal, sch, bias_samples, progress=progress, cancel=cancel)
+    return cal

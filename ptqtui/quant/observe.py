@@ -1,0 +1,146 @@
+"""One streaming observation pass: ranges and |x| histograms of every quantization point.
+
+Memory does not grow with the number of calibration samples: each tensor keeps a min, a max,
+per-channel (axis 1) ranges and a fixed 2048-bin histogram of |x|; when a sample exceeds the
+histogram's range, the range doubles and pairs of bins merge. Arrays are dropped after each
+sample. Only the first ``keep`` samples are kept, for the searches and analyses that follow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ptqtui.progress import ProgressCallback, check_cancel, report
+
+if TYPE_CHECKING:
+    from ptqtui.quant.simulate import Simulator
+
+NUM_BINS = 2048  # TensorRT's entropy calibration histogram size
+Sample = dict[str, np.ndarray]
+
+
+@dataclass(eq=False)
+class TensorStats:
+    """Running statistics of one tensor over the calibration samples."""
+
+    count: int = 0
+    min: float = float("inf")
+    max: float = float("-inf")
+    ch_min: np.ndarray | None = None  # per channel (axis 1)
+    ch_max: np.ndarray | None = None
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(NUM_BINS, np.int64))
+    hist_max: float = 0.0  # upper edge of the last bin; 0 while every value seen was 0
+    zeros_pending: int = 0  # zeros seen before any non-zero value fixed the range
+    nan_count: int = 0
+    kl_cache: tuple[tuple[int, float], float] | None = field(default=None, repr=False)
+
+    @property
+    def abs_max(self) -> float:
+        if self.count == 0:
+            return 0.0
+        return max(abs(self.min), abs(self.max))
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32)
+        if x.size == 0:
+            return
+        finite = np.isfinite(x)
+        if not finite.all():
+            self.nan_count += int(x.size - finite.sum())
+            x = x[finite]
+            if x.size == 0:
+                return
+        else:
+            if x.ndim >= 2:
+                axes = (0, *range(2, x.ndim))
+                cmin = x.min(axis=axes)
+                cmax = x.max(axis=axes)
+                if self.ch_min is None or self.ch_min.shape != cmin.shape:
+                    self.ch_min, self.ch_max = cmin, cmax
+                else:
+                    np.minimum(self.ch_min, cmin, out=self.ch_min)
+                    np.maximum(self.ch_max, cmax, out=self.ch_max)
+        lo, hi = float(x.min()), float(x.max())
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
+        self.count += int(x.size)
+        amax = max(abs(lo), abs(hi))
+        if amax == 0.0:
+            if self.hist_max == 0.0:
+                self.zeros_pending += int(x.size)
+            else:
+                self.hist[0] += x.size
+            return
+        if self.hist_max == 0.0:
+            self.hist_max = amax
+            self.hist[0] += self.zeros_pending
+            self.zeros_pending = 0
+        while amax > self.hist_max:
+            merged = self.hist.reshape(-1, 2).sum(axis=1)
+            self.hist = np.concatenate([merged, np.zeros(NUM_BINS // 2, np.int64)])
+            self.hist_max *= 2.0
+        a = np.abs(x).reshape(-1)
+        a *= NUM_BINS / self.hist_max
+        idx = a.astype(np.int32)
+        np.minimum(idx, NUM_BINS - 1, out=idx)
+        self.hist += np.bincount(idx, minlength=NUM_BINS)
+
+    @property
+    def bin_width(self) -> float:
+        return self.hist_max / NUM_BINS
+
+    def abs_percentile(self, p: float) -> float:
+        """Upper edge of the first bin where the |x| CDF reaches ``p`` (never above max |x|)."""
+        if p >= 1.0 or self.hist_max == 0.0:
+            return self.abs_max
+        total = int(self.hist.sum())
+        cdf = np.cumsum(self.hist)
+        k = int(np.searchsorted(cdf, p * total, side="left"))
+        return min((k + 1) * self.bin_width, self.abs_max)
+
+
+@dataclass(eq=False)
+class Observation:
+    """What one pass over the calibration samples saw."""
+
+    stats: dict[str, TensorStats]  # tensor name -> statistics
+    n_samples: int
+    kept: tuple[Sample, ...]  # the first samples, for searches and analyses
+
+    def tensor(self, name: str) -> TensorStats:
+        return self.stats[name]
+
+
+def observe(
+    sim: Simulator,
+    samples: Iterable[Sample],
+    *,
+    keep: int = 8,
+    total: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Observation:
+    """Run the float model once per sample and update every point's statistics.
+
+    ``samples`` is iterated once; it may be a generator.
+    """
+    tensors = sim.observed_tensors()
+    stats = {t: TensorStats() for t in tensors}
+    kept: list[Sample] = []
+    n = 0
+    for sample in samples:
+        check_cancel(cancel)
+        values = sim.run_float(sample, outputs=tensors)
+        for t in tensors:
+            stats[t].update(values[t])
+        del values
+        if len(kept) < keep:
+            kept.append(sample)
+        n += 1
+        report(progress, "calibration", n, total, "observing activations")
+    return Observation(stats, n, tuple(kept))

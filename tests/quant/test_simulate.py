@@ -1,0 +1,88 @@
+"""The fake-quant simulator: float when switched off, exact rounding when on, one session."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from ptqtui.quant.calibrate import calibrate
+from ptqtui.quant.observe import observe
+from ptqtui.quant.qparams import activation_qparams, fake_quantize
+from ptqtui.quant.scheme import QuantSettings
+from ptqtui.quant.simulate import Simulator
+
+from .factories import samples, small_cnn
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = small_cnn()
+    sim = Simulator(model)
+    xs = samples(4)
+    obs = observe(sim, xs)
+    cal = calibrate(sim, obs, QuantSettings(calibration_type="max"))
+    return model, sim, xs, cal
+
+
+def test_all_switches_off_is_the_float_model(setup):
+    model, sim, xs, cal = setup
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = ort.InferenceSession(model.SerializeToString(), opts).run(None, xs[0])[0]
+    off = sim.run(xs[0], sim.scheme().only([]), calibration=cal)["prob"]
+    np.testing.assert_array_equal(off, ref)
+
+
+def test_a_switched_off_point_is_exactly_float(setup):
+    _, sim, xs, cal = setup
+    scheme = sim.scheme().only(["act:x"])  # only the input is rounded
+    out = sim.run(xs[0], scheme, calibration=cal, outputs=[sim.rounded_name("act:x"), "r1"])
+    flt = sim.run_float(xs[0], outputs=["r1"])
+    assert not np.array_equal(out["r1"], flt["r1"])
+    only_w = sim.run(xs[0], sim.scheme().only(["w:fc"]), calibration=cal, outputs=["r1", "cat"])
+    np.testing.assert_array_equal(only_w["r1"], flt["r1"])
+
+
+def test_rounding_matches_quantize_dequantize(setup):
+    _, sim, xs, cal = setup
+    key = "act:x"
+    name = sim.rounded_name(key)
+    out = sim.run(xs[0], sim.scheme().only([key]), calibration=cal, outputs=[name])
+    qp = activation_qparams(cal.activations[key], "int8")
+    expected = fake_quantize(xs[0]["x"], qp.scale, qp.lo, qp.hi)
+    np.testing.assert_array_equal(out[name], expected)
+
+
+def test_int16_error_is_far_below_int8(setup):
+    _, sim, xs, cal = setup
+    ref = sim.reference(xs[0])["prob"]
+    acts = [p.key for p in sim.points if p.kind == "activation"]
+    int8 = sim.scheme(QuantSettings()).only(acts)
+    int16 = sim.scheme(QuantSettings(set_all_nodes_int16=True)).only(acts)
+    e8 = np.mean((sim.run(xs[0], int8, calibration=cal)["prob"] - ref) ** 2)
+    e16 = np.mean((sim.run(xs[0], int16, calibration=cal)["prob"] - ref) ** 2)
+    assert e16 < e8 / 10
+
+
+def test_every_what_if_reuses_one_session(setup):
+    _, sim, xs, cal = setup
+    session = sim.session
+    for node in ("conv1", "dw", "fc"):
+        sim.run(xs[0], sim.scheme().only(sim.graph.node_points(node)), calibration=cal)
+    assert sim.session is session
+
+
+def test_reference_is_cached(setup):
+    _, sim, xs, _ = setup
+    before = sim.forward_passes
+    a = sim.reference(xs[1])
+    b = sim.reference({"x": xs[1]["x"].copy()})
+    assert a is b and sim.forward_passes == before + 1
+
+
+def test_rejects_old_opsets():
+    from ptqtui.errors import PtqInputError
+
+    with pytest.raises(PtqInputError, match="opset"):
+        Simulator(small_cnn(opset=10))
