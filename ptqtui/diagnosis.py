@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
+import math
 import threading
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ptqtui import __version__
+from ptqtui.advise.results import Plan
+from ptqtui.analysis.results import Analysis
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.inputs.resolve import LoadedInputs, load_inputs
 from ptqtui.progress import ProgressCallback, check_cancel, report
@@ -79,79 +86,64 @@ class Diagnosis:
     findings: tuple[Finding, ...]
     skipped: tuple[Skipped, ...]
     notes: tuple[str, ...] = field(default=())
+    analysis: Analysis | None = None  # what the simulator measured
+    plan: Plan | None = None  # the ordered steps, with their measured effects
 
     def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.at_least(severity))
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["findings"] = [_finding_to_json(f) for f in self.findings]
-        return {"schema": SCHEMA, **data}
+        return {"schema": SCHEMA, **_encode(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Diagnosis:
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} document (schema: {data.get('schema')!r})")
-        model = data["model"]
-        return cls(
-            version=data["version"],
-            seed=data["seed"],
-            title=data.get("title"),
-            files=tuple(FileRef(**f) for f in data["files"]),
-            model=ModelSummary(
-                name=model["name"],
-                opset=model["opset"],
-                inputs=tuple(
-                    InputSummary(**{**i, **_tuples(i, "mean", "scale")}) for i in model["inputs"]
-                ),
-                outputs=tuple(model["outputs"]),
-                nodes=model["nodes"],
-                quantized_nodes=model["quantized_nodes"],
-                op_counts=tuple((op, n) for op, n in model["op_counts"]),
-                normalisation=tuple(model["normalisation"]),
-            ),
-            config_generation=data.get("config_generation"),
-            calibration=_data_from_json(data.get("calibration")),
-            evaluation=_data_from_json(data.get("evaluation")),
-            findings=tuple(_finding_from_json(f) for f in data["findings"]),
-            skipped=tuple(Skipped(**s) for s in data["skipped"]),
-            notes=tuple(data.get("notes", ())),
-        )
+        """Read back what `to_json` wrote; raises ValueError on anything else."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a {SCHEMA} document (schema: {found!r})")
+        body = {k: v for k, v in data.items() if k != "schema"}
+        try:
+            return _decode(cls, body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed {SCHEMA} document: {exc}") from None
 
 
-def _tuples(d: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: (tuple(d[k]) if d.get(k) is not None else None) for k in keys}
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (tuple, list)):
+        return [_encode(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
 
 
-def _data_from_json(d: dict[str, Any] | None) -> DataSummary | None:
-    if d is None:
-        return None
-    return DataSummary(
-        directory=d["directory"],
-        samples=d["samples"],
-        kinds=tuple(d["kinds"]),
-        skipped=tuple(d["skipped"]),
-        size_mismatches=tuple(d["size_mismatches"]),
-    )
-
-
-def _finding_to_json(f: Finding) -> dict[str, Any]:
-    data = asdict(f)
-    data["severity"] = f.severity.value
-    return data
-
-
-def _finding_from_json(d: dict[str, Any]) -> Finding:
-    return Finding(
-        code=d["code"],
-        severity=Severity(d["severity"]),
-        message=d["message"],
-        evidence=tuple(Evidence(**e) for e in d.get("evidence", ())),
-        fix=d.get("fix"),
-        yaml_change=d.get("yaml_change"),
-        measured=d.get("measured"),
-        related=tuple(d.get("related", ())),
-    )
+def _decode(kind: Any, value: Any) -> Any:
+    """Rebuild `kind` (a dataclass, Enum, tuple[...] or Optional) from JSON data."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None:
+            return None
+        return _decode(options[0], value)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in value)
+        return tuple(_decode(a, v) for a, v in zip(args, value, strict=True))
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: _decode(hints[k], v) for k, v in value.items() if k in known})
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(value)
+    if kind is float:
+        if value is None:
+            return math.nan
+        return float(value)
+    return value
 
 
 def diagnose(

@@ -1,0 +1,41 @@
+"""The plan as the Diagnosis holds it: ordered steps, each with its measured effect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ptqtui.check.findings import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """The model's quality in one state: output cosine, and top-1 when labels exist."""
+
+    cosine: float
+    top1: float | None = None  # 0..1
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    number: int
+    stage: str  # "pipeline", "calibration", "calibration-set", "precision", "nodes", "qat"
+    title: str  # "Feed RGB data: swap the channels of the calibration files"
+    action: str  # what to change, imperative
+    why: str
+    severity: Severity
+    evidence: tuple[str, ...] = ()
+    before: Measure | None = None  # measured by the simulator where it could try the step
+    after: Measure | None = None
+    yaml_change: str | None = None  # "calibration_parameters.per_channel: true"
+    codes: tuple[str, ...] = ()  # the findings this step answers
+    tried: bool = False  # the simulator applied the change and measured it
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    route: str  # why the plan starts where it does: the loss band and its basis
+    target_cosine: float
+    steps: tuple[PlanStep, ...]
+    reached: Measure | None  # the best state after every tried step
+    config_diff: str = ""  # unified diff of the user's YAML and the patched one
+    patched_config: str | None = None  # the patched YAML text (comments kept)

@@ -1,0 +1,263 @@
+"""A prepared, realistic Diagnosis for front-end tests (TUI, report writers): no onnxruntime.
+
+It reads like a diagnosis of the demo's `bgr_swap` scenario: a critical channel swap, a
+calibration step worth taking, a sensitive tail. Paths are relative and there are no
+clocks, so snapshots and golden files are stable.
+"""
+
+from __future__ import annotations
+
+from ptqtui.advise.results import Measure, Plan, PlanStep
+from ptqtui.analysis.results import (
+    Analysis,
+    CurvePoint,
+    NodeRow,
+    Quality,
+    Similarity,
+    SweepRow,
+    Timing,
+)
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.diagnosis import (
+    DataSummary,
+    Diagnosis,
+    FileRef,
+    InputSummary,
+    ModelSummary,
+    Skipped,
+)
+
+_OPS = [
+    ("stem/Conv", "Conv"),
+    ("block1/dw/Conv", "Conv"),
+    ("block1/pw/Conv", "Conv"),
+    ("block1/Add", "Add"),
+    ("block2/dw/Conv", "Conv"),
+    ("block2/pw/Conv", "Conv"),
+    ("block2/Concat", "Concat"),
+    ("block3/dw/Conv", "Conv"),
+    ("block3/pw/Conv", "Conv"),
+    ("head/GlobalAveragePool", "GlobalAveragePool"),
+    ("head/Gemm", "Gemm"),
+    ("head/Softmax", "Softmax"),
+]
+
+
+def _node(i: int, name: str, op: str) -> NodeRow:
+    cos = 0.9995 - 0.0009 * i - (0.004 if name == "head/Gemm" else 0.0)
+    sens = 0.9999 - (0.0062 if name == "head/Gemm" else 0.00004 * i)
+    dw = "/dw/" in name
+    return NodeRow(
+        name=name,
+        op_type=op,
+        output=f"{name}_output_0",
+        dtype="int8",
+        placement="BPU",
+        similarity=Similarity(
+            cosine=round(cos, 6),
+            mse=round(0.0004 * (i + 1), 6),
+            mre=round(0.011 * (i + 1), 6),
+            sqnr_db=round(33.0 - 1.4 * i, 3),
+            chebyshev=round(0.05 * (i + 1), 4),
+        ),
+        sensitivity_cosine=round(sens, 6),
+        sensitivity_weights=round(sens + 0.00002, 6) if op in ("Conv", "Gemm") else None,
+        sensitivity_activations=round(sens + 0.00001, 6),
+        int16_gain=0.0051 if name == "head/Gemm" else round(0.00003 * i, 6),
+        act_min=0.0 if op != "Gemm" else -7.5,
+        act_max=round(6.0 + i, 3),
+        act_p9999=round(3.0 + 0.5 * i, 3),
+        threshold=round(3.2 + 0.5 * i, 3),
+        weight_range_ratio=38.5 if dw else (2.1 if op in ("Conv", "Gemm") else None),
+        histogram=tuple(max(0, 400 - 37 * k + (i % 3)) for k in range(12)),
+        topo_index=i,
+    )
+
+
+def prepared_diagnosis() -> Diagnosis:
+    nodes = tuple(_node(i, name, op) for i, (name, op) in enumerate(_OPS))
+    curve = tuple(
+        CurvePoint(i, n.name, round(1.0 - 0.0011 * i - (0.004 if i >= 10 else 0), 6))
+        for i, n in enumerate(nodes)
+    )
+    sweep = (
+        SweepRow("default", (("calibration_type", "default"),), 0.9871, 0.873, 0.951, 0.0006,
+                 chosen=True, note="Select kl method."),
+        SweepRow("mix", (("calibration_type", "mix"),), 0.9880, 0.877, 0.955, 0.0006),
+        SweepRow("kl", (("calibration_type", "kl"),), 0.9868, 0.870, 0.950, 0.0007),
+        SweepRow("max, max_percentile 0.99999",
+                 (("calibration_type", "max"), ("max_percentile", "0.99999")),
+                 0.9790, 0.853, 0.931, 0.0008),
+        SweepRow("max, max_percentile 0.99995",
+                 (("calibration_type", "max"), ("max_percentile", "0.99995")),
+                 0.9902, 0.880, 0.961, 0.0006),
+        SweepRow("max, max_percentile 0.9999",
+                 (("calibration_type", "max"), ("max_percentile", "0.9999")),
+                 0.9911, 0.883, 0.963, 0.0006),
+        SweepRow("max, max_percentile 0.9995",
+                 (("calibration_type", "max"), ("max_percentile", "0.9995")),
+                 0.9893, 0.877, 0.957, 0.0007),
+        SweepRow("max, max_percentile 0.999",
+                 (("calibration_type", "max"), ("max_percentile", "0.999")),
+                 0.9850, 0.867, 0.944, 0.0007),
+        SweepRow("max 0.9999 + per_channel",
+                 (("calibration_type", "max"), ("max_percentile", "0.9999"),
+                  ("per_channel", "true")),
+                 0.9958, 0.893, 0.981, 0.0005),
+        SweepRow("max 0.9999 + per_channel + asymmetric",
+                 (("calibration_type", "max"), ("max_percentile", "0.9999"),
+                  ("per_channel", "true"), ("asymmetric", "true")),
+                 0.9957, 0.893, 0.980, 0.0005),
+    )  # fmt: skip
+    quality = Quality(
+        output_cosine=0.9871,
+        top1_float=0.967,
+        top1_quant=0.873,
+        top1_agreement=0.880,
+        loss_points=9.4,
+        band="large",
+        basis="top-1 accuracy on 300 labelled images",
+        samples=300,
+    )
+    analysis = Analysis(
+        scheme="int8 per-tensor, calibration default (kl chosen)",
+        quality=quality,
+        nodes=nodes,
+        curve=curve,
+        sweep=sweep,
+        log=("Select kl method.",),
+        timings=(
+            Timing("loading inputs", 0.4),
+            Timing("calibration", 2.1, 100),
+            Timing("node table", 0.6, 8),
+            Timing("sensitivity", 3.9, 96),
+            Timing("method sweep", 6.2, 480),
+        ),
+        notes=("sensitivity measured on 8 samples (seed 0)",),
+    )
+    findings = (
+        Finding(
+            code="PTQ001",
+            severity=Severity.CRITICAL,
+            message=(
+                "calibration/0001.bin..0100.bin look BGR while input_type_train is rgb: "
+                "with channels swapped the float model is more confident on 96 of 100 samples "
+                "(mean top-1 probability 0.62 -> 0.94)"
+            ),
+            evidence=(
+                Evidence("mean top-1 probability, as given", "0.62", "about 0.94", "calibration/"),
+                Evidence("mean of channel 0 (R) vs channel 2 (B)", "98.1 < 131.4",
+                         "R above B for natural images", "calibration/0007.bin"),
+                Evidence("input_type_train", "rgb", None, "config.yaml line 14"),
+            ),
+            fix="Write the calibration files in RGB order (cv2.cvtColor(img, cv2.COLOR_BGR2RGB))"
+            " or set input_type_train to bgr if the model was trained on BGR.",
+            yaml_change=None,
+            measured="top-1 87.3 % -> 96.0 % with channels swapped back",
+            related=("calibration/0001.bin",),
+        ),
+        Finding(
+            code="PTQ301",
+            severity=Severity.MAJOR,
+            message="depthwise weights of block1/dw/Conv span 38.5x between channels; "
+            "per_channel raises output cosine 0.9911 -> 0.9958",
+            evidence=(Evidence("widest / median channel |w| max", "38.5", "< 8",
+                               "node block1/dw/Conv"),),
+            fix="Quantize weights per channel.",
+            yaml_change="calibration_parameters.per_channel: true",
+            measured="cosine 0.9911 -> 0.9958, top-1 88.3 % -> 89.3 %",
+            related=("block1/dw/Conv", "block2/dw/Conv", "block3/dw/Conv"),
+        ),
+        Finding(
+            code="PTQ304",
+            severity=Severity.MINOR,
+            message="the output Gemm loses most: int16 on head/Gemm gains 0.0051 cosine",
+            evidence=(Evidence("output cosine, only head/Gemm quantized", "0.9937", "> 0.999",
+                               "node head/Gemm"),),
+            fix="Run head/Gemm in int16 (node_info InputType/OutputType int16).",
+            yaml_change="calibration_parameters.node_info: {head/Gemm: {InputType: int16}}",
+            measured="cosine 0.9958 -> 0.9981",
+            related=("head/Gemm",),
+        ),
+        Finding(
+            code="PTQ104",
+            severity=Severity.INFO,
+            message="100 calibration samples: the recommended amount",
+        ),
+    )  # fmt: skip
+    steps = (
+        PlanStep(
+            1, "pipeline", "Feed RGB calibration data",
+            "Swap the calibration files' channels to RGB, as input_type_train declares.",
+            "The model was trained on RGB; BGR data puts every activation range off.",
+            Severity.CRITICAL,
+            evidence=("swap probe: confidence 0.62 -> 0.94 on 96 % of samples",),
+            before=Measure(0.9871, 0.873), after=Measure(0.9950, 0.960),
+            codes=("PTQ001",), tried=True,
+        ),
+        PlanStep(
+            2, "calibration", "Per-channel weights",
+            "Set per_channel: true with calibration_type max, max_percentile 0.9999.",
+            "Depthwise weights span 38.5x between channels; per-tensor scales waste levels.",
+            Severity.MAJOR,
+            evidence=("sweep: max 0.9999 0.9911, + per_channel 0.9958 (noise 0.0005)",),
+            before=Measure(0.9950, 0.960), after=Measure(0.9972, 0.963),
+            yaml_change="calibration_parameters:\n  calibration_type: max\n"
+            "  max_percentile: 0.9999\n  per_channel: true",
+            codes=("PTQ301",), tried=True,
+        ),
+        PlanStep(
+            3, "precision", "head/Gemm in int16",
+            "Set node_info head/Gemm InputType int16.",
+            "The output layer is the most sensitive node.",
+            Severity.MINOR,
+            before=Measure(0.9972, 0.963), after=Measure(0.9986, 0.965),
+            yaml_change="calibration_parameters:\n  node_info:\n    head/Gemm:\n"
+            "      InputType: int16",
+            codes=("PTQ304",), tried=True,
+        ),
+    )  # fmt: skip
+    plan = Plan(
+        route="large loss (9.4 points of top-1 on 300 labelled images): pipeline and config first",
+        target_cosine=0.99,
+        steps=steps,
+        reached=Measure(0.9986, 0.965),
+        config_diff="--- config.yaml\n+++ config.yaml (ptqtui)\n@@ -20,3 +20,6 @@\n"
+        " calibration_parameters:\n   cal_data_dir: ./calibration\n"
+        "-  calibration_type: default\n+  calibration_type: max\n+  max_percentile: 0.9999\n"
+        "+  per_channel: true\n",
+        patched_config=None,
+    )
+    return Diagnosis(
+        version="0.1.0",
+        seed=0,
+        title="demo: bgr_swap",
+        files=(
+            FileRef("model", "demo_data/model.onnx", "ab" * 32),
+            FileRef("config", "demo_data/scenarios/bgr_swap/config.yaml", "cd" * 32),
+            FileRef("calibration", "demo_data/scenarios/bgr_swap/calibration", None,
+                    "100 samples"),
+            FileRef("evaluation", "demo_data/eval", None, "300 images, 10 classes"),
+        ),
+        model=ModelSummary(
+            name="model.onnx",
+            opset=13,
+            inputs=(InputSummary("images", "1x3x64x64", "float32", "NCHW", "rgb", "rgb",
+                                 "data_mean_and_scale", (123.675, 116.28, 103.53),
+                                 (0.01712, 0.01751, 0.01743), "uint8"),),
+            outputs=("probs",),
+            nodes=len(nodes) + 6,
+            quantized_nodes=len(nodes),
+            op_counts=(("Conv", 7), ("Relu", 6), ("Add", 1), ("Concat", 1), ("Gemm", 1)),
+            normalisation=(),
+        ),
+        config_generation="makertbin",
+        calibration=DataSummary("demo_data/scenarios/bgr_swap/calibration", 100, (".bin",),
+                                (), ()),
+        evaluation=DataSummary("demo_data/eval", 300, ("10 classes",), (), ()),
+        findings=findings,
+        skipped=(Skipped("PTQ004", "needs --raw-dir with the raw images behind the .bin files"),),
+        notes=("node names taken from the model",),
+        analysis=analysis,
+        plan=plan,
+    )  # fmt: skip
