@@ -10,7 +10,7 @@ class PtqInputError(Exception):
 
     def __init__(self, path: str | Path | None, problem: str, *, line: int | None = None) -> None:
         self.path = str(path) if path is not None else None
-        self.problem = problem
+        self.problem = " ".join(problem.split())  # library messages may span lines
         self.line = line
         super().__init__(self.one_line())
 

@@ -816,7 +816,7 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
                 cal_data_dir=cal_dir,
                 cal_data_type=declared,
                 cal_dtype=declared or implied,
-                cal_dtype_conflict=declared is not None and suffix_f32 and declared != "float32",
+                cal_dtype_conflict=declared is not None and declared != implied,
             )
         )
         _check_norm(parse, specs[-1], count)

@@ -81,7 +81,7 @@ SCHEMA: dict[str, dict[str, KeySpec]] = {
         "cal_data_dir": KeySpec(PER_INPUT_PATH),
         "cal_data_type": KeySpec(PER_INPUT_ENUM, CAL_DATA_TYPES),
         "preprocess_on": KeySpec(BOOL, default=False),
-        "calibration_type": KeySpec(ENUM, CALIBRATION_TYPES, default="default", required=True),
+        "calibration_type": KeySpec(ENUM, CALIBRATION_TYPES, default="default"),
         "max_percentile": KeySpec(FLOAT, default=1.0, low=0.0, high=1.0),
         "per_channel": KeySpec(BOOL, default=False),
         "run_on_cpu": KeySpec(NAMES),
