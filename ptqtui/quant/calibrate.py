@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 KL_START_BIN = 128  # TensorRT: first candidate cut-off
 KL_LEVELS = 128  # TensorRT: quantized levels of the candidate distribution
-KL_EPS = 1e-4  # floor of an empty candidate bin where the reference has mass (MXNet uses 1e-4)
+KL_EPS = 1e-4  # smoothing of empty bins (MXNet's _smooth_distribution)
 DEFAULT_PERCENTILE = 0.99995  # the percentile of the default and mix searches (reference §3/4)
 MIX_PICK_THRESHOLD = 0.999  # mix: nodes below this isolated cosine are searched (reference §3)
 SEARCH_SAMPLES = 1  # default/mix decide on the first calibration sample (reference §4)
@@ -74,35 +74,46 @@ def kl_threshold(hist: np.ndarray, bin_width: float) -> float:
         return 0.0
     if n <= KL_START_BIN:
         return n * bin_width
-    nonzero = hist != 0
     suffix = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # suffix[i] = sum(hist[i:])
     best_i, best_kl = n, math.inf
     for i in range(KL_START_BIN, n + 1):
         p = hist[:i].copy()
         p[i - 1] += suffix[i]
+        nonzero = p != 0  # as TensorRT / MXNet: the folded outliers make the last bin count
         merged = i // KL_LEVELS
         starts = np.arange(KL_LEVELS) * merged
         sums = np.add.reduceat(hist[:i], starts)
-        counts = np.add.reduceat(nonzero[:i].astype(np.float64), starts)
+        counts = np.add.reduceat(nonzero.astype(np.float64), starts)
         lengths = np.diff(np.append(starts, i))
         per_bin = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        q = np.repeat(per_bin, lengths) * nonzero[:i]
+        q = np.repeat(per_bin, lengths) * nonzero
         kl = _kl(p, q)
         if kl < best_kl:
             best_kl, best_i = kl, i
     return best_i * bin_width
 
 
+def _smooth(h: np.ndarray) -> np.ndarray:
+    """MXNet's ``_smooth_distribution``: empty bins get ``KL_EPS``, taken evenly from the others."""
+    zeros = h == 0
+    n_zeros = int(zeros.sum())
+    n_nonzeros = h.size - n_zeros
+    if n_nonzeros == 0:
+        return h
+    eps1 = KL_EPS * n_zeros / n_nonzeros
+    return h + np.where(zeros, KL_EPS, -eps1)
+
+
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    """KL(p || q) of two unnormalised histograms; bins where p is empty add nothing, bins
-    where only q is empty count as ``KL_EPS`` (a finite penalty instead of infinity)."""
-    ps, qs = p.sum(), q.sum()
-    if ps == 0 or qs == 0:
+    """KL(p || q) of two unnormalised histograms, both smoothed first (TensorRT / MXNet)."""
+    if p.sum() == 0 or q.sum() == 0:
         return math.inf
-    mask = p > 0
-    pn = p[mask] / ps
-    qn = np.maximum(q[mask] / qs, KL_EPS)
-    return float(np.sum(pn * np.log(pn / qn)))
+    ps, qs = _smooth(p), _smooth(q)
+    if (qs <= 0).any() or (ps < 0).any():
+        return math.inf
+    pn, qn = ps / ps.sum(), qs / qs.sum()
+    mask = pn > 0
+    return float(np.sum(pn[mask] * np.log(pn[mask] / qn[mask])))
 
 
 def activation_range(

@@ -165,6 +165,9 @@ class Simulator:
         for i, p in enumerate(self.points):
             dtype = scheme.dtype(p.key) if scheme is not None else "float"
             on = dtype != "float"
+            if on and p.kind in ("activation", "output"):
+                # a point calibration never saw (no sample reached it) cannot be rounded
+                on = cal is not None and p.key in cal.activations
             feeds[f"__q{i}_on"] = np.array(on)
             if p.kind in ("activation", "output"):
                 s, lo, hi = 1.0, -1.0, 1.0

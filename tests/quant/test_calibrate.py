@@ -76,12 +76,56 @@ def test_kl_keeps_everything_for_a_uniform_histogram():
     assert kl_threshold(hist, 1.0) == NUM_BINS
 
 
-def test_kl_cuts_a_long_sparse_tail():
+def _mxnet_kl_threshold(hist: np.ndarray, width: float) -> float:
+    """MXNet's ``_get_optimal_threshold`` (TensorRT's entropy calibration) on an |x| histogram,
+    written loop by loop as published, as the reference the vectorised version must match."""
+
+    def smooth(h):
+        zeros = (h == 0).sum()
+        eps1 = 1e-4 * zeros / (h.size - zeros)
+        return h + np.where(h == 0, 1e-4, -eps1)
+
+    best = (np.inf, 0)
+    for i in range(128, hist.size + 1):
+        sliced = hist[:i].astype(np.float64)
+        p = sliced.copy()
+        p[i - 1] += hist[i:].sum()
+        nonzero = (p != 0).astype(np.int64)
+        merged = i // 128
+        quantized = np.zeros(128)
+        for j in range(128):
+            start, stop = j * merged, (j + 1) * merged
+            quantized[j] = sliced[start:stop].sum()
+        quantized[-1] += sliced[128 * merged :].sum()
+        q = np.zeros(i)
+        for j in range(128):
+            start = j * merged
+            stop = i if j == 127 else start + merged
+            norm = nonzero[start:stop].sum()
+            if norm != 0:
+                q[start:stop] = quantized[j] / norm
+        q[p == 0] = 0
+        ps, qs = smooth(p), smooth(q)
+        ps, qs = ps / ps.sum(), qs / qs.sum()
+        kl = float(np.sum(np.where(ps > 0, ps * np.log(ps / qs), 0.0)))
+        if kl < best[0]:
+            best = (kl, i)
+    return best[1] * width
+
+
+def test_kl_matches_the_published_algorithm_on_a_laplace_histogram():
+    x = np.abs(np.random.default_rng(3).laplace(0.0, 1.0, 20000))
+    hist, _ = np.histogram(x, bins=512, range=(0, x.max()))
+    width = x.max() / 512
+    t = kl_threshold(hist, width)
+    assert t == pytest.approx(_mxnet_kl_threshold(hist, width))
+
+
+def test_kl_keeps_a_tail_that_128_levels_reproduce_exactly():
     hist = np.zeros(NUM_BINS)
     hist[:256] = 1000.0
-    hist[2040] = 1  # one outlier far out
-    t = kl_threshold(hist, 1.0)
-    assert 128 <= t <= 300
+    hist[2040] = 1  # one far outlier: at cut-off 2041 every level holds one non-empty run
+    assert kl_threshold(hist, 1.0) == 2041
 
 
 def test_per_channel_weight_thresholds_follow_each_channel():

@@ -29,9 +29,11 @@ def test_all_switches_off_is_the_float_model(setup):
     model, sim, xs, cal = setup
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    ref = ort.InferenceSession(model.SerializeToString(), opts).run(None, xs[0])[0]
+    # weights reach Gemm/Conv as run-time tensors (not prepacked initializers), and bias-less
+    # convs get a zero bias: the same values within float32 rounding, not bit for bit
+    original = ort.InferenceSession(model.SerializeToString(), opts)
     off = sim.run(xs[0], sim.scheme().only([]), calibration=cal)["prob"]
-    np.testing.assert_array_equal(off, ref)
+    np.testing.assert_allclose(off, original.run(None, xs[0])[0], rtol=1e-5, atol=1e-7)
 
 
 def test_a_switched_off_point_is_exactly_float(setup):
