@@ -206,8 +206,10 @@ def run(request: Request) -> int:
         from ptqtui.tui.app import make_app  # Textual only when the TUI starts
 
         app = make_app(request)
-        app.run()
-        return int(app.return_code or ExitCode.OK)
+        result = app.run()
+        if result is None:  # closed before the diagnosis finished
+            return int(app.return_code or ExitCode.INTERRUPTED)
+        return exit_code_for(result, request.fail_on)
     from ptqtui.diagnosis import diagnose
 
     diagnosis = diagnose(request, progress=_stderr_progress(request))
