@@ -1,38 +1,162 @@
-"""One self-contained HTML page (inline CSS), readable offline."""
+"""One self-contained HTML file: inline CSS, charts as inline SVG, readable offline."""
 
 from __future__ import annotations
 
-from html import escape
+import html
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.sections import sections
+from ptqtui.report.document import Chart, Code, Heading, KeyValues, Para, Table, build
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;width:100%}td{border-bottom:1px solid #ddd;padding:.25rem .5rem;
-vertical-align:top}td:first-child{white-space:nowrap;color:#555}li.sub{list-style:none;color:#555}
+CSS = """
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1000px; margin: 2em auto;
+       padding: 0 1em; color: #1d1d1f; background: #fff; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #333; padding-bottom: .2em; }
+h2 { font-size: 1.3em; margin-top: 1.8em; border-bottom: 1px solid #ccc; }
+h3 { font-size: 1.02em; margin: 1.2em 0 .3em; }
+.sev-critical { color: #b00020; } .sev-major { color: #a15c00; }
+.sev-minor { color: #00659e; } .sev-info { color: #666; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .15em 1em; margin: .3em 0; }
+dt { color: #555; } dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; margin: .5em 0; font-size: .93em; }
+th, td { padding: .2em .6em; border-bottom: 1px solid #e3e3e3; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f5f5f7; padding: .6em .8em; overflow-x: auto; font-size: .9em; }
+.add { color: #116329; } .del { color: #b00020; }
+.muted { color: #666; } .strong { font-weight: 600; }
+.note { color: #666; font-size: .88em; }
+svg text { font: 11px system-ui, sans-serif; fill: #333; }
 """
 
 
 def write_html(diagnosis: Diagnosis, out: TextIO) -> None:
-    title = "ptqtui diagnosis" + (f": {diagnosis.title}" if diagnosis.title else "")
+    title = html.escape(diagnosis.title or "ptqtui diagnosis")
     out.write(
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>{escape(title)}</h1>\n"
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>ptqtui: {title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
     )
-    for section in sections(diagnosis):
-        out.write(f"<h2>{escape(section.title)}</h2>\n")
-        if section.rows:
-            out.write("<table>\n")
-            for key, value in section.rows:
-                out.write(f"<tr><td>{escape(key)}</td><td>{escape(value)}</td></tr>\n")
-            out.write("</table>\n")
-        if section.lines:
-            out.write("<ul>\n")
-            for line in section.lines:
-                cls = ' class="sub"' if line.startswith("    ") else ""
-                out.write(f"<li{cls}>{escape(line.strip())}</li>\n")
-            out.write("</ul>\n")
-    out.write("</body></html>\n")
+    for block in build(diagnosis):
+        out.write(_render(block) + "\n")
+    out.write("</body>\n</html>\n")
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _render(block: object) -> str:
+    if isinstance(block, Heading):
+        cls = f' class="sev-{block.severity.value}"' if block.severity else ""
+        return f"<h{block.level}{cls}>{_e(block.text)}</h{block.level}>"
+    if isinstance(block, Para):
+        cls = f' class="{block.style}"' if block.style else ""
+        return f"<p{cls}>{_e(block.text)}</p>"
+    if isinstance(block, KeyValues):
+        items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in block.rows)
+        return f"<dl>{items}</dl>"
+    if isinstance(block, Table):
+
+        def cell(tag: str, text: str, numeric: bool) -> str:
+            cls = ' class="num"' if numeric else ""
+            return f"<{tag}{cls}>{_e(text)}</{tag}>"
+
+        head = "".join(cell("th", c, n) for c, n in zip(block.columns, block.numeric, strict=True))
+        rows = "".join(
+            "<tr>"
+            + "".join(cell("td", c, n) for c, n in zip(r, block.numeric, strict=True))
+            + "</tr>"
+            for r in block.rows
+        )
+        note = f'<p class="note">{_e(block.note)}</p>' if block.note else ""
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+    if isinstance(block, Code):
+        if block.lang == "diff":
+            lines = []
+            for line in block.text.splitlines():
+                cls = "add" if line.startswith("+") else "del" if line.startswith("-") else ""
+                lines.append(f'<span class="{cls}">{_e(line)}</span>' if cls else _e(line))
+            return "<pre>" + "\n".join(lines) + "</pre>"
+        return f"<pre>{_e(block.text)}</pre>"
+    if isinstance(block, Chart):
+        return _bars_svg(block) if block.kind == "bars" else _line_svg(block)
+    raise TypeError(f"unknown block {block!r}")
+
+
+def _range(chart: Chart) -> tuple[float, float]:
+    values = [v for _, v in chart.points if v == v]
+    low = min([*values, chart.reference if chart.reference is not None else 1.0, 1.0])
+    high = 1.0
+    if high - low < 1e-6:
+        low = high - 1e-3
+    return low, high
+
+
+def _bars_svg(chart: Chart) -> str:
+    low, high = _range(chart)
+    label_w, bar_w, row_h = 220, 520, 20
+    height = row_h * len(chart.points) + 40
+    parts = [f'<figure><figcaption class="strong">{_e(chart.title)}</figcaption>'
+             f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" '
+             f'height="{height}" role="img" aria-label="{_e(chart.title)}">']  # fmt: skip
+    for i, (label, value) in enumerate(chart.points):
+        y = 10 + i * row_h
+        w = 0.0 if value != value else bar_w * (value - low) / (high - low)
+        colour = "#b00020" if chart.reference is not None and value < chart.reference else "#4a7bd0"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{_e(label[-34:])}</text>'
+            f'<rect x="{label_w}" y="{y + 2}" width="{max(w, 1):.1f}" height="{row_h - 6}" '
+            f'fill="{colour}"><title>{_e(label)}: {value:.5f}</title></rect>'
+            f'<text x="{label_w + max(w, 1) + 4:.1f}" y="{y + 13}">{value:.4f}</text>'
+        )
+    if chart.reference is not None:
+        x = label_w + bar_w * (chart.reference - low) / (high - low)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{height - 24}" stroke="#333" '
+            f'stroke-dasharray="4 3"/><text x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
+            f"{chart.reference:g}</text>"
+        )
+    parts.append(f'<text x="{label_w}" y="{height - 8}">{low:.4f}</text></svg></figure>')
+    return "".join(parts)
+
+
+def _line_svg(chart: Chart) -> str:
+    low, high = _range(chart)
+    left, width, top, height = 60, 640, 16, 220
+    n = max(len(chart.points) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return left + width * i / n, top + height * (high - v) / (high - low)
+
+    coords = [xy(i, v) for i, (_, v) in enumerate(chart.points) if v == v]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    parts = [f'<figure><figcaption class="strong">{_e(chart.title)}</figcaption>'
+             f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 30}" '
+             f'height="{top + height + 60}" role="img" aria-label="{_e(chart.title)}">'
+             f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="#fafafa" '
+             f'stroke="#ccc"/>']  # fmt: skip
+    for frac in (0.0, 0.5, 1.0):
+        v = high - frac * (high - low)
+        y = top + frac * height
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.4f}</text>')
+    if chart.reference is not None and low <= chart.reference <= high:
+        _, y = xy(0, chart.reference)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#b00020" '
+            f'stroke-dasharray="4 3"/><text x="{left + width - 4}" y="{y - 4:.1f}" '
+            f'text-anchor="end">{chart.reference:g}</text>'
+        )
+    parts.append(f'<polyline points="{path}" fill="none" stroke="#4a7bd0" stroke-width="2"/>')
+    for (label, value), (x, y) in zip(chart.points, coords, strict=False):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#4a7bd0">'
+            f"<title>{_e(label)}: {value:.5f}</title></circle>"
+        )
+    first, last = chart.points[0][0], chart.points[-1][0]
+    parts.append(
+        f'<text x="{left}" y="{top + height + 16}">{_e(first[-30:])}</text>'
+        f'<text x="{left + width}" y="{top + height + 16}" text-anchor="end">{_e(last[-30:])}'
+        f'</text><text x="{left + width / 2}" y="{top + height + 40}" text-anchor="middle">'
+        f"nodes in topological order; y: {_e(chart.y_label)}</text></svg></figure>"
+    )
+    return "".join(parts)

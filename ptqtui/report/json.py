@@ -1,4 +1,4 @@
-"""JSON report: the Diagnosis as `ptqtui.diagnosis/1`."""
+"""JSON report: the Diagnosis itself (`"schema": "ptqtui.diagnosis/1"`, docs/report-schema.md)."""
 
 from __future__ import annotations
 
@@ -9,5 +9,5 @@ from ptqtui.diagnosis import Diagnosis
 
 
 def write_json(diagnosis: Diagnosis, out: TextIO) -> None:
-    json.dump(diagnosis.to_json(), out, indent=2, ensure_ascii=False)
+    json.dump(diagnosis.to_json(), out, indent=2, allow_nan=False, ensure_ascii=False)
     out.write("\n")

@@ -1,29 +1,41 @@
-"""Markdown report, for tickets and code-hosting sites."""
+"""Markdown report: renders on code-hosting sites (GitHub-flavoured tables and fences)."""
 
 from __future__ import annotations
 
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.sections import sections
+from ptqtui.report.document import Chart, Code, Heading, KeyValues, Para, Table, build
+
+
+def write_markdown(diagnosis: Diagnosis, out: TextIO) -> None:
+    for block in build(diagnosis):
+        out.write(_render(block) + "\n")
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def write_markdown(diagnosis: Diagnosis, out: TextIO) -> None:
-    title = "ptqtui diagnosis" + (f": {diagnosis.title}" if diagnosis.title else "")
-    out.write(f"# {title}\n")
-    for section in sections(diagnosis):
-        out.write(f"\n## {section.title}\n\n")
-        if section.rows:
-            out.write("| | |\n|---|---|\n")
-            for key, value in section.rows:
-                out.write(f"| {_cell(key)} | {_cell(value)} |\n")
-        for line in section.lines:
-            stripped = line.strip()
-            if line.startswith("    "):
-                out.write(f"  - {stripped}\n")
-            else:
-                out.write(f"- {stripped}\n")
+def _render(block: object) -> str:
+    if isinstance(block, Heading):
+        return f"{'#' * block.level} {block.text}\n"
+    if isinstance(block, Para):
+        return {"muted": f"_{block.text}_", "strong": f"**{block.text}**"}.get(
+            block.style, block.text
+        ) + "\n"
+    if isinstance(block, KeyValues):
+        return "\n".join(f"- **{_cell(k)}**: {_cell(v)}" for k, v in block.rows) + "\n"
+    if isinstance(block, Table):
+        head = "| " + " | ".join(block.columns) + " |"
+        rule = "|" + "|".join("---:" if n else "---" for n in block.numeric) + "|"
+        rows = ["| " + " | ".join(_cell(c) for c in row) + " |" for row in block.rows]
+        note = f"\n_{block.note}_\n" if block.note else ""
+        return "\n".join([head, rule, *rows]) + "\n" + note
+    if isinstance(block, Code):
+        return f"```{block.lang}\n{block.text.rstrip()}\n```\n"
+    if isinstance(block, Chart):
+        lines = [f"**{block.title}**", "", "| | " + block.y_label + " |", "|---|---:|"]
+        lines += [f"| {_cell(label)} | {value:.4f} |" for label, value in block.points]
+        return "\n".join(lines) + "\n"
+    raise TypeError(f"unknown block {block!r}")

@@ -1,0 +1,326 @@
+"""The report's content as a neutral document, built once from a Diagnosis.
+
+Every writer (text, markdown, HTML) renders the same blocks, so every format says the same
+thing; JSON is the Diagnosis itself. Nothing here formats for a medium: numbers are turned
+into strings once, with the precision a reader needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ptqtui.analysis.results import NodeRow
+from ptqtui.check.findings import Finding, Severity
+from ptqtui.diagnosis import Diagnosis
+
+NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    level: int  # 1 title, 2 section, 3 item
+    text: str
+    severity: Severity | None = None  # colours a finding's or step's heading
+
+
+@dataclass(frozen=True, slots=True)
+class Para:
+    text: str
+    style: str = ""  # "", "muted", "strong"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValues:
+    rows: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    numeric: tuple[bool, ...]  # right-align these columns
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    text: str
+    lang: str = ""  # "yaml", "diff"
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    kind: str  # "line" (a curve over an ordered axis) or "bars" (one bar a label)
+    title: str
+    points: tuple[tuple[str, float], ...]
+    y_label: str
+    reference: float | None = None  # a threshold line, e.g. the 0.999 of the converter
+
+
+Block = Heading | Para | KeyValues | Table | Code | Chart
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f} %"
+
+
+def severity_counts(findings: tuple[Finding, ...]) -> str:
+    counts = [(s, sum(1 for f in findings if f.severity is s)) for s in Severity]
+    return ", ".join(f"{n} {s.value}" for s, n in counts if n) or "none"
+
+
+def build(d: Diagnosis) -> list[Block]:
+    title = "ptqtui diagnosis" + (f": {d.title}" if d.title else "")
+    blocks: list[Block] = [Heading(1, title)]
+    blocks += _headline(d)
+    blocks += _findings(d)
+    blocks += _plan(d)
+    blocks += _nodes(d)
+    blocks += _calibration(d)
+    blocks += _inputs(d)
+    blocks += _run(d)
+    return blocks
+
+
+def _headline(d: Diagnosis) -> list[Block]:
+    out: list[Block] = [Heading(2, "Summary")]
+    q = d.analysis.quality if d.analysis else None
+    rows: list[tuple[str, str]] = []
+    if q is not None:
+        band = {"large": "> 4 points", "medium": "1.5-4 points", "small": "< 1.5 points"}
+        loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
+        rows.append(("loss band", f"{q.band} ({band.get(q.band, '?')}): {loss}, from {q.basis}"))
+        rows.append(("output cosine", f"{fmt(q.output_cosine)} (quantized vs float)"))
+        if q.top1_float is not None:
+            rows.append(("top-1", f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)}"))
+        if q.top1_agreement is not None:
+            rows.append(("top-1 agreement", pct(q.top1_agreement)))
+        rows.append(("scheme", d.analysis.scheme if d.analysis else "-"))
+    rows.append(("findings", severity_counts(d.findings)))
+    if d.plan is not None and d.plan.steps:
+        first = d.plan.steps[0]
+        rows.append(("next step", f"{first.number}. {first.title}"))
+    elif q is None:
+        rows.append(("simulation", "not run: " + _skip_reason(d, "analysis")))
+    out.append(KeyValues(tuple(rows)))
+    return out
+
+
+def _skip_reason(d: Diagnosis, what: str) -> str:
+    for s in d.skipped:
+        if s.what == what:
+            return s.reason
+    return "no calibration data"
+
+
+def _findings(d: Diagnosis) -> list[Block]:
+    out: list[Block] = [Heading(2, f"Findings ({severity_counts(d.findings)})")]
+    if not d.findings:
+        out.append(Para("No findings.", "muted"))
+    ordered = sorted(d.findings, key=lambda f: (-f.severity.rank, f.code))
+    for f in ordered:
+        out.append(Heading(3, f"[{f.severity.value}] {f.code}: {f.message}", f.severity))
+        rows = [
+            (e.what, e.observed + (f" (expected {e.expected})" if e.expected else "")
+             + (f" at {e.where}" if e.where else ""))
+            for e in f.evidence
+        ]  # fmt: skip
+        if f.measured:
+            rows.append(("measured", f.measured))
+        if f.fix:
+            rows.append(("fix", f.fix))
+        if f.related:
+            rows.append(("related", ", ".join(f.related)))
+        if rows:
+            out.append(KeyValues(tuple(rows)))
+        if f.yaml_change:
+            out.append(Code(f.yaml_change, "yaml"))
+    return out
+
+
+def _plan(d: Diagnosis) -> list[Block]:
+    if d.plan is None:
+        return [Heading(2, "Plan"), Para("No plan: " + _skip_reason(d, "plan"), "muted")]
+    p = d.plan
+    out: list[Block] = [Heading(2, "Plan"), Para(p.route)]
+    for s in p.steps:
+        out.append(Heading(3, f"{s.number}. [{s.severity.value}] {s.title}", s.severity))
+        rows = [("do", s.action), ("why", s.why)]
+        rows += [("evidence", e) for e in s.evidence]
+        if s.before is not None and s.after is not None:
+            effect = f"cosine {fmt(s.before.cosine)} -> {fmt(s.after.cosine)}"
+            if s.before.top1 is not None and s.after.top1 is not None:
+                effect += f", top-1 {pct(s.before.top1)} -> {pct(s.after.top1)}"
+            rows.append(("measured", effect))
+        else:
+            rows.append(("measured", "not measured (the simulator cannot try this step)"))
+        out.append(KeyValues(tuple(rows)))
+        if s.yaml_change:
+            out.append(Code(s.yaml_change, "yaml"))
+    if p.reached is not None:
+        reached = f"best state reached: cosine {fmt(p.reached.cosine)}"
+        if p.reached.top1 is not None:
+            reached += f", top-1 {pct(p.reached.top1)}"
+        out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
+    if p.config_diff:
+        out.append(Heading(3, "Config changes"))
+        out.append(Code(p.config_diff, "diff"))
+    return out
+
+
+def _nodes(d: Diagnosis) -> list[Block]:
+    if d.analysis is None or not d.analysis.nodes:
+        return []
+    nodes = sorted(d.analysis.nodes, key=_node_badness)
+    shown = nodes[:NODE_ROWS]
+    rows = tuple(
+        (
+            n.name,
+            n.op_type,
+            fmt(n.similarity.cosine),
+            fmt(n.similarity.sqnr_db, 1),
+            fmt(n.similarity.mre, 3),
+            fmt(n.sensitivity_cosine),
+            f"{n.dtype} {n.placement}",
+        )
+        for n in shown
+    )
+    note = None
+    if len(nodes) > len(shown):
+        note = f"the {len(shown)} worst of {len(nodes)} nodes; the JSON report has all"
+    out: list[Block] = [
+        Heading(2, "Nodes (worst first)"),
+        Table(
+            ("node", "op", "cosine", "SQNR dB", "MRE", "alone", "runs as"),
+            rows,
+            (False, False, True, True, True, True, False),
+            note
+            or "cosine/SQNR/MRE: node output, everything quantized; alone: model output "
+            "cosine with only this node quantized",
+        ),
+    ]
+    sens = [n for n in nodes if n.sensitivity_cosine is not None]
+    if sens:
+        worst = sorted(sens, key=lambda n: n.sensitivity_cosine or 1.0)[:10]
+        out.append(
+            Chart(
+                "bars",
+                "Sensitivity: model output cosine with only this node quantized",
+                tuple((n.name, float(n.sensitivity_cosine or 0.0)) for n in worst),
+                "output cosine",
+                reference=0.999,
+            )
+        )
+    return out
+
+
+def _node_badness(n: NodeRow) -> tuple[float, float]:
+    alone = n.sensitivity_cosine if n.sensitivity_cosine is not None else 1.0
+    cos = n.similarity.cosine
+    return (alone if not math.isnan(alone) else -1.0, cos if not math.isnan(cos) else -1.0)
+
+
+def _calibration(d: Diagnosis) -> list[Block]:
+    a = d.analysis
+    if a is None or (not a.sweep and not a.curve):
+        return []
+    out: list[Block] = [Heading(2, "Calibration")]
+    if a.sweep:
+        rows = tuple(
+            (
+                ("* " if r.chosen else "") + r.label,
+                fmt(r.cosine),
+                fmt(r.noise),
+                pct(r.top1),
+                pct(r.agreement),
+                r.note or "",
+            )
+            for r in a.sweep
+        )
+        out.append(
+            Table(
+                ("method", "cosine", "noise", "top-1", "agreement", "note"),
+                rows,
+                (False, True, True, True, True, False),
+                "* the method the config resolves to; noise: spread over sample subsets",
+            )
+        )
+    if a.log:
+        out.append(Code("\n".join(a.log)))
+    if a.curve:
+        out.append(
+            Chart(
+                "line",
+                "Accumulated error: output cosine as nodes are quantized in order",
+                tuple((p.node, p.cosine) for p in a.curve),
+                "output cosine",
+                reference=0.99,
+            )
+        )
+    return out
+
+
+def _inputs(d: Diagnosis) -> list[Block]:
+    out: list[Block] = [Heading(2, "Inputs")]
+    rows = []
+    for f in d.files:
+        text = f.path + (f" ({f.detail})" if f.detail else "")
+        if f.sha256:
+            text += f" sha256 {f.sha256[:16]}"
+        rows.append((f.role, text))
+    m = d.model
+    rows.append(("model", f"{m.name}, opset {m.opset}, {m.nodes} nodes, "
+                          f"{m.quantized_nodes} quantized"))  # fmt: skip
+    rows.append(("ops", ", ".join(f"{op} {n}" for op, n in m.op_counts[:8])))
+    rows.append(("outputs", ", ".join(m.outputs)))
+    for i in m.inputs:
+        norm = i.norm_type or "no config"
+        if i.mean is not None or i.scale is not None:
+            mean = " ".join(f"{v:g}" for v in i.mean or ())
+            scale = " ".join(f"{v:g}" for v in i.scale or ())
+            norm += f" (mean {mean or '-'}; scale {scale or '-'})"
+        rows.append(
+            (
+                f"input {i.name}",
+                f"{i.shape} {i.dtype} {i.layout or '?'}; train {i.type_train or '?'}, "
+                f"runtime {i.type_rt or '?'}; {norm}; calibration files {i.cal_dtype}",
+            )
+        )
+    rows += [("in-model normalisation", n) for n in m.normalisation]
+    for label, data in (("calibration", d.calibration), ("evaluation", d.evaluation)):
+        if data is None:
+            continue
+        rows.append((label, f"{data.samples} samples ({', '.join(data.kinds)}) in "
+                            f"{data.directory}"))  # fmt: skip
+        rows += [(f"{label} size mismatch", s) for s in data.size_mismatches]
+        rows += [(f"{label} skipped", s) for s in data.skipped]
+    out.append(KeyValues(tuple(rows)))
+    return out
+
+
+def _run(d: Diagnosis) -> list[Block]:
+    out: list[Block] = []
+    if d.skipped:
+        out.append(Heading(2, "Skipped"))
+        out.append(KeyValues(tuple((s.what, s.reason) for s in d.skipped)))
+    notes = list(d.notes) + (list(d.analysis.notes) if d.analysis else [])
+    if notes:
+        out.append(Heading(2, "Notes"))
+        out += [Para(n) for n in notes]
+    rows = [("ptqtui", d.version), ("seed", str(d.seed))]
+    if d.analysis is not None:
+        rows += [
+            (t.stage, f"{t.seconds:.1f} s" + (f", {t.passes} forward passes" if t.passes else ""))
+            for t in d.analysis.timings
+        ]
+    out += [Heading(2, "Run"), KeyValues(tuple(rows))]
+    return out
