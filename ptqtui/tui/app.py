@@ -1,0 +1,505 @@
+"""The Textual app: runs `diagnose` in a thread worker and renders the Diagnosis in six tabs.
+
+Nothing heavy is imported at module level (the diagnosis machinery loads numpy, onnx and
+onnxruntime): the first frame shows before the worker imports it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ptqtui.check.findings import Severity
+from ptqtui.tui.messages import (
+    ChoicesChanged,
+    DiagnosisReady,
+    ProgressMade,
+    Remeasured,
+    ShowNodes,
+)
+from ptqtui.tui.screens.calibration import CalibrationView
+from ptqtui.tui.screens.dialogs import EXPORTS, ErrorDialog, ExplainDialog, ExportDialog
+from ptqtui.tui.screens.findings import FindingsView
+from ptqtui.tui.screens.log import LogView
+from ptqtui.tui.screens.nodes import COLUMNS, WIDE, NodesView
+from ptqtui.tui.screens.plan import PlanView
+from ptqtui.tui.screens.summary import SummaryView
+from ptqtui.tui.whatif import Choices, PatchConfig, Remeasure
+from ptqtui.tui.widgets.progress import ProgressPanel
+from ptqtui.tui.widgets.text import BAND_STYLE
+
+if TYPE_CHECKING:
+    from ptqtui.diagnosis import Diagnosis
+    from ptqtui.progress import Progress
+    from ptqtui.request import Request
+
+DIAGNOSIS_GROUP = "diagnosis"
+REMEASURE_GROUP = "remeasure"
+TABS = (
+    ("summary", "Summary"),
+    ("findings", "Findings"),
+    ("nodes", "Nodes"),
+    ("calibration", "Calibration"),
+    ("plan", "Plan"),
+    ("log", "Log"),
+)
+INTERRUPTED = 130  # the CLI's exit codes
+USAGE = 2
+INTERNAL = 3
+
+Diagnose = Callable[..., "Diagnosis"]
+
+
+class PtqApp(App["Diagnosis | None"]):
+    """Live (a Request and a diagnose function) or viewing a saved Diagnosis."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "ptqtui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(str(i), f"show_tab('{tab}')", label, show=False)
+            for i, (tab, label) in enumerate(TABS, start=1)
+        ),
+        Binding("x", "export", "Export"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        request: Request | None = None,
+        *,
+        diagnosis: Diagnosis | None = None,
+        diagnose: Diagnose | None = None,
+        remeasure: Remeasure | None = None,
+        patch_config: PatchConfig | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.diagnosis = diagnosis
+        self._diagnose = diagnose
+        self.remeasure = remeasure
+        self.patch_config = patch_config
+        self.export_dir = export_dir or Path.cwd()
+        self.failure: str | None = None
+        self._started = time.monotonic()
+        self._remeasuring: Choices | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self):
+        yield Static(self._title_text(), id="title-bar")
+        if self.diagnosis is not None:
+            yield self._tabs(self.diagnosis)
+        else:
+            name = self.request.title if self.request and self.request.title else "the model"
+            yield ProgressPanel(f"Diagnosing {name}", self._started, id="progress")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.diagnosis is None and self.request is not None:
+            self.start_diagnosis()
+        elif self.diagnosis is not None:
+            self.call_after_refresh(self._focus_tab, "summary")
+
+    def _title_text(self) -> Text:
+        text = Text("ptqtui", style="bold")
+        d = self.diagnosis
+        if d is None:
+            if self.request is not None and self.request.title:
+                text.append(f"  {self.request.title}")
+            return text
+        text.append(f"  {d.title or d.model.name}")
+        quality = d.analysis.quality if d.analysis else None
+        if quality is not None:
+            text.append("  loss ")
+            band = quality.band
+            if quality.loss_points is not None:
+                band += f" {quality.loss_points:.1f} pts"
+            text.append(band, style=BAND_STYLE.get(quality.band, "bold"))
+        if self.request is None:
+            text.append("  (view)", style="dim")
+        return text
+
+    def _tabs(self, d: Diagnosis) -> _Main:
+        wide = self.size.width >= WIDE if self.is_running else False
+        labels = dict(TABS)
+        labels["findings"] = f"Findings ({len(d.findings)})"
+        views: dict[str, Any] = {
+            "summary": SummaryView(d, id="summary-view"),
+            "findings": FindingsView(d, id="findings-view"),
+            "nodes": NodesView(d, wide=wide, id="nodes-view"),
+            "calibration": CalibrationView(d, id="calibration-view"),
+            "plan": PlanView(d, can_measure=self.remeasure is not None, id="plan-view"),
+            "log": LogView(d, id="log-view"),
+        }
+        panes = [
+            TabPane(f"{i} {labels[tab]}", views[tab], id=tab)
+            for i, (tab, _) in enumerate(TABS, start=1)
+        ]
+        return _Main(panes, id="main")
+
+    # ------------------------------------------------------------------ the diagnosis
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=DIAGNOSIS_GROUP)
+    def start_diagnosis(self) -> None:
+        cancel = get_current_worker().cancelled_event
+        diagnose = self._diagnose
+        if diagnose is None:
+            from ptqtui.diagnosis import diagnose  # numpy, onnx: only in the worker
+        result = diagnose(self.request, progress=self._post_progress, cancel=cancel)
+        if not cancel.is_set():
+            self.post_message(DiagnosisReady(result))
+
+    def _post_progress(self, progress: Progress) -> None:
+        self.post_message(ProgressMade(progress, time.monotonic()))
+
+    def on_progress_made(self, message: ProgressMade) -> None:
+        panels = self.query(ProgressPanel)
+        if panels:
+            panels.first().show(message.progress, message.at)
+
+    async def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
+        self.diagnosis = message.diagnosis
+        self.query_one("#title-bar", Static).update(self._title_text())
+        await self.query(ProgressPanel).remove()
+        await self.mount(self._tabs(message.diagnosis), before=self.query_one(Footer))
+        self.call_after_refresh(self._focus_tab, "summary")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        from ptqtui.progress import Cancelled
+
+        if isinstance(error, Cancelled):
+            return
+        if worker.group == REMEASURE_GROUP:
+            if self._remeasuring is not None:
+                self._plan_view_show(self._remeasuring, None, f"could not measure: {error}")
+            return
+        if worker.group == DIAGNOSIS_GROUP:
+            self.failure = _describe(error, self.request)
+            panels = self.query(ProgressPanel)
+            if panels:
+                panels.first().query_one("#progress-stage", Static).update(
+                    Text("  failed: ", style="bold red").append(self.failure)
+                )
+            self.push_screen(ErrorDialog("The diagnosis failed", self.failure))
+
+    # ------------------------------------------------------------------ what-ifs
+
+    def on_choices_changed(self, message: ChoicesChanged) -> None:
+        if self.remeasure is None:
+            return
+        self._remeasuring = message.choices
+        self.run_remeasure(message.choices)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=REMEASURE_GROUP)
+    def run_remeasure(self, choices: Choices) -> None:
+        cancel = get_current_worker().cancelled_event
+        assert self.remeasure is not None
+        measure = self.remeasure(choices, cancel)
+        if not cancel.is_set():
+            self.post_message(Remeasured(choices, measure))
+
+    def on_remeasured(self, message: Remeasured) -> None:
+        self._plan_view_show(message.choices, message.measure, message.note)
+
+    def _plan_view_show(self, choices: Choices, measure: Any, note: str | None) -> None:
+        views = self.query(PlanView)
+        if views:
+            views.first().show_measure(choices, measure, note)
+
+    # ------------------------------------------------------------------ navigation
+
+    def action_show_tab(self, tab: str) -> None:
+        tabs = self.query(TabbedContent)
+        if not tabs:
+            return
+        tabs.first().active = tab
+        self._focus_tab(tab)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._focus_tab(event.pane.id)
+
+    def _focus_tab(self, tab: str) -> None:
+        targets = {
+            "findings": "#findings-table",
+            "nodes": "#nodes-table",
+            "calibration": "#sweep-table",
+            "plan": "#plan-steps",
+        }
+        selector = targets.get(tab)
+        found = self.query(selector) if selector else None
+        if found:
+            found.first().focus()
+            return
+        views = self.query(f"#{tab}-view")
+        if views:
+            view = views.first()
+            if view.can_focus:
+                view.focus()
+            else:
+                focusable = view.query("DataTable, Select")
+                if focusable:
+                    focusable.first().focus()
+
+    def on_show_nodes(self, message: ShowNodes) -> None:
+        self.action_show_tab("nodes")
+        self.query_one(NodesView).show_only(message.names)
+
+    # ------------------------------------------------------------------ quitting
+
+    async def action_quit(self) -> None:
+        running = [w for w in self.workers if w.is_running]
+        for worker in running:
+            worker.cancel()
+        if self.diagnosis is None:
+            code = USAGE if self.failure else (INTERRUPTED if self.request is not None else 0)
+            self.exit(None, return_code=code)
+            return
+        self.exit(self.diagnosis, return_code=self._findings_code())
+
+    def _findings_code(self) -> int:
+        if self.request is None or self.diagnosis is None or self.request.fail_on == "never":
+            return 0
+        worst = self.diagnosis.findings_at_least(Severity.parse(self.request.fail_on))
+        return 1 if worst else 0
+
+    # ------------------------------------------------------------------ explain
+
+    def action_explain(self, code: str) -> None:
+        if self.diagnosis is None:
+            return
+        findings = [f for f in self.diagnosis.findings if f.code == code]
+        body = Text()
+        info = _rule_info(code)
+        if info is not None:
+            body.append(f"{info.title}\n\n", style="bold")
+            body.append("Why: ", style="bold").append(f"{info.why}\n\n")
+            body.append("Fix: ", style="bold").append(f"{info.fix}\n\n")
+        for f in findings:
+            body.append("Here: ", style="bold").append(f"{f.message}\n")
+            if f.fix and (info is None or f.fix != info.fix):
+                body.append("Fix here: ", style="bold").append(f"{f.fix}\n")
+        if not body:
+            body.append("No finding or rule with this code.")
+        name = f" {info.name}" if info is not None else ""
+        self.push_screen(ExplainDialog(f"{code}{name}", body))
+
+    # ------------------------------------------------------------------ export
+
+    def action_export(self, fmt: str = "md") -> None:
+        if self.diagnosis is None:
+            self.notify("Nothing to export until the diagnosis is ready", severity="warning")
+            return
+
+        def done(result: tuple[str, Path] | None) -> None:
+            if result is not None:
+                self.export(*result)
+
+        self.push_screen(ExportDialog(self.export_dir, "ptqtui-report", fmt), done)
+
+    def action_save_config(self) -> None:
+        self.export("config", self.export_dir / self._config_name())
+
+    def _config_name(self) -> str:
+        config = (
+            next((f for f in self.diagnosis.files if f.role == "config"), None)
+            if (self.diagnosis)
+            else None
+        )
+        stem = Path(config.path).stem if config else "config"
+        return f"{stem}.ptqtui.yaml"
+
+    def export(self, fmt: str, path: Path) -> Path | None:
+        """Write a report or the patched config atomically; notify, or show why not."""
+        if self.diagnosis is None:
+            return None
+        try:
+            if _is_input(path, self.diagnosis, self.request):
+                raise OSError(f"{path} is one of your inputs; ptqtui never overwrites them")
+            if fmt == "config":
+                text = self._config_text()
+                if text is None:
+                    self.notify(
+                        "Nothing to save: no patched config and no changes chosen",
+                        severity="warning",
+                    )
+                    return None
+            else:
+                from ptqtui.report import write_report
+
+                buffer = io.StringIO()
+                write_report(self.diagnosis, fmt, buffer, width=100)
+                text = buffer.getvalue()
+            write_atomically(path, text)
+        except OSError as exc:
+            self.push_screen(ErrorDialog("Export failed", str(exc)))
+            return None
+        self.notify(f"Wrote {path}", title="Export")
+        return path
+
+    def _config_text(self) -> str | None:
+        views = self.query(PlanView)
+        view = views.first() if views else None
+        plan = self.diagnosis.plan if self.diagnosis else None
+        if view is not None and view.choices != view.base:
+            if self.patch_config is not None:
+                result = self.patch_config(view.choices)
+                if result is not None:
+                    return result[1]
+            source = self._config_name().replace(".ptqtui", "")
+            return (
+                f"# ptqtui: the changes chosen on the Plan screen, to merge into {source}\n"
+                + view.choices.yaml_change(view.base)
+            )
+        if plan is not None and plan.patched_config:
+            return plan.patched_config
+        return None
+
+    # ------------------------------------------------------------------ command palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for i, (tab, label) in enumerate(TABS, start=1):
+            yield SystemCommand(
+                f"show: {label.lower()}", f"the {label} screen (key {i})",
+                lambda tab=tab: self.action_show_tab(tab),
+            )  # fmt: skip
+        if self.diagnosis is None:
+            return
+        for fmt, label, _ in EXPORTS:
+            yield SystemCommand(
+                f"export: {label.split(' (')[0]}", "choose where to write it",
+                lambda fmt=fmt: self.action_export(fmt),
+            )  # fmt: skip
+        for code in sorted({f.code for f in self.diagnosis.findings}):
+            yield SystemCommand(
+                f"explain: {code}", "what the rule checks, why it matters, how to fix it",
+                lambda code=code: self.action_explain(code),
+            )  # fmt: skip
+        for column in COLUMNS:
+            yield SystemCommand(
+                f"sort: nodes by {column.label}", "on the Nodes screen",
+                lambda key=column.key: self._sort_nodes(key),
+            )  # fmt: skip
+        yield SystemCommand(
+            "filter: nodes below cosine 0.99", "nodes whose output drifted furthest from float",
+            lambda: self._filter_below("0.99"),
+        )  # fmt: skip
+        yield SystemCommand(
+            "filter: clear node filters", "show every node", self._clear_node_filters
+        )
+
+    def _sort_nodes(self, key: str) -> None:
+        self.action_show_tab("nodes")
+        view = self.query_one(NodesView)
+        view.sort_by(key, reverse=key in ("mse", "mre", "int16", "range"))
+
+    def _filter_below(self, value: str) -> None:
+        from textual.widgets import Input
+
+        self.action_show_tab("nodes")
+        self.query_one("#node-below", Input).value = value
+
+    def _clear_node_filters(self) -> None:
+        self.action_show_tab("nodes")
+        self.query_one(NodesView).action_clear_filters()
+
+
+class _Main(Vertical):
+    """The six tabs, composed once the Diagnosis exists."""
+
+    def __init__(self, panes: list[TabPane], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.panes = panes
+
+    def compose(self):
+        with TabbedContent(id="tabs"):
+            yield from self.panes
+
+
+def _describe(error: BaseException | None, request: Request | None) -> str:
+    one_line = getattr(error, "one_line", None)
+    if callable(one_line):
+        return str(one_line())
+    text = f"{type(error).__name__}: {error}"
+    if request is not None and request.debug and error is not None:
+        text += "\n\n" + "".join(traceback.format_exception(error))
+    return text
+
+
+def _rule_info(code: str) -> Any:
+    try:
+        from ptqtui.rules_loader import load_rules
+
+        rules = load_rules()
+    except ImportError:
+        return None
+    return next((r.RULE for r in rules if r.RULE.code == code), None)
+
+
+def _is_input(path: Path, diagnosis: Diagnosis, request: Request | None) -> bool:
+    target = path.expanduser().resolve()
+    inputs = [Path(f.path) for f in diagnosis.files if f.role in ("model", "config")]
+    if request is not None:
+        inputs += [p for p in (request.model, request.config) if p is not None]
+    return any(p.expanduser().resolve() == target for p in inputs)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A temp file in the same directory, then os.replace: never a half-written file."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise OSError(f"cannot write {path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_app(
+    request: Request,
+    diagnose: Diagnose | None = None,
+    *,
+    remeasure: Remeasure | None = None,
+    patch_config: PatchConfig | None = None,
+    export_dir: Path | None = None,
+) -> PtqApp:
+    """The live app: `diagnose` (default `ptqtui.diagnosis.diagnose`) runs in a worker."""
+    return PtqApp(
+        request, diagnose=diagnose, remeasure=remeasure, patch_config=patch_config,
+        export_dir=export_dir,
+    )  # fmt: skip
+
+
+def make_viewer(diagnosis: Diagnosis, *, export_dir: Path | None = None) -> PtqApp:
+    """A saved Diagnosis (ptqtui view): the same screens, what-ifs not measured."""
+    return PtqApp(diagnosis=diagnosis, export_dir=export_dir)
+
+
+__all__ = ["DIAGNOSIS_GROUP", "REMEASURE_GROUP", "DataTable", "PtqApp", "make_app", "make_viewer"]

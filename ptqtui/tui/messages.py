@@ -1,0 +1,68 @@
+"""Messages that cross from the workers to the UI (the only thing that does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from ptqtui.advise.results import Measure
+    from ptqtui.diagnosis import Diagnosis
+    from ptqtui.progress import Progress
+    from ptqtui.tui.whatif import Choices
+
+
+@dataclass
+class ProgressMade(Message):
+    """A stage reported progress; a newer report replaces an older one still queued."""
+
+    progress: Progress
+    at: float  # time.monotonic() when it was reported
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProgressMade)
+
+
+@dataclass
+class DiagnosisReady(Message):
+    diagnosis: Diagnosis
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+@dataclass
+class ChoicesChanged(Message):
+    """The Plan screen's what-if choices changed: re-measure them."""
+
+    choices: Choices
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+@dataclass
+class Remeasured(Message):
+    """The simulator measured `choices` (None when it could not)."""
+
+    choices: Choices
+    measure: Measure | None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+@dataclass
+class ShowNodes(Message):
+    """Jump to the Nodes screen showing only these nodes."""
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        super().__init__()

@@ -1,0 +1,96 @@
+"""Calibration: the method sweep, the chosen method, the accumulated-error curve."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from ptqtui.tui.widgets.chart import ColumnChart
+from ptqtui.tui.widgets.text import num, pct
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.results import Analysis
+    from ptqtui.diagnosis import Diagnosis
+
+
+class CalibrationView(VerticalScroll):
+    def __init__(self, diagnosis: Diagnosis, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.analysis = diagnosis.analysis
+
+    def compose(self):
+        a = self.analysis
+        if a is None or (not a.sweep and not a.curve):
+            yield Static("No calibration measurements in this diagnosis.", id="calibration-none")
+            return
+        yield Static(_chosen(a), id="calibration-chosen")
+        if a.sweep:
+            table: DataTable = DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+            table.add_column(" ", key="mark")
+            table.add_column("calibration", key="label")
+            table.add_column("cosine", key="cosine")
+            table.add_column("+-", key="noise")
+            table.add_column("top-1", key="top1")
+            table.add_column("agree", key="agreement")
+            best = max(a.sweep, key=lambda r: r.cosine)
+            for i, r in enumerate(a.sweep):
+                mark = Text("*", style="bold") if r.chosen else Text("")
+                label = Text(r.label, style="bold" if r is best else "")
+                if r is best:
+                    label.append(" best", style="green")
+                table.add_row(
+                    mark, label, num(r.cosine), num(r.noise), pct(r.top1), pct(r.agreement),
+                    key=str(i),
+                )  # fmt: skip
+            yield table
+        if a.curve:
+            yield Static(_curve(a), id="curve-chart")
+
+
+def _chosen(a: Analysis) -> Text:
+    text = Text("Chosen: ", style="bold")
+    chosen = next((r for r in a.sweep if r.chosen), None)
+    if chosen is None:
+        text.append("not in the sweep")
+    else:
+        text.append(chosen.label)
+        text.append(f" (cosine {num(chosen.cosine)})")
+        if chosen.note:
+            text.append(f'  log: "{chosen.note}"', style="dim")
+    if a.sweep:
+        best = max(a.sweep, key=lambda r: r.cosine)
+        if chosen is not None and best is not chosen:
+            gain = best.cosine - chosen.cosine
+            text.append("\nBest:   ", style="bold")
+            text.append(f"{best.label} (cosine {num(best.cosine)}, {gain:+.4f})")
+            noise = max(best.noise or 0.0, chosen.noise or 0.0)
+            if noise and gain <= 2 * noise:
+                text.append("  within noise", style="yellow")
+    text.append(
+        "\n* = the config's calibration_type   +- = spread over sample subsets", style="dim"
+    )
+    return text
+
+
+def _curve(a: Analysis) -> Group:
+    values = [p.cosine for p in a.curve]
+    drops = sorted(
+        ((a.curve[i - 1].cosine - a.curve[i].cosine, a.curve[i]) for i in range(1, len(a.curve))),
+        key=lambda t: -t[0],
+    )[:3]
+    title = Text("Accumulated error: output cosine as nodes are quantized in order", style="bold")
+    low = min(values)
+    chart = ColumnChart(
+        values, height=6, low=low - (1.0 - low) * 0.1, high=1.0, y_format="{:.4f}",
+        x_first=f"1 {a.curve[0].node}", x_last=f"{len(values)} {a.curve[-1].node}",
+    )  # fmt: skip
+    lines = [title, chart]
+    if drops:
+        text = Text("largest steps: ", style="dim")
+        text.append(", ".join(f"{p.node} -{d:.4f}" for d, p in drops if d > 0))
+        lines.append(text)
+    return Group(*lines)

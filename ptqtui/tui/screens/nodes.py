@@ -1,0 +1,293 @@
+"""Nodes: the node table, sortable by any column, filtered, searched; a node's detail."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Select, Static
+
+from ptqtui.tui.widgets.chart import ColumnChart
+from ptqtui.tui.widgets.text import MISSING, clip, gen, num, signed
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.results import NodeRow
+    from ptqtui.diagnosis import Diagnosis
+
+WIDE = 110  # terminal columns from which the table shows every metric
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    value: Callable[[NodeRow], float | str | None]
+    show: Callable[[NodeRow], str]
+    wide_only: bool = False
+    numeric: bool = True
+
+
+def _kind(n: NodeRow) -> str:
+    return n.dtype if n.placement == "BPU" else f"{n.dtype} {n.placement}"
+
+
+COLUMNS = (
+    Column("order", "#", lambda n: n.topo_index, lambda n: str(n.topo_index)),
+    Column("name", "node", lambda n: n.name, lambda n: n.name, numeric=False),
+    Column("op", "op", lambda n: n.op_type, lambda n: n.op_type, numeric=False),
+    Column("dtype", "type", _kind, _kind, numeric=False),
+    Column("cosine", "cosine", lambda n: n.similarity.cosine, lambda n: num(n.similarity.cosine)),
+    Column("sqnr", "SQNR dB", lambda n: n.similarity.sqnr_db,
+           lambda n: num(n.similarity.sqnr_db, 1)),
+    Column("mse", "MSE", lambda n: n.similarity.mse, lambda n: gen(n.similarity.mse), True),
+    Column("mre", "MRE", lambda n: n.similarity.mre, lambda n: num(n.similarity.mre), True),
+    Column("sens", "sens.", lambda n: n.sensitivity_cosine, lambda n: num(n.sensitivity_cosine)),
+    Column("int16", "int16 +", lambda n: n.int16_gain, lambda n: signed(n.int16_gain), True),
+    Column("range", "w range", lambda n: n.weight_range_ratio,
+           lambda n: gen(n.weight_range_ratio), True),
+)  # fmt: skip
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+
+
+def _sort_key(column: Column, reverse: bool) -> Callable[[NodeRow], tuple]:
+    def key(n: NodeRow) -> tuple:
+        v = column.value(n)
+        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        # missing values last whichever the direction
+        return (missing != reverse, v if not missing else 0)
+
+    return key
+
+
+class NodesView(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "next_sort", "Sort"),
+        Binding("r", "reverse_sort", "Reverse"),
+        Binding("slash", "search", "Search"),
+        Binding("escape", "clear_filters", "Clear filters"),
+        Binding("enter", "details", "Details", show=False),
+    ]
+
+    def __init__(self, diagnosis: Diagnosis, wide: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.nodes: tuple[NodeRow, ...] = diagnosis.analysis.nodes if diagnosis.analysis else ()
+        self.columns = tuple(c for c in COLUMNS if wide or not c.wide_only)
+        self.sort_column = "order"
+        self.reverse = False
+        self.only: tuple[str, ...] = ()  # names picked by a jump from another screen
+
+    def compose(self):
+        ops = sorted({n.op_type for n in self.nodes})
+        kinds = sorted({_kind(n) for n in self.nodes})
+        with Horizontal(id="node-filters"):
+            yield Input(placeholder="name contains", id="node-search")
+            yield Select([(o, o) for o in ops], prompt="any op", id="node-op")
+            yield Select([(k, k) for k in kinds], prompt="any type", id="node-dtype")
+            yield Input(placeholder="cosine below", id="node-below", type="number")
+        table: DataTable = DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+        for c in self.columns:
+            table.add_column(c.label, key=c.key)
+        yield table
+        yield Static(id="nodes-status")
+
+    def on_mount(self) -> None:
+        self.refresh_rows()
+
+    # ------------------------------------------------------------------ filtering
+
+    def visible(self) -> list[NodeRow]:
+        search = self.query_one("#node-search", Input).value.strip().lower()
+        op = self.query_one("#node-op", Select).value
+        kind = self.query_one("#node-dtype", Select).value
+        below_text = self.query_one("#node-below", Input).value.strip()
+        try:
+            below = float(below_text) if below_text else None
+        except ValueError:
+            below = None
+        rows = []
+        for n in self.nodes:
+            if self.only and n.name not in self.only:
+                continue
+            if search and search not in n.name.lower():
+                continue
+            if op != Select.NULL and n.op_type != op:
+                continue
+            if kind != Select.NULL and _kind(n) != kind:
+                continue
+            if below is not None and not n.similarity.cosine < below:
+                continue
+            rows.append(n)
+        column = next(c for c in COLUMNS if c.key == self.sort_column)
+        rows.sort(key=_sort_key(column, self.reverse), reverse=self.reverse)
+        return rows
+
+    def refresh_rows(self) -> None:
+        table = self.query_one("#nodes-table", DataTable)
+        current = self.current()
+        table.clear()
+        rows = self.visible()
+        for n in rows:
+            cells = [
+                Text(c.show(n), justify="right") if c.numeric else clip(c.show(n), 28)
+                for c in self.columns
+            ]
+            table.add_row(*cells, key=n.name)
+        if current is not None and current.name in {n.name for n in rows}:
+            table.move_cursor(row=table.get_row_index(current.name), animate=False)
+        self._status(len(rows))
+
+    def _status(self, shown: int) -> None:
+        label = next(c.label for c in COLUMNS if c.key == self.sort_column)
+        text = Text(f"{shown} of {len(self.nodes)} nodes", style="bold")
+        if self.only:
+            text.append(f" (only {', '.join(self.only)})")
+        text.append(f"  sorted by {label} {'desc' if self.reverse else 'asc'}", style="dim")
+        if not self.nodes:
+            text = Text("No node table in this diagnosis (the simulator did not run).")
+        self.query_one("#nodes-status", Static).update(text)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.refresh_rows()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#nodes-table").focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.refresh_rows()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = str(event.column_key.value)
+        self.sort_by(key, not self.reverse if key == self.sort_column else False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    # ------------------------------------------------------------------ actions
+
+    def sort_by(self, key: str, reverse: bool = False) -> None:
+        self.sort_column = key
+        self.reverse = reverse
+        self.refresh_rows()
+
+    def show_only(self, names: tuple[str, ...]) -> None:
+        self.only = names
+        self.refresh_rows()
+        self.query_one("#nodes-table").focus()
+
+    def action_next_sort(self) -> None:
+        keys = [c.key for c in self.columns]
+        nxt = (
+            keys[(keys.index(self.sort_column) + 1) % len(keys)]
+            if self.sort_column in keys
+            else keys[0]
+        )
+        # numbers where lower is worse read best ascending; order and names too
+        self.sort_by(nxt, reverse=nxt in ("mse", "mre", "int16", "range"))
+
+    def action_reverse_sort(self) -> None:
+        self.sort_by(self.sort_column, not self.reverse)
+
+    def action_search(self) -> None:
+        self.query_one("#node-search", Input).focus()
+
+    def action_clear_filters(self) -> None:
+        self.only = ()
+        self.query_one("#node-search", Input).value = ""
+        self.query_one("#node-below", Input).value = ""
+        self.query_one("#node-op", Select).clear()
+        self.query_one("#node-dtype", Select).clear()
+        self.refresh_rows()
+        self.query_one("#nodes-table").focus()
+
+    def current(self) -> NodeRow | None:
+        table = self.query_one("#nodes-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((n for n in self.nodes if n.name == key), None)
+
+    def action_details(self) -> None:
+        node = self.current()
+        if node is not None:
+            self.app.push_screen(NodeDetailScreen(node))
+
+
+class NodeDetailScreen(ModalScreen[None]):
+    """Everything measured about one node: metrics, sensitivity, range and histogram."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "Close")]
+
+    def __init__(self, node: NodeRow) -> None:
+        super().__init__()
+        self.node = node
+
+    def compose(self):
+        n = self.node
+        with Vertical(id="node-detail", classes="dialog"):
+            yield Static(
+                Text(f"{n.name}  ({n.op_type}, {_kind(n)})", style="bold"), id="node-title"
+            )
+            with VerticalScroll():
+                yield Static(_node_body(n), id="node-body")
+            yield Static(Text("esc close", style="dim"))
+
+
+def _node_body(n: NodeRow) -> Group:
+    s = n.similarity
+    metrics = Table(box=None, pad_edge=False, show_header=False)
+    metrics.add_column(style="dim", no_wrap=True)
+    metrics.add_column(justify="right")
+    metrics.add_column(style="dim", no_wrap=True)
+    metrics.add_column(justify="right")
+    metrics.add_row("cosine", num(s.cosine, 6), "  SQNR dB", num(s.sqnr_db, 2))
+    metrics.add_row("MSE", gen(s.mse), "  MRE", num(s.mre))
+    metrics.add_row("chebyshev", gen(s.chebyshev), "  output", n.output)
+    sens = Table(box=None, pad_edge=False, show_header=False)
+    sens.add_column(style="dim", no_wrap=True)
+    sens.add_column(justify="right")
+    sens.add_row("only this node quantized", num(n.sensitivity_cosine, 6))
+    sens.add_row("  only its weights", num(n.sensitivity_weights, 6))
+    sens.add_row("  only its activations", num(n.sensitivity_activations, 6))
+    sens.add_row("int16 gain", signed(n.int16_gain))
+    rng = Text()
+    rng.append("activation range ", style="dim")
+    rng.append(f"{gen(n.act_min)} .. {gen(n.act_max)}")
+    rng.append("   99.99 % |x| ", style="dim")
+    rng.append(gen(n.act_p9999))
+    rng.append("   threshold ", style="dim")
+    rng.append(gen(n.threshold))
+    if n.weight_range_ratio is not None:
+        rng.append("\nweights: widest / median channel |w| max ", style="dim")
+        rng.append(gen(n.weight_range_ratio))
+    parts: list = [
+        Text("Similarity to float (everything upstream quantized)", style="bold"),
+        metrics,
+        Text("\nSensitivity: model output cosine", style="bold"),
+        sens,
+        Text("\nRange", style="bold"),
+        rng,
+    ]
+    if n.histogram:
+        top = max(abs(n.act_min or 0.0), abs(n.act_max or 0.0))
+        parts.append(Text("\nHistogram of |x| over calibration (log counts)", style="bold"))
+        logs = [math.log10(1 + c) for c in n.histogram]
+        parts.append(
+            ColumnChart(
+                logs, height=5, low=0.0, y_labels=(str(max(n.histogram)), "1"), x_first="0",
+                x_last=f"{gen(top)}" if top else MISSING,
+            )
+        )  # fmt: skip
+    return Group(*parts)

@@ -1,0 +1,250 @@
+"""Plan: ordered steps with measured effects, what-if toggles and the config they amount to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Select, Static
+
+from ptqtui.tui.messages import ChoicesChanged
+from ptqtui.tui.whatif import Choices, initial_choices
+from ptqtui.tui.widgets.text import clip, num, pct, severity_text, signed
+
+if TYPE_CHECKING:
+    from ptqtui.advise.results import Measure, PlanStep
+    from ptqtui.analysis.results import NodeRow
+    from ptqtui.diagnosis import Diagnosis
+
+
+def _measure(m: Measure | None) -> str:
+    if m is None:
+        return "-"
+    return num(m.cosine) + (f" / {pct(m.top1)}" if m.top1 is not None else "")
+
+
+def diff_text(diff: str) -> Text:
+    text = Text()
+    for line in diff.splitlines():
+        style = ""
+        if line.startswith(("+++", "---")):
+            style = "bold"
+        elif line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        elif line.startswith("@@"):
+            style = "cyan"
+        text.append(line + "\n", style=style)
+    return text
+
+
+class PlanView(VerticalScroll):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("i", "toggle('int16')", "Toggle int16"),
+        Binding("c", "toggle('cpu')", "Toggle CPU"),
+        Binding("w", "app.save_config", "Save config"),
+    ]
+
+    def __init__(self, diagnosis: Diagnosis, can_measure: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.diagnosis = diagnosis
+        self.plan = diagnosis.plan
+        self.can_measure = can_measure
+        self.base = initial_choices(diagnosis)
+        self.choices = self.base
+        analysis = diagnosis.analysis
+        self.sweep = analysis.sweep if analysis else ()
+        nodes = analysis.nodes if analysis else ()
+        # most sensitive first: those are the ones worth a toggle
+        self.nodes: list[NodeRow] = sorted(
+            nodes, key=lambda n: n.sensitivity_cosine if n.sensitivity_cosine is not None else 1.0
+        )
+        self.measured: Measure | None = None
+
+    def compose(self):
+        plan = self.plan
+        yield Static(self._route(), id="plan-route")
+        if plan is not None and plan.steps:
+            table: DataTable = DataTable(id="plan-steps", cursor_type="row")
+            table.add_column("#", key="number")
+            table.add_column("severity", key="severity")
+            table.add_column("step", key="title")
+            table.add_column("cosine / top-1 after", key="after")
+            for s in plan.steps:
+                table.add_row(
+                    str(s.number), severity_text(s.severity), clip(s.title, 40),
+                    _measure(s.after) if s.tried else "not tried", key=str(s.number),
+                )  # fmt: skip
+            yield table
+            yield Static(self._step(plan.steps[0]), id="step-detail")
+        yield Static(
+            Text("What if", style="bold").append(
+                "   pick a calibration;  i node to int16,  c node to CPU,  w save config",
+                style="dim",
+            ),
+            id="whatif-title",
+        )
+        if self.sweep:
+            options = [(r.label, i) for i, r in enumerate(self.sweep)]
+            chosen = next((i for i, r in enumerate(self.sweep) if r.chosen), Select.NULL)
+            yield Select(options, value=chosen, prompt="calibration as configured",
+                         id="whatif-method")  # fmt: skip
+        if self.nodes:
+            table = DataTable(id="whatif-nodes", cursor_type="row")
+            table.add_column("node (most sensitive first)", key="name")
+            table.add_column("op", key="op")
+            table.add_column("sens.", key="sens")
+            table.add_column("int16 +", key="gain")
+            table.add_column("runs as", key="choice")
+            for n in self.nodes:
+                table.add_row(
+                    clip(n.name, 30), clip(n.op_type, 10), num(n.sensitivity_cosine),
+                    signed(n.int16_gain), self._runs_as(n.name), key=n.name,
+                )  # fmt: skip
+            yield table
+        yield Static(self._result(), id="whatif-result")
+        yield Static(self._diff(), id="config-diff")
+
+    # ------------------------------------------------------------------ rendering
+
+    def _route(self) -> Text:
+        plan = self.plan
+        if plan is None:
+            return Text("No plan in this diagnosis (the advisor did not run).", style="bold")
+        text = Text("Route: ", style="bold").append(plan.route)
+        text.append(f"\nTarget cosine {num(plan.target_cosine)}; ")
+        text.append(f"reached {_measure(plan.reached)}" if plan.reached else "not reached")
+        return text
+
+    def _step(self, s: PlanStep) -> Group:
+        parts = [
+            Text(f"{s.number}. {s.title}", style="bold"),
+            Text(s.action),
+            Text("why: ", style="dim").append(s.why),
+        ]
+        if s.before is not None or s.after is not None:
+            line = Text("measured: ", style="dim")
+            line.append(f"{_measure(s.before)} -> {_measure(s.after)}")
+            if s.before is not None and s.after is not None:
+                line.append(f"  ({signed(s.after.cosine - s.before.cosine)} cosine)")
+            parts.append(line)
+        elif not s.tried:
+            parts.append(Text("not tried by the simulator", style="dim"))
+        for e in s.evidence:
+            parts.append(Text("evidence: ", style="dim").append(e))
+        if s.yaml_change:
+            parts.append(Text("YAML:", style="dim"))
+            parts.extend(Text(f"  {line}", style="green") for line in s.yaml_change.splitlines())
+        if s.codes:
+            parts.append(Text("answers: ", style="dim").append(", ".join(s.codes)))
+        return Group(*parts)
+
+    def _runs_as(self, name: str) -> Text:
+        labels = []
+        if name in self.choices.int16:
+            labels.append("int16")
+        if name in self.choices.cpu:
+            labels.append("CPU")
+        text = " + ".join(labels) or "int8"
+        changed = (name in self.choices.int16, name in self.choices.cpu) != (
+            name in self.base.int16,
+            name in self.base.cpu,
+        )
+        return Text(text + (" *" if changed else ""), style="bold green" if changed else "")
+
+    def _result(self, note: str | None = None) -> Text:
+        text = Text("Measured: ", style="bold")
+        analysis = self.diagnosis.analysis
+        quality = analysis.quality if analysis else None
+        if self.choices == self.base:
+            if quality is None:
+                return text.append("nothing (no simulator results)")
+            text.append(f"cosine {num(quality.output_cosine)}")
+            if quality.top1_quant is not None:
+                text.append(f", top-1 {pct(quality.top1_quant)}")
+            return text.append("  (the config as given)", style="dim")
+        if note is not None:
+            return text.append(note, style="yellow")
+        if self.measured is not None:
+            m = self.measured
+            text.append(f"cosine {num(m.cosine)}", style="bold green")
+            if quality is not None:
+                text.append(f" ({signed(m.cosine - quality.output_cosine)})")
+            if m.top1 is not None:
+                text.append(f", top-1 {pct(m.top1)}")
+            return text
+        if not self.can_measure:
+            text.append("not measured (view mode)", style="yellow")
+            row = self._sweep_only()
+            if row is not None:
+                text.append(f"; the sweep measured cosine {num(row.cosine)} for this calibration")
+            return text
+        return text.append("measuring...", style="yellow")
+
+    def _sweep_only(self):
+        if self.choices.int16 != self.base.int16 or self.choices.cpu != self.base.cpu:
+            return None
+        return next((r for r in self.sweep if r.label == self.choices.method), None)
+
+    def _diff(self) -> Group:
+        change = self.choices.yaml_change(self.base)
+        patch = getattr(self.app, "patch_config", None)
+        parts: list = [Text("Config changes for these choices", style="bold")]
+        if not change:
+            parts.append(Text("  none: the config as given", style="dim"))
+        elif patch is not None and (result := patch(self.choices)) is not None:
+            parts.append(diff_text(result[0]))
+        else:
+            parts.append(diff_text("".join(f"+{line}\n" for line in change.splitlines())))
+        if self.plan is not None and self.plan.config_diff:
+            parts.append(Text("\nThe plan's config diff (every step)", style="bold"))
+            parts.append(diff_text(self.plan.config_diff))
+        return Group(*parts)
+
+    # ------------------------------------------------------------------ events
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "plan-steps" and self.plan is not None:
+            event.stop()
+            step = self.plan.steps[event.cursor_row]
+            self.query_one("#step-detail", Static).update(self._step(step))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value == Select.NULL:
+            choices = self.choices.with_method(self.base.method, self.base.settings)
+        else:
+            row = self.sweep[int(event.value)]  # type: ignore[arg-type]
+            choices = self.choices.with_method(row.label, row.settings)
+        self.set_choices(choices)
+
+    def action_toggle(self, what: str) -> None:
+        table = self.query_one("#whatif-nodes", DataTable)
+        if table.row_count == 0:
+            return
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        self.set_choices(self.choices.toggled(name, what))
+        table.update_cell(name, "choice", self._runs_as(name))
+
+    def set_choices(self, choices: Choices) -> None:
+        if choices == self.choices:
+            return
+        self.choices = choices
+        self.measured = None
+        self.query_one("#whatif-result", Static).update(self._result())
+        self.query_one("#config-diff", Static).update(self._diff())
+        if self.can_measure and choices != self.base:
+            self.post_message(ChoicesChanged(choices))
+
+    def show_measure(self, choices: Choices, measure: Measure | None, note: str | None) -> None:
+        """A re-measurement finished; stale ones (older choices) are dropped."""
+        if choices != self.choices:
+            return
+        self.measured = measure
+        self.query_one("#whatif-result", Static).update(
+            self._result(note if measure is None else None)
+        )

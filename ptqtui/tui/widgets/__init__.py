@@ -1,0 +1,1 @@
+"""Small widgets and renderables the screens share; they render report objects only."""

@@ -1,0 +1,66 @@
+"""Number and severity formatting shared by the screens (plain text stays legible in NO_COLOR)."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+
+from ptqtui.check.findings import Severity
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.MAJOR: "bold yellow",
+    Severity.MINOR: "cyan",
+    Severity.INFO: "dim",
+}
+BAND_STYLE = {"large": "bold red", "medium": "bold yellow", "small": "bold green"}
+MISSING = "-"
+
+
+def severity_text(severity: Severity, width: int = 0) -> Text:
+    return Text(severity.value.upper().ljust(width), style=SEVERITY_STYLE[severity])
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return MISSING
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}f}"
+
+
+def gen(value: float | None) -> str:
+    """Compact general format for ranges and ratios."""
+    if value is None:
+        return MISSING
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.4g}"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A 0..1 fraction as a percentage."""
+    if value is None or math.isnan(value):
+        return MISSING
+    return f"{100 * value:.{digits}f} %"
+
+
+def signed(value: float | None, digits: int = 4) -> str:
+    if value is None or math.isnan(value):
+        return MISSING
+    return f"{value:+.{digits}f}"
+
+
+def seconds(value: float) -> str:
+    if value < 10:
+        return f"{value:.1f} s"
+    if value < 120:
+        return f"{value:.0f} s"
+    return f"{value / 60:.0f} min"
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
