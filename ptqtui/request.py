@@ -41,6 +41,11 @@ class Request:
     quiet: bool = False
     seed: int = 0
     title: str | None = None  # e.g. "demo: bgr_swap"
+    rule_dirs: tuple[Path, ...] = ()  # --rules DIR: extra rule modules
+    sensitivity_samples: int = 8  # samples per what-if of the sensitivity analysis
+    time_budget: float | None = None  # seconds; analyses trim samples and nodes to fit
+    target_cosine: float = 0.99  # the plan's precision step aims at this output cosine
+    write_config: Path | None = None  # --write-config: the patched YAML goes here
 
     def __post_init__(self) -> None:
         if self.report is not None and self.report not in REPORT_FORMATS:
@@ -49,3 +54,9 @@ class Request:
             raise ValueError(f"--fail-on {self.fail_on!r} is not one of {FAIL_ON}")
         if self.read_mode not in ("opencv", "skimage"):
             raise ValueError(f"read mode {self.read_mode!r} is not one of opencv, skimage")
+        if self.sensitivity_samples < 1:
+            raise ValueError("--sensitivity-samples must be at least 1")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError("--time-budget must be a positive number of seconds")
+        if not 0.0 < self.target_cosine <= 1.0:
+            raise ValueError("--target must be an output cosine in (0, 1]")

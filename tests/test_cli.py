@@ -109,3 +109,30 @@ def test_report_to_file_is_written_atomically(saved, tmp_path):
     assert result.returncode == 0 and result.stdout == ""
     assert "PTQ001" in out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_diff_shows_fixed_findings_and_moved_metrics(tmp_path, saved):
+    from dataclasses import replace
+
+    d = prepared_diagnosis()
+    q = d.analysis.quality
+    nodes = tuple(
+        replace(n, similarity=replace(n.similarity, cosine=0.9999)) if n.name == "head/Gemm" else n
+        for n in d.analysis.nodes
+    )
+    after = replace(
+        d,
+        findings=d.findings[1:],
+        analysis=replace(d.analysis, quality=replace(q, output_cosine=0.9950), nodes=nodes),
+    )
+    b = tmp_path / "after.json"
+    b.write_text(json.dumps(after.to_json()))
+    result = ptqtui("diff", str(saved), str(b))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "1 fixed, 0 new" in out and "fixed [critical] PTQ001" in out
+    assert "output cosine: 0.9871 -> 0.9950" in out
+    assert "head/Gemm: 0.9865 -> 0.9999" in out
+    result = ptqtui("diff", str(saved), str(saved), "--report", "json")
+    data = json.loads(result.stdout)
+    assert data["fixed"] == [] and data["new"] == [] and data["nodes"] == []

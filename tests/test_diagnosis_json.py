@@ -37,3 +37,30 @@ def test_nan_survives_as_null():
 def test_foreign_documents_are_refused(data):
     with pytest.raises(ValueError):
         Diagnosis.from_json(data)
+
+
+def test_every_field_is_documented_in_the_schema_doc():
+    import dataclasses
+    import typing
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "report-schema.md").read_text()
+    seen: set[type] = set()
+
+    def walk(cls: type) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        name = cls.__name__
+        assert f"### {name}" in doc or f"(`{name}`)" in doc, f"{name} has no section"
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            assert f"`{f.name}`" in doc, f"{cls.__name__}.{f.name} is not documented"
+            stack = [hints[f.name]]
+            while stack:
+                t = stack.pop()
+                stack.extend(typing.get_args(t))
+                if dataclasses.is_dataclass(t):
+                    walk(t)
+
+    walk(Diagnosis)
