@@ -1,0 +1,77 @@
+"""Accumulated error curve: model output similarity as nodes are quantized in topological order.
+
+Point k quantizes the points of the first k + 1 NPU nodes (weights and activation inputs), the
+rest float: where the curve drops is where error enters; a slow slide is accumulation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, output_similarity
+from ptqtui.analysis.results import CurvePoint
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.quant.calibrate import Calibration
+from ptqtui.quant.scheme import Scheme
+from ptqtui.quant.simulate import Simulator
+
+
+def accumulated_error(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Sample],
+    refs: Sequence[Mapping[str, np.ndarray]],
+    *,
+    pass_seconds: float = 0.0,
+    budget_seconds: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Outcome[CurvePoint]:
+    start = time.perf_counter()
+    active = set(scheme.active())
+    nodes = [
+        n
+        for n in sim.graph.quantized_nodes()
+        if scheme.placement.get(n.name) == "BPU"
+        and any(k in active for k in sim.graph.node_points(n.name))
+    ]
+    notes: list[str] = []
+    n_s = len(samples)
+    wanted = len(nodes) * n_s
+    report(progress, "accumulated error", 0, len(nodes), cost_note("curve", wanted, pass_seconds))
+    fit = affordable(budget_seconds, pass_seconds, wanted)
+    indices = list(range(len(nodes)))
+    if fit < wanted and nodes:
+        n_s = max(1, min(n_s, fit // len(nodes)))
+        if n_s < len(samples):
+            notes.append(f"accumulated error: {n_s} of {len(samples)} samples (time budget)")
+        points = max(2, fit // n_s)
+        if points < len(nodes):
+            step = len(nodes) / points
+            indices = sorted({min(len(nodes) - 1, round(i * step)) for i in range(points)})
+            indices = sorted({*indices, len(nodes) - 1})
+            notes.append(
+                f"accumulated error: {len(indices)} of {len(nodes)} points, evenly spaced "
+                "(time budget)"
+            )
+    samp, rf = samples[:n_s], refs[:n_s]
+    curve = []
+    for done, i in enumerate(indices, 1):
+        check_cancel(cancel)
+        names = {n.name for n in nodes[: i + 1]}
+        keys = [k for n in nodes[: i + 1] for k in sim.graph.node_points(n.name) if k in active]
+        keys += [
+            p.key
+            for p in sim.points
+            if p.kind == "output" and p.nodes[0] in names and p.key in active
+        ]
+        s, _ = output_similarity(sim, samp, scheme.only(keys), cal, rf)
+        curve.append(CurvePoint(i, nodes[i].name, s.cosine))
+        report(progress, "accumulated error", done, len(indices), nodes[i].name)
+    passes = len(indices) * len(samp)
+    return Outcome(tuple(curve), tuple(notes), passes, time.perf_counter() - start)

@@ -1,0 +1,303 @@
+"""The simulator, calibrated and ready for what-ifs: what the analyses, the plan and the TUI
+re-measure a changed scheme with.
+
+``build_context`` reads the calibration samples once, as the converted model sees them (the
+config's preprocessing applied to data at ``input_type_train``), observes them in one
+streaming pass, calibrates as the config asks, and caches the float outputs of the analysis
+samples and the float top-1 of the evaluation set. ``SimContext.measure`` then costs
+S passes (plus one per evaluation image): no new session, no re-observation.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from ptqtui.analysis.measure import Sample, is_classifier, to_record, top1
+from ptqtui.analysis.results import Similarity
+from ptqtui.errors import PtqInputError
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.quant import metrics
+from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
+from ptqtui.quant.observe import Observation, observe
+from ptqtui.quant.scheme import QuantSettings, Scheme
+from ptqtui.quant.settings import QuantFlags, settings_from_config
+
+if TYPE_CHECKING:
+    from ptqtui.inputs.resolve import LoadedInputs
+    from ptqtui.quant.simulate import Simulator
+
+AGREEMENT_SAMPLES = 32  # calibration samples for top-1 agreement when there are no labels
+EVAL_LIMIT = 1000  # evaluation images kept (a seeded random subset beyond that)
+
+
+class AnalysisUnavailable(Exception):
+    """The analyses cannot run on these inputs (no calibration data, nothing readable)."""
+
+
+class Measurement(NamedTuple):
+    """One what-if measured at the model outputs."""
+
+    similarity: Similarity  # averaged over outputs and analysis samples
+    top1: float | None  # accuracy on the labelled evaluation set, 0..1
+    agreement: float | None  # top-1 agreement with the float model, 0..1
+    noise: float | None = None  # standard error of the mean per-sample cosine
+
+
+@dataclass(eq=False)
+class EvalData:
+    """Labelled evaluation samples, model-ready, with the float model's predictions."""
+
+    samples: tuple[Sample, ...]
+    labels: np.ndarray
+    float_top1: np.ndarray
+
+    @property
+    def float_accuracy(self) -> float:
+        return float(np.mean(self.float_top1 == self.labels))
+
+
+@dataclass(eq=False)
+class SimContext:
+    sim: Simulator
+    observation: Observation
+    settings: QuantSettings
+    calibration: Calibration
+    scheme: Scheme
+    samples: tuple[Sample, ...]  # model-ready analysis samples (the first S of calibration)
+    refs: tuple[Mapping[str, np.ndarray], ...]  # their float outputs
+    kept: tuple[Sample, ...] = ()  # the first AGREEMENT_SAMPLES (top-1 agreement without labels)
+    eval: EvalData | None = None
+    classifier: bool = False  # first output looks like class scores (top-1 is meaningful)
+    pass_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ what-ifs
+    def scheme_for(self, settings: QuantSettings) -> Scheme:
+        return self.sim.scheme(settings)
+
+    def calibration_for(
+        self,
+        settings: QuantSettings,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Calibration:
+        """The calibration ``settings`` ask for (cached; the observation is reused)."""
+        scheme = self.scheme_for(settings)
+        key = _settings_key(self, settings)
+        hit = self._cals.get(key)
+        if hit is None:
+            hit = calibrate(
+                self.sim,
+                self.observation,
+                settings,
+                scheme=scheme,
+                progress=progress,
+                cancel=cancel,
+            )
+            self._cals[key] = hit
+        return hit
+
+    def measure(
+        self,
+        what: QuantSettings | Scheme | None = None,
+        *,
+        calibration: Calibration | None = None,
+        eval_limit: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Measurement:
+        """Output similarity, top-1 (with labels) and top-1 agreement of a what-if.
+
+        ``what``: settings (re-calibrated as they ask, cached), a scheme (with this context's
+        calibration unless ``calibration`` is given), or None for the configured scheme.
+        """
+        if isinstance(what, QuantSettings):
+            scheme = self.scheme_for(what)
+            cal = calibration or self.calibration_for(what, cancel=cancel)
+        else:
+            scheme = what if what is not None else self.scheme
+            cal = calibration or self.calibration
+        check_cancel(cancel)
+        sims: list[metrics.Similarity] = []
+        per_sample: list[float] = []
+        same: list[bool] = []
+        for i, s in enumerate(self.kept):
+            if i >= len(self.samples) and (self.eval is not None or not self.classifier):
+                break
+            check_cancel(cancel)
+            out = self.sim.run(s, scheme, calibration=cal)
+            ref = self.sim.reference(s, key=("analysis", i))
+            if i < len(self.samples):
+                these = [metrics.compare(ref[n], out[n]) for n in self.sim.outputs]
+                sims += these
+                per_sample.append(metrics.nanmean(x.cosine for x in these))
+            if self.classifier:
+                same.append(bool(top1(out[self.out])[0] == top1(ref[self.out])[0]))
+        sim_ = to_record(metrics.average(sims))
+        noise = _standard_error(per_sample)
+        acc = agree = None
+        if self.classifier and self.eval is not None:
+            n = len(self.eval.samples) if eval_limit is None else eval_limit
+            preds = []
+            for s in self.eval.samples[:n]:
+                check_cancel(cancel)
+                preds.append(int(top1(self.sim.run(s, scheme, calibration=cal)[self.out])[0]))
+            if preds:
+                p = np.array(preds)
+                acc = float(np.mean(p == self.eval.labels[: len(p)]))
+                agree = float(np.mean(p == self.eval.float_top1[: len(p)]))
+        elif same:
+            agree = float(np.mean(same))
+        return Measurement(sim_, acc, agree, noise)
+
+    @property
+    def out(self) -> str:
+        return self.sim.outputs[0]
+
+
+def _standard_error(values: Sequence[float]) -> float | None:
+    v = [x for x in values if not math.isnan(x)]
+    if len(v) < 2:
+        return None
+    return float(np.std(v, ddof=1) / math.sqrt(len(v)))
+
+
+# ---------------------------------------------------------------------- building
+def model_ready(
+    inputs: LoadedInputs,
+) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Turn one sample's arrays (at input_type_train) into the float model's inputs."""
+    names = [lay.name for lay in inputs.layouts]
+    model_names = [t.name for t in inputs.graph.inputs]
+    pre = inputs.preprocessors
+
+    def convert(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {}
+        for k, (name, model_name) in enumerate(zip(names, model_names, strict=True)):
+            x = arrays[name]
+            x = pre[k](x) if pre is not None else np.asarray(x, np.float32)
+            out[model_name] = np.ascontiguousarray(x, dtype=np.float32)
+        return out
+
+    return convert
+
+
+def build_context(
+    inputs: LoadedInputs,
+    *,
+    sensitivity_samples: int = 8,
+    flags: QuantFlags | None = None,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> SimContext:
+    """Observe, calibrate and cache the references (see the module docstring)."""
+    from ptqtui.quant.simulate import Simulator
+
+    source = inputs.calibration
+    if source is None or len(source) == 0:
+        raise AnalysisUnavailable(
+            inputs.missing.get("calibration", "no calibration samples to calibrate with")
+        )
+    notes: list[str] = []
+    if inputs.preprocessors is None:
+        why = inputs.missing.get("preprocessing", "no preprocessing")
+        notes.append(f"calibration samples fed to the float model as read ({why})")
+    sim = Simulator(inputs.graph.model)
+    convert = model_ready(inputs)
+
+    def samples() -> Iterator[dict[str, np.ndarray]]:
+        for s in source.iter_samples():
+            yield convert(s.arrays)
+
+    keep = max(sensitivity_samples, SEARCH_SAMPLES, AGREEMENT_SAMPLES)
+    obs = observe(sim, samples(), keep=keep, total=len(source), progress=progress, cancel=cancel)
+    if obs.n_samples == 0:
+        raise AnalysisUnavailable("no calibration sample could be read")
+    if source.unreadable:
+        notes.append(f"{len(source.unreadable)} calibration file(s) unreadable and skipped")
+    settings = settings_from_config(inputs.config, flags)
+    scheme = sim.scheme(settings)
+    if scheme.unmatched:
+        notes.append(
+            "nodes named in the config but absent from the model: " + ", ".join(scheme.unmatched)
+        )
+    report(progress, "calibration", 0, None, f"calibrating ({settings.describe()})")
+    cal = calibrate(sim, obs, settings, scheme=scheme, progress=progress, cancel=cancel)
+    analysis = tuple(obs.kept[:sensitivity_samples])
+    refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(analysis))
+    ctx = SimContext(sim, obs, settings, cal, scheme, analysis, refs, obs.kept, notes=notes)
+    ctx._cals[_settings_key(ctx, settings)] = cal
+    ctx.classifier = bool(refs) and is_classifier(sim, refs[0])
+    if inputs.eval_set is not None and ctx.classifier:
+        ctx.eval = _read_eval(inputs, sim, convert, seed, notes, progress, cancel)
+    elif inputs.eval_set is not None:
+        notes.append("evaluation labels ignored: the first model output is not class scores")
+    return ctx
+
+
+def _settings_key(ctx: SimContext, settings: QuantSettings) -> tuple[object, ...]:
+    key: tuple[object, ...] = (
+        settings.calibration_type,
+        settings.max_percentile,
+        settings.per_channel,
+        settings.asymmetric,
+        settings.bias_correction,
+    )
+    if settings.calibration_type in ("default", "mix") or settings.bias_correction:
+        key += (ctx.scheme_for(settings).key(),)  # the searches measure under the scheme
+    return key
+
+
+def _read_eval(
+    inputs: LoadedInputs,
+    sim: Simulator,
+    convert: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
+    seed: int,
+    notes: list[str],
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> EvalData | None:
+    from ptqtui.inputs.data import IMAGE_SUFFIXES, _Unreadable, read_file, read_image
+
+    ev = inputs.eval_set
+    assert ev is not None
+    if len(inputs.layouts) != 1:
+        notes.append("top-1 accuracy needs a single-input model; evaluation set ignored")
+        return None
+    layout = inputs.layouts[0]
+    items = list(ev.items)
+    if len(items) > EVAL_LIMIT:
+        rng = np.random.default_rng(seed)
+        pick = sorted(rng.choice(len(items), EVAL_LIMIT, replace=False).tolist())
+        items = [items[i] for i in pick]
+        notes.append(f"top-1 on {EVAL_LIMIT} of {len(ev.items)} evaluation images (seed {seed})")
+    samples, labels, preds = [], [], []
+    bad = 0
+    for k, item in enumerate(items):
+        check_cancel(cancel)
+        try:
+            if item.file.suffix.lower() in IMAGE_SUFFIXES:
+                x = read_image(item.file, layout, inputs.request.read_mode, to_color=True)
+            else:
+                x = read_file(item.file, layout, inputs.request.read_mode)
+        except (PtqInputError, _Unreadable):  # recorded as a count, the run goes on
+            bad += 1
+            continue
+        s = convert({layout.name: x})
+        samples.append(s)
+        labels.append(item.label)
+        preds.append(int(top1(sim.run_float(s)[sim.outputs[0]])[0]))
+        report(progress, "evaluation", k + 1, len(items), "float predictions")
+    if bad:
+        notes.append(f"{bad} evaluation file(s) unreadable and skipped")
+    if not samples:
+        return None
+    return EvalData(tuple(samples), np.array(labels), np.array(preds))

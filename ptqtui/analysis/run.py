@@ -1,0 +1,167 @@
+"""The analyses in order, under one time budget: what ``diagnose`` calls.
+
+calibration (one streaming pass, the config's method) -> task metric (headline, loss band)
+-> node table -> sensitivity -> accumulated error curve -> method sweep.
+
+With ``time_budget`` the calibration, the headline and the node table always run; the rest
+share what is left (sensitivity about half, the curve a fifth, the sweep the remainder), each
+trimming itself, most promising work first, and saying in ``Analysis.notes`` what it skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ptqtui.analysis.accumulate import accumulated_error
+from ptqtui.analysis.context import AnalysisUnavailable, SimContext, build_context
+from ptqtui.analysis.measure import Outcome, time_one_pass
+from ptqtui.analysis.nodes import node_table
+from ptqtui.analysis.results import Analysis, Timing
+from ptqtui.analysis.sensitivity import sensitivity
+from ptqtui.analysis.sweep import method_sweep
+from ptqtui.analysis.task import task_metric
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.quant.settings import QuantFlags
+
+if TYPE_CHECKING:
+    from ptqtui.inputs.resolve import LoadedInputs
+
+__all__ = ["AnalysisUnavailable", "SimContext", "describe_scheme", "run_analysis"]
+
+SHARES = {"sensitivity": 0.5, "accumulated error": 0.2, "method sweep": 0.3}
+
+
+def describe_scheme(ctx: SimContext) -> str:
+    """'int8 per-tensor, kl:num_bin=2048; 2 nodes int16; 1 node on CPU'."""
+    cal = ctx.calibration
+    parts = [
+        f"int8 {'per-channel' if cal.per_channel else 'per-tensor'}"
+        + (" asymmetric" if cal.asymmetric else "")
+        + f", {cal.method}"
+    ]
+    if cal.bias_deltas:
+        parts.append("bias corrected")
+    placement = ctx.scheme.placement
+    int16 = 0
+    for node in ctx.sim.graph.quantized_nodes():
+        if placement.get(node.name) == "BPU" and any(
+            ctx.scheme.dtype(k) == "int16" for k in node.act_points
+        ):
+            int16 += 1
+    cpu = [n for n, p in placement.items() if p == "CPU"]
+    if int16:
+        parts.append(f"{int16} node{'s' if int16 > 1 else ''} int16")
+    if cpu:
+        parts.append(f"{len(cpu)} node{'s' if len(cpu) > 1 else ''} on CPU")
+    return "; ".join(parts)
+
+
+def run_analysis(
+    inputs: LoadedInputs,
+    *,
+    sensitivity_samples: int = 8,
+    time_budget: float | None = None,
+    seed: int = 0,
+    flags: QuantFlags | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[Analysis, SimContext]:
+    """Calibrate as the config asks and run every analysis; raises ``AnalysisUnavailable``
+    when there is nothing to calibrate with, ``Cancelled`` when ``cancel`` is set."""
+    if sensitivity_samples < 1:
+        raise ValueError("sensitivity_samples must be at least 1")
+    if time_budget is not None and time_budget <= 0:
+        raise ValueError("time_budget must be positive")
+    t0 = time.perf_counter()
+    timings: list[Timing] = []
+    notes: list[str] = []
+
+    ctx = build_context(
+        inputs,
+        sensitivity_samples=sensitivity_samples,
+        flags=flags,
+        seed=seed,
+        progress=progress,
+        cancel=cancel,
+    )
+    timings.append(Timing("calibration", time.perf_counter() - t0, ctx.sim.forward_passes or None))
+    notes += ctx.notes
+    ctx.pass_seconds = time_one_pass(ctx.sim, ctx.samples[0], ctx.scheme, ctx.calibration)
+
+    t = time.perf_counter()
+    before = ctx.sim.forward_passes
+    report(progress, "task metric", 0, 1)
+    quality = task_metric(ctx, cancel=cancel)
+    timings.append(Timing("task metric", time.perf_counter() - t, ctx.sim.forward_passes - before))
+
+    def left() -> float | None:
+        return None if time_budget is None else max(0.0, time_budget - (time.perf_counter() - t0))
+
+    def record(stage: str, out: Outcome) -> None:
+        timings.append(Timing(stage, out.seconds, out.passes))
+        notes.extend(out.notes)
+
+    check_cancel(cancel)
+    rows_out = node_table(
+        ctx.sim,
+        ctx.calibration,
+        ctx.scheme,
+        ctx.observation,
+        ctx.samples,
+        pass_seconds=ctx.pass_seconds,
+        budget_seconds=left(),
+        progress=progress,
+        cancel=cancel,
+    )
+    record("node table", rows_out)
+
+    def share(stage: str, remaining_shares: float) -> float | None:
+        rest = left()
+        return None if rest is None else rest * SHARES[stage] / remaining_shares
+
+    check_cancel(cancel)
+    sens = sensitivity(
+        ctx.sim,
+        ctx.calibration,
+        ctx.scheme,
+        rows_out.records,
+        ctx.samples,
+        ctx.refs,
+        pass_seconds=ctx.pass_seconds,
+        budget_seconds=share("sensitivity", 1.0),
+        progress=progress,
+        cancel=cancel,
+    )
+    record("sensitivity", sens)
+
+    check_cancel(cancel)
+    curve = accumulated_error(
+        ctx.sim,
+        ctx.calibration,
+        ctx.scheme,
+        ctx.samples,
+        ctx.refs,
+        pass_seconds=ctx.pass_seconds,
+        budget_seconds=share("accumulated error", 0.5),
+        progress=progress,
+        cancel=cancel,
+    )
+    record("accumulated error", curve)
+
+    check_cancel(cancel)
+    sweep = method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
+    record("method sweep", sweep)
+
+    analysis = Analysis(
+        scheme=describe_scheme(ctx),
+        quality=quality,
+        nodes=sens.records,
+        curve=curve.records,
+        sweep=sweep.records,
+        log=ctx.calibration.log,
+        timings=tuple(timings),
+        notes=tuple(notes),
+    )
+    return analysis, ctx

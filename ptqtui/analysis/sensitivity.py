@@ -1,0 +1,174 @@
+"""Sensitivity: only this node quantized, the rest float, measured at the model outputs.
+
+For every node placed on the NPU: its weights and activation inputs together (``both``),
+then each alone, then for the worst few the output cosine gained when the node goes int16.
+Every what-if is one ``run`` per sample of the same session: about N x S passes per target
+(N nodes, S samples), not N conversions. Isolated error, as the converter's
+``get_sensitivity_of_nodes`` measures it; the node table holds the cumulative one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, output_similarity
+from ptqtui.analysis.results import NodeRow
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.quant.calibrate import Calibration
+from ptqtui.quant.scheme import Scheme
+from ptqtui.quant.simulate import Simulator
+
+INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
+
+
+def rank_by_sensitivity(rows: Sequence[NodeRow]) -> list[NodeRow]:
+    """Worst first: lowest isolated output cosine; unmeasured rows last, in topological order."""
+
+    def key(r: NodeRow) -> tuple[bool, float, int]:
+        c = r.sensitivity_cosine
+        missing = c is None or math.isnan(c)
+        return (missing, 0.0 if missing else float(c), r.topo_index)  # type: ignore[arg-type]
+
+    return sorted(rows, key=key)
+
+
+def sensitivity(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    rows: Sequence[NodeRow],
+    samples: Sequence[Sample],
+    refs: Sequence[Mapping[str, np.ndarray]],
+    *,
+    split: bool = True,
+    int16: bool = True,
+    pass_seconds: float = 0.0,
+    budget_seconds: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Outcome[NodeRow]:
+    """``rows`` (the node table) with the sensitivity fields filled, in the same order."""
+    start = time.perf_counter()
+    stage = "sensitivity"
+    notes: list[str] = []
+    active = set(scheme.active())
+    by_name = {r.name: r for r in rows}
+    cands = [
+        r.name
+        for r in rows
+        if r.placement == "BPU" and any(k in active for k in sim.graph.node_points(r.name))
+    ]
+    # most promising first: the nodes whose output the full scheme damages most
+    cands.sort(key=lambda n: _nan_last(by_name[n].similarity.sqnr_db))
+    n_s = len(samples)
+    wanted = len(cands) * n_s * (3 if split else 1)
+    report(progress, stage, 0, wanted, cost_note("sensitivity", wanted, pass_seconds))
+    fit = affordable(budget_seconds, pass_seconds, len(cands) * n_s)
+    if fit < len(cands) * n_s:
+        n_s = max(1, min(n_s, fit // max(1, len(cands))))
+        keep = max(1, fit // n_s) if fit else 1
+        if keep < len(cands):
+            skipped = cands[keep:]
+            notes.append(
+                f"sensitivity: {len(skipped)} of {len(cands)} nodes not measured (time budget): "
+                + ", ".join(skipped[:5])
+                + (" ..." if len(skipped) > 5 else "")
+            )
+            cands = cands[:keep]
+        if n_s < len(samples):
+            notes.append(f"sensitivity: {n_s} of {len(samples)} samples (time budget)")
+    samp, rf = samples[:n_s], refs[:n_s]
+    passes = 0
+    done = 0
+    total = len(cands) * (3 if split else 1)
+    values: dict[str, dict[str, float | None]] = {n: {} for n in cands}
+
+    def measure(node: str, target: str) -> float | None:
+        nonlocal passes
+        keys = [k for k in sim.graph.node_points(node, target) if k in active]
+        if not keys:
+            return None  # e.g. the weights of a node without weights
+        sim_, _ = output_similarity(sim, samp, scheme.only(keys), cal, rf)
+        passes += len(samp)
+        return sim_.cosine
+
+    for node in cands:
+        check_cancel(cancel)
+        values[node]["both"] = measure(node, "both")
+        done += 1
+        report(progress, stage, done, total, node)
+    if split:
+        left = None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
+        fit = affordable(left, pass_seconds, 2 * len(cands) * len(samp))
+        split_nodes = cands[: fit // max(1, 2 * len(samp))]
+        if len(split_nodes) < len(cands):
+            notes.append(
+                f"sensitivity: weights/activations measured apart for {len(split_nodes)} of "
+                f"{len(cands)} nodes (time budget)"
+            )
+        ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
+        for node in ranked[: len(split_nodes)]:
+            check_cancel(cancel)
+            values[node]["weight"] = measure(node, "weight")
+            values[node]["activation"] = measure(node, "activation")
+            done += 2
+            report(progress, stage, done, total, node)
+    if int16:
+        _int16_gains(sim, cal, scheme, cands, values, samp, rf, budget_seconds, start, notes)
+        passes += sum(len(samp) for n in cands if "int16" in values[n])
+        if any("int16" in v for v in values.values()):
+            passes += len(samp)
+
+    out = []
+    for r in rows:
+        v = values.get(r.name)
+        if v is None:
+            out.append(r)
+            continue
+        out.append(
+            dataclasses.replace(
+                r,
+                sensitivity_cosine=v.get("both"),
+                sensitivity_weights=v.get("weight"),
+                sensitivity_activations=v.get("activation"),
+                int16_gain=v.get("int16"),
+            )
+        )
+    return Outcome(tuple(out), tuple(notes), passes, time.perf_counter() - start)
+
+
+def _int16_gains(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    cands: list[str],
+    values: dict[str, dict[str, float | None]],
+    samp: Sequence[Sample],
+    rf: Sequence[Mapping[str, np.ndarray]],
+    budget_seconds: float | None,
+    start: float,
+    notes: list[str],
+) -> None:
+    """Full scheme with one node's activation inputs at int16: the output cosine it gains."""
+    worst = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))[:INT16_TOP]
+    if budget_seconds is not None and time.perf_counter() - start > budget_seconds:
+        notes.append("sensitivity: int16 gains not measured (time budget)")
+        return
+    base, _ = output_similarity(sim, samp, scheme, cal, rf)
+    for node in worst:
+        keys = [k for k in sim.graph.node_points(node, "activation") if scheme.dtype(k) == "int8"]
+        if not keys:
+            continue
+        wider = scheme.with_dtypes({k: "int16" for k in keys})
+        s16, _ = output_similarity(sim, samp, wider, cal, rf)
+        values[node]["int16"] = s16.cosine - base.cosine
+
+
+def _nan_last(v: float | None) -> float:
+    return math.inf if v is None or math.isnan(v) else v

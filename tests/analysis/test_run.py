@@ -1,0 +1,131 @@
+"""run_analysis on a tiny model: every record filled, budgets trim and say so, what-ifs cheap."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import onnx
+import pytest
+
+from ptqtui.analysis.context import AnalysisUnavailable
+from ptqtui.analysis.run import run_analysis
+from ptqtui.analysis.sensitivity import rank_by_sensitivity
+from ptqtui.analysis.sweep import PERCENTILES
+from ptqtui.analysis.task import loss_band
+from ptqtui.inputs.resolve import load_inputs
+from ptqtui.progress import Cancelled
+from ptqtui.quant.scheme import QuantSettings
+from ptqtui.request import InputFlags, Request
+from tests.quant.factories import small_cnn
+
+FLAGS = InputFlags(input_type_train="featuremap", layout="NCHW", cal_data_type="float32")
+
+
+def _write(tmp, n_cal=10, eval_labels=None, wide_channel=None):
+    model = small_cnn(wide_channel=wide_channel)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(model, tmp / "m.onnx")
+    rng = np.random.default_rng(0)
+    (tmp / "cal").mkdir()
+    for i in range(n_cal):
+        np.save(tmp / "cal" / f"{i}.npy", rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32))
+    eval_dir = None
+    if eval_labels is not None:
+        eval_dir = tmp / "eval"
+        eval_dir.mkdir()
+        lines = []
+        for i, label in enumerate(eval_labels):
+            np.save(eval_dir / f"e{i}.npy", rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32))
+            lines.append(f"e{i}.npy {label}")
+        (eval_dir / "labels.txt").write_text("\n".join(lines) + "\n")
+    return Request(model=tmp / "m.onnx", cal_dirs=(tmp / "cal",), eval_dir=eval_dir, flags=FLAGS)
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    request = _write(tmp_path_factory.mktemp("run"), wide_channel=30.0)
+    seen = []
+    analysis, ctx = run_analysis(load_inputs(request), sensitivity_samples=4, progress=seen.append)
+    return analysis, ctx, seen
+
+
+def test_every_record_is_filled(done):
+    analysis, _, seen = done
+    names = [r.name for r in analysis.nodes]
+    assert names[:2] == ["conv1", "dw"] and "softmax" in names
+    q = analysis.quality
+    assert q is not None and q.top1_agreement is not None and q.band in ("small", "medium", "large")
+    assert "agreement" in q.basis
+    bpu = [r for r in analysis.nodes if r.placement == "BPU"]
+    assert all(r.sensitivity_cosine is not None for r in bpu)
+    assert next(r for r in analysis.nodes if r.name == "add").sensitivity_weights is None
+    assert len(analysis.curve) == len(bpu)
+    assert analysis.curve[-1].cosine == pytest.approx(q.output_cosine, abs=1e-9)
+    assert analysis.log[0] == "Run calibration model with modelwise search method."
+    stages = {p.stage for p in seen}
+    assert {"calibration", "node table", "sensitivity", "method sweep"} <= stages
+    assert any(p.note and "forward passes" in p.note for p in seen)  # cost said up front
+
+
+def test_sweep_follows_the_reference_order(done):
+    analysis, _, _ = done
+    labels = [r.label for r in analysis.sweep]
+    assert labels[:4] == ["default", "mix", "kl", "max"]
+    assert labels[4:9] == [f"max, max_percentile {p:g}" for p in PERCENTILES]
+    assert labels[9].endswith("+ per_channel")
+    assert [r.label for r in analysis.sweep if r.chosen] == ["default"]
+    assert analysis.sweep[0].note.startswith("Select ")
+
+
+def test_the_default_search_answers_the_wide_channel_with_per_channel(done):
+    analysis, _, _ = done
+    dw = next(r for r in analysis.nodes if r.name == "dw")
+    assert dw.weight_range_ratio > 10
+    assert "Perchannel quantization is enabled." in analysis.log
+    ranked = rank_by_sensitivity(analysis.nodes)
+    assert [r.sensitivity_cosine for r in ranked[:3]] == sorted(
+        r.sensitivity_cosine for r in ranked[:3]
+    )
+    assert ranked[-1].name == "softmax"  # float on CPU: not measured, ranked last
+
+
+def test_measure_is_a_cheap_what_if(done):
+    _, ctx, _ = done
+    session = ctx.sim.session
+    before = ctx.sim.forward_passes
+    base = ctx.measure()
+    floated = ctx.measure(ctx.scheme.without(ctx.sim.graph.node_points("dw")))
+    assert floated.similarity.cosine > base.similarity.cosine
+    per_channel = ctx.measure(QuantSettings(calibration_type="max", per_channel=True))
+    per_tensor = ctx.measure(QuantSettings(calibration_type="max"))
+    assert per_channel.similarity.cosine > per_tensor.similarity.cosine
+    assert ctx.sim.session is session
+    assert ctx.sim.forward_passes - before <= 4 * len(ctx.kept) + 30  # no re-observation
+
+
+def test_labels_give_top1_and_a_budget_trims(tmp_path):
+    request = _write(tmp_path, eval_labels=[0, 1, 2, 3, 4, 0, 1, 2])
+    analysis, _ = run_analysis(load_inputs(request), sensitivity_samples=2, time_budget=0.05)
+    q = analysis.quality
+    assert q.top1_float is not None and q.top1_quant is not None and "labelled" in q.basis
+    assert q.loss_points == pytest.approx(100 * (q.top1_float - q.top1_quant))
+    assert any("time budget" in n for n in analysis.notes)
+
+
+def test_cancel_and_missing_data(tmp_path):
+    request = _write(tmp_path)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        run_analysis(load_inputs(request), cancel=cancel)
+    bare = Request(model=request.model, flags=FLAGS)
+    with pytest.raises(AnalysisUnavailable):
+        run_analysis(load_inputs(bare))
+
+
+def test_loss_bands():
+    assert loss_band(5.0, 0.9) == "large"
+    assert loss_band(4.0, 0.9) == "medium" and loss_band(1.5, 0.9) == "medium"
+    assert loss_band(1.0, 0.9) == "small"
+    assert loss_band(None, float("nan")) == "large"
