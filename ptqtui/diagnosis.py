@@ -9,6 +9,7 @@ import math
 import threading
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from typing import Any
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
 from ptqtui.analysis.results import Analysis
-from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.check.context import Context
+from ptqtui.check.engine import RuleRun, run_rules
+from ptqtui.check.findings import Finding, Severity
+from ptqtui.check.registry import Rule, load_rules
 from ptqtui.inputs.resolve import LoadedInputs, load_inputs
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.request import Request
@@ -148,20 +152,23 @@ def _decode(kind: Any, value: Any) -> Any:
 
 def diagnose(
     request: Request,
-    rules: tuple[Any, ...] = (),
+    rules: Sequence[Rule] | None = None,
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Diagnosis:
-    """Load the inputs and build the Diagnosis (analyses and rules join in later stages)."""
+    """Load the inputs, run the rules (default: every installed one) and build the Diagnosis."""
+    if rules is None:
+        rules = load_rules(request.rule_dirs)
     report(progress, "loading inputs", 0, 1)
     inputs = load_inputs(request)
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
-    return summarise(inputs)
+    rule_run = run_rules(Context.from_inputs(inputs), rules, progress=progress, cancel=cancel)
+    return summarise(inputs, rule_run)
 
 
-def summarise(inputs: LoadedInputs) -> Diagnosis:
+def summarise(inputs: LoadedInputs, rule_run: RuleRun | None = None) -> Diagnosis:
     graph = inputs.graph
     request = inputs.request
     files = [FileRef("model", str(graph.path), sha256_of(graph.path))]
@@ -197,6 +204,8 @@ def summarise(inputs: LoadedInputs) -> Diagnosis:
             )
         )
     skipped = tuple(Skipped(what, why) for what, why in inputs.missing.items())
+    if rule_run is not None:
+        skipped += tuple(Skipped(s.code, s.reason) for s in rule_run.skipped)
     return Diagnosis(
         version=__version__,
         seed=request.seed,
@@ -206,7 +215,7 @@ def summarise(inputs: LoadedInputs) -> Diagnosis:
         config_generation=inputs.config.generation if inputs.config else None,
         calibration=calibration,
         evaluation=evaluation,
-        findings=tuple(_config_findings(inputs)),
+        findings=rule_run.findings if rule_run is not None else (),
         skipped=skipped,
         notes=tuple(inputs.notes) + tuple(graph.notes),
     )
@@ -247,28 +256,6 @@ def _model_summary(inputs: LoadedInputs) -> ModelSummary:
         op_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         normalisation=norms,
     )
-
-
-def _config_findings(inputs: LoadedInputs) -> list[Finding]:
-    """Until the config rules land, config problems are reported as they were recorded."""
-    config = inputs.config
-    if config is None:
-        return []
-    out = []
-    for p in config.problems:
-        where = f"{config.path.name} line {p.line}" if p.line else config.path.name
-        fix = f"did you mean {p.suggestion!r}?" if p.suggestion else None
-        severity = Severity.MINOR if p.kind in ("deprecated",) else Severity.MAJOR
-        out.append(
-            Finding(
-                code="PTQ201",
-                severity=severity,
-                message=p.message,
-                evidence=(Evidence(f"config {p.kind}", p.key, None, where),),
-                fix=fix,
-            )
-        )
-    return out
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str | None:

@@ -1,0 +1,83 @@
+"""Run rules over a Context: skipped rules say why, a failing rule becomes an info finding."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ptqtui.check.context import Context, MissingFact
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.check.registry import Rule
+from ptqtui.progress import Cancelled, ProgressCallback, check_cancel, report
+
+log = logging.getLogger(__name__)
+STAGE = "checking rules"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRule:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRun:
+    findings: tuple[Finding, ...]  # sorted: severity (critical first), then code
+    skipped: tuple[SkippedRule, ...]
+    ran: tuple[str, ...]  # codes of the rules that ran to the end
+
+
+def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.code)))
+
+
+def run_rules(
+    ctx: Context,
+    rules: Iterable[Rule],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> RuleRun:
+    """Every rule's check(ctx), in code order; Cancelled propagates, everything else is kept."""
+    ordered = sorted(rules, key=lambda r: r.code)
+    findings: list[Finding] = []
+    skipped: list[SkippedRule] = []
+    ran: list[str] = []
+    for done, rule in enumerate(ordered):
+        check_cancel(cancel)
+        report(progress, STAGE, done, len(ordered), rule.code)
+        try:
+            for fact in rule.info.needs:
+                ctx.require(fact)
+            result = rule.check(ctx)
+        except MissingFact as missing:
+            skipped.append(SkippedRule(rule.code, missing.reason))
+            continue
+        except (Cancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a rule bug must not stop the others; it is reported
+            log.exception("rule %s failed", rule.code)
+            findings.append(failure_finding(rule, exc))
+            continue
+        bad = [f for f in result if not isinstance(f, Finding)]
+        if bad or not isinstance(result, (list, tuple)):
+            what = type(bad[0] if bad else result).__name__
+            findings.append(failure_finding(rule, TypeError(f"check returned a {what}")))
+            continue
+        findings.extend(result)
+        ran.append(rule.code)
+    report(progress, STAGE, len(ordered), len(ordered))
+    return RuleRun(sort_findings(findings), tuple(skipped), tuple(ran))
+
+
+def failure_finding(rule: Rule, exc: BaseException) -> Finding:
+    text = f"{type(exc).__name__}: {exc}"
+    return Finding(
+        code=rule.code,
+        severity=Severity.INFO,
+        message=f"rule {rule.code} failed: {text}",
+        evidence=(Evidence("rule module", rule.source),),
+        fix="This is a bug in the rule; run with --debug for the traceback and report it.",
+    )

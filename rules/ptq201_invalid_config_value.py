@@ -1,0 +1,75 @@
+"""PTQ201: config values the converter rejects or misreads, each with its YAML line."""
+
+from __future__ import annotations
+
+from ptqtui.check.context import Context
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.check.registry import RuleInfo, yaml_change_line
+
+RULE = RuleInfo(
+    code="PTQ201",
+    name="invalid-config-value",
+    category="config",
+    severity=Severity.MAJOR,
+    title="Config keys with wrong types, illegal values, unknown or missing keys",
+    why="hb_mapper refuses such a config, or silently ignores a misspelt option, so the model "
+    "is converted with settings other than the ones you meant.",
+    fix="Correct each key on the line shown (the closest legal value or key is suggested).",
+    needs=("config",),
+    example="[major] PTQ201 calibration_type 'klx' is not one of default, mix, kl, max, load, "
+    "skip (mapper.yaml line 31)\n  change: calibration_parameters.calibration_type: klx -> kl",
+)
+
+# Problem kinds of the config parser, and how much each costs. Errors stop the converter or
+# change what it does (major); deprecated keys still work (minor). "unsupported" is PTQ206's.
+SEVERITY_OF_KIND = {
+    "type": Severity.MAJOR,
+    "value": Severity.MAJOR,
+    "missing-key": Severity.MAJOR,
+    "inconsistent": Severity.MAJOR,
+    "unknown-key": Severity.MAJOR,
+    "deprecated": Severity.MINOR,
+}
+WHAT_OF_KIND = {
+    "type": "wrong type",
+    "value": "illegal value",
+    "missing-key": "missing key",
+    "inconsistent": "inconsistent keys",
+    "unknown-key": "unknown key",
+    "deprecated": "deprecated key",
+}
+
+
+def check(ctx: Context) -> list[Finding]:
+    config = ctx.config
+    if config.generation != "makertbin":
+        return []
+    findings = []
+    for p in config.problems:
+        severity = SEVERITY_OF_KIND.get(p.kind)
+        if severity is None:
+            continue
+        where = f"{config.path.name} line {p.line}" if p.line else config.path.name
+        change = None
+        fix = None
+        if p.suggestion and p.kind in ("value", "type"):
+            old = ctx.config_value_text(p.key) or None
+            change = yaml_change_line(p.key, old, p.suggestion)
+            fix = f"Write {p.suggestion!r} on {where}."
+        elif p.suggestion and p.kind == "unknown-key":
+            group, _, name = p.key.partition(".")
+            fix = f"Did you mean {p.suggestion!r}? Rename {name or group} on {where}."
+        elif p.kind == "missing-key":
+            fix = f"Add {p.key.rpartition('.')[2]} (see {where})."
+        elif p.kind == "deprecated":
+            fix = f"Remove {p.key.rpartition('.')[2]} or move its setting to its replacement."
+        findings.append(
+            RULE.finding(
+                f"{p.message} ({where})",
+                Evidence(WHAT_OF_KIND[p.kind], p.key, p.suggestion, where),
+                severity=severity,
+                fix=fix,
+                yaml_change=change,
+            )
+        )
+    return findings

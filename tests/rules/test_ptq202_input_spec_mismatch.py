@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from ptqtui.rules import ptq202_input_spec_mismatch as rule
+
+from tests.check.factories import colour_classifier, config_context, mapper_config
+
+
+def test_fires_on_wrong_shape_with_yaml_change(tmp_path):
+    ctx = config_context(
+        tmp_path, mapper_config(input__input_shape="1x3x224x224"), model=colour_classifier()
+    )
+    [finding] = rule.check(ctx)
+    assert "1x3x224x224" in finding.message and "?x3x16x16" in finding.message
+    assert finding.yaml_change == "input_parameters.input_shape: 1x3x224x224 -> 1x3x16x16"
+
+
+def test_fires_on_layout_name_and_mean_count(tmp_path):
+    config = mapper_config(
+        input__input_layout_train="NHWC", input__input_name="image", input__mean_value="128 128"
+    )
+    findings = rule.check(config_context(tmp_path, config, model=colour_classifier()))
+    text = " ".join(f.message for f in findings)
+    assert "input_name 'image'" in text and "closest: images" in text
+    assert "mean_value has 2 values" in text
+    assert "NHWC" in text
+
+
+def test_config_only_checks_without_model(tmp_path):
+    config = mapper_config(input__input_type_train="gray", input__input_type_rt="gray")
+    [finding] = rule.check(config_context(tmp_path, config))
+    assert "needs 1 channel" in finding.message
+
+
+def test_odd_size_with_nv12(tmp_path):
+    config = mapper_config(input__input_shape="1x3x15x15")
+    findings = rule.check(config_context(tmp_path, config))
+    assert any("even" in f.message for f in findings)
+
+
+def test_quiet_on_matching_config(tmp_path):
+    ctx = config_context(tmp_path, mapper_config(), model=colour_classifier())
+    assert rule.check(ctx) == []

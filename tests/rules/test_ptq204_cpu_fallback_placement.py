@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from ptqtui.rules import ptq204_cpu_fallback_placement as rule
+
+from ptqtui.check.findings import Severity
+from tests.check.factories import colour_classifier, config_context, mapper_config
+
+
+def test_fires_on_middle_cpu_node(tmp_path):
+    config = mapper_config(model__node_info={"/pool/GlobalAveragePool": {"ON": "CPU"}})
+    [finding] = rule.check(config_context(tmp_path, config, model=colour_classifier()))
+    assert finding.severity is Severity.MAJOR and "middle" in finding.message
+
+
+def test_fires_on_many_cpu_nodes(tmp_path):
+    config = mapper_config(cal__run_on_cpu="/head/Softmax; /head/Gain; /head/Exp")
+    findings = rule.check(config_context(tmp_path, config))
+    assert [f.severity for f in findings] == [Severity.MINOR]
+    assert "3 nodes run on the CPU" in findings[0].message
+
+
+def test_node_info_bpu_overrides_run_on_cpu(tmp_path):
+    config = mapper_config(
+        cal__run_on_cpu="/pool/GlobalAveragePool",
+        model__node_info={"/pool/GlobalAveragePool": {"ON": "BPU"}},
+    )
+    assert rule.check(config_context(tmp_path, config, model=colour_classifier())) == []
+
+
+def test_quiet_on_tail_nodes(tmp_path):
+    config = mapper_config(cal__run_on_cpu="/head/Softmax; /head/Gain")
+    assert rule.check(config_context(tmp_path, config, model=colour_classifier())) == []

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from ptqtui.rules import ptq205_ineffective_option as rule
+
+from ptqtui.check.findings import Severity
+from tests.check.factories import colour_classifier, config_context, mapper_config
+
+
+def test_fires_on_per_channel_with_default(tmp_path):
+    [finding] = rule.check(config_context(tmp_path, mapper_config(cal__per_channel=True)))
+    assert "per_channel" in finding.message
+    assert finding.yaml_change == "calibration_parameters.per_channel: True -> (remove)"
+
+
+def test_fires_on_percentile_without_max_and_asymmetric(tmp_path):
+    config = mapper_config(
+        cal__max_percentile=0.9999, cal__optimization="asymmetric,set_model_output_int8"
+    )
+    findings = rule.check(config_context(tmp_path, config))
+    text = " ".join(f.message for f in findings)
+    assert "max_percentile" in text and "asymmetric" in text
+
+
+def test_ignored_mean_is_major(tmp_path):
+    config = mapper_config(input__norm_type="data_scale")
+    [finding] = rule.check(config_context(tmp_path, config))
+    assert finding.severity is Severity.MAJOR and "mean_value" in finding.message
+    assert finding.yaml_change == "input_parameters.norm_type: data_scale -> data_mean_and_scale"
+
+
+def test_op_item_without_such_op(tmp_path):
+    config = mapper_config(cal__optimization="set_LayerNormalization_input_int16")
+    findings = rule.check(config_context(tmp_path, config, model=colour_classifier()))
+    assert len(findings) == 1 and "LayerNormalization" in findings[0].message
+
+
+def test_skip_calibration_is_major(tmp_path):
+    config = mapper_config(cal__calibration_type="skip")
+    findings = rule.check(config_context(tmp_path, config))
+    assert findings[0].severity is Severity.MAJOR
+
+
+def test_quiet_on_effective_options(tmp_path):
+    config = mapper_config(
+        cal__calibration_type="max",
+        cal__max_percentile=0.99995,
+        cal__per_channel=True,
+        cal__optimization="set_Softmax_input_int8,set_Softmax_output_int8,asymmetric",
+    )
+    assert rule.check(config_context(tmp_path, config, model=colour_classifier())) == []
