@@ -101,7 +101,7 @@ def _bars_svg(chart: Chart) -> str:
              f'height="{height}" role="img" aria-label="{_e(chart.title)}">']  # fmt: skip
     for i, (label, value) in enumerate(chart.points):
         y = 10 + i * row_h
-        w = 0.0 if value != value else bar_w * (value - low) / (high - low)
+        w = 0.0 if value != value else bar_w * (high - value) / (high - low)  # loss: longer = worse
         colour = "#b00020" if chart.reference is not None and value < chart.reference else "#4a7bd0"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{_e(label[-34:])}</text>'
@@ -110,13 +110,18 @@ def _bars_svg(chart: Chart) -> str:
             f'<text x="{label_w + max(w, 1) + 4:.1f}" y="{y + 13}">{value:.4f}</text>'
         )
     if chart.reference is not None:
-        x = label_w + bar_w * (chart.reference - low) / (high - low)
+        x = label_w + bar_w * (high - chart.reference) / (high - low)
         parts.append(
             f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{height - 24}" stroke="#333" '
             f'stroke-dasharray="4 3"/><text x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
             f"{chart.reference:g}</text>"
         )
-    parts.append(f'<text x="{label_w}" y="{height - 8}">{low:.4f}</text></svg></figure>')
+    parts.append(
+        f'<text x="{label_w}" y="{height - 8}">1.0</text><text x="{label_w + bar_w}" '
+        f'y="{height - 8}" text-anchor="end">{low:.4f}</text></svg>'
+        f'<figcaption class="note">bar length: {_e(chart.y_label)} lost (1 - value); the dashed '
+        f"line is the threshold</figcaption></figure>"
+    )
     return "".join(parts)
 
 

@@ -108,11 +108,15 @@ def _chart(console: Console, chart: Chart) -> None:
     span = max(1.0 - low, 1e-9)
     label_width = min(max(len(label) for label, _ in chart.points), 28)
     for label, value in chart.points:
-        filled = round(BAR_WIDTH * (value - low) / span) if value == value else 0
+        if value != value:  # NaN: could not be measured
+            filled = 0
+        elif chart.kind == "bars":  # the loss: the longer, the worse
+            filled = round(BAR_WIDTH * (1.0 - value) / span)
+        else:  # a curve: the level
+            filled = round(BAR_WIDTH * (value - low) / span)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         short = label if len(label) <= label_width else "..." + label[-(label_width - 3) :]
         console.print(f"  {short:<{label_width}} {bar} {value:.4f}", overflow="ellipsis")
-    if chart.reference is not None:
-        console.print(
-            Text(f"  scale {low:.4f} .. 1.0000; reference {chart.reference:g}", style="dim")
-        )
+    lost = "bar: 1 - value, the longer the worse; " if chart.kind == "bars" else ""
+    ref = f"; threshold {chart.reference:g}" if chart.reference is not None else ""
+    console.print(Text(f"  {lost}scale {low:.4f} .. 1.0000{ref}", style="dim"))
