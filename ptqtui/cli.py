@@ -20,7 +20,7 @@ from ptqtui.inputs.config import parse_shape
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
-SUBCOMMANDS = ("demo", "rules", "explain", "view")
+SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint")
 
 
 class ExitCode(enum.IntEnum):
@@ -102,6 +102,41 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     out.add_argument("--seed", type=int, default=0, help="seed for sampling (default 0)")
+    sim = parser.add_argument_group("analysis")
+    sim.add_argument(
+        "--sensitivity-samples",
+        type=int,
+        default=8,
+        metavar="S",
+        help="samples per node in the sensitivity analysis (default 8)",
+    )
+    sim.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="trim samples and nodes (most promising first) to fit this time",
+    )
+    sim.add_argument(
+        "--target",
+        type=float,
+        default=0.99,
+        metavar="COSINE",
+        help="output cosine the plan's precision step aims at (default 0.99)",
+    )
+    sim.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="OUT.yaml",
+        help="write your config with the plan's changes here (yours is untouched)",
+    )
+    out.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also run the rule modules (.py) in DIR (repeatable)",
+    )
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -181,22 +216,30 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
     cal_dirs = None
     if ns.cal_dir:
         cal_dirs = tuple(Path(p.strip()) for p in ns.cal_dir.split(";") if p.strip())
-    return Request(
-        model=ns.model,
-        config=ns.config,
-        cal_dirs=cal_dirs,
-        eval_dir=ns.eval_dir,
-        raw_dir=ns.raw_dir,
-        read_mode=ns.read_mode,
-        flags=flags,
-        report=ns.report,
-        output=ns.output,
-        fail_on=ns.fail_on,
-        debug=ns.debug,
-        quiet=ns.quiet,
-        seed=ns.seed,
-        **extra,  # type: ignore[arg-type]
-    )
+    try:
+        return Request(
+            model=ns.model,
+            config=ns.config,
+            cal_dirs=cal_dirs,
+            eval_dir=ns.eval_dir,
+            raw_dir=ns.raw_dir,
+            read_mode=ns.read_mode,
+            flags=flags,
+            report=ns.report,
+            output=ns.output,
+            fail_on=ns.fail_on,
+            debug=ns.debug,
+            quiet=ns.quiet,
+            seed=ns.seed,
+            rule_dirs=tuple(ns.rules),
+            sensitivity_samples=ns.sensitivity_samples,
+            time_budget=ns.time_budget,
+            target_cosine=ns.target,
+            write_config=ns.write_config,
+            **extra,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run(request: Request) -> int:
@@ -211,8 +254,10 @@ def run(request: Request) -> int:
             return int(app.return_code or ExitCode.INTERRUPTED)
         return exit_code_for(result, request.fail_on)
     from ptqtui.diagnosis import diagnose
+    from ptqtui.report.progress import StderrProgress
 
-    diagnosis = diagnose(request, progress=_stderr_progress(request))
+    with StderrProgress(sys.stderr, prog=PROG, quiet=request.quiet) as progress:
+        diagnosis = diagnose(request, progress=progress)
     emit(diagnosis, request.report or "text", request.output)
     return exit_code_for(diagnosis, request.fail_on)
 
@@ -224,20 +269,6 @@ def exit_code_for(diagnosis: object, fail_on: str) -> int:
         return ExitCode.OK
     worst = diagnosis.findings_at_least(Severity.parse(fail_on))  # type: ignore[attr-defined]
     return ExitCode.FINDINGS if worst else ExitCode.OK
-
-
-def _stderr_progress(request: Request):
-    if request.quiet:
-        return None
-    last: dict[str, object] = {}
-
-    def show(p: object) -> None:
-        stage = getattr(p, "stage", "")
-        if last.get("stage") != stage:
-            print(f"{PROG}: {stage} ...", file=sys.stderr, flush=True)
-            last["stage"] = stage
-
-    return show
 
 
 def emit(diagnosis: object, fmt: str, output: Path | None) -> None:
@@ -276,14 +307,14 @@ def _terminal_width(stream: TextIO) -> int:
 
 
 def _refuse_overwriting_inputs(request: Request) -> None:
-    if request.output is None:
-        return
-    target = request.output.resolve()
     owned = [p for p in (request.model, request.config) if p is not None]
     owned += list(request.cal_dirs or ())
-    for p in owned:
-        if p.resolve() == target:
-            raise UsageError(f"-o {request.output} is one of your inputs; it is never overwritten")
+    for flag, out in (("-o", request.output), ("--write-config", request.write_config)):
+        if out is None:
+            continue
+        for p in owned:
+            if p.resolve() == out.resolve():
+                raise UsageError(f"{flag} {out} is one of your inputs; it is never overwritten")
 
 
 # ---------------------------------------------------------------- subcommands
@@ -312,39 +343,36 @@ def _demo(args: list[str]) -> int:
         quiet=ns.quiet,
         seed=ns.seed,
         title=f"demo: {scenario.name}",
+        rule_dirs=tuple(ns.rules),
     )
     return run(request)
 
 
 def _rules(args: list[str]) -> int:
     parser = _Parser(prog=f"{PROG} rules", description="List the rules ptqtui checks.")
-    parser.parse_args(args)
-    from ptqtui.rules_loader import load_rules
+    parser.add_argument("--rules", type=Path, action="append", default=[], metavar="DIR")
+    ns = parser.parse_args(args)
+    from ptqtui.check.commands import list_rules
 
-    rules = load_rules()
-    if not rules:
-        print("No rules are installed yet.")
-        return ExitCode.OK
-    for rule in rules:
-        info = rule.RULE
-        print(f"{info.code}  {info.severity.value:<8}  {info.name:<32} {info.title}")
+    list_rules(sys.stdout, ns.rules)
     return ExitCode.OK
 
 
 def _explain(args: list[str]) -> int:
     parser = _Parser(prog=f"{PROG} explain", description="Explain one rule.")
     parser.add_argument("code", help="rule code, e.g. PTQ002")
+    parser.add_argument("--rules", type=Path, action="append", default=[], metavar="DIR")
     ns = parser.parse_args(args)
-    from ptqtui.rules_loader import load_rules
+    from ptqtui.check.commands import explain
 
-    code = ns.code.upper()
-    for rule in load_rules():
-        info = rule.RULE
-        if info.code == code or info.name == ns.code:
-            print(f"{info.code} {info.name} ({info.severity.value})\n\n{info.title}\n")
-            print(f"Why: {info.why}\n\nFix: {info.fix}")
-            return ExitCode.OK
-    raise UsageError(f"no rule {ns.code!r}; '{PROG} rules' lists them")
+    explain(ns.code, sys.stdout, ns.rules)
+    return ExitCode.OK
+
+
+def _lint(args: list[str]) -> int:
+    from ptqtui.check.commands import lint
+
+    return lint(args)
 
 
 def _view(args: list[str]) -> int:
@@ -361,6 +389,25 @@ def _view(args: list[str]) -> int:
         make_viewer(diagnosis).run()
         return ExitCode.OK
     emit(diagnosis, ns.fmt or "text", ns.output)
+    return ExitCode.OK
+
+
+def _diff(args: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} diff", description="What changed between two saved runs.")
+    parser.add_argument("before", type=Path, metavar="A.json")
+    parser.add_argument("after", type=Path, metavar="B.json")
+    parser.add_argument("--report", dest="fmt", choices=("text", "md", "json"), default="text")
+    parser.add_argument("-o", "--output", type=Path, metavar="PATH")
+    parser.add_argument("--debug", action="store_true")
+    ns = parser.parse_args(args)
+    from ptqtui.report.diff import compare, write_diff
+
+    diff = compare(load_saved(ns.before), load_saved(ns.after))  # type: ignore[arg-type]
+    names = (ns.before.name, ns.after.name)
+    if ns.output is None:
+        write_diff(diff, ns.fmt, sys.stdout, names=names)
+    else:
+        write_atomically(ns.output, lambda fh: write_diff(diff, ns.fmt, fh, names=names))
     return ExitCode.OK
 
 
@@ -385,4 +432,11 @@ def load_saved(path: Path) -> object:
         raise PtqInputError(path, f"not a ptqtui JSON report this version reads ({exc})") from None
 
 
-_SUBCOMMAND_RUNNERS = {"demo": _demo, "rules": _rules, "explain": _explain, "view": _view}
+_SUBCOMMAND_RUNNERS = {
+    "demo": _demo,
+    "rules": _rules,
+    "explain": _explain,
+    "view": _view,
+    "diff": _diff,
+    "lint": _lint,
+}
