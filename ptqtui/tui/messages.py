@@ -1,4 +1,6 @@
-"""Messages that cross from the workers to the UI (the only thing that does)."""
+"""Messages that cross from the workers to the UI (the only thing that does).
+
+Dataclasses: Textual's Message.__init__ is the dataclass __post_init__ hook."""
 
 from __future__ import annotations
 
@@ -21,9 +23,6 @@ class ProgressMade(Message):
     progress: Progress
     at: float  # time.monotonic() when it was reported
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ProgressMade)
 
@@ -32,18 +31,12 @@ class ProgressMade(Message):
 class DiagnosisReady(Message):
     diagnosis: Diagnosis
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
 
 @dataclass
 class ChoicesChanged(Message):
     """The Plan screen's what-if choices changed: re-measure them."""
 
     choices: Choices
-
-    def __post_init__(self) -> None:
-        super().__init__()
 
 
 @dataclass
@@ -54,15 +47,9 @@ class Remeasured(Message):
     measure: Measure | None
     note: str | None = None
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
 
 @dataclass
 class ShowNodes(Message):
     """Jump to the Nodes screen showing only these nodes."""
 
     names: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        super().__init__()

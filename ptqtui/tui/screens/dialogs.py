@@ -24,7 +24,10 @@ EXPORTS = (
 class ErrorDialog(ModalScreen[None]):
     """A failure of the diagnosis or of an export, in one readable paragraph."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter", "dismiss", "Close"),
+        Binding("q", "app.quit", "Quit"),
+    ]
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()
