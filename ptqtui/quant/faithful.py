@@ -1,0 +1,240 @@
+"""Faithfulness: the simulator's fake-quant outputs against an int8 execution of the same scheme.
+
+``export_qdq`` writes the scheme as a standard QDQ model with the simulator's own scales and
+zero points: int8 weights and int32 biases as initializers behind DequantizeLinear, a
+QuantizeLinear/DequantizeLinear pair on every quantized activation and output point. Run with
+onnxruntime's graph optimisations on, the pairs fuse into its integer kernels (QLinearConv,
+QGemm, ...): an int8 execution the simulator did not write.
+
+Where a weighted node's output reaches an activation point through a Relu only, the export
+also rounds the node's output with that point's parameters: ``Relu`` commutes with a
+symmetric or zero-point rounding, so the values are unchanged, and onnxruntime can then fuse
+the node into an integer kernel instead of leaving it in float.
+
+Backend hazard: on x86 CPUs without VNNI, onnxruntime's u8s8 kernels add pairs of u8 x s8
+products in int16 with saturation. With full 8-bit weights (per-channel weights use the whole
+range in every channel) the sums saturate and the outputs drift from the exact integer result:
+an onnxruntime artefact, not a quantization error of the model. ``reduce_range`` weights
+(7 bits) cannot saturate. ``backend_agreement`` measures both, so the effect is reported as
+what it is and never blamed on the model's layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ptqtui.quant import metrics
+from ptqtui.quant.qparams import activation_qparams, weight_qmax, weight_scales
+
+if TYPE_CHECKING:
+    from ptqtui.quant.calibrate import Calibration
+    from ptqtui.quant.scheme import Scheme
+    from ptqtui.quant.simulate import Simulator
+
+PASS_THROUGH = frozenset({"Relu"})
+
+
+def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelProto:
+    """The scheme as a QDQ model (int8 points only; int16 and float points stay float)."""
+    graph = sim.graph
+    if graph.opset < 13:
+        raise ValueError("a per-channel QDQ export needs opset 13 or later")
+    src = graph.model.graph
+    inits = {t.name: t for t in src.initializer}
+    new_inits: list[onnx.TensorProto] = []
+    rename_in: dict[str, str] = {}  # tensor -> rounded tensor for every consumer
+    rename_pos: dict[tuple[str, int], str] = {}  # (node, input position) -> new tensor
+    rename_out: dict[str, str] = {}  # output point: producer writes a raw name
+    after: dict[str, list[onnx.NodeProto]] = {}  # tensor -> nodes to emit once it exists
+    before: list[onnx.NodeProto] = []
+    act_scale: dict[str, float] = {}
+
+    def qdq(key: str, x: str, y: str, scale: float, zp: int) -> list[onnx.NodeProto]:
+        s, z = f"{key}__s", f"{key}__zp"
+        new_inits.append(numpy_helper.from_array(np.array(scale, np.float32), s))
+        new_inits.append(numpy_helper.from_array(np.array(zp, np.int8), z))
+        return [
+            helper.make_node("QuantizeLinear", [x, s, z], [f"{key}__q"], name=f"{key}/Q"),
+            helper.make_node("DequantizeLinear", [f"{key}__q", s, z], [y], name=f"{key}/DQ"),
+        ]
+
+    for i, p in enumerate(sim.points):
+        if p.kind not in ("activation", "output") or scheme.dtype(p.key) != "int8":
+            continue
+        if p.key not in cal.activations:
+            continue
+        qp = activation_qparams(cal.activations[p.key], "int8")
+        act_scale[p.key] = qp.scale
+        key = f"__x{i}"
+        if p.kind == "output":
+            raw = f"{p.tensor}__raw{i}"
+            rename_out[p.tensor] = raw
+            after.setdefault(raw, []).extend(qdq(key, raw, p.tensor, qp.scale, qp.zero_point))
+            continue
+        y = f"{p.tensor}__qdq{i}"
+        rename_in[p.tensor] = y
+        nodes = qdq(key, p.tensor, y, qp.scale, qp.zero_point)
+        if p.tensor in graph.producer:
+            after.setdefault(p.tensor, []).extend(nodes)
+        else:
+            before.extend(nodes)
+        _round_before_relu(sim, p.tensor, key, qp.scale, qp.zero_point, rename_out, after, qdq)
+
+    reduce = cal.reduce_range_weights
+    for i, p in enumerate(sim.points):
+        if p.kind != "weight" or scheme.dtype(p.key) != "int8":
+            continue
+        w = graph.initializers[p.tensor].astype(np.float32)
+        scales = weight_scales(cal.weights[p.key], "int8", reduce)
+        qmax = weight_qmax("int8", reduce)
+        shape = [1] * w.ndim
+        shape[p.axis] = p.channels
+        q = np.clip(np.round(w / scales.reshape(shape)), -qmax, qmax).astype(np.int8)
+        name = f"__w{i}"
+        new_inits.append(numpy_helper.from_array(q, f"{name}__int8"))
+        per_tensor = bool(np.all(scales == scales[0]))
+        s = np.array(scales[0], np.float32) if per_tensor else scales
+        new_inits.append(numpy_helper.from_array(s, f"{name}__s"))
+        zp = np.zeros((), np.int8) if per_tensor else np.zeros(p.channels, np.int8)
+        new_inits.append(numpy_helper.from_array(zp, f"{name}__zp"))
+        attrs = {} if per_tensor else {"axis": p.axis}
+        before.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{name}__int8", f"{name}__s", f"{name}__zp"],
+                [f"{name}__deq"],
+                name=f"{name}/DQ",
+                **attrs,
+            )
+        )
+        rename_pos[(p.nodes[0], 1)] = f"{name}__deq"
+        node = graph.nodes[p.nodes[0]]
+        if node.bias_point is None or scheme.dtype(node.bias_point) == "float":
+            continue
+        in_key = node.act_points[0] if node.act_points else None
+        if in_key not in act_scale:
+            continue
+        bp = graph.points[node.bias_point]
+        b = graph.initializers[bp.tensor].astype(np.float32)
+        delta = cal.bias_deltas.get(node.bias_point)
+        if delta is not None:
+            b = b + delta.astype(np.float32)
+        bscale = (np.float32(act_scale[in_key]) * scales).astype(np.float32)
+        bname = f"__b{i}"
+        new_inits.append(
+            numpy_helper.from_array(np.round(b / bscale).astype(np.int32), f"{bname}__int32")
+        )
+        new_inits.append(numpy_helper.from_array(bscale, f"{bname}__s"))
+        new_inits.append(numpy_helper.from_array(np.zeros(bp.channels, np.int32), f"{bname}__zp"))
+        before.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{bname}__int32", f"{bname}__s", f"{bname}__zp"],
+                [f"{bname}__deq"],
+                name=f"{bname}/DQ",
+                axis=0,
+            )
+        )
+        rename_pos[(node.name, 2)] = f"{bname}__deq"
+
+    nodes: list[onnx.NodeProto] = list(before)
+    for node in src.node:
+        n = onnx.NodeProto()
+        n.CopyFrom(node)
+        for pos, t in enumerate(n.input):
+            if (n.name, pos) in rename_pos:
+                n.input[pos] = rename_pos[(n.name, pos)]
+            elif t in rename_in and not n.name.startswith("__"):
+                n.input[pos] = rename_in[t]
+        for pos, t in enumerate(n.output):
+            if t in rename_out:
+                n.output[pos] = rename_out[t]
+        nodes.append(n)
+        for t in n.output:
+            nodes.extend(after.get(t, ()))
+    used = {t for n in nodes for t in n.input}
+    kept = [t for name, t in inits.items() if name in used]
+    g = helper.make_graph(
+        nodes, src.name or "qdq", list(src.input), list(src.output), [*kept, *new_inits]
+    )
+    model = helper.make_model(g, opset_imports=list(graph.model.opset_import))
+    model.ir_version = graph.model.ir_version
+    return model
+
+
+def _round_before_relu(sim, tensor, key, scale, zp, rename_out, after, qdq) -> None:
+    """If ``tensor`` is a Relu's output and the Relu reads a weighted node's output that
+    nothing else reads, round that output too (same parameters: the values do not change)."""
+    graph = sim.graph
+    relu = graph.producer.get(tensor)
+    if relu is None or graph.nodes[relu].op_type not in PASS_THROUGH:
+        return
+    x = graph.nodes[relu].inputs[0]
+    producer = graph.producer.get(x)
+    if producer is None or graph.nodes[producer].op_type not in ("Conv", "Gemm", "MatMul"):
+        return
+    readers = [n for n in graph.nodes.values() if x in n.inputs]
+    if len(readers) != 1 or x in graph.outputs or x in rename_out:
+        return
+    raw = f"{x}__pre"
+    rename_out[x] = raw
+    after.setdefault(raw, []).extend(qdq(f"{key}_pre", raw, x, scale, zp))
+
+
+@dataclass(frozen=True, slots=True)
+class BackendAgreement:
+    """Output cosine, simulator vs onnxruntime's integer kernels on the same scheme."""
+
+    cosine_reduce_range: float  # 7-bit weights: no int16 saturation possible
+    cosine_full_range: float  # 8-bit weights: exposed to u8s8 saturation without VNNI
+    samples: int
+
+    @property
+    def saturation_loss(self) -> float:
+        """Cosine lost to the backend alone (0 on CPUs with VNNI or on ARM)."""
+        return self.cosine_reduce_range - self.cosine_full_range
+
+
+def int8_session(model: onnx.ModelProto, threads: int | None = None):  # -> ort.InferenceSession
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def agreement(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Mapping[str, np.ndarray]],
+) -> float:
+    """Mean output cosine of the simulator vs onnxruntime's int8 execution of the export."""
+    session = int8_session(export_qdq(sim, cal, scheme))
+    values = []
+    for s in samples:
+        ours = sim.run(s, scheme, calibration=cal)
+        theirs = session.run(list(sim.outputs), {k: s[k] for k in sim.inputs})
+        for name, t in zip(sim.outputs, theirs, strict=True):
+            values.append(metrics.cosine(ours[name], t))
+    return metrics.nanmean(values)
+
+
+def backend_agreement(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Mapping[str, np.ndarray]],
+) -> BackendAgreement:
+    reduced = agreement(sim, cal.replace(reduce_range_weights=True), scheme, samples)
+    full = agreement(sim, cal.replace(reduce_range_weights=False), scheme, samples)
+    return BackendAgreement(reduced, full, len(samples))

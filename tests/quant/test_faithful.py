@@ -1,0 +1,70 @@
+"""Faithfulness: fake-quant outputs vs onnxruntime's int8 execution of the same scheme."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from ptqtui.quant.calibrate import calibrate
+from ptqtui.quant.faithful import backend_agreement, export_qdq, int8_session
+from ptqtui.quant.observe import observe
+from ptqtui.quant.scheme import QuantSettings
+from ptqtui.quant.simulate import Simulator
+
+from .factories import samples, small_cnn
+
+DEMO = Path(__file__).resolve().parents[2] / "demo_data"
+
+
+def _setup(model, xs, per_channel):
+    sim = Simulator(model)
+    obs = observe(sim, xs)
+    settings = QuantSettings(calibration_type="max", per_channel=per_channel)
+    return sim, calibrate(sim, obs, settings), sim.scheme(settings)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_fake_quant_matches_onnxruntime_int8_on_a_small_cnn(per_channel):
+    xs = samples(4)
+    sim, cal, scheme = _setup(small_cnn(), xs, per_channel)
+    result = backend_agreement(sim, cal, scheme, xs)
+    assert result.cosine_reduce_range >= 0.999
+
+
+def test_the_export_runs_integer_kernels():
+    xs = samples(2)
+    sim, cal, scheme = _setup(small_cnn(), xs, True)
+    qdq = export_qdq(sim, cal, scheme)
+    ops = {n.op_type for n in qdq.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    int8_session(qdq)  # loads with every optimisation on
+
+
+def _demo_samples(n):
+    import cv2
+
+    folder = DEMO / "eval"
+    files = sorted(folder.rglob("*.png"))[:n] if folder.exists() else []
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+    out = []
+    for f in files:
+        rgb = cv2.imread(str(f))[:, :, ::-1]
+        x = rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        out.append({"images": ((x - mean) / std).astype(np.float32)})
+    return out
+
+
+@pytest.mark.skipif(not (DEMO / "model.onnx").exists(), reason="demo data not generated")
+def test_faithful_on_the_demo_model():
+    xs = _demo_samples(16)
+    if len(xs) < 4:
+        pytest.skip("demo evaluation images missing")
+    model = onnx.load(DEMO / "model.onnx")
+    for per_channel in (False, True):
+        sim, cal, scheme = _setup(model, xs, per_channel)
+        result = backend_agreement(sim, cal, scheme, xs[:8])
+        assert result.cosine_reduce_range >= 0.999, result
