@@ -774,7 +774,9 @@ def _layout_smoothness(values: np.ndarray, lay: InputLayout) -> tuple[float, flo
         h, w, c = shape[1], shape[2], shape[3]
     if c not in (3, 4) or h < 4 or w < 4:
         return None
-    flat = np.nan_to_num(values.astype(np.float64).reshape(-1)[: c * h * w])
+    flat = np.nan_to_num(
+        values.astype(np.float64).reshape(-1)[: c * h * w], nan=0.0, posinf=0.0, neginf=0.0
+    )
     as_nchw = flat.reshape(c, h, w).transpose(1, 2, 0)
     as_nhwc = flat.reshape(h, w, c)
     if lay.layout == "NCHW":
@@ -785,7 +787,8 @@ def _layout_smoothness(values: np.ndarray, lay: InputLayout) -> tuple[float, flo
 def _thumbnail(arr: np.ndarray, layout: str | None) -> np.ndarray:
     import cv2  # lazy
 
-    hwc = _channels_last(np.nan_to_num(np.asarray(arr, dtype=np.float32)), layout)
+    clean = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    hwc = _channels_last(clean, layout)
     if hwc.shape[0] < THUMB or hwc.shape[1] < THUMB:
         small = np.resize(hwc.reshape(-1), THUMB * THUMB * hwc.shape[-1])
         return small.astype(np.float32)
