@@ -13,6 +13,8 @@ class Measure:
 
     cosine: float
     top1: float | None = None  # 0..1
+    agreement: float | None = None  # top-1 agreement with the float model, 0..1
+    noise: float | None = None  # run-to-run spread of `cosine` (standard error over samples)
 
 
 @dataclass(frozen=True, slots=True)
