@@ -1,0 +1,331 @@
+"""The planner against a fake measurer: order, noise threshold, greedy precision, QAT, routes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from ptqtui.advise import measurer as fixes
+from ptqtui.advise.plan import build_plan, node_verdict
+from ptqtui.advise.results import Measure
+from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, Similarity
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.inputs.config import load_config
+from ptqtui.quant.scheme import QuantSettings
+
+CONFIG_TEXT = """\
+# demo config
+model_parameters:
+  onnx_model: model.onnx
+  march: bayes-e
+  output_model_file_prefix: demo
+input_parameters:
+  input_type_train: rgb
+  input_layout_train: NCHW
+  input_type_rt: rgb
+  norm_type: data_mean_and_scale
+  mean_value: 123.675 116.28 103.53
+  scale_value: 0.01712 0.01751 0.01743
+calibration_parameters:
+  cal_data_dir: ./calib   # 100 images
+  calibration_type: max
+  max_percentile: 0.99995
+compiler_parameters:
+  compile_mode: latency
+  optimize_level: O3
+"""
+
+NODES = ("stem/Conv", "b1/dw/Conv", "b1/pw/Conv", "b2/Conv", "head/Gemm", "head/Softmax")
+
+Effect = Callable[[QuantSettings], float]
+
+
+class FakeMeasurer:
+    """Cosine = base + the gains the settings earn; records every measured settings."""
+
+    def __init__(self, base: float, effects: dict[str, float], noise: float = 0.0005) -> None:
+        self.base = base
+        self.effects = effects
+        self.noise = noise
+        self.calls: list[QuantSettings] = []
+        self.fixes: list[str] = []
+
+    def _gain(self, s: QuantSettings) -> float:
+        e = self.effects
+        g = e.get(f"type:{s.calibration_type}", 0.0)
+        if s.calibration_type == "max" and s.max_percentile:
+            g += e.get(f"p:{s.max_percentile:g}", 0.0)
+        for flag in ("per_channel", "asymmetric", "bias_correction"):
+            if getattr(s, flag):
+                g += e.get(flag, 0.0)
+        for o in s.node_overrides:
+            if o.on == "CPU":
+                g += e.get(f"cpu:{o.node}", 0.0)
+            elif o.input_dtype == "int16":
+                g += e.get(f"int16:{o.node}", 0.0)
+        for n in s.run_on_cpu:
+            g += e.get(f"cpu:{n}", 0.0)
+        return g
+
+    def measure(self, settings: QuantSettings) -> Measure:
+        self.calls.append(settings)
+        c = min(1.0, self.base + self._gain(settings))
+        return Measure(c, None, 1 - 5 * (1 - c), self.noise)
+
+    def with_input_fix(self, fix: str) -> FakeMeasurer | None:
+        if fix not in self.effects:
+            return None
+        other = FakeMeasurer(self.base + self.effects[fix], self.effects, self.noise)
+        other.fixes = [*self.fixes, fix]
+        return other
+
+
+def _node(i: int, name: str, sens: float, gain: float = 0.0, placement: str = "BPU") -> NodeRow:
+    return NodeRow(
+        name=name,
+        op_type=name.split("/")[-1],
+        output=f"{name}_out",
+        dtype="int8" if placement == "BPU" else "float",
+        placement=placement,
+        similarity=Similarity(0.99, 0.0, 0.0, 30.0, 0.1),
+        sensitivity_cosine=sens,
+        int16_gain=gain,
+        topo_index=i,
+    )
+
+
+def analysis(
+    band: str = "medium", cosine: float = 0.95, sens: dict[str, float] | None = None
+) -> Analysis:
+    sens = sens or {}
+    gains = {"head/Gemm": 0.004, "b2/Conv": 0.002}
+    nodes = tuple(
+        _node(
+            i,
+            n,
+            sens.get(n, 0.9999),
+            gains.get(n, 0.0),
+            "CPU" if n == "head/Softmax" else "BPU",
+        )
+        for i, n in enumerate(NODES)
+    )
+    curve = tuple(
+        CurvePoint(i, n, 1 - (1 - cosine) * (i + 1) / len(NODES)) for i, n in enumerate(NODES)
+    )
+    quality = Quality(
+        output_cosine=cosine,
+        top1_float=None,
+        top1_quant=None,
+        top1_agreement=0.9,
+        loss_points={"large": 8.0, "medium": 2.5, "small": 0.4}[band],
+        band=band,
+        basis="output cosine and top-1 agreement on 32 calibration samples",
+        samples=32,
+    )
+    return Analysis(scheme="int8", quality=quality, nodes=nodes, curve=curve)
+
+
+def config(tmp_path: Path, text: str = CONFIG_TEXT):
+    path = tmp_path / "mapper.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_per_channel_is_the_first_calibration_step_and_lands_in_the_patch(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.95, {"per_channel": 0.045, "type:kl": 0.0003, "asymmetric": 0.0002})
+    plan = build_plan([], analysis(), fake, config(tmp_path))
+    cal = [s for s in plan.steps if s.stage == "calibration"]
+    assert cal[0].title.startswith("Turn on per_channel")
+    assert cal[0].tried and cal[0].after is not None and cal[0].before is not None
+    assert cal[0].after.cosine - cal[0].before.cosine > 0.04
+    assert cal[0].severity is Severity.MAJOR
+    assert len(cal) == 1  # kl (+0.0003) and asymmetric (+0.0002) are within the noise
+    assert "calibration_parameters.per_channel: true" in (cal[0].yaml_change or "")
+    patched = yaml.safe_load(plan.patched_config or "")
+    assert patched["calibration_parameters"]["per_channel"] is True
+    assert patched["calibration_parameters"]["calibration_type"] == "max"
+    assert "# 100 images" in (plan.patched_config or "")
+    assert "+  per_channel: true" in plan.config_diff
+    assert plan.reached is not None and plan.reached.cosine >= 0.99
+    assert not any(s.stage in ("precision", "qat") for s in plan.steps)  # target reached
+
+
+def test_reference_order_of_candidates(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.95, {})
+    build_plan([], analysis(), fake, config(tmp_path))
+    labels = [s.describe() for s in fake.calls]
+    assert labels[:9] == [
+        "max p=0.99995",  # the configured state first
+        "mix",
+        "kl",
+        "max",
+        "max p=0.99999",
+        "max p=0.9999",
+        "max p=0.9995",
+        "max p=0.999",
+        "max p=0.99995 per_channel",
+    ]
+    assert labels[9:11] == ["max p=0.99995 asymmetric", "max p=0.99995 bias_correction"]
+
+
+def test_method_gain_above_noise_is_recommended_with_its_trend(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.95, {"type:kl": 0.02, "p:0.9999": 0.01})
+    plan = build_plan([], analysis(), fake, config(tmp_path))
+    step = next(s for s in plan.steps if s.stage == "calibration")
+    assert step.title == "Calibrate with kl"
+    assert "calibration_parameters.calibration_type: kl" in (step.yaml_change or "")
+    assert any(e.startswith("max_percentile trend") and "0.9999 0.9600" in e for e in step.evidence)
+
+
+def test_gains_within_noise_keep_the_calibration(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.995, {"type:kl": 0.0008, "per_channel": 0.0009}, noise=0.001)
+    plan = build_plan([], analysis("small", 0.995), fake, config(tmp_path))
+    [step] = [s for s in plan.steps if s.stage == "calibration"]
+    assert step.title.startswith("Keep the calibration")
+    assert step.severity is Severity.INFO
+    assert plan.config_diff == ""
+    assert all(s.severity.rank <= Severity.MINOR.rank for s in plan.steps)
+
+
+def test_greedy_precision_tail_to_cpu_then_int16(tmp_path: Path) -> None:
+    effects = {"cpu:head/Gemm": 0.02, "int16:b2/Conv": 0.015, "int16:head/Gemm": 0.01}
+    fake = FakeMeasurer(0.96, effects)
+    plan = build_plan([], analysis(), fake, config(tmp_path), target_cosine=0.99)
+    prec = [s for s in plan.steps if s.stage == "precision"]
+    assert [s.title for s in prec] == [
+        "Run head/Gemm on the CPU (float)",
+        "Run b2/Conv in int16",
+    ]
+    assert all(s.tried and s.after and s.before for s in prec)
+    assert prec[0].after == prec[1].before  # each step re-measured from the last
+    assert any("cost" in e for e in prec[0].evidence)
+    info = yaml.safe_load(plan.patched_config or "")["model_parameters"]["node_info"]
+    assert info == {
+        "head/Gemm": {"ON": "CPU"},
+        "b2/Conv": {"InputType": "int16", "OutputType": "int16"},
+    }
+    assert not any(s.stage == "qat" for s in plan.steps)
+
+
+def test_cpu_goes_to_run_on_cpu_on_x3_and_no_int16(tmp_path: Path) -> None:
+    text = CONFIG_TEXT.replace("march: bayes-e", "march: bernoulli2")
+    fake = FakeMeasurer(0.96, {"cpu:head/Gemm": 0.02, "int16:b2/Conv": 0.03})
+    plan = build_plan([], analysis(), fake, config(tmp_path, text))
+    prec = [s for s in plan.steps if s.stage == "precision"]
+    assert [s.title for s in prec] == ["Run head/Gemm on the CPU (float)"]
+    patched = yaml.safe_load(plan.patched_config or "")
+    assert patched["calibration_parameters"]["run_on_cpu"] == "head/Gemm"
+    assert not any(s.input_dtype for c in fake.calls for s in c.node_overrides)
+
+
+def test_qat_when_nothing_reaches_the_target(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.90, {"per_channel": 0.01, "int16:b2/Conv": 0.005})
+    plan = build_plan([], analysis("large", 0.9), fake, config(tmp_path))
+    assert plan.steps[-1].stage == "qat"
+    assert plan.steps[-1].severity is Severity.MAJOR
+    assert "max p=0.99995 per_channel" in plan.steps[-1].evidence[0]
+    assert plan.reached is not None and plan.reached.cosine < 0.99
+    prec = [s for s in plan.steps if s.stage == "precision"]
+    assert [s.title for s in prec] == ["Run b2/Conv in int16"]
+
+
+def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
+    tmp_path: Path,
+) -> None:
+    fake = FakeMeasurer(0.80, {fixes.SWAP_CHANNELS: 0.15, "per_channel": 0.045})
+    swap = Finding(
+        "PTQ001",
+        Severity.CRITICAL,
+        "calibration files look BGR; input_type_train is rgb",
+        (Evidence("mean top-1 probability", "0.62", "0.94"),),
+        fix="Write the calibration files in RGB order.",
+    )
+    minor = Finding("PTQ205", Severity.MINOR, "per_channel has no effect with default")
+    info = Finding("PTQ104", Severity.INFO, "100 samples")
+    plan = build_plan([minor, swap, info], analysis("large", 0.8), fake, config(tmp_path))
+    first, second = plan.steps[:2]
+    assert first.codes == ("PTQ001",) and first.severity is Severity.CRITICAL
+    assert first.tried and first.before and first.after
+    assert round(first.after.cosine - first.before.cosine, 6) == 0.15
+    assert second.codes == ("PTQ205",) and not second.tried
+    assert "large loss" in plan.route and "pipeline" in plan.route
+    cal = next(s for s in plan.steps if s.stage == "calibration")
+    assert cal.before == first.after  # measured on the fixed data
+    assert not any(s.codes == ("PTQ104",) for s in plan.steps)  # info findings are no steps
+
+
+def test_pipeline_fix_not_emulable_says_not_measured(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.80, {})
+    norm = Finding("PTQ002", Severity.CRITICAL, "data normalised twice")
+    plan = build_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
+    step = plan.steps[0]
+    assert not step.tried and step.after is None
+    assert any("not measured" in e for e in step.evidence)
+
+
+def test_finding_yaml_change_applied_to_the_patch(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.995, {})
+    f = Finding(
+        "PTQ202",
+        Severity.MAJOR,
+        "input_layout_train NCHW but the model takes NHWC",
+        yaml_change="input_parameters.input_layout_train: NCHW -> NHWC",
+    )
+    plan = build_plan([f], analysis("small", 0.995), fake, config(tmp_path))
+    assert plan.steps[0].yaml_change == "input_parameters.input_layout_train: NHWC"
+    assert (
+        yaml.safe_load(plan.patched_config or "")["input_parameters"]["input_layout_train"]
+        == "NHWC"
+    )
+
+
+def test_without_measurer_uses_the_analysis_numbers(tmp_path: Path) -> None:
+    plan = build_plan([], analysis("medium", 0.97), None, config(tmp_path))
+    prec = [s for s in plan.steps if s.stage == "precision"]
+    assert [s.title for s in prec] == ["Run head/Gemm in int16", "Run b2/Conv in int16"]
+    assert not any(s.tried for s in prec)
+    assert plan.patched_config is not None and "head/Gemm" in plan.patched_config
+
+
+def test_band_routes() -> None:
+    q = analysis("medium").quality
+    assert q is not None
+    plan = build_plan([], analysis("medium"), None, None)
+    assert plan.route.startswith("medium loss (2.5 points of top-1 agreement")
+    assert "calibration and node sensitivity" in plan.route
+    labelled = dataclasses.replace(
+        analysis("large"),
+        quality=dataclasses.replace(q, top1_float=0.95, top1_quant=0.87, loss_points=8.0,
+                                    band="large", basis="top-1 accuracy on 300 labelled images"),
+    )  # fmt: skip
+    plan = build_plan([], labelled, None, None)
+    assert plan.route.startswith("large loss (8.0 points of top-1 accuracy")
+    assert plan.patched_config is None and plan.config_diff == ""
+
+
+def test_node_verdict_sensitive_vs_accumulation() -> None:
+    few = analysis("medium", 0.95, {"head/Gemm": 0.96})
+    kind, text, _ = node_verdict(few) or ("", "", ())
+    assert kind == "sensitive" and "head/Gemm" in text
+    spread = analysis("medium", 0.95, {n: 0.995 for n in NODES})
+    kind, _, _ = node_verdict(spread) or ("", "", ())
+    assert kind == "accumulation"
+
+
+def test_measure_budget_and_cancel(tmp_path: Path) -> None:
+    import threading
+
+    from ptqtui.progress import Cancelled
+
+    cancel = threading.Event()
+    cancel.set()
+    fake = FakeMeasurer(0.9, {})
+    try:
+        build_plan([], analysis(), fake, config(tmp_path), cancel=cancel)
+    except Cancelled:
+        pass
+    else:
+        raise AssertionError("cancel was ignored")
