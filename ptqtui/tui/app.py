@@ -116,7 +116,7 @@ class PtqApp(App["Diagnosis | None"]):
         if self.diagnosis is None and self.request is not None:
             self.start_diagnosis()
         elif self.diagnosis is not None:
-            self.call_after_refresh(self._focus_tab, "summary")
+            self._focus_tab("summary")
 
     def _title_text(self) -> Text:
         text = Text("ptqtui", style="bold")
@@ -180,7 +180,7 @@ class PtqApp(App["Diagnosis | None"]):
         self.query_one("#title-bar", Static).update(self._title_text())
         await self.query(ProgressPanel).remove()
         await self.mount(self._tabs(message.diagnosis), before=self.query_one(Footer))
-        self.call_after_refresh(self._focus_tab, "summary")
+        self._focus_tab("summary")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -238,8 +238,11 @@ class PtqApp(App["Diagnosis | None"]):
         self._focus_tab(tab)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id:
-            self._focus_tab(event.pane.id)
+        """A click on a tab: focus its main widget (stale events, e.g. the first one, not)."""
+        if event.pane.id and event.pane.id == event.tabbed_content.active:
+            focused = self.focused
+            if focused is None or event.pane not in focused.ancestors:
+                self._focus_tab(event.pane.id)
 
     def _focus_tab(self, tab: str) -> None:
         targets = {
