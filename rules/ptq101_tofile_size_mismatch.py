@@ -91,18 +91,22 @@ def check(ctx: Context) -> list[Finding]:
         if spec.cal_dtype_conflict:
             key = "calibration_parameters.cal_data_type"
             where = ctx.where_config(key)
+            folder = spec.cal_data_dir.name if spec.cal_data_dir else "cal_data_dir"
+            implied = "float32" if folder.endswith("_f32") else "uint8"
+            suffix = "ends in _f32" if implied == "float32" else "has no _f32 suffix"
             findings.append(
                 RULE.finding(
-                    f"cal_data_dir {spec.cal_data_dir.name if spec.cal_data_dir else ''} ends in "
-                    f"_f32 (float32) but cal_data_type says {spec.cal_data_type}; the converter "
-                    f"reads {spec.cal_data_type} ({where})",
+                    f"calibration directory {folder} {suffix} (meaning {implied}) but "
+                    f"cal_data_type says {spec.cal_data_type}; the converter reads "
+                    f"{spec.cal_data_type} and logs the conflict ({where})",
                     Evidence(
                         "cal_data_type vs directory suffix",
                         str(spec.cal_data_type),
-                        "float32 (the _f32 suffix)",
+                        f"{implied} (the directory name)",
                         where,
                     ),
-                    severity=Severity.MINOR if not mismatches else Severity.MAJOR,
+                    # cal_data_type prevails, so the conflict alone is cosmetic
+                    severity=Severity.MAJOR if mismatches else Severity.INFO,
                     fix="Make the directory name and cal_data_type agree (cal_data_type wins).",
                 )
             )

@@ -34,7 +34,7 @@ BRIGHT_MEAN = 0.96  # mean above 96 % of full scale: a white frame
 SATURATED_SHARE = 0.25  # a quarter of the values at >= 98 % of full scale: over-exposed
 DARK_SHARE = 0.5  # half of the values at <= 2 % of full scale: under-exposed
 DUPLICATE_DIFF = 0.004  # mean |thumbnail difference| below 0.4 % of full scale (~1/255)
-OUTLIER_Z = 6.0  # robust z-score (median/MAD) of a sample's mean or std
+OUTLIER_FENCE = 3.0  # Tukey's "far out": beyond 3 interquartile ranges of a sample's mean/std
 MAJOR_SHARE = 0.2  # a fifth of the set abnormal skews the ranges: major
 LISTED = 4  # files named per kind
 
@@ -127,13 +127,16 @@ def _duplicates(thumbs: np.ndarray, limit: float) -> list[tuple[int, int]]:
 
 
 def _outliers(stats: tuple[ArrayStats, ...]) -> list[int]:
+    """Samples whose mean or std lies beyond Tukey's far-out fences (robust to classes that
+    make the distribution multimodal, unlike a z-score)."""
     if len(stats) < 10:
         return []
     out = set()
     for values in ([s.mean for s in stats], [s.std for s in stats]):
-        med = statistics.median(values)
-        mad = statistics.median(abs(v - med) for v in values) * 1.4826
-        if mad <= 1e-12:
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        iqr = q3 - q1
+        if iqr <= 1e-12:
             continue
-        out.update(i for i, v in enumerate(values) if abs(v - med) / mad > OUTLIER_Z)
+        low, high = q1 - OUTLIER_FENCE * iqr, q3 + OUTLIER_FENCE * iqr
+        out.update(i for i, v in enumerate(values) if v < low or v > high)
     return sorted(out)

@@ -261,8 +261,10 @@ class Context:
         missing: dict[str, str] | None = None,
         seed: int = 0,
         probe_samples: int = PROBE_SAMPLES,
+        analysis: Any = None,
     ) -> None:
         self.inputs = inputs
+        self._analysis = analysis
         self._config = inputs.config if inputs is not None else config
         self._graph = inputs.graph if inputs is not None else graph
         self._missing = dict(inputs.missing if inputs is not None else {})
@@ -388,6 +390,13 @@ class Context:
         if self._config is None:
             return key
         return self._config.where(key)
+
+    @property
+    def analysis(self) -> Any:
+        """The quantization analysis (ptqtui.analysis), when the diagnosis ran it."""
+        if self._analysis is None:
+            raise MissingFact(self._why_missing("analysis", "no quantization analysis was run"))
+        return self._analysis
 
     # -- calibration data
 
@@ -904,17 +913,10 @@ def _verdict(
                 decisiveness=decisive,
             )
         )
-    # Heads that are not classifiers: only bounded (sigmoid-like) outputs give a weak verdict
-    given = scores[0]
-    preferred, margin, strength = AS_GIVEN, 0.0, "none"
-    if given.decisiveness is not None:
-        best = max(scores, key=lambda s: s.decisiveness or 0.0)
-        margin = (best.decisiveness or 0.0) - given.decisiveness
-        if best.variant != AS_GIVEN and margin >= STRONG_MARGIN:
-            preferred, strength = best.variant, "weak"
-    return ProbeVerdict(
-        input_name, False, samples, tuple(scores), preferred, float(margin), strength
-    )
+    # Heads that are not classifiers: no generic measure says which input is right (scaled-up
+    # inputs saturate a sigmoid head, which looks "decisive"), so the statistics are reported
+    # and the verdict stays undetermined; the rules then rely on the data statistics.
+    return ProbeVerdict(input_name, False, samples, tuple(scores), AS_GIVEN, 0.0, "none")
 
 
 INTERPOLATIONS = ("nearest", "linear", "area", "cubic")

@@ -150,12 +150,14 @@ def load_rules(
 
 
 def builtin_modules() -> list[ModuleType]:
-    """The modules `ptqtui.rules.MODULES` lists, in code order."""
+    """Every public module of `ptqtui.rules`, in name (= code) order."""
     package = importlib.import_module(BUILTIN_PACKAGE)
-    names = getattr(package, "MODULES", None)
-    if names is None:
-        names = tuple(i.name for i in pkgutil.iter_modules(package.__path__))
-    return [importlib.import_module(f"{BUILTIN_PACKAGE}.{name}") for name in names]
+    names = sorted(i.name for i in pkgutil.iter_modules(package.__path__))
+    return [
+        importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
+        for name in names
+        if not name.startswith("_")
+    ]
 
 
 def load_rule_dir(directory: Path) -> list[Rule]:

@@ -202,6 +202,7 @@ def make_context(
     **config_changes: Any,
 ) -> Context:
     """Write model, config and calibration .bin files under tmp_path; load them as a run would."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     model = model if model is not None else colour_classifier()
     (tmp_path / "model.onnx").write_bytes(model.SerializeToString())
     if calib is None:

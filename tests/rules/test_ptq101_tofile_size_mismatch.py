@@ -26,7 +26,7 @@ def test_some_bad_files_is_major(tmp_path):
 def test_f32_suffix_conflict(tmp_path):
     ctx = make_context(tmp_path, cal__cal_data_dir="./calib_f32", cal__cal_data_type="uint8")
     [finding] = rule.check(ctx)
-    assert finding.severity is Severity.MINOR and "_f32" in finding.message
+    assert finding.severity is Severity.INFO and "_f32" in finding.message
 
 
 def test_quiet_on_fitting_files(tmp_path):

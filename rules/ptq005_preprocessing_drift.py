@@ -1,0 +1,110 @@
+"""PTQ005: calibration and evaluation data preprocessed differently (their statistics
+disagree). The comparison with --reference-outputs is not implemented yet."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.check.registry import RuleInfo
+
+if TYPE_CHECKING:
+    from ptqtui.check.context import Context, DataStats
+
+RULE = RuleInfo(
+    code="PTQ005",
+    name="preprocessing-drift",
+    category="pipeline",
+    severity=Severity.MAJOR,
+    title="Calibration and evaluation data are preprocessed differently",
+    why="The calibrated ranges fit the calibration data; if evaluation (and deployment) data "
+    "come through another pipeline (scale, channel order, normalisation), the int8 model is "
+    "calibrated for inputs it never sees.",
+    fix="Produce calibration and evaluation data with one preprocessing script, the training "
+    "pipeline's (same reader, colour order, resize, scale).",
+    needs=("data_stats", "eval_stats"),
+    example="[major] PTQ005 calibration data lies in 0..1, evaluation images in 0..255: the "
+    "two are preprocessed differently",
+)
+
+MEAN_DRIFT = 0.5  # a channel mean apart by half the spread of the per-sample means: drift
+SWAP_GAIN = 0.5  # reversed channels match at least twice as well: channel-order drift
+SCALE_RATIO = 4.0  # ranges differing by 4x or more: a different scale (e.g. 0..1 vs 0..255)
+
+
+def check(ctx: Context) -> list[Finding]:
+    [evaluation] = ctx.eval_stats
+    calib = ctx.data_stats_of(evaluation.input)
+    eval_dir = ctx.inputs.eval_set.directory if ctx.inputs and ctx.inputs.eval_set else None
+    where = f"{ctx.calibration_dir} vs {eval_dir}"
+    related = tuple(
+        code
+        for code, variant_words in (("PTQ001", "swapped"), ("PTQ002", "normalisation"))
+        if any(variant_words in v.preferred for v in (ctx.maybe("probe") or ()))
+    )
+    finding = _scale(calib, evaluation, where, related) or _order(calib, evaluation, where, related)
+    if finding is None:
+        finding = _means(calib, evaluation, where, related)
+    return [finding] if finding is not None else []
+
+
+def _describe(stats: DataStats) -> str:
+    return f"{stats.min:.3g}..{stats.max:.3g}, mean {stats.mean:.3g}"
+
+
+def _scale(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]) -> Finding | None:
+    c_span = max(calib.max - calib.min, 1e-12)
+    e_span = max(ev.max - ev.min, 1e-12)
+    ratio = c_span / e_span
+    normalised_diff = calib.negative != ev.negative
+    if not normalised_diff and 1 / SCALE_RATIO < ratio < SCALE_RATIO:
+        return None
+    return RULE.finding(
+        f"calibration data spans {_describe(calib)}, evaluation images {_describe(ev)}: the two "
+        "are preprocessed differently (scale or normalisation)",
+        Evidence("calibration value range", _describe(calib), _describe(ev), where),
+        severity=Severity.MAJOR,
+        related=related,
+    )
+
+
+def _order(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]) -> Finding | None:
+    if len(calib.channel_means) != 3 or len(ev.channel_means) != 3:
+        return None
+    same = sum(abs(a - b) for a, b in zip(calib.channel_means, ev.channel_means, strict=True))
+    reverse = sum(
+        abs(a - b) for a, b in zip(calib.channel_means, ev.channel_means[::-1], strict=True)
+    )
+    spread = max(ev.std, 1e-12)
+    if same < 0.3 * spread or reverse > SWAP_GAIN * same:
+        return None
+    return RULE.finding(
+        "the channel means of the calibration data match the evaluation images reversed "
+        f"({_means_text(calib)} vs {_means_text(ev)}): one of them is BGR, the other RGB",
+        Evidence("channel means", _means_text(calib), _means_text(ev), where),
+        severity=Severity.MAJOR,
+        related=related,
+    )
+
+
+def _means_text(stats: DataStats) -> str:
+    return " ".join(f"{m:.3g}" for m in stats.channel_means)
+
+
+def _means(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]) -> Finding | None:
+    worst = 0.0
+    for c, (a, b) in enumerate(zip(calib.channel_means, ev.channel_means, strict=True)):
+        spread = math.hypot(calib.channel_stds[c], ev.channel_stds[c]) or 1e-12
+        worst = max(worst, abs(a - b) / spread)
+    if worst < MEAN_DRIFT:
+        return None
+    return RULE.finding(
+        f"calibration and evaluation channel means differ by {worst:.1f}x their spread "
+        f"({_means_text(calib)} vs {_means_text(ev)})",
+        Evidence("channel means", _means_text(calib), _means_text(ev), where),
+        severity=Severity.MINOR,
+        related=related,
+        fix="Check that calibration samples come from the evaluation distribution and "
+        "go through the same preprocessing.",
+    )

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ptqtui.check.context import (
+    AS_GIVEN,
+    DIV_255,
+    NORM_REMOVED,
+    SWAPPED,
+    Context,
+    MissingFact,
+)
+from ptqtui.diagnosis import diagnose
+from ptqtui.request import Request
+from tests.check.factories import heatmap_model, make_context, natural_images, to_nchw
+
+
+def test_probe_on_clean_data_keeps_as_given(tmp_path):
+    ctx = make_context(tmp_path)
+    [verdict] = ctx.probe
+    assert verdict.classifier and verdict.preferred == AS_GIVEN and verdict.strength == "none"
+    assert [s.variant for s in verdict.scores] == [AS_GIVEN, SWAPPED, DIV_255, NORM_REMOVED]
+    assert verdict.given.mean_top1 > 0.9
+    assert verdict.score(SWAPPED).mean_top1 < 0.3
+
+
+def test_probe_names_the_alternative_and_by_how_much(tmp_path):
+    calib = to_nchw([im[:, :, ::-1] for im in natural_images(40)])
+    ctx = make_context(tmp_path, calib=calib)
+    verdict = ctx.probe_of("images")
+    assert verdict.preferred == SWAPPED and verdict.strength == "strong"
+    assert verdict.margin > 0.5 and verdict.samples == 32  # capped
+    assert "0.99 channels swapped" in verdict.measured(SWAPPED)
+
+
+def test_probe_is_seeded_and_computed_once(tmp_path):
+    a = make_context(tmp_path / "a", calib=to_nchw(natural_images(60)), seed=3)
+    b = make_context(tmp_path / "b", calib=to_nchw(natural_images(60)), seed=3)
+    assert a.probe == b.probe
+    assert a.probe is a.probe
+
+
+def test_probe_on_a_head_that_is_not_a_classifier(tmp_path):
+    ctx = make_context(tmp_path, model=heatmap_model())
+    [verdict] = ctx.probe
+    assert not verdict.classifier and verdict.strength == "none"
+    assert verdict.given.decisiveness is not None and verdict.given.mean_top1 is None
+    with pytest.raises(MissingFact, match="not a classifier"):
+        ctx.predictions  # noqa: B018
+
+
+def test_sample_and_data_stats(tmp_path):
+    calib = to_nchw(natural_images(12), np.float32)
+    ctx = make_context(tmp_path, calib=calib)
+    sset = ctx.sample_stats
+    assert sset.total == 12 and len(sset.of("images")) == 12
+    assert sset.thumbs[0].shape == (12, 8 * 8 * 3)
+    [stats] = ctx.data_stats
+    assert stats.full_scale == 255.0 and stats.integral and not stats.negative
+    assert stats.channel_means[0] > stats.channel_means[2]  # warm images, RGB
+    read, other = sset.of("images")[0].smoothness
+    assert read < other
+
+
+def test_missing_facts_say_why():
+    ctx = Context()
+    for fact in ("config", "graph", "calibration", "probe", "eval_stats", "raw_dir"):
+        with pytest.raises(MissingFact) as err:
+            ctx.require(fact)
+        assert err.value.reason
+    assert ctx.maybe("config") is None
+
+
+def test_no_readable_sample_is_a_missing_fact(tmp_path):
+    calib = to_nchw(natural_images(3), np.float32)
+    ctx = make_context(tmp_path, calib=calib, cal__cal_data_type="uint8")
+    with pytest.raises(MissingFact, match="no readable calibration sample"):
+        ctx.sample_stats  # noqa: B018
+
+
+def test_diagnose_runs_the_rules(tmp_path):
+    calib = to_nchw([im[:, :, ::-1] for im in natural_images(20)])
+    make_context(tmp_path, calib=calib)  # writes model, config and data
+    request = Request(model=tmp_path / "model.onnx", config=tmp_path / "mapper.yaml", seed=1)
+    diagnosis = diagnose(request)
+    codes = {f.code: f.severity.value for f in diagnosis.findings}
+    assert codes["PTQ001"] == "critical"
+    assert {"PTQ004", "PTQ005"} <= {s.what for s in diagnosis.skipped}
+    assert diagnosis.findings[0].severity.value == "critical"

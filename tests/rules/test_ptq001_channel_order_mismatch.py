@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import numpy as np
+from ptqtui.rules import ptq001_channel_order_mismatch as rule
+
+from ptqtui.check.findings import Severity
+from tests.check.factories import (
+    config_context,
+    heatmap_model,
+    make_context,
+    mapper_config,
+    natural_images,
+    to_nchw,
+)
+
+BGR_MEAN = "103.53 116.28 123.675"
+
+
+def _bgr(images):
+    return [im[:, :, ::-1] for im in images]
+
+
+def test_fires_critical_when_the_model_prefers_swapped_channels(tmp_path):
+    ctx = make_context(tmp_path, calib=to_nchw(_bgr(natural_images(20))))
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.CRITICAL
+    assert "swapped" in finding.message and "0.20 as given" in finding.message
+    assert "more confident on 100 % of samples" in finding.measured
+    assert finding.yaml_change is None  # mean_value agrees with rgb: the data is wrong
+
+
+def test_config_type_is_the_odd_one_out(tmp_path):
+    # data written BGR as the config says, but mean_value (RGB order) and the model want RGB
+    ctx = make_context(
+        tmp_path, calib=to_nchw(_bgr(natural_images(20))), input__input_type_train="bgr"
+    )
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.CRITICAL
+    assert finding.yaml_change == "input_parameters.input_type_train: bgr -> rgb"
+
+
+def test_reversed_mean_is_minor_when_the_model_confirms_the_data(tmp_path):
+    ctx = make_context(tmp_path, input__mean_value=BGR_MEAN)
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.MINOR and "reversed" in finding.message
+    assert finding.yaml_change == (
+        "input_parameters.mean_value: 103.53 116.28 123.675 -> 123.675 116.28 103.53"
+    )
+
+
+def test_config_only_mean_order_conflict_is_major(tmp_path):
+    ctx = config_context(tmp_path, mapper_config(input__input_type_train="bgr"))
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.MAJOR and "RGB order" in finding.message
+
+
+def test_illegal_type_pair(tmp_path):
+    config = mapper_config(input__input_type_rt="gray")
+    findings = rule.check(config_context(tmp_path, config))
+    assert any("cannot feed" in f.message for f in findings)
+
+
+def test_blue_data_is_only_a_hint_without_a_classifier(tmp_path):
+    calib = to_nchw(_bgr(natural_images(20)))
+    [finding] = rule.check(make_context(tmp_path, calib=calib, model=heatmap_model()))
+    assert finding.severity is Severity.INFO and "bluer" in finding.message
+
+
+def test_quiet_on_rgb_data_and_config(tmp_path):
+    assert rule.check(make_context(tmp_path)) == []
+    calib = to_nchw(natural_images(20), np.uint8)
+    assert rule.check(make_context(tmp_path / "h", calib=calib, model=heatmap_model())) == []

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+from ptqtui.rules import ptq002_double_normalization as rule
+
+from ptqtui.check.findings import Severity
+from tests.check.factories import (
+    MEAN,
+    SCALE,
+    colour_classifier,
+    make_context,
+    natural_images,
+    to_nchw,
+)
+
+
+def _normalised(images):
+    m = np.asarray(MEAN).reshape(1, 3, 1, 1)
+    s = np.asarray(SCALE).reshape(1, 3, 1, 1)
+    return [((x - m) * s).astype(np.float32) for x in to_nchw(images, np.float32)]
+
+
+def test_fires_on_normalised_calibration_data(tmp_path):
+    ctx = make_context(tmp_path, calib=_normalised(natural_images(20)))
+    [finding] = rule.check(ctx)
+    assert finding.code == "PTQ002" and finding.severity is Severity.CRITICAL
+    assert "already normalised" in finding.message
+    assert finding.evidence[1].expected == "0..255 pixels"
+    assert "config normalisation removed" in finding.measured
+
+
+def test_fires_when_the_model_normalises_itself(tmp_path):
+    ctx = make_context(tmp_path, model=colour_classifier(own_normalisation=True))
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.CRITICAL and "its own normalisation" in finding.message
+    assert finding.yaml_change == "input_parameters.norm_type: data_mean_and_scale -> no_preprocess"
+    assert finding.evidence[1].where == "node /norm/Sub"
+
+
+def test_quiet_on_raw_pixels(tmp_path):
+    assert rule.check(make_context(tmp_path)) == []
+
+
+def test_quiet_when_only_the_model_normalises(tmp_path):
+    ctx = make_context(
+        tmp_path,
+        model=colour_classifier(own_normalisation=True),
+        input__norm_type="no_preprocess",
+        input__mean_value=None,
+        input__scale_value=None,
+    )
+    assert rule.check(ctx) == []

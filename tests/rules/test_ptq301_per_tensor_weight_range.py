@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from ptqtui.rules import ptq301_per_tensor_weight_range as rule
+
+from ptqtui.check.findings import Severity
+from tests.advise.fakes import FakeContext, analysis, node, row
+
+NODES = (
+    node(0, "stem/Conv", weight_range_ratio=2.0),
+    node(1, "b1/dw/Conv", weight_range_ratio=38.5),
+)
+MAX = ("calibration_type", "max")
+PCT = ("max_percentile", "0.99995")
+PC = ("per_channel", "True")
+
+
+def test_fires_major_with_the_measured_gain():
+    sweep = (
+        row("max, max_percentile 0.99995", 0.95, MAX, PCT, chosen=True),
+        row("max, max_percentile 0.99995 + per_channel", 0.995, MAX, PCT, PC),
+    )
+    [f] = rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep)))
+    assert f.code == "PTQ301" and f.severity is Severity.MAJOR
+    assert "38.5x" in f.message and "0.9500 -> 0.9950" in f.message
+    assert f.yaml_change == "calibration_parameters.per_channel: (unset) -> True"
+    assert f.related == ("b1/dw/Conv",)
+
+
+def test_small_gain_is_minor():
+    sweep = (
+        row("max", 0.990, MAX, chosen=True),
+        row("max + per_channel", 0.993, MAX, PC),
+    )
+    [f] = rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep)))
+    assert f.severity is Severity.MINOR
+
+
+def test_quiet_when_gain_within_noise():
+    sweep = (row("max", 0.990, MAX, chosen=True), row("max + per_channel", 0.9902, MAX, PC))
+    assert rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep))) == []
+
+
+def test_quiet_when_ranges_are_even_or_per_channel_is_on():
+    even = (node(0, "stem/Conv", weight_range_ratio=2.0),)
+    sweep = (row("max", 0.95, MAX, chosen=True), row("max + per_channel", 0.995, MAX, PC))
+    assert rule.check(FakeContext(analysis(nodes=even, sweep=sweep))) == []
+    on = (row("max + per_channel", 0.995, MAX, PC, chosen=True),)
+    assert rule.check(FakeContext(analysis(nodes=NODES, sweep=on))) == []

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from ptqtui.rules import ptq303_sensitive_node as rule
+
+from ptqtui.check.findings import Severity
+from tests.advise.fakes import FakeContext, analysis, node
+
+
+def test_fires_per_sensitive_node_worst_first():
+    nodes = (
+        node(0, "stem/Conv", sensitivity_cosine=0.9995, int16_gain=0.0003),
+        node(1, "b2/Conv", sensitivity_cosine=0.985, int16_gain=0.012),
+        node(2, "head/Gemm", sensitivity_cosine=0.9980, int16_gain=0.0001),
+        node(3, "b3/Conv", sensitivity_cosine=0.99995),
+    )
+    first, second = rule.check(FakeContext(analysis(nodes=nodes)))
+    assert first.related == ("b2/Conv",) and first.severity is Severity.MAJOR
+    assert "int16 on b2/Conv gains 0.0120" in first.message
+    assert second.related == ("head/Gemm",) and second.severity is Severity.MINOR
+    assert "no measurable help" in second.message
+
+
+def test_quiet_when_every_node_is_above_the_threshold():
+    nodes = (node(0, "stem/Conv", sensitivity_cosine=0.9995), node(1, "x", sensitivity_cosine=None))
+    assert rule.check(FakeContext(analysis(nodes=nodes))) == []

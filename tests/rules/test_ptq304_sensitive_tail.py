@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from ptqtui.rules import ptq304_sensitive_tail as rule
+
+from ptqtui.check.findings import Severity
+from ptqtui.quant.scheme import QuantSettings
+from tests.advise.fakes import FakeContext, FakeSim, analysis, node
+
+NODES = (
+    node(0, "stem/Conv"),
+    node(1, "head/Gemm", sensitivity_cosine=0.995, int16_gain=0.001),
+    node(2, "head/Softmax", placement="CPU", dtype="float"),
+)
+
+
+def test_fires_with_the_measured_cpu_gain():
+    sim = FakeSim(
+        QuantSettings("max"), lambda s: 0.97 + (0.02 if "head/Gemm" in s.run_on_cpu else 0)
+    )
+    [f] = rule.check(FakeContext(analysis(nodes=NODES), sim=sim))
+    assert f.related == ("head/Gemm",) and f.severity is Severity.MAJOR
+    assert "gains from CPU" in f.message and "0.9700 -> 0.9900" in f.message
+    assert "int16 gains 0.0010" in f.message
+
+
+def test_fires_on_int16_gain_alone_without_simulator():
+    [f] = rule.check(FakeContext(analysis(nodes=NODES)))
+    assert f.severity is Severity.MINOR and "gains from int16" in f.message
+
+
+def test_quiet_when_nothing_helps():
+    quiet = (node(0, "stem/Conv"), node(1, "head/Gemm", int16_gain=0.0001))
+    sim = FakeSim(QuantSettings("max"), lambda s: 0.995)
+    assert rule.check(FakeContext(analysis(nodes=quiet), sim=sim)) == []
