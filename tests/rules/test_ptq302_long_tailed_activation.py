@@ -19,7 +19,10 @@ def test_fires_when_clipping_beats_max():
     [f] = rule.check(FakeContext(analysis(nodes=TAILED, sweep=SWEEP)))
     assert f.severity is Severity.MAJOR
     assert "10.0x" in f.message and "max_percentile 0.9999" in f.message
-    assert f.yaml_change == "calibration_parameters.max_percentile: (unset) -> 0.9999"
+    assert f.yaml_change == (
+        "calibration_parameters.calibration_type: (unset) -> max\n"
+        "calibration_parameters.max_percentile: (unset) -> 0.9999"
+    )
 
 
 def test_quiet_without_a_tail():
