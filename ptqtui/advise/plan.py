@@ -61,6 +61,7 @@ INT16_CANDIDATES = 5  # nodes measured per greedy round (the most sensitive firs
 MAX_MEASURES = 60  # what-ifs the planner may measure in all
 FEW_NODES = 3  # "a few sensitive nodes": this many explain most of the loss
 EXPLAINED_SHARE = 0.6  # ... at least this share of it
+MIN_NODE_LOSS = 0.005  # output cosine lost: below this the node analysis has nothing to say
 NO_INT16_MARCH = ("bernoulli2",)  # X3: int16 node types are not available
 
 PIPELINE_CODES_LAST = ("PTQ103", "PTQ104", "PTQ105")  # calibration-set content: step 3
@@ -529,7 +530,6 @@ class _Planner:
         if not tried:
             return []
         steps = []
-        noise = _noise(start_m, *(m for _, m in tried.values()))
         trend = ", ".join(
             f"{p:g} {_cos(tried[f'max p={p:g}'][1]):.4f}"
             for p in PERCENTILES
@@ -537,6 +537,7 @@ class _Planner:
         )
         methods = ", ".join(f"{k} {_cos(m):.4f}" for k, (_, m) in tried.items() if "p=" not in k)
         _, (best_s, best_m) = max(tried.items(), key=lambda kv: _cos(kv[1][1]))
+        noise = _noise(start_m, best_m)
         evidence = (
             f"configured ({start.describe()}): {_fmt(start_m)}",
             f"methods: {methods}",
@@ -927,8 +928,8 @@ def node_verdict(analysis: Analysis | None) -> tuple[str, str, tuple[str, ...]] 
     total = 1.0 - analysis.quality.output_cosine if analysis.quality is not None else None
     if analysis.curve:
         total = 1.0 - analysis.curve[-1].cosine
-    if total is None or total <= 0:
-        return None
+    if total is None or total < MIN_NODE_LOSS:
+        return None  # too little lost to say where it comes from
     ranked = sorted(rows, key=lambda n: n.sensitivity_cosine or 1.0)
     sensitive = [n for n in ranked if (n.sensitivity_cosine or 1.0) < SENSITIVE_COSINE]
     top = ranked[:FEW_NODES]

@@ -1,0 +1,138 @@
+"""Plan on the real simulator, write the config, run again: the gain is the one predicted.
+
+A tiny CNN whose depthwise conv has one channel 30x wider than the others (per-tensor weight
+hazard), calibrated with a commented featuremap config. Then, when the bundled demo data
+exists, the same on its scenarios (marked `demo`: several seconds each).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import yaml
+
+from ptqtui.advise.measurer import SimMeasurer
+from ptqtui.advise.patch import write_patched_config
+from ptqtui.advise.plan import build_plan
+from ptqtui.analysis.run import run_analysis
+from ptqtui.check.findings import Severity
+from ptqtui.inputs.resolve import load_inputs
+from ptqtui.request import Request
+from tests.quant.factories import small_cnn
+
+CONFIG = """\
+# featuremap model: no preprocessing in the converter
+model_parameters:
+  onnx_model: 'm.onnx'    # the float model
+  march: "bayes-e"
+  output_model_file_prefix: 'm'
+input_parameters:
+  input_type_train: 'featuremap'
+  input_type_rt: 'featuremap'
+  input_layout_train: 'NCHW'
+  input_shape: '1x3x8x8'
+  norm_type: 'no_preprocess'
+calibration_parameters:
+  # 24 random feature maps
+  cal_data_dir: './cal'
+  cal_data_type: 'float32'
+  calibration_type: 'kl'
+compiler_parameters:
+  compile_mode: 'latency'
+  optimize_level: 'O3'   # deployment
+"""
+
+
+def _write(tmp: Path) -> Path:
+    model = small_cnn(wide_channel=30.0)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(model, tmp / "m.onnx")
+    rng = np.random.default_rng(0)
+    (tmp / "cal").mkdir()
+    for i in range(24):
+        np.save(tmp / "cal" / f"{i:02d}.npy", rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32))
+    (tmp / "mapper.yaml").write_text(CONFIG)
+    return tmp / "mapper.yaml"
+
+
+def _plan_and_rerun(config_path: Path, request: Request, tmp: Path, target: float = 0.99):
+    inputs = load_inputs(request)
+    analysis, ctx = run_analysis(inputs, sensitivity_samples=4)
+    plan = build_plan([], analysis, SimMeasurer(ctx, inputs), inputs.config, target_cosine=target)
+    out = write_patched_config(plan, tmp / "patched.yaml", config_path)
+    again = load_inputs(Request(model=request.model, config=out, cal_dirs=request.cal_dirs,
+                                eval_dir=request.eval_dir))  # fmt: skip
+    analysis2, _ = run_analysis(again, sensitivity_samples=4)
+    return plan, analysis, analysis2, out
+
+
+def test_written_config_reproduces_the_predicted_gain(tmp_path: Path) -> None:
+    config_path = _write(tmp_path)
+    request = Request(model=tmp_path / "m.onnx", config=config_path, cal_dirs=(tmp_path / "cal",))
+    plan, before, after, out = _plan_and_rerun(config_path, request, tmp_path)
+    assert plan.steps and plan.reached is not None
+    changed = [s for s in plan.steps if s.yaml_change]
+    assert changed, [s.title for s in plan.steps]
+    assert before.quality is not None and after.quality is not None
+    # the re-run of the written config measures what the plan predicted
+    assert after.quality.output_cosine == pytest.approx(plan.reached.cosine, abs=1e-5)
+    assert after.quality.output_cosine > before.quality.output_cosine
+    text = out.read_text()
+    assert config_path.read_text() == CONFIG  # the user's file is untouched
+    for line in CONFIG.splitlines():
+        if "#" in line:
+            assert line in text  # every commented line survives byte for byte
+    assert yaml.safe_load(text)["calibration_parameters"]["cal_data_dir"] == "./cal"
+
+
+# ---------------------------------------------------------------------------------- demo
+
+DEMO = Path(__file__).resolve().parents[2] / "demo_data"
+SCENARIOS = DEMO / "scenarios"
+needs_demo = pytest.mark.skipif(
+    not (SCENARIOS / "index.json").exists(), reason="demo data not generated"
+)
+
+
+def _demo_request(name: str) -> tuple[Path, Request]:
+    folder = SCENARIOS / name
+    config = folder / "config.yaml"
+    eval_dir = DEMO / "eval" if (DEMO / "eval").is_dir() else None
+    return config, Request(config=config, eval_dir=eval_dir)
+
+
+@needs_demo
+@pytest.mark.parametrize("name", ["per_tensor_loss", "sensitive_tail"])
+def test_demo_plan_applied_and_rerun(name: str, tmp_path: Path) -> None:
+    config, request = _demo_request(name)
+    t = time.perf_counter()
+    plan, _, after, _ = _plan_and_rerun(config, request, tmp_path)
+    seconds = time.perf_counter() - t
+    assert plan.reached is not None and after.quality is not None
+    assert after.quality.output_cosine == pytest.approx(plan.reached.cosine, abs=1e-4)
+    stages = [(s.stage, s.title) for s in plan.steps]
+    if name == "per_tensor_loss":
+        first_cal = next(s for s in plan.steps if s.stage == "calibration")
+        assert "per_channel" in first_cal.title, stages
+        assert first_cal.after is not None and first_cal.before is not None
+        assert first_cal.after.cosine > first_cal.before.cosine
+    else:
+        prec = [s for s in plan.steps if s.stage == "precision"]
+        assert prec and prec[0].after is not None, stages
+    print(f"{name}: plan + rerun {seconds:.1f} s; {json.dumps(stages)}")
+
+
+@needs_demo
+def test_demo_good_has_no_step_above_minor(tmp_path: Path) -> None:
+    _, request = _demo_request("good")
+    inputs = load_inputs(request)
+    analysis, ctx = run_analysis(inputs, sensitivity_samples=4)
+    plan = build_plan([], analysis, SimMeasurer(ctx, inputs), inputs.config)
+    assert all(not s.severity.at_least(Severity.MAJOR) for s in plan.steps), [
+        (s.title, s.severity) for s in plan.steps
+    ]
