@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptqtui.check.context import OTHER_LAYOUT
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 
@@ -55,6 +56,10 @@ def check(ctx: Context) -> list[Finding]:
         median = statistics.median(ratios)
         if median < SMOOTHER_RATIO and agreeing >= AGREEING_SHARE:
             declared = layouts[name].layout or "NCHW"
+            measured = f"roughness ratio median {median:.2f} over {len(ratios)} files"
+            verdict = next((v for v in ctx.maybe("probe") or () if v.input == name), None)
+            if verdict is not None and verdict.classifier:
+                measured += "; " + verdict.measured(OTHER_LAYOUT)
             other = "NHWC" if declared == "NCHW" else "NCHW"
             findings.append(
                 RULE.finding(
@@ -74,7 +79,7 @@ def check(ctx: Context) -> list[Finding]:
                         else "(arr.transpose(0, 2, 3, 1))"
                     )
                     + f"; input_layout_train must stay the model's layout ({declared}).",
-                    measured=f"roughness ratio median {median:.2f} over {len(ratios)} files",
+                    measured=measured,
                 )
             )
     findings += _mixed_sizes(ctx)

@@ -35,7 +35,11 @@ SATURATED_SHARE = 0.25  # a quarter of the values at >= 98 % of full scale: over
 DARK_SHARE = 0.5  # half of the values at <= 2 % of full scale: under-exposed
 DUPLICATE_DIFF = 0.004  # mean |thumbnail difference| below 0.4 % of full scale (~1/255)
 OUTLIER_FENCE = 3.0  # Tukey's "far out": beyond 3 interquartile ranges of a sample's mean/std
-MAJOR_SHARE = 0.2  # a fifth of the set abnormal skews the ranges: major
+# A tenth of the set abnormal (or 5 % black, white or badly exposed frames, which move the
+# observed ranges most) is past "avoid such images": major. Fewer: minor.
+MAJOR_SHARE = 0.1
+MAJOR_EXPOSURE_SHARE = 0.05
+EXPOSURE_KINDS = ("black", "white", "over-exposed", "under-exposed", "constant")
 LISTED = 4  # files named per kind
 
 
@@ -73,7 +77,9 @@ def check(ctx: Context) -> list[Finding]:
         total = len(stats) + len(sset.unreadable)
         parts = [f"{len(files)} {kind} ({_listing(files)})" for kind, files in kinds.items()]
         label = f" of input {name}" if len(sset.inputs) > 1 else ""
-        severity = Severity.MAJOR if count / total >= MAJOR_SHARE else Severity.MINOR
+        exposure = sum(len(v) for k, v in kinds.items() if k in EXPOSURE_KINDS)
+        major = count / total >= MAJOR_SHARE or exposure / total >= MAJOR_EXPOSURE_SHARE
+        severity = Severity.MAJOR if major else Severity.MINOR
         findings.append(
             RULE.finding(
                 f"{count} of {total} calibration samples{label} are abnormal: {'; '.join(parts)}",

@@ -40,6 +40,7 @@ TIMES_255 = "scaled x255"
 DIV_255 = "scaled /255"
 NORM_REMOVED = "config normalisation removed"
 NORM_ADDED = "ImageNet normalisation added"
+OTHER_LAYOUT = "bytes read in the other layout"  # NHWC files read NCHW, or the reverse
 
 # Verdict thresholds on the mean top-1 probability (classifiers). A pipeline mistake moves
 # it by tens of points (0.4 -> 0.9 on the demo); sampling noise over 32 samples is a few.
@@ -565,6 +566,9 @@ class Context:
             variants[TIMES_255] = lambda x: pre(x.astype(np.float32) * 255.0)
         if stats.max > 2.0 and stats.min >= -1.0:
             variants[DIV_255] = lambda x: pre(x.astype(np.float32) / 255.0)
+        other = _other_layout_reader(self.calibration, pre.input_name)
+        if other is not None:
+            variants[OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32))
         normalises = pre.norm_type not in (None, "no_preprocess")
         if normalises:
             variants[NORM_REMOVED] = lambda x: x.astype(np.float32)
@@ -696,6 +700,27 @@ class Context:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _other_layout_reader(
+    source: SampleSource, input_name: str
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """For .bin/.npy data of 3-4 channels: the same bytes read in the other layout."""
+    if not set(source.kinds) <= {"bin", "npy"}:
+        return None
+    lay = next((lay for lay in source.layouts if lay.name == input_name), None)
+    if lay is None or len(lay.shape) != 4 or lay.layout not in ("NCHW", "NHWC"):
+        return None
+    n = lay.shape[0]
+    if lay.layout == "NCHW":
+        c, h, w = lay.shape[1:]
+        if c not in (3, 4):
+            return None
+        return lambda x: x.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    h, w, c = lay.shape[1:]
+    if c not in (3, 4):
+        return None
+    return lambda x: x.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
 
 def _np_dtype(name: str) -> Any:

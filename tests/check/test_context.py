@@ -7,6 +7,7 @@ from ptqtui.check.context import (
     AS_GIVEN,
     DIV_255,
     NORM_REMOVED,
+    OTHER_LAYOUT,
     SWAPPED,
     Context,
     MissingFact,
@@ -20,7 +21,13 @@ def test_probe_on_clean_data_keeps_as_given(tmp_path):
     ctx = make_context(tmp_path)
     [verdict] = ctx.probe
     assert verdict.classifier and verdict.preferred == AS_GIVEN and verdict.strength == "none"
-    assert [s.variant for s in verdict.scores] == [AS_GIVEN, SWAPPED, DIV_255, NORM_REMOVED]
+    assert [s.variant for s in verdict.scores] == [
+        AS_GIVEN,
+        SWAPPED,
+        DIV_255,
+        OTHER_LAYOUT,
+        NORM_REMOVED,
+    ]
     assert verdict.given.mean_top1 > 0.9
     assert verdict.score(SWAPPED).mean_top1 < 0.3
 

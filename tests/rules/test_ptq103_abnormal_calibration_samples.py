@@ -16,7 +16,14 @@ def test_fires_on_black_white_and_duplicate_samples(tmp_path):
     assert "black (s020.bin)" in text and "white (s021.bin)" in text
     assert "near-duplicate (s022.bin = s004.bin)" in text
     assert "over-exposed (s010.bin)" in text
-    assert finding.severity is Severity.MINOR  # 4 of 23
+    assert finding.severity is Severity.MAJOR  # 4 of 23, 3 of them exposure
+
+
+def test_one_duplicate_is_minor(tmp_path):
+    images = natural_images(40)
+    images.append(images[7].copy())
+    [finding] = rule.check(make_context(tmp_path, calib=to_nchw(images)))
+    assert finding.severity is Severity.MINOR and "s040.bin = s007.bin" in finding.message
 
 
 def test_many_abnormal_samples_is_major(tmp_path):
