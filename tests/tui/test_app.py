@@ -115,7 +115,7 @@ async def test_a_node_detail_shows_metrics_range_and_histogram(viewer):
         await pilot.press("3", "enter")
         assert isinstance(viewer.screen, NodeDetailScreen)
         body = text_of(viewer, "#node-body")
-        assert "SQNR dB" in body and "only its weights" in body and "threshold" in body
+        assert "SQNR dB" in body and "activations" in body and "threshold" in body
         assert "Histogram" in body and "█" in body
         await pilot.press("escape")
         assert not isinstance(viewer.screen, NodeDetailScreen)

@@ -247,46 +247,47 @@ class NodeDetailScreen(ModalScreen[None]):
 
 def _node_body(n: NodeRow) -> Group:
     s = n.similarity
-    metrics = Table(box=None, pad_edge=False, show_header=False)
-    metrics.add_column(style="dim", no_wrap=True)
-    metrics.add_column(justify="right")
-    metrics.add_column(style="dim", no_wrap=True)
-    metrics.add_column(justify="right")
-    metrics.add_row("cosine", num(s.cosine, 6), "  SQNR dB", num(s.sqnr_db, 2))
-    metrics.add_row("MSE", gen(s.mse), "  MRE", num(s.mre))
-    metrics.add_row("chebyshev", gen(s.chebyshev), "  output", n.output)
-    sens = Table(box=None, pad_edge=False, show_header=False)
-    sens.add_column(style="dim", no_wrap=True)
-    sens.add_column(justify="right")
-    sens.add_row("only this node quantized", num(n.sensitivity_cosine, 6))
-    sens.add_row("  only its weights", num(n.sensitivity_weights, 6))
-    sens.add_row("  only its activations", num(n.sensitivity_activations, 6))
-    sens.add_row("int16 gain", signed(n.int16_gain))
+    table = Table(box=None, pad_edge=False, show_header=False, padding=(0, 1))
+    for _ in range(3):
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+    table.add_row("cosine", num(s.cosine, 6), "SQNR dB", num(s.sqnr_db, 2), "MSE", gen(s.mse))
+    table.add_row(
+        "MRE", num(s.mre), "chebyshev", gen(s.chebyshev), "int16 gain", signed(n.int16_gain)
+    )
+    sens = Table(box=None, pad_edge=False, show_header=False, padding=(0, 1))
+    for _ in range(3):
+        sens.add_column(style="dim", no_wrap=True)
+        sens.add_column(justify="right", no_wrap=True)
+    sens.add_row(
+        "all", num(n.sensitivity_cosine, 6), "weights", num(n.sensitivity_weights, 6),
+        "activations", num(n.sensitivity_activations, 6),
+    )  # fmt: skip
     rng = Text()
-    rng.append("activation range ", style="dim")
+    rng.append("activations ", style="dim")
     rng.append(f"{gen(n.act_min)} .. {gen(n.act_max)}")
-    rng.append("   99.99 % |x| ", style="dim")
+    rng.append("  99.99 % |x| ", style="dim")
     rng.append(gen(n.act_p9999))
-    rng.append("   threshold ", style="dim")
+    rng.append("  threshold ", style="dim")
     rng.append(gen(n.threshold))
     if n.weight_range_ratio is not None:
         rng.append("\nweights: widest / median channel |w| max ", style="dim")
         rng.append(gen(n.weight_range_ratio))
     parts: list = [
-        Text("Similarity to float (everything upstream quantized)", style="bold"),
-        metrics,
-        Text("\nSensitivity: model output cosine", style="bold"),
+        Text("Similarity to float at ", style="bold").append(n.output, style="bold"),
+        table,
+        Text("Sensitivity: model output cosine with only this node quantized", style="bold"),
         sens,
-        Text("\nRange", style="bold"),
+        Text("Range", style="bold"),
         rng,
     ]
     if n.histogram:
         top = max(abs(n.act_min or 0.0), abs(n.act_max or 0.0))
-        parts.append(Text("\nHistogram of |x| over calibration (log counts)", style="bold"))
+        parts.append(Text("Histogram of |x| over calibration (log counts)", style="bold"))
         logs = [math.log10(1 + c) for c in n.histogram]
         parts.append(
             ColumnChart(
-                logs, height=5, low=0.0, y_labels=(str(max(n.histogram)), "1"), x_first="0",
+                logs, height=4, low=0.0, y_labels=(str(max(n.histogram)), "1"), x_first="0",
                 x_last=f"{gen(top)}" if top else MISSING,
             )
         )  # fmt: skip
