@@ -6,6 +6,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ptqtui.check.context import (
+    DIV_255,
+    NORM_ADDED,
+    NORM_REMOVED,
+    OTHER_LAYOUT,
+    SWAPPED,
+    TIMES_255,
+)
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 
@@ -28,6 +36,15 @@ RULE = RuleInfo(
     "two are preprocessed differently",
 )
 
+# The rule naming the mistake the model-response probe found, when there is one
+RELATED = {
+    SWAPPED: "PTQ001",
+    NORM_REMOVED: "PTQ002",
+    TIMES_255: "PTQ003",
+    DIV_255: "PTQ003",
+    NORM_ADDED: "PTQ003",
+    OTHER_LAYOUT: "PTQ102",
+}
 MEAN_DRIFT = 0.5  # a channel mean apart by half the spread of the per-sample means: drift
 SWAP_GAIN = 0.5  # reversed channels match at least twice as well: channel-order drift
 SCALE_RATIO = 4.0  # ranges differing by 4x or more: a different scale (e.g. 0..1 vs 0..255)
@@ -38,11 +55,8 @@ def check(ctx: Context) -> list[Finding]:
     calib = ctx.data_stats_of(evaluation.input)
     eval_dir = ctx.inputs.eval_set.directory if ctx.inputs and ctx.inputs.eval_set else None
     where = f"{ctx.calibration_dir} vs {eval_dir}"
-    related = tuple(
-        code
-        for code, variant_words in (("PTQ001", "swapped"), ("PTQ002", "normalisation"))
-        if any(variant_words in v.preferred for v in (ctx.maybe("probe") or ()))
-    )
+    preferred = {v.preferred for v in ctx.maybe("probe") or ()}
+    related = tuple(sorted({RELATED[p] for p in preferred if p in RELATED}))
     finding = _scale(calib, evaluation, where, related) or _order(calib, evaluation, where, related)
     if finding is None:
         finding = _means(calib, evaluation, where, related)

@@ -66,7 +66,12 @@ def check(ctx: Context) -> list[Finding]:
         findings.append(
             RULE.finding(
                 f"{p.message} ({where})",
-                Evidence(WHAT_OF_KIND[p.kind], p.key, p.suggestion, where),
+                Evidence(
+                    f"{WHAT_OF_KIND[p.kind]} of {p.key}",
+                    ctx.config_value_text(p.key) or p.key,
+                    p.suggestion,
+                    where,
+                ),
                 severity=severity,
                 fix=fix,
                 yaml_change=change,
