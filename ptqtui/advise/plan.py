@@ -45,8 +45,10 @@ from ptqtui.quant.scheme import NodeOverride, QuantSettings
 from ptqtui.quant.settings import settings_from_config
 
 if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
     from ptqtui.analysis.results import Analysis, NodeRow, Quality
     from ptqtui.inputs.config import MapperConfig
+    from ptqtui.inputs.resolve import LoadedInputs
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,6 @@ MIN_NODE_LOSS = 0.005  # output cosine lost: below this the node analysis has no
 NO_INT16_MARCH = ("bernoulli2",)  # X3: int16 node types are not available
 
 PIPELINE_CODES_LAST = ("PTQ103", "PTQ104", "PTQ105")  # calibration-set content: step 3
-FIX_FOR_CODE = {
-    "PTQ001": fixes.SWAP_CHANNELS,
-    "PTQ002": fixes.UNDO_NORMALISATION,
-    "PTQ102": fixes.READ_NHWC,
-}
 
 
 @dataclass
@@ -138,7 +135,7 @@ def build_plan(
     steps += planner.calibration_steps(state)
     steps += planner.calibration_set_steps()
     steps += planner.precision_steps(state)
-    steps += planner.node_steps()
+    steps += planner.node_steps(state)
     steps += planner.qat_steps(state)
     report(progress, STAGE, 1, 1)
 
@@ -467,14 +464,25 @@ class _Planner:
         return steps
 
     def _fix_for(self, f: Finding) -> str | None:
-        if f.code in FIX_FOR_CODE:
-            return FIX_FOR_CODE[f.code]
+        """The data fix the simulator can emulate for this finding (None: none).
+
+        A finding whose cure is a config change (it carries `yaml_change`) is not a data
+        mistake, except double normalisation, where undoing it on the data and dropping the
+        config's normalisation (norm_type no_preprocess) feed the model the same values.
+        """
+        if f.code == "PTQ002":
+            return fixes.UNDO_NORMALISATION
+        if f.yaml_change:
+            return None
+        if f.code == "PTQ001":
+            return fixes.SWAP_CHANNELS
         if f.code == "PTQ003":
-            text = " ".join([f.message, f.fix or "", *(e.observed for e in f.evidence)])
-            if "0..1" in text or "x255" in text or "* 255" in text:
+            if "lies in 0..1 " in f.message:
                 return fixes.SCALE_UP
-            if "/255" in text or "/ 255" in text:
+            if "lies in 0..255 " in f.message:
                 return fixes.SCALE_DOWN
+        if f.code == "PTQ102" and "look written NHWC" in f.message:
+            return fixes.READ_NHWC
         return None
 
     def _settings_after(
@@ -870,7 +878,9 @@ class _Planner:
         return out
 
     # -- 5. node analysis
-    def node_steps(self) -> list[_Step]:
+    def node_steps(self, state: _State) -> list[_Step]:
+        if state.measurer is not None and _cos(state.measure) >= self.target:
+            return []  # the steps above reach the target: the configured scheme's nodes are moot
         verdict = node_verdict(self.analysis)
         if verdict is None:
             return []
@@ -939,9 +949,36 @@ def node_verdict(analysis: Analysis | None) -> tuple[str, str, tuple[str, ...]] 
         f"output cosine loss with every node int8: {total:.4f}",
         "most sensitive alone: " + ", ".join(f"{n.name} {n.sensitivity_cosine:.4f}" for n in top),
         f"nodes below the converter's {SENSITIVE_COSINE} alone: {len(sensitive)} of {len(rows)}",
-        f"the top {len(top)} explain {100 * min(share, 9.99):.0f} % of the loss",
+        f"the top {len(top)} alone lose {100 * share:.0f} % of the whole loss"
+        + (" (their losses overlap)" if share > 1 else ""),
     )
     if sensitive and len(sensitive) <= FEW_NODES and share >= EXPLAINED_SHARE:
         names = ", ".join(n.name for n in sensitive)
         return "sensitive", f"A few sensitive nodes: {names}", evidence
     return "accumulation", "Error accumulates along the graph (no single culprit)", evidence
+
+
+def plan_for_inputs(
+    findings: Sequence[Finding],
+    analysis: Analysis | None,
+    sim: SimContext | None,
+    inputs: LoadedInputs,
+    *,
+    target_cosine: float = DEFAULT_TARGET,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Plan:
+    """What `diagnose` calls: the plan measured on `run_analysis`'s SimContext (None: from
+    the analysis numbers alone)."""
+    from ptqtui.advise.measurer import SimMeasurer
+
+    measurer = SimMeasurer(sim, inputs, cancel=cancel) if sim is not None else None
+    return build_plan(
+        findings,
+        analysis,
+        measurer,
+        inputs.config,
+        target_cosine=target_cosine,
+        progress=progress,
+        cancel=cancel,
+    )

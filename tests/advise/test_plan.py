@@ -329,3 +329,37 @@ def test_measure_budget_and_cancel(tmp_path: Path) -> None:
         pass
     else:
         raise AssertionError("cancel was ignored")
+
+
+def test_config_cure_is_not_emulated_as_a_data_fix(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.80, {fixes.SWAP_CHANNELS: 0.15})
+    f = Finding(
+        "PTQ001",
+        Severity.CRITICAL,
+        "the float model prefers the samples swapped",
+        yaml_change="input_parameters.input_type_train: rgb -> bgr",
+    )
+    plan = build_plan([f], analysis("large", 0.8), fake, config(tmp_path))
+    assert not plan.steps[0].tried
+    assert yaml.safe_load(plan.patched_config or "")["input_parameters"]["input_type_train"] == (
+        "bgr"
+    )
+
+
+def test_range_direction_of_ptq003(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.80, {fixes.SCALE_UP: 0.1, fixes.SCALE_DOWN: -0.1})
+    up = Finding("PTQ003", Severity.CRITICAL, "the calibration data of input x lies in 0..1 "
+                 "(skimage-style floats) but the float model expects 0..255 pixels")  # fmt: skip
+    plan = build_plan([up], analysis("large", 0.8), fake, config(tmp_path))
+    assert plan.steps[0].tried and fake.fixes == []
+    assert plan.steps[0].after is not None and plan.steps[0].after.cosine > 0.85
+
+
+def test_no_node_step_once_the_target_is_reached(tmp_path: Path) -> None:
+    sens = {"head/Gemm": 0.96}
+    fake = FakeMeasurer(0.95, {"per_channel": 0.045})
+    plan = build_plan([], analysis("medium", 0.95, sens), fake, config(tmp_path))
+    assert not any(s.stage == "nodes" for s in plan.steps)
+    short = FakeMeasurer(0.95, {})
+    plan = build_plan([], analysis("medium", 0.95, sens), short, config(tmp_path))
+    assert any(s.stage == "nodes" and "head/Gemm" in s.title for s in plan.steps)
