@@ -21,6 +21,7 @@ from ptqtui.check.context import Context
 from ptqtui.check.engine import RuleRun, run_rules
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.check.registry import Rule, load_rules
+from ptqtui.errors import PtqInputError
 from ptqtui.inputs.resolve import LoadedInputs, load_inputs
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.request import Request
@@ -164,8 +165,35 @@ def diagnose(
     inputs = load_inputs(request)
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
-    rule_run = run_rules(Context.from_inputs(inputs), rules, progress=progress, cancel=cancel)
-    return summarise(inputs, rule_run)
+    # `_sim` (analysis.context.SimContext) re-measures what-ifs: for Context's `sim` fact
+    analysis, _sim = _analyse(inputs, progress, cancel)
+    context = Context.from_inputs(inputs, analysis=analysis)
+    rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
+    return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis)
+
+
+def _analyse(
+    inputs: LoadedInputs, progress: ProgressCallback | None, cancel: threading.Event | None
+) -> tuple[Analysis | None, Any]:
+    """The simulator's analyses; when they cannot run, the reason goes to `inputs.missing`
+    (shown as Skipped("analysis", reason), and rules needing the analysis are skipped)."""
+    from ptqtui.analysis.run import AnalysisUnavailable, run_analysis  # lazy: onnx, numpy
+
+    request = inputs.request
+    try:
+        return run_analysis(
+            inputs,
+            sensitivity_samples=request.sensitivity_samples,
+            time_budget=request.time_budget,
+            seed=request.seed,
+            progress=progress,
+            cancel=cancel,
+        )
+    except AnalysisUnavailable as exc:
+        inputs.missing["analysis"] = str(exc)
+    except PtqInputError as exc:
+        inputs.missing["analysis"] = exc.one_line()
+    return None, None
 
 
 def summarise(inputs: LoadedInputs, rule_run: RuleRun | None = None) -> Diagnosis:
