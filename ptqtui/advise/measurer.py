@@ -45,6 +45,11 @@ class Measurer(Protocol):
         fix cannot be emulated on these inputs."""
         ...
 
+    def measure_as_deployed(self, fix: str, settings: QuantSettings) -> Measure | None:
+        """The user's pipeline as it is: calibrated on the data as given and evaluated on
+        labelled data with the same mistake (the one `fix` undoes); None without labels."""
+        ...
+
 
 class SimMeasurer:
     """`Measurer` over the analyses' `SimContext` (what `run_analysis` returns)."""
@@ -96,12 +101,57 @@ class SimMeasurer:
             return None
         return SimMeasurer(ctx, fixed_inputs, cancel=self.cancel, eval_limit=self.eval_limit)
 
+    def measure_as_deployed(self, fix: str, settings: QuantSettings) -> Measure | None:
+        """Rebuild the context with the evaluation images put through the mistake (the
+        calibration data stays as given: fixed, then the mistake again)."""
+        if self.inputs is None or self.inputs.calibration is None or self.ctx.eval is None:
+            return None
+        fixers = _fixers(self.inputs, fix)
+        mistakes = _fixers(self.inputs, fix, inverse=True)
+        if fixers is None or mistakes is None:
+            return None
+        from ptqtui.analysis.context import build_context
+
+        names = [lay.name for lay in self.inputs.layouts]
+        pres = self.inputs.preprocessors
+        wrapped = tuple(
+            _Mistaken(pres[k] if pres is not None else None, mistakes.get(name))
+            for k, name in enumerate(names)
+        )
+        deployed = dataclasses.replace(
+            self.inputs,
+            calibration=_FixedSource(self.inputs.calibration, fixers),
+            preprocessors=wrapped,
+        )
+        try:
+            ctx = build_context(
+                deployed, sensitivity_samples=len(self.ctx.samples), seed=0, cancel=self.cancel
+            )
+        except (ValueError, ArithmeticError) as exc:
+            log.warning("could not emulate the deployed pipeline for %r: %s", fix, exc)
+            return None
+        m = ctx.measure(settings, eval_limit=self.eval_limit, cancel=self.cancel)
+        return Measure(m.similarity.cosine, m.top1, m.agreement, m.noise)
+
+
+class _Mistaken:
+    """A preprocessor that first makes the pipeline's mistake on the data."""
+
+    def __init__(self, pre: Any, mistake: Fixer | None) -> None:
+        self.pre = pre
+        self.mistake = mistake
+
+    def __call__(self, data: np.ndarray) -> np.ndarray:
+        x = self.mistake(data) if self.mistake is not None else data
+        return self.pre(x) if self.pre is not None else np.asarray(x, np.float32)
+
 
 Fixer = Callable[[np.ndarray], np.ndarray]
 
 
-def _fixers(inputs: LoadedInputs, fix: str) -> dict[str, Fixer] | None:
-    """Per calibration input name, the function that undoes `fix` (None: not emulable)."""
+def _fixers(inputs: LoadedInputs, fix: str, *, inverse: bool = False) -> dict[str, Fixer] | None:
+    """Per calibration input name, the function that undoes `fix` (with `inverse`, the one
+    that makes the mistake); None when it cannot be emulated."""
     out: dict[str, Fixer] = {}
     for spec, lay in zip(inputs.specs, inputs.layouts, strict=True):
         axis = 3 if lay.layout == "NHWC" else 1
@@ -113,25 +163,33 @@ def _fixers(inputs: LoadedInputs, fix: str) -> dict[str, Fixer] | None:
         elif fix == UNDO_NORMALISATION:
             if spec.mean is None and spec.scale is None:
                 continue
-            out[lay.name] = _denormaliser(spec.mean, spec.scale, axis, len(shape))
-        elif fix == SCALE_UP:
-            out[lay.name] = lambda x: np.asarray(x, np.float32) * 255.0
-        elif fix == SCALE_DOWN:
-            out[lay.name] = lambda x: np.asarray(x, np.float32) / 255.0
+            out[lay.name] = _denormaliser(spec.mean, spec.scale, axis, len(shape), inverse)
+        elif fix in (SCALE_UP, SCALE_DOWN):
+            factor = 255.0 if (fix == SCALE_UP) != inverse else 1 / 255.0
+            out[lay.name] = lambda x, f=factor: np.asarray(x, np.float32) * f
         elif fix == READ_NHWC:
             if lay.layout != "NCHW" or len(shape) != 4:
                 continue
             n, c, h, w = shape
-            out[lay.name] = lambda x, s=(n, h, w, c): (
-                np.asarray(x).reshape(s).transpose(0, 3, 1, 2).copy()
-            )
+            if inverse:  # NCHW data written as HWC bytes, read back as CHW
+                out[lay.name] = lambda x, s=shape: (
+                    np.asarray(x).transpose(0, 2, 3, 1).reshape(s).copy()
+                )
+            else:
+                out[lay.name] = lambda x, s=(n, h, w, c): (
+                    np.asarray(x).reshape(s).transpose(0, 3, 1, 2).copy()
+                )
         else:
             return None
     return out or None
 
 
 def _denormaliser(
-    mean: tuple[float, ...] | None, scale: tuple[float, ...] | None, axis: int, ndim: int
+    mean: tuple[float, ...] | None,
+    scale: tuple[float, ...] | None,
+    axis: int,
+    ndim: int,
+    inverse: bool = False,
 ) -> Fixer:
     shape = [1] * ndim
     m = np.asarray(mean if mean else (0.0,), np.float32)
@@ -147,7 +205,10 @@ def _denormaliser(
     def undo(x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, np.float32) / s + m).astype(np.float32)
 
-    return undo
+    def redo(x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, np.float32) - m) * s).astype(np.float32)
+
+    return redo if inverse else undo
 
 
 class _FixedSource:

@@ -422,14 +422,24 @@ class _Planner:
                 check_cancel(self.cancel)
                 fixed = state.measurer.with_input_fix(fix)
                 if fixed is not None:
-                    before = state.measure
+                    deployed = state.measurer.measure_as_deployed(fix, state.settings)
+                    before = deployed or state.measure
                     after = fixed.measure(state.settings)
                     state.measurer, state.measure = fixed, after
                     tried = True
-                    evidence.append(
-                        f"simulated with the calibration data fixed ({fix}): "
-                        f"{_fmt(before)} -> {_fmt(after)}"
-                    )
+                    if deployed is not None:
+                        evidence.append(
+                            f"simulated ({fix}): the pipeline as it is (the labelled images "
+                            f"put through the same mistake) {_fmt(before)} -> fixed "
+                            f"{_fmt(after)}"
+                        )
+                    else:
+                        evidence.append(
+                            f"simulated ({fix}), quantized vs float on the same data (no labels "
+                            f"for the pipeline's own loss): {_fmt(before)} -> {_fmt(after)}"
+                        )
+                        if f.measured:
+                            evidence.append(f"float model on the data: {f.measured}")
                 else:
                     evidence.append(f"not measured: the simulator cannot emulate '{fix}' here")
             elif f.measured:

@@ -75,6 +75,12 @@ class FakeMeasurer:
         c = min(1.0, self.base + self._gain(settings))
         return Measure(c, None, 1 - 5 * (1 - c), self.noise)
 
+    def measure_as_deployed(self, fix: str, settings: QuantSettings) -> Measure | None:
+        if fix not in self.effects or "deployed" not in self.effects:
+            return None
+        m = self.measure(settings)
+        return dataclasses.replace(m, top1=self.effects["deployed"])
+
     def with_input_fix(self, fix: str) -> FakeMeasurer | None:
         if fix not in self.effects:
             return None
