@@ -68,7 +68,7 @@ Diagnose = Callable[..., "Diagnosis"]
 class PtqApp(App["Diagnosis | None"]):
     """Live (a Request and a diagnose function) or viewing a saved Diagnosis."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "ptqtui"
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
