@@ -61,6 +61,7 @@ MAX_TAIL_CPU = 2  # reference: only the last 1-2 output operators to the CPU
 MAX_INT16 = 6  # more int16 nodes than this: the loss is not a few nodes' (QAT territory)
 INT16_CANDIDATES = 5  # nodes measured per greedy round (the most sensitive first)
 MAX_MEASURES = 60  # what-ifs the planner may measure in all
+PLAN_EVAL_LIMIT = 300  # labelled images per what-if (top-1 to about +-3 points; cosine unaffected)
 FEW_NODES = 3  # "a few sensitive nodes": this many explain most of the loss
 EXPLAINED_SHARE = 0.6  # ... at least this share of it
 MIN_NODE_LOSS = 0.005  # output cosine lost: below this the node analysis has nothing to say
@@ -563,7 +564,31 @@ class _Planner:
             f"noise of the measurement: {noise:.5f} cosine",
         )
         current_s, current_m = start, start_m
-        if _cos(best_m) - _cos(start_m) > noise and best_s != start:
+        method_ok = _cos(best_m) - _cos(start_m) > noise and best_s != start
+        explicit_types = ("kl", "max")
+        if (
+            method_ok
+            and not start.per_channel
+            and start.calibration_type in explicit_types
+            and best_s.calibration_type in explicit_types
+        ):
+            # keep the method change only if it still counts once per_channel is on (the
+            # next step): otherwise per_channel alone is the smaller change that does it
+            m_start = self.measure(state, dataclasses.replace(start, per_channel=True))
+            m_best = self.measure(state, dataclasses.replace(best_s, per_channel=True))
+            if (
+                m_start is not None
+                and m_best is not None
+                and _cos(m_best) - _cos(m_start) <= _noise(m_start, m_best)
+            ):
+                method_ok = False
+                evidence = (
+                    *evidence,
+                    f"with per_channel the method no longer matters: {start.describe()} "
+                    f"+ per_channel {_cos(m_start):.4f}, {best_s.describe()} + per_channel "
+                    f"{_cos(m_best):.4f}",
+                )
+        if method_ok:
             steps.append(
                 _Step(
                     stage="calibration",
@@ -982,7 +1007,11 @@ def plan_for_inputs(
     the analysis numbers alone)."""
     from ptqtui.advise.measurer import SimMeasurer
 
-    measurer = SimMeasurer(sim, inputs, cancel=cancel) if sim is not None else None
+    measurer = (
+        SimMeasurer(sim, inputs, cancel=cancel, eval_limit=PLAN_EVAL_LIMIT)
+        if sim is not None
+        else None
+    )
     return build_plan(
         findings,
         analysis,

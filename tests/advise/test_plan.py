@@ -55,6 +55,8 @@ class FakeMeasurer:
 
     def _gain(self, s: QuantSettings) -> float:
         e = self.effects
+        if s.per_channel and "per_channel_caps" in e:  # per_channel makes the method moot
+            return e["per_channel_caps"]
         g = e.get(f"type:{s.calibration_type}", 0.0)
         if s.calibration_type == "max" and s.max_percentile:
             g += e.get(f"p:{s.max_percentile:g}", 0.0)
@@ -369,3 +371,13 @@ def test_no_node_step_once_the_target_is_reached(tmp_path: Path) -> None:
     short = FakeMeasurer(0.95, {})
     plan = build_plan([], analysis("medium", 0.95, sens), short, config(tmp_path))
     assert any(s.stage == "nodes" and "head/Gemm" in s.title for s in plan.steps)
+
+
+def test_method_change_dropped_when_per_channel_makes_it_moot(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.95, {"type:kl": 0.01, "per_channel_caps": 0.045})
+    plan = build_plan([], analysis(), fake, config(tmp_path))
+    cal = [s for s in plan.steps if s.stage == "calibration"]
+    assert [s.title for s in cal] == ["Turn on per_channel"]
+    assert any("no longer matters" in e for e in cal[0].evidence)
+    patched = yaml.safe_load(plan.patched_config or "")["calibration_parameters"]
+    assert patched["calibration_type"] == "max" and patched["per_channel"] is True
