@@ -41,7 +41,7 @@ from ptqtui.tui.screens.plan import PlanView
 from ptqtui.tui.screens.summary import SummaryView
 from ptqtui.tui.whatif import Choices, PatchConfig, Remeasure
 from ptqtui.tui.widgets.progress import ProgressPanel
-from ptqtui.tui.widgets.text import BAND_STYLE
+from ptqtui.tui.widgets.text import BAD, BAND_STYLE
 
 if TYPE_CHECKING:
     from ptqtui.diagnosis import Diagnosis
@@ -200,7 +200,7 @@ class PtqApp(App["Diagnosis | None"]):
             panels = self.query(ProgressPanel)
             if panels:
                 panels.first().query_one("#progress-stage", Static).update(
-                    Text("  failed: ", style="bold red").append(self.failure)
+                    Text("  failed: ", style=BAD).append(self.failure)
                 )
             self.push_screen(ErrorDialog("The diagnosis failed", self.failure))
 

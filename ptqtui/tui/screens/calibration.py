@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ptqtui.tui.widgets.chart import ColumnChart
-from ptqtui.tui.widgets.text import num, pct
+from ptqtui.tui.widgets.text import GOOD, WARN, num, pct
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis
@@ -41,7 +41,7 @@ class CalibrationView(VerticalScroll):
                 mark = Text("*", style="bold") if r.chosen else Text("")
                 label = Text(r.label, style="bold" if r is best else "")
                 if r is best:
-                    label.append(" best", style="green")
+                    label.append(" best", style=GOOD)
                 table.add_row(
                     mark, label, num(r.cosine), num(r.noise), pct(r.top1), pct(r.agreement),
                     key=str(i),
@@ -69,7 +69,7 @@ def _chosen(a: Analysis) -> Text:
             text.append(f"{best.label} (cosine {num(best.cosine)}, {gain:+.4f})")
             noise = max(best.noise or 0.0, chosen.noise or 0.0)
             if noise and gain <= 2 * noise:
-                text.append("  within noise", style="yellow")
+                text.append("  within noise", style=WARN)
     text.append(
         "\n* = the config's calibration_type   +- = spread over sample subsets", style="dim"
     )

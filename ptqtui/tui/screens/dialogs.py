@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ptqtui.tui.widgets.text import BAD
+
 EXPORTS = (
     ("md", "markdown report", ".md"),
     ("text", "text report", ".txt"),
@@ -36,7 +38,7 @@ class ErrorDialog(ModalScreen[None]):
 
     def compose(self):
         with Vertical(id="error-dialog", classes="dialog"):
-            yield Static(Text(self.title_text, style="bold red"))
+            yield Static(Text(self.title_text, style=BAD))
             with VerticalScroll():
                 yield Static(self.message, id="error-message")
             yield Static(Text("esc close   q quit", style="dim"))

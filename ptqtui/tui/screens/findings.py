@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ptqtui.tui.messages import ShowNodes
-from ptqtui.tui.widgets.text import clip, severity_text
+from ptqtui.tui.widgets.text import GOOD, clip, severity_text
 
 if TYPE_CHECKING:
     from ptqtui.check.findings import Finding
@@ -91,7 +91,7 @@ class FindingsView(Vertical):
         if f.yaml_change:
             parts.append(Text("\nYAML change", style="bold"))
             for line in f.yaml_change.splitlines():
-                parts.append(Text(f"  {line}", style="green"))
+                parts.append(Text(f"  {line}", style=GOOD))
         if f.related:
             nodes = [r for r in f.related if r in self.node_names]
             files = [r for r in f.related if r not in self.node_names]

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ptqtui.tui.widgets.text import seconds
+from ptqtui.tui.widgets.text import WARN, seconds
 
 if TYPE_CHECKING:
     from ptqtui.diagnosis import Diagnosis
@@ -45,7 +45,7 @@ def log_body(d: Diagnosis) -> Group:
     parts.append(Text("\nSkipped", style="bold"))
     if d.skipped:
         for s in d.skipped:
-            parts.append(Text(f"  {s.what}: ", style="yellow").append(s.reason, style=""))
+            parts.append(Text(f"  {s.what}: ", style=WARN).append(s.reason, style=""))
     else:
         parts.append(Text("  nothing"))
     data = [x for x in (d.calibration, d.evaluation) if x is not None]

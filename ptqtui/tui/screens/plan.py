@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Select, Static
 
 from ptqtui.tui.messages import ChoicesChanged
 from ptqtui.tui.whatif import Choices, initial_choices
-from ptqtui.tui.widgets.text import clip, num, pct, severity_text, signed
+from ptqtui.tui.widgets.text import GOOD, REMOVED, WARN, clip, num, pct, severity_text, signed
 
 if TYPE_CHECKING:
     from ptqtui.advise.results import Measure, PlanStep
@@ -33,9 +33,9 @@ def diff_text(diff: str) -> Text:
         if line.startswith(("+++", "---")):
             style = "bold"
         elif line.startswith("+"):
-            style = "green"
+            style = GOOD
         elif line.startswith("-"):
-            style = "red"
+            style = REMOVED
         elif line.startswith("@@"):
             style = "cyan"
         text.append(line + "\n", style=style)
@@ -138,7 +138,7 @@ class PlanView(VerticalScroll):
             parts.append(Text("evidence: ", style="dim").append(e))
         if s.yaml_change:
             parts.append(Text("YAML:", style="dim"))
-            parts.extend(Text(f"  {line}", style="green") for line in s.yaml_change.splitlines())
+            parts.extend(Text(f"  {line}", style=GOOD) for line in s.yaml_change.splitlines())
         if s.codes:
             parts.append(Text("answers: ", style="dim").append(", ".join(s.codes)))
         return Group(*parts)
@@ -154,7 +154,7 @@ class PlanView(VerticalScroll):
             name in self.base.int16,
             name in self.base.cpu,
         )
-        return Text(text + (" *" if changed else ""), style="bold green" if changed else "")
+        return Text(text + (" *" if changed else ""), style=f"bold {GOOD}" if changed else "")
 
     def _result(self, note: str | None = None) -> Text:
         text = Text("Measured: ", style="bold")
@@ -168,22 +168,22 @@ class PlanView(VerticalScroll):
                 text.append(f", top-1 {pct(quality.top1_quant)}")
             return text.append("  (the config as given)", style="dim")
         if note is not None:
-            return text.append(note, style="yellow")
+            return text.append(note, style=WARN)
         if self.measured is not None:
             m = self.measured
-            text.append(f"cosine {num(m.cosine)}", style="bold green")
+            text.append(f"cosine {num(m.cosine)}", style=f"bold {GOOD}")
             if quality is not None:
                 text.append(f" ({signed(m.cosine - quality.output_cosine)})")
             if m.top1 is not None:
                 text.append(f", top-1 {pct(m.top1)}")
             return text
         if not self.can_measure:
-            text.append("not measured (view mode)", style="yellow")
+            text.append("not measured (view mode)", style=WARN)
             row = self._sweep_only()
             if row is not None:
                 text.append(f"; the sweep measured cosine {num(row.cosine)} for this calibration")
             return text
-        return text.append("measuring...", style="yellow")
+        return text.append("measuring...", style=WARN)
 
     def _sweep_only(self):
         if self.choices.int16 != self.base.int16 or self.choices.cpu != self.base.cpu:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from ptqtui.tui.widgets.text import seconds
+from ptqtui.tui.widgets.text import WARN, seconds
 
 if TYPE_CHECKING:
     from ptqtui.progress import Progress
@@ -51,7 +51,7 @@ class ProgressPanel(Vertical):
             line.append(f" {p.done}/{p.total}")
             if 0 < p.done < p.total and elapsed > 0.5:
                 left = elapsed * (p.total - p.done) / p.done
-                line.append(f"  about {seconds(left)} left in this stage", style="yellow")
+                line.append(f"  about {seconds(left)} left in this stage", style=WARN)
         elif p.done:
             line.append(f" {p.done}")
         if p.note:

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import math
+import os
 
 from rich.text import Text
 
 from ptqtui.check.findings import Severity
 
+# NO_COLOR: Textual greys every colour by luminance, and red turns near-invisible on a dark
+# background; so without colour the meaning rides on bold, reverse and the words themselves.
+MONO = bool(os.environ.get("NO_COLOR"))
+BAD = "bold" if MONO else "bold red"  # failures, the large loss band
+WARN = "bold" if MONO else "yellow"  # not measured, within noise, skipped
+GOOD = "bold" if MONO else "green"  # YAML to add, the best setting
+REMOVED = "" if MONO else "red"  # diff lines taken away (the "-" says it)
 SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold red",
-    Severity.MAJOR: "bold yellow",
-    Severity.MINOR: "cyan",
+    Severity.CRITICAL: "bold reverse" if MONO else "bold red",
+    Severity.MAJOR: "bold" if MONO else "bold yellow",
+    Severity.MINOR: "" if MONO else "cyan",
     Severity.INFO: "dim",
 }
-BAND_STYLE = {"large": "bold red", "medium": "bold yellow", "small": "bold green"}
+BAND_STYLE = {
+    "large": "bold reverse" if MONO else "bold red",
+    "medium": "bold" if MONO else "bold yellow",
+    "small": "bold" if MONO else "bold green",
+}
 MISSING = "-"
 
 
