@@ -11,6 +11,7 @@ from ptqtui.check.context import (
     IMAGENET_SCALE_RGB,
     SWAPPED,
     ProbeVerdict,
+    channel_reversal,
 )
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo, yaml_change_line
@@ -43,6 +44,9 @@ SCALE_TOLERANCE = 2e-4  # scale_value within 2e-4 of 1/(255*std)
 # Natural images are warm: mean red above mean blue. The reverse by 4 % of full scale over a
 # whole set is a hint only (scenes can be blue), used when the model's response cannot decide.
 WARM_MARGIN = 0.04
+# Calibration channel means that match the evaluation images' reversed at least twice as well
+# as they are: the two sets are in opposite orders (independent of the model's response).
+REVERSED_VS_EVAL = 0.5
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -55,8 +59,11 @@ def check(ctx: Context) -> list[Finding]:
         order = _declared_order(spec)
         conflict = order is not None and order != spec.type_train
         verdict = _verdict(ctx, name)
+        reversed_eval = _reversed_vs_eval(ctx, name)
         if verdict is not None and verdict.classifier and verdict.preferred == SWAPPED:
-            findings.append(_swap_finding(ctx, spec, name, verdict, conflict, order))
+            findings.append(_swap_finding(ctx, spec, name, verdict, conflict, order, reversed_eval))
+        elif reversed_eval is not None:
+            findings.append(_eval_finding(ctx, spec, name, verdict, reversed_eval))
         elif conflict:
             findings.append(_order_finding(ctx, spec, name, verdict, order))
         elif verdict is None or not verdict.classifier:
@@ -74,6 +81,44 @@ def _verdict(ctx: Context, name: str) -> ProbeVerdict | None:
         if v.input == name:
             return v
     return None
+
+
+def _reversed_vs_eval(ctx: Context, name: str) -> Evidence | None:
+    """Evidence when the calibration data's channel means match the evaluation images'
+    reversed (the evaluation images are read in input_type_train order)."""
+    evaluation = ctx.maybe("eval_stats")
+    calib = None
+    for d in ctx.maybe("data_stats") or ():
+        if d.input == name:
+            calib = d
+    if not evaluation or calib is None or evaluation[0].input != name:
+        return None
+    ratio = channel_reversal(calib, evaluation[0])
+    if ratio is None or ratio > REVERSED_VS_EVAL:
+        return None
+    means = " ".join(f"{m:.3g}" for m in calib.channel_means)
+    eval_means = " ".join(f"{m:.3g}" for m in evaluation[0].channel_means)
+    return Evidence(
+        "channel means, calibration vs evaluation images",
+        means,
+        f"{eval_means} (evaluation images, read {ctx.spec_of(name).type_train})",
+        ctx.calibration_dir,
+    )
+
+
+def _eval_finding(
+    ctx: Context, spec: InputSpec, name: str, verdict: ProbeVerdict | None, evidence: Evidence
+) -> Finding:
+    train = spec.type_train or "rgb"
+    contradicted = verdict is not None and verdict.classifier
+    return RULE.finding(
+        f"the calibration data of input {name} has the channel means of the evaluation images "
+        f"in reverse order: it looks {_other(train).upper()} where input_type_train says {train}"
+        + (" (the float model's response does not confirm it)" if contradicted else ""),
+        evidence,
+        severity=Severity.MINOR if contradicted else Severity.MAJOR,
+        fix=f"Write the calibration data in {train.upper()} order, as the evaluation pipeline.",
+    )
 
 
 def _illegal_pair(ctx: Context, spec: InputSpec, name: str) -> list[Finding]:
@@ -138,11 +183,14 @@ def _swap_finding(
     verdict: ProbeVerdict,
     conflict: bool,
     order: str | None,
+    reversed_eval: Evidence | None,
 ) -> Finding:
     given = verdict.given.mean_top1 or 0.0
     swapped = verdict.score(SWAPPED)
     alt = swapped.mean_top1 if swapped is not None and swapped.mean_top1 is not None else 0.0
-    strong = verdict.strength == "strong"
+    # two independent signs (the model's response, the evaluation images' channel means) make
+    # a moderate response a confirmed swap
+    strong = verdict.strength == "strong" or reversed_eval is not None
     evidence = [
         Evidence(
             "float model, mean top-1 probability",
@@ -151,6 +199,8 @@ def _swap_finding(
             f"input {name}, {ctx.calibration_dir}",
         )
     ]
+    if reversed_eval is not None:
+        evidence.append(reversed_eval)
     train = spec.type_train or "rgb"
     change = None
     if conflict and order is not None:
@@ -172,7 +222,8 @@ def _swap_finding(
     return RULE.finding(
         f"the float model prefers the calibration samples of input {name} with their channels "
         f"swapped: mean top-1 probability {given:.2f} as given, {alt:.2f} swapped"
-        + ("" if strong else " (moderate evidence)"),
+        + ("" if strong else " (moderate evidence)")
+        + ("; the evaluation images agree" if reversed_eval is not None else ""),
         *evidence,
         severity=Severity.CRITICAL if strong else Severity.MAJOR,
         fix=fix,

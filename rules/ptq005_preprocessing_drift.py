@@ -13,6 +13,7 @@ from ptqtui.check.context import (
     OTHER_LAYOUT,
     SWAPPED,
     TIMES_255,
+    channel_reversal,
 )
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
@@ -84,14 +85,8 @@ def _scale(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]
 
 
 def _order(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]) -> Finding | None:
-    if len(calib.channel_means) != 3 or len(ev.channel_means) != 3:
-        return None
-    same = sum(abs(a - b) for a, b in zip(calib.channel_means, ev.channel_means, strict=True))
-    reverse = sum(
-        abs(a - b) for a, b in zip(calib.channel_means, ev.channel_means[::-1], strict=True)
-    )
-    spread = max(ev.std, 1e-12)
-    if same < 0.3 * spread or reverse > SWAP_GAIN * same:
+    ratio = channel_reversal(calib, ev)
+    if ratio is None or ratio > SWAP_GAIN:
         return None
     return RULE.finding(
         "the channel means of the calibration data match the evaluation images reversed "

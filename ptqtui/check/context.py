@@ -723,6 +723,21 @@ def _other_layout_reader(
     return lambda x: x.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
 
+def channel_reversal(calib: DataStats, other: DataStats) -> float | None:
+    """How much better `calib`'s channel means match `other`'s reversed than as they are:
+    distance reversed / distance as is (below 0.5: the orders differ). None when the means
+    already agree within 0.3 of the spread, or the data has not 3 channels."""
+    if len(calib.channel_means) != 3 or len(other.channel_means) != 3:
+        return None
+    pairs = zip(calib.channel_means, other.channel_means, strict=True)
+    same = sum(abs(a - b) for a, b in pairs)
+    rev_pairs = zip(calib.channel_means, other.channel_means[::-1], strict=True)
+    reverse = sum(abs(a - b) for a, b in rev_pairs)
+    if same < 0.3 * max(other.std, 1e-12):
+        return None
+    return reverse / same
+
+
 def _np_dtype(name: str) -> Any:
     try:
         return np.dtype(name)

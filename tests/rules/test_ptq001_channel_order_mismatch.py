@@ -70,3 +70,21 @@ def test_quiet_on_rgb_data_and_config(tmp_path):
     assert rule.check(make_context(tmp_path)) == []
     calib = to_nchw(natural_images(20), np.uint8)
     assert rule.check(make_context(tmp_path / "h", calib=calib, model=heatmap_model())) == []
+
+
+def _eval():
+    return [(im, i % 5) for i, im in enumerate(natural_images(20, seed=4))]
+
+
+def test_evaluation_images_corroborate_the_swap(tmp_path):
+    ctx = make_context(tmp_path, calib=to_nchw(_bgr(natural_images(20))), eval_images=_eval())
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.CRITICAL and "evaluation images agree" in finding.message
+    assert finding.evidence[-1].what == "channel means, calibration vs evaluation images"
+
+
+def test_evaluation_images_alone_give_major_without_a_classifier(tmp_path):
+    calib = to_nchw(_bgr(natural_images(20)))
+    ctx = make_context(tmp_path, calib=calib, model=heatmap_model(), eval_images=_eval())
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.MAJOR and "reverse order" in finding.message
