@@ -7,14 +7,19 @@ parameters are graph inputs::
 
 ``on`` switches the point between quantized and exactly float (the float branch is an
 Identity: a switched-off point costs no arithmetic), ``wide`` picks int16 over int8, ``s`` and
-the zero points come from the calibration. int16 uses the ``com.microsoft`` Q/DQ, which
-onnxruntime implements for int8 and int16 and per-axis scales at any opset (the standard ops
-need opset 21 for int16 and 13 for an axis). Weights are a
-gated per-channel int8 Q/DQ (``axis`` = the output-channel axis; per-tensor is the same scale
-in every channel); biases round to ``s_in * s_w`` in int32 (Div/Round/Mul) after an additive
-correction input (bias correction). A dtype, a threshold or a calibration method changes by
-feeding other values, never by re-exporting the model or opening a new session. Graph
-optimisation is off, so every tensor keeps the model's name and any of them can be fetched.
+the zero points come from the calibration. The Q/DQ are the ``com.microsoft`` ones, which
+onnxruntime implements for int8 and int16 at any opset (the standard ops need opset 21 for
+int16).
+
+Weights and biases of weighted nodes are graph inputs: the simulator feeds the float arrays
+or, for a quantized point, the array rounded once per calibration in numpy (symmetric int8
+per channel or per tensor, ``round(w / s)`` half to even and clipped, as QuantizeLinear does;
+biases to ``s_in * s_w`` in int32, after the bias-correction delta). Nothing is computed in the
+graph for them, and a switched-off weight is the user's own array.
+
+A dtype, a threshold or a calibration method changes by feeding other values, never by
+re-exporting the model or opening a new session. Graph optimisation is off, so every tensor
+keeps the model's name and any of them can be fetched.
 
 The rewritten graph is loaded twice, once, when the simulator is built: ``session`` exposes
 every tensor (observation, node table), ``lean_session`` only the model outputs (every
@@ -31,17 +36,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from ptqtui.quant.graph import Point, QuantGraph
-from ptqtui.quant.qparams import activation_qparams, weight_scales
+from ptqtui.quant.qparams import activation_qparams, weight_qmax, weight_scales
 from ptqtui.quant.scheme import QuantSettings, Scheme, build_scheme
 
 if TYPE_CHECKING:
     from ptqtui.quant.calibrate import Calibration
 
 MS_DOMAIN = "com.microsoft"
-_FEED_CACHE = 16  # (scheme, calibration) feed dicts kept
+_FEED_CACHE = 16
+_WEIGHT_CACHE = (
+    4  # calibrations whose rounded weights are kept  # (scheme, calibration) feed dicts kept
+)
 _REF_CACHE = 4096  # float reference outputs kept (model outputs only: small)
 
 
@@ -83,6 +91,9 @@ class Simulator:
         self._lean_outputs = frozenset(self.graph.outputs)
         self._feeds: OrderedDict[Hashable, tuple[object, dict[str, np.ndarray]]] = OrderedDict()
         self._refs: OrderedDict[Hashable, dict[str, np.ndarray]] = OrderedDict()
+        self._float_weights: dict[str, np.ndarray] = {}
+        self._wcache: OrderedDict[Hashable, tuple[object, np.ndarray]] = OrderedDict()
+        self._n_weights = sum(1 for p in self.points if p.kind == "weight")
         self._float_feeds = self._make_feeds(None, None)
         self.forward_passes = 0  # runs so far: analyses report their cost in these
 
@@ -182,14 +193,14 @@ class Simulator:
     def _make_feeds(self, scheme: Scheme | None, cal: Calibration | None) -> dict[str, np.ndarray]:
         feeds: dict[str, np.ndarray] = {}
         act_scale: dict[str, float] = {}
+        w_scale: dict[str, np.ndarray] = {}
+        reduce = bool(cal is not None and cal.reduce_range_weights)
         for i, p in enumerate(self.points):
             dtype = scheme.dtype(p.key) if scheme is not None else "float"
             on = dtype != "float"
-            if on and p.kind in ("activation", "output"):
-                # a point calibration never saw (no sample reached it) cannot be rounded
-                on = cal is not None and p.key in cal.activations
-            feeds[f"__q{i}_on"] = np.array(on)
             if p.kind in ("activation", "output"):
+                # a point calibration never saw (no sample reached it) cannot be rounded
+                on = on and cal is not None and p.key in cal.activations
                 s, zp = 1.0, 0
                 if on and cal is not None:
                     qp = activation_qparams(cal.activations[p.key], dtype)
@@ -198,33 +209,61 @@ class Simulator:
                 elif cal is not None and p.key in cal.activations:
                     act_scale[p.key] = activation_qparams(cal.activations[p.key], "int8").scale
                 wide = dtype == "int16"
+                feeds[f"__q{i}_on"] = np.array(on)
                 feeds[f"__q{i}_wide"] = np.array(wide)
                 feeds[f"__q{i}_s"] = np.array(s, np.float32)
                 feeds[f"__q{i}_zp8"] = np.array(0 if wide else zp, np.int8)
                 feeds[f"__q{i}_zp16"] = np.array(zp if wide else 0, np.int16)
             elif p.kind == "weight":
-                reduce = bool(cal is not None and cal.reduce_range_weights)
+                w = self._float_weight(p.tensor)
                 if cal is not None and p.key in cal.weights:
-                    s = weight_scales(cal.weights[p.key], "int8", reduce)
-                else:
-                    s = np.ones(p.channels, np.float32)
-                feeds[f"__q{i}_s"] = s
-        # biases last: their scale is s_in * s_w of the owner node
+                    w_scale[p.key] = weight_scales(cal.weights[p.key], "int8", reduce)
+                on = on and p.key in w_scale
+                feeds[f"__q{i}_w"] = self._rounded_weight(p, cal, reduce) if on else w
+        # biases last: they round to s_in * s_w of the owner node, in int32 (no saturation)
         for i, p in enumerate(self.points):
             if p.kind != "bias":
                 continue
             node = self.graph.nodes[p.nodes[0]]
-            bias_scale = np.ones(p.channels, np.float32)
-            if cal is not None and node.weight_point is not None and node.act_points:
-                s_in = act_scale.get(node.act_points[0], 1.0)
-                s_w = feeds[f"__q{self._index[node.weight_point]}_s"]
-                bias_scale = (s_in * s_w).astype(np.float32)
-            feeds[f"__q{i}_s"] = np.maximum(bias_scale, np.float32(1e-30))
+            b = self._float_weight(p.tensor)
             delta = None if cal is None else cal.bias_deltas.get(p.key)
-            feeds[f"__q{i}_d"] = (
-                np.zeros(p.channels, np.float32) if delta is None else delta.astype(np.float32)
-            )
+            if delta is not None:
+                b = (b + delta.astype(np.float32)).astype(np.float32)
+            on = scheme is not None and scheme.dtype(p.key) != "float"
+            s_in = act_scale.get(node.act_points[0]) if node.act_points else None
+            s_w = w_scale.get(node.weight_point) if node.weight_point is not None else None
+            if on and s_in is not None and s_w is not None:
+                bs = np.maximum((np.float32(s_in) * s_w).astype(np.float32), np.float32(1e-30))
+                b = (np.round(b / bs) * bs).astype(np.float32)
+            feeds[f"__q{i}_b"] = b
         return feeds
+
+    def _float_weight(self, name: str) -> np.ndarray:
+        w = self._float_weights.get(name)
+        if w is None:
+            w = np.ascontiguousarray(self.graph.initializers[name], dtype=np.float32)
+            self._float_weights[name] = w
+        return w
+
+    def _rounded_weight(self, p: Point, cal: Calibration, reduce: bool) -> np.ndarray:
+        """The weight rounded to its int8 grid, once per calibration (kept for a few)."""
+        key = (id(cal), p.key, reduce)
+        hit = self._wcache.get(key)
+        if hit is not None and hit[0] is cal:
+            self._wcache.move_to_end(key)
+            return hit[1]
+        s = weight_scales(cal.weights[p.key], "int8", reduce)
+        shape = [1] * self.graph.initializers[p.tensor].ndim
+        shape[p.axis] = p.channels
+        q = weight_qmax("int8", reduce)
+        w = self._float_weight(p.tensor)
+        rounded = (np.clip(np.round(w / s.reshape(shape)), -q, q) * s.reshape(shape)).astype(
+            np.float32
+        )
+        self._wcache[key] = (cal, rounded)
+        while len(self._wcache) > _WEIGHT_CACHE * max(1, self._n_weights):
+            self._wcache.popitem(last=False)
+        return rounded
 
 
 def sample_digest(inputs: Mapping[str, np.ndarray]) -> str:
@@ -248,7 +287,6 @@ def build_fakequant_model(graph: QuantGraph) -> onnx.ModelProto:
     producer_rename: dict[str, str] = {}  # output-point tensor -> the producer's raw name
     node_input_rename: dict[tuple[str, int], str] = {}  # (node, input position) -> new name
     f32, boolean = TensorProto.FLOAT, TensorProto.BOOL
-    zero_points: list[onnx.TensorProto] = []
 
     def branch(name: str, nodes: list[onnx.NodeProto], out: str) -> onnx.GraphProto:
         return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(out, f32, None)])
@@ -291,21 +329,6 @@ def build_fakequant_model(graph: QuantGraph) -> onnx.ModelProto:
             helper.make_node("If", [on], [y], name=f"{p}/If", then_branch=quant, else_branch=flt)
         ]
 
-    def weight_chain(i: int, p: Point, x: str, y: str) -> list[onnx.NodeProto]:
-        """Weight point: gated symmetric int8 Q/DQ per output channel."""
-        on, s, zp = f"__q{i}_on", f"__q{i}_s", f"__q{i}_zp"
-        new_inputs.append(helper.make_tensor_value_info(on, boolean, []))
-        new_inputs.append(helper.make_tensor_value_info(s, f32, [p.channels]))
-        zero_points.append(numpy_helper.from_array(np.zeros(p.channels, np.int8), zp))
-        q = f"__q{i}"
-        quant = branch(f"{q}_on", qdq(f"{q}_w", x, s, zp, MS_DOMAIN, axis=p.axis), f"{q}_w_dq")
-        flt = branch(
-            f"{q}_off", [helper.make_node("Identity", [x], [f"{q}_id"], name=f"{q}/Id")], f"{q}_id"
-        )
-        return [
-            helper.make_node("If", [on], [y], name=f"{q}/If", then_branch=quant, else_branch=flt)
-        ]
-
     for i, p in enumerate(graph.points.values()):
         if p.kind == "output":
             raw = f"{p.tensor}__raw{i}"
@@ -321,25 +344,14 @@ def build_fakequant_model(graph: QuantGraph) -> onnx.ModelProto:
             else:
                 before.extend(nodes)
         elif p.kind == "weight":
-            y = f"{p.tensor}__wq{i}"
-            before.extend(weight_chain(i, p, p.tensor, y))
-            node_input_rename[(p.nodes[0], 1)] = y
+            shape = list(graph.initializers[p.tensor].shape)
+            name = f"__q{i}_w"
+            new_inputs.append(helper.make_tensor_value_info(name, f32, shape))
+            node_input_rename[(p.nodes[0], 1)] = name
         elif p.kind == "bias":
-            on, s, d = f"__q{i}_on", f"__q{i}_s", f"__q{i}_d"
-            new_inputs.append(helper.make_tensor_value_info(on, boolean, []))
-            new_inputs.append(helper.make_tensor_value_info(s, f32, [p.channels]))
-            new_inputs.append(helper.make_tensor_value_info(d, f32, [p.channels]))
-            q = f"__q{i}"
-            before += [
-                helper.make_node("Add", [p.tensor, d], [f"{q}_corr"], name=f"{q}/Add"),
-                helper.make_node("Div", [f"{q}_corr", s], [f"{q}_div"], name=f"{q}/Div"),
-                helper.make_node("Round", [f"{q}_div"], [f"{q}_round"], name=f"{q}/Round"),
-                helper.make_node("Mul", [f"{q}_round", s], [f"{q}_fq"], name=f"{q}/Mul"),
-                helper.make_node(
-                    "Where", [on, f"{q}_fq", f"{q}_corr"], [f"{q}_out"], name=f"{q}/Where"
-                ),
-            ]
-            node_input_rename[(p.nodes[0], 2)] = f"{q}_out"
+            name = f"__q{i}_b"
+            new_inputs.append(helper.make_tensor_value_info(name, f32, [p.channels]))
+            node_input_rename[(p.nodes[0], 2)] = name
 
     nodes: list[onnx.NodeProto] = list(before)
     for node in g.node:
@@ -375,15 +387,30 @@ def build_fakequant_model(graph: QuantGraph) -> onnx.ModelProto:
             outputs.append(
                 helper.make_tensor_value_info(t, graph.elem_types.get(t, TensorProto.FLOAT), None)
             )
+    still_read = _names_read(nodes)  # weights and biases of weighted nodes are inputs now
     new_graph = helper.make_graph(
         nodes,
         g.name or "fakequant",
         [*g.input, *new_inputs],
         outputs,
-        initializer=[*g.initializer, *zero_points],
+        initializer=[t for t in g.initializer if t.name in still_read],
     )
     opsets = [o for o in src.opset_import if o.domain != MS_DOMAIN]
     opsets.append(helper.make_opsetid(MS_DOMAIN, 1))
     model = helper.make_model(new_graph, opset_imports=opsets)
     model.ir_version = src.ir_version
     return model
+
+
+def _names_read(nodes: Sequence[onnx.NodeProto]) -> set[str]:
+    """Every tensor name the nodes read, subgraphs (If, Loop, Scan bodies) included."""
+    names: set[str] = set()
+    for n in nodes:
+        names.update(n.input)
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                names |= _names_read(a.g.node)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    names |= _names_read(g.node)
+    return names
