@@ -37,6 +37,7 @@ from ptqtui.advise.patch import (
     apply_changes,
     node_setting,
     set_key,
+    unified_diff,
 )
 from ptqtui.advise.results import Measure, Plan, PlanStep
 from ptqtui.check.findings import Evidence, Finding, Severity
@@ -140,7 +141,6 @@ def build_plan(
     steps += planner.qat_steps(state)
     report(progress, STAGE, 1, 1)
 
-    changes = [c for s in steps for c in s.changes]
     diff, patched = "", None
     text = config_text
     if text is None and config is not None:
@@ -150,12 +150,10 @@ def build_plan(
             log.warning("cannot read %s to patch it: %s", config.path, exc)
     if text is not None:
         name = Path(config.path).name if config is not None else "config.yaml"
-        try:
-            result = apply_changes(text, changes, name=name)
-            diff, patched = result.diff, result.text
-        except PatchError as exc:
-            log.warning("config patch failed: %s", exc)
-            diff = f"# the config could not be patched: {exc}\n"
+        patched, failed = _patch(text, steps)
+        diff = unified_diff(text, patched, name)
+        if failed:
+            diff = "".join(f"# not applied: {f}\n" for f in failed) + diff
     plan_steps = tuple(
         PlanStep(
             number=i + 1,
@@ -184,6 +182,21 @@ def build_plan(
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _patch(text: str, steps: Sequence[_Step]) -> tuple[str, list[str]]:
+    """`text` with every step's changes, step by step; a step whose change cannot be applied
+    safely is left out (and named) rather than failing the whole patch."""
+    failed = []
+    for step in steps:
+        if not step.changes:
+            continue
+        try:
+            text = apply_changes(text, step.changes).text
+        except PatchError as exc:
+            log.warning("config patch of step %r failed: %s", step.title, exc)
+            failed.append(f"{step.title}: {exc}")
+    return text, failed
 
 
 def _yaml_lines(changes: Iterable[ConfigChange]) -> str | None:

@@ -381,3 +381,21 @@ def test_method_change_dropped_when_per_channel_makes_it_moot(tmp_path: Path) ->
     assert any("no longer matters" in e for e in cal[0].evidence)
     patched = yaml.safe_load(plan.patched_config or "")["calibration_parameters"]
     assert patched["calibration_type"] == "max" and patched["per_channel"] is True
+
+
+def test_a_change_that_cannot_be_patched_is_named_and_the_rest_applied(tmp_path: Path) -> None:
+    text = CONFIG_TEXT.replace(
+        "compiler_parameters:\n  compile_mode: latency\n  optimize_level: O3\n",
+        "compiler_parameters: {compile_mode: speed, optimize_level: O3}\n",
+    )
+    f = Finding(
+        "PTQ201",
+        Severity.MAJOR,
+        "compile_mode speed is not one of latency, bandwidth, balance",
+        yaml_change="compiler_parameters.compile_mode: speed -> latency",
+    )
+    fake = FakeMeasurer(0.95, {"per_channel": 0.045})
+    plan = build_plan([f], analysis(), fake, config(tmp_path, text))
+    assert plan.config_diff.startswith("# not applied: PTQ201")
+    assert "+  per_channel: true" in plan.config_diff
+    assert yaml.safe_load(plan.patched_config or "")["calibration_parameters"]["per_channel"]
