@@ -270,6 +270,11 @@ class PtqApp(App["Diagnosis | None"]):
         self.action_show_tab("nodes")
         self.query_one(NodesView).show_only(message.names)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what needs a Diagnosis (export, tabs, save) until there is one."""
+        needs_diagnosis = action in ("export", "save_config", "show_tab", "explain")
+        return not (needs_diagnosis and self.diagnosis is None)
+
     # ------------------------------------------------------------------ quitting
 
     async def action_quit(self) -> None:
@@ -404,14 +409,14 @@ class PtqApp(App["Diagnosis | None"]):
         for column in COLUMNS:
             yield SystemCommand(
                 f"sort: nodes by {column.label}", "on the Nodes screen",
-                lambda key=column.key: self._sort_nodes(key),
+                lambda key=column.key: self._sort_nodes(key), discover=False,
             )  # fmt: skip
         yield SystemCommand(
             "filter: nodes below cosine 0.99", "nodes whose output drifted furthest from float",
-            lambda: self._filter_below("0.99"),
+            lambda: self._filter_below("0.99"), discover=False,
         )  # fmt: skip
         yield SystemCommand(
-            "filter: clear node filters", "show every node", self._clear_node_filters
+            "filter: clear node filters", "show every node", self._clear_node_filters, False
         )
 
     def _sort_nodes(self, key: str) -> None:
@@ -479,10 +484,21 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The mode an ordinary new file gets (mkstemp makes 0600), or the old file's."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def make_app(

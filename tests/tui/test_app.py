@@ -181,6 +181,7 @@ async def test_export_dialog_writes_a_report_atomically(viewer, tmp_path):
     written = tmp_path / "ptqtui-report.json"
     assert Diagnosis.from_json(json.loads(written.read_text())) == prepared_diagnosis()
     assert [p.name for p in tmp_path.iterdir()] == ["ptqtui-report.json"]  # no temp file left
+    assert written.stat().st_mode & 0o777 != 0o600  # an ordinary file, not mkstemp's
 
 
 async def test_export_refuses_the_users_own_config(viewer, tmp_path, monkeypatch):
