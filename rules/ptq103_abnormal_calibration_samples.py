@@ -31,7 +31,7 @@ RULE = RuleInfo(
 
 DARK_MEAN = 0.04  # mean below 4 % of full scale (about 10/255): a black frame
 BRIGHT_MEAN = 0.96  # mean above 96 % of full scale: a white frame
-SATURATED_SHARE = 0.25  # a quarter of the values at >= 98 % of full scale: over-exposed
+SATURATED_SHARE = 0.35  # over a third of the values at >= 98 % of full scale: over-exposed
 DARK_SHARE = 0.5  # half of the values at <= 2 % of full scale: under-exposed
 DUPLICATE_DIFF = 0.004  # mean |thumbnail difference| below 0.4 % of full scale (~1/255)
 OUTLIER_FENCE = 3.0  # Tukey's "far out": beyond 3 interquartile ranges of a sample's mean/std
