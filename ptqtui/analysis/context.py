@@ -10,10 +10,12 @@ S passes (plus one per evaluation image): no new session, no re-observation.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
 
 AGREEMENT_SAMPLES = 32  # calibration samples for top-1 agreement when there are no labels
-EVAL_LIMIT = 1000  # evaluation images kept (a seeded random subset beyond that)
+EVAL_LIMIT = 1000  # evaluation images used (a seeded random subset beyond that)
+EVAL_CACHE_BYTES = 64 << 20  # model-ready evaluation arrays kept in memory
 
 
 class AnalysisUnavailable(Exception):
@@ -51,11 +54,22 @@ class Measurement(NamedTuple):
 
 @dataclass(eq=False)
 class EvalData:
-    """Labelled evaluation samples, model-ready, with the float model's predictions."""
+    """Labelled evaluation samples with the float model's predictions. Model-ready arrays are
+    kept up to ``EVAL_CACHE_BYTES``; the rest are read again from their files when needed, so
+    memory stays bounded on a board whatever the size of the evaluation set."""
 
-    samples: tuple[Sample, ...]
+    loaders: tuple[Callable[[], Sample], ...]
     labels: np.ndarray
     float_top1: np.ndarray
+    cached: dict[int, Sample] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.loaders)
+
+    def iter(self, n: int | None = None) -> Iterator[Sample]:
+        for i in range(len(self) if n is None else min(n, len(self))):
+            hit = self.cached.get(i)
+            yield hit if hit is not None else self.loaders[i]()
 
     @property
     def float_accuracy(self) -> float:
@@ -144,9 +158,8 @@ class SimContext:
         noise = _standard_error(per_sample)
         acc = agree = None
         if self.classifier and self.eval is not None:
-            n = len(self.eval.samples) if eval_limit is None else eval_limit
             preds = []
-            for s in self.eval.samples[:n]:
+            for s in self.eval.iter(eval_limit):
                 check_cancel(cancel)
                 preds.append(int(top1(self.sim.run(s, scheme, calibration=cal)[self.out])[0]))
             if preds:
@@ -279,25 +292,36 @@ def _read_eval(
         pick = sorted(rng.choice(len(items), EVAL_LIMIT, replace=False).tolist())
         items = [items[i] for i in pick]
         notes.append(f"top-1 on {EVAL_LIMIT} of {len(ev.items)} evaluation images (seed {seed})")
-    samples, labels, preds = [], [], []
+    loaders, labels, preds = [], [], []
+    cached: dict[int, Sample] = {}
+    held = 0
     bad = 0
+    read_mode = inputs.request.read_mode
+
+    def read(path: Path) -> dict[str, np.ndarray]:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            x = read_image(path, layout, read_mode, to_color=True)
+        else:
+            x = read_file(path, layout, read_mode)
+        return convert({layout.name: x})
+
     for k, item in enumerate(items):
         check_cancel(cancel)
         try:
-            if item.file.suffix.lower() in IMAGE_SUFFIXES:
-                x = read_image(item.file, layout, inputs.request.read_mode, to_color=True)
-            else:
-                x = read_file(item.file, layout, inputs.request.read_mode)
+            s = read(item.file)
         except (PtqInputError, _Unreadable):  # recorded as a count, the run goes on
             bad += 1
             continue
-        s = convert({layout.name: x})
-        samples.append(s)
+        size = sum(a.nbytes for a in s.values())
+        if held + size <= EVAL_CACHE_BYTES:
+            cached[len(loaders)] = s
+            held += size
+        loaders.append(functools.partial(read, item.file))
         labels.append(item.label)
         preds.append(int(top1(sim.run_float(s)[sim.outputs[0]])[0]))
         report(progress, "evaluation", k + 1, len(items), "float predictions")
     if bad:
         notes.append(f"{bad} evaluation file(s) unreadable and skipped")
-    if not samples:
+    if not loaders:
         return None
-    return EvalData(tuple(samples), np.array(labels), np.array(preds))
+    return EvalData(tuple(loaders), np.array(labels), np.array(preds), cached)

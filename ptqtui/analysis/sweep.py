@@ -95,7 +95,7 @@ def method_sweep(
     notes: list[str] = []
     configured = ctx.settings
     plan = base_rows(configured)
-    n_eval = len(ctx.eval.samples) if ctx.eval is not None else 0
+    n_eval = len(ctx.eval) if ctx.eval is not None else 0
     per_row = len(ctx.samples) + n_eval
     total_rows = len(plan) + 3
     wanted = total_rows * per_row + sum(SEARCH_PASSES.values())

@@ -29,7 +29,7 @@ def loss_band(points: float | None, cosine: float) -> str:
 def quality_of(ctx: SimContext, m: Measurement) -> Quality:
     cosine = m.similarity.cosine
     if m.top1 is not None and ctx.eval is not None:
-        n = len(ctx.eval.samples)
+        n = len(ctx.eval)
         float_acc = ctx.eval.float_accuracy
         points = 100.0 * (float_acc - m.top1)
         basis = f"top-1 accuracy on {n} labelled images"
