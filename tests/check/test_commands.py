@@ -222,3 +222,23 @@ def test_list_and_explain():
     assert text.startswith("PTQ205 ineffective-option") and "Why:" in text and "Example:" in text
     with pytest.raises(UsageError):
         explain("PTQ999", io.StringIO())
+
+
+def test_cli_wiring(tmp_path, capsys):
+    from ptqtui.cli import main
+
+    good = write_config(tmp_path / "a.yaml", mapper_config())
+    bad = write_config(tmp_path / "b.yaml", mapper_config(cal__calibration_type="klx"))
+    assert main(["lint", str(good)]) == 0
+    assert main(["lint", str(bad), "--fail-on", "major"]) == 1
+    assert main(["lint", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["lint"]) == 2  # usage
+    capsys.readouterr()
+    assert main(["rules"]) == 0 and "PTQ001" in capsys.readouterr().out
+    assert main(["explain", "double-normalization"]) == 0
+    assert "PTQ002" in capsys.readouterr().out
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "bad.py").write_text("RULE = 1\ndef check(ctx):\n    return []\n")
+    assert main(["rules", "--rules", str(rules_dir)]) == 2
+    assert "bad.py" in capsys.readouterr().err

@@ -132,3 +132,42 @@ def test_rule_from_module_accepts_objects():
             return []
 
     assert rule_from_module(Plugin, "entry point acme").code == "ACME002"
+
+
+def test_entry_point_rules_are_loaded(monkeypatch):
+    import importlib.metadata
+    import types
+
+    module = types.ModuleType("acme_rules")
+    exec(textwrap.dedent(GOOD), module.__dict__)
+
+    class EntryPoint:
+        name = "acme"
+        value = "acme_rules"
+
+        def load(self):
+            return module
+
+    def entry_points(group):
+        assert group == "ptqtui.rules"
+        return [EntryPoint()]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    rules = load_rules()
+    [acme] = [r for r in rules if r.code == "ACME001"]
+    assert acme.source == "entry point acme (acme_rules)"
+
+
+def test_broken_entry_point_names_itself(monkeypatch):
+    import importlib.metadata
+
+    class EntryPoint:
+        name = "broken"
+        value = "broken_pkg:rules"
+
+        def load(self):
+            raise ImportError("no module named broken_pkg")
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [EntryPoint()])
+    with pytest.raises(RuleLoadError, match="entry point broken"):
+        load_rules()
