@@ -79,3 +79,43 @@ def test_undo_normalisation_and_layout_fixers_invert() -> None:
     undo = _denormaliser(mean, scale, 1, 4)
     assert np.allclose(undo(redo(x)), x, atol=1e-3)
     assert Path(__file__).exists()
+
+
+@pytest.fixture(scope="module")
+def double_norm_case(tmp_path_factory):
+    """Calibration data already normalised (float32) while norm_type normalises again."""
+    import numpy as np
+
+    from tests.check.factories import MEAN, SCALE
+
+    tmp = tmp_path_factory.mktemp("norm")
+    (tmp / "model.onnx").write_bytes(colour_classifier().SerializeToString())
+    mean = np.asarray(MEAN, np.float32).reshape(1, 3, 1, 1)
+    scale = np.asarray(SCALE, np.float32).reshape(1, 3, 1, 1)
+    arrays = [(x.astype(np.float32) - mean) * scale for x in to_nchw(natural_images(24, seed=1))]
+    write_bins(tmp / "calib_f32", arrays)
+    config = write_config(
+        tmp / "mapper.yaml",
+        mapper_config(
+            cal__calibration_type="max",
+            cal__cal_data_type="float32",
+            cal__cal_data_dir="./calib_f32",
+        ),
+    )
+    for i, img in enumerate(natural_images(30, seed=7)):
+        folder = tmp / "eval" / f"{i % 5}_class"
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"e{i:03d}.png"), img[:, :, ::-1])
+    inputs = load_inputs(Request(model=tmp / "model.onnx", config=config, eval_dir=tmp / "eval"))
+    analysis, ctx = run_analysis(inputs, sensitivity_samples=4)
+    return inputs, analysis, ctx
+
+
+def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:
+    inputs, analysis, ctx = double_norm_case
+    norm = Finding("PTQ002", Severity.CRITICAL, "data normalised, norm_type normalises again")
+    plan = build_plan([norm], analysis, SimMeasurer(ctx, inputs), inputs.config)
+    first = plan.steps[0]
+    assert first.tried and first.before is not None and first.after is not None
+    assert first.before.top1 is not None and first.after.top1 is not None
+    assert first.after.top1 > first.before.top1 + 0.3
