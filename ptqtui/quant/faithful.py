@@ -127,9 +127,7 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
             b = b + delta.astype(np.float32)
         bscale = (np.float32(act_scale[in_key]) * scales).astype(np.float32)
         bname = f"__b{i}"
-        new_inits.append(
-            numpy_helper.from_array(np.round(b / bscale).astype(np.int32), f"{bname}__int32")
-        )
+        new_inits.append(numpy_helper.from_array(_int32(np.round(b / bscale)), f"{bname}__int32"))
         new_inits.append(numpy_helper.from_array(bscale, f"{bname}__s"))
         new_inits.append(numpy_helper.from_array(np.zeros(bp.channels, np.int32), f"{bname}__zp"))
         before.append(
@@ -238,3 +236,12 @@ def backend_agreement(
     reduced = agreement(sim, cal.replace(reduce_range_weights=True), scheme, samples)
     full = agreement(sim, cal.replace(reduce_range_weights=False), scheme, samples)
     return BackendAgreement(reduced, full, len(samples))
+
+
+def _int32(q: np.ndarray) -> np.ndarray:
+    """Saturate to int32 as a 32-bit bias register does (a dead channel's tiny weight scale
+    can put its bias beyond it)."""
+    info = np.iinfo(np.int32)
+    return np.clip(np.nan_to_num(q, posinf=info.max, neginf=info.min), info.min, info.max).astype(
+        np.int32
+    )

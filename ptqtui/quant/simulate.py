@@ -234,7 +234,8 @@ class Simulator:
             s_w = w_scale.get(node.weight_point) if node.weight_point is not None else None
             if on and s_in is not None and s_w is not None:
                 bs = np.maximum((np.float32(s_in) * s_w).astype(np.float32), np.float32(1e-30))
-                b = (np.round(b / bs) * bs).astype(np.float32)
+                q = np.clip(np.round(b.astype(np.float64) / bs), -(2.0**31), 2.0**31 - 1)
+                b = (q * bs).astype(np.float32)  # int32 bias: saturates like the register
             feeds[f"__q{i}_b"] = b
         return feeds
 
