@@ -39,7 +39,14 @@ from ptqtui.tui.screens.log import LogView
 from ptqtui.tui.screens.nodes import COLUMNS, WIDE, NodesView
 from ptqtui.tui.screens.plan import PlanView
 from ptqtui.tui.screens.summary import SummaryView
-from ptqtui.tui.whatif import Choices, PatchConfig, Remeasure
+from ptqtui.tui.whatif import (
+    Choices,
+    PatchConfig,
+    Remeasure,
+    config_file,
+    initial_choices,
+    patch_from_file,
+)
 from ptqtui.tui.widgets.progress import ProgressPanel
 from ptqtui.tui.widgets.text import BAD, BAND_STYLE
 
@@ -100,6 +107,16 @@ class PtqApp(App["Diagnosis | None"]):
         self.failure: str | None = None
         self._started = time.monotonic()
         self._remeasuring: Choices | None = None
+        if diagnosis is not None:
+            self._adopt(diagnosis)
+
+    def _adopt(self, diagnosis: Diagnosis) -> None:
+        """Take the Diagnosis; edit the user's config for what-ifs when it is unchanged here."""
+        self.diagnosis = diagnosis
+        if self.patch_config is None:
+            path = config_file(diagnosis)
+            if path is not None:
+                self.patch_config = patch_from_file(path, initial_choices(diagnosis))
 
     # ------------------------------------------------------------------ layout
 
@@ -176,7 +193,7 @@ class PtqApp(App["Diagnosis | None"]):
             panels.first().show(message.progress, message.at)
 
     async def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
-        self.diagnosis = message.diagnosis
+        self._adopt(message.diagnosis)
         self.query_one("#title-bar", Static).update(self._title_text())
         await self.query(ProgressPanel).remove()
         await self.mount(self._tabs(message.diagnosis), before=self.query_one(Footer))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,30 +38,43 @@ class Choices:
     def with_method(self, label: str | None, settings: tuple[tuple[str, str], ...]) -> Choices:
         return Choices(label, settings, self.int16, self.cpu)
 
+    def changed_nodes(self, base: Choices) -> list[str]:
+        names = sorted(self.int16 | self.cpu | base.int16 | base.cpu)
+        return [
+            n for n in names if (n in self.int16, n in self.cpu) != (n in base.int16, n in base.cpu)
+        ]
+
+    def node_change(self, node: str, base: Choices) -> tuple[str | None, str | None]:
+        """(placement, input dtype) of `node` where they differ from `base`, else None."""
+        on = None
+        if (node in self.cpu) != (node in base.cpu):
+            on = "CPU" if node in self.cpu else "BPU"
+        dtype = None
+        if (node in self.int16) != (node in base.int16):
+            dtype = "int16" if node in self.int16 else "int8"
+        return on, dtype
+
+    def changed_settings(self, base: Choices) -> list[tuple[str, str]]:
+        old = dict(base.settings)
+        return [(k, v) for k, v in self.settings if old.get(k) != v]
+
     def yaml_change(self, base: Choices | None = None) -> str:
-        """The calibration_parameters lines that differ from `base` (the config as given)."""
+        """The YAML keys that differ from `base` (the config as given), as a fragment."""
         base = base or Choices()
         lines: list[str] = []
-        if self.settings and self.settings != base.settings:
-            lines += [f"  {k}: {v}" for k, v in self.settings]
-        nodes = sorted(self.int16 | self.cpu | base.int16 | base.cpu)
-        changed = [
-            n for n in nodes if (n in self.int16, n in self.cpu) != (n in base.int16, n in base.cpu)
-        ]
-        if changed:
-            lines.append("  node_info:")
-            for n in changed:
-                parts = []
-                if n in self.cpu:
-                    parts.append("ON: CPU")
-                if n in self.int16:
-                    parts += ["InputType: int16", "OutputType: int16"]
-                if not parts:
-                    parts.append("ON: BPU")  # back to the default int8 on the BPU
+        settings = self.changed_settings(base)
+        if settings:
+            lines.append("calibration_parameters:")
+            lines += [f"  {k}: {v}" for k, v in settings]
+        nodes = self.changed_nodes(base)
+        if nodes:
+            lines += ["model_parameters:", "  node_info:"]
+            for n in nodes:
+                on, dtype = self.node_change(n, base)
+                parts = [f"ON: {on}"] if on else []
+                parts += [f"InputType: {dtype}"] if dtype else []
                 lines.append(f"    {n}: {{{', '.join(parts)}}}")
-        if not lines:
-            return ""
-        return "calibration_parameters:\n" + "\n".join(lines) + "\n"
+        return "".join(line + "\n" for line in lines)
 
 
 def initial_choices(diagnosis: Diagnosis) -> Choices:
@@ -79,3 +93,52 @@ def initial_choices(diagnosis: Diagnosis) -> Choices:
 
 Remeasure = Callable[[Choices, threading.Event], "Measure"]
 PatchConfig = Callable[[Choices], "tuple[str, str] | None"]  # (unified diff, patched YAML)
+
+_OPTIMIZATIONS = ("asymmetric", "bias_correction")  # items of calibration_parameters.optimization
+
+
+def patch_from_file(path: Path, base: Choices) -> PatchConfig:
+    """Choices as edits of the user's YAML (comments and order kept), with the diff.
+
+    Returns None for choices the patcher cannot apply safely (the screen then shows the
+    plain YAML fragment instead).
+    """
+    text = path.read_text(encoding="utf-8")
+
+    def apply(choices: Choices) -> tuple[str, str] | None:
+        import yaml  # loaded on the first what-if, not at startup
+
+        from ptqtui.advise import patch
+
+        changes = []
+        for key, value in choices.changed_settings(base):
+            if key in _OPTIMIZATIONS:
+                if yaml.safe_load(value) is True:
+                    changes.append(patch.add_item("calibration_parameters.optimization", key))
+                continue
+            changes.append(patch.set_key(f"calibration_parameters.{key}", yaml.safe_load(value)))
+        for node in choices.changed_nodes(base):
+            on, dtype = choices.node_change(node, base)
+            changes.append(patch.node_setting(node, on=on, input_type=dtype))
+        try:
+            result = patch.apply_changes(text, changes, name=path.name)
+        except patch.PatchError:
+            return None
+        return result.diff, result.text
+
+    return apply
+
+
+def config_file(diagnosis: Diagnosis) -> Path | None:
+    """The diagnosed config, when it is still here and unchanged (same sha256)."""
+    import hashlib
+
+    ref = next((f for f in diagnosis.files if f.role == "config"), None)
+    if ref is None or ref.sha256 is None:
+        return None
+    path = Path(ref.path)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    return path if digest == ref.sha256 else None
