@@ -130,9 +130,7 @@ async def test_toggling_a_node_remeasures_in_the_background(live_app):
         await live_app.workers.wait_for_complete()
         await pilot.pause()
         assert "cosine 0.9881" in text_of(live_app, "#whatif-result")
-        assert "head/Gemm: {InputType: int16}" in text_of(
-            live_app, "#config-diff"
-        )
+        assert "head/Gemm: {InputType: int16}" in text_of(live_app, "#config-diff")
         await pilot.press("i")  # and back: the config as given
         assert "the config as given" in text_of(live_app, "#whatif-result")
 
