@@ -13,8 +13,13 @@ onnx, onnxruntime and PyYAML. See README.md beside this file.
 
 from __future__ import annotations
 
+import argparse
 import colorsys
+import hashlib
+import json
 import math
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,9 +49,18 @@ SEED_CALIB = 4
 SEED_TORCH = 5
 SEED_ABNORMAL = 6
 
+EPOCHS = 8
+BN_EPS = 1e-5  # PyTorch's default
+# Dead units (module -> channels), as training leaves some in real MobileNets: these channels
+# never fire, so the depthwise conv reading them sees only zeros, its batch-norm variance decays
+# to 0 and the folded weights of those channels become huge (gamma / sqrt(eps)).
+DEAD_CHANNELS = {"stem": (3, 11), "b2.pw": (7, 30), "b4.pw": (5, 40)}
+HEAD_BIAS = 40.0
+LABEL_SMOOTHING = 0.1
+
 N_TRAIN_PER_CLASS = 700
 N_VAL_PER_CLASS = 50
-N_EVAL_PER_CLASS = 30
+N_EVAL_PER_CLASS = 20
 N_CALIB = 100
 N_CALIB_F32 = 40  # float32 .bin files are 4x larger: fewer samples keep the folder small
 N_FEW = 5
@@ -59,7 +73,7 @@ N_FEW = 5
 
 def _hsv_to_rgb(h_deg: float, s: float, v: float) -> tuple[int, int, int]:
     r, g, b = colorsys.hsv_to_rgb((h_deg % 360.0) / 360.0, s, v)
-    return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
+    return round(r * 255), round(g * 255), round(b * 255)
 
 
 def _muted_colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -131,7 +145,7 @@ def _sign_polygon(shape: str, cx: float, cy: float, r: float, rot: float) -> np.
 
 def _draw_sign(img: np.ndarray, rng: np.random.Generator, label: int) -> None:
     colour_name, shape = CLASSES[label].split("_")
-    hue = HUES[colour_name] + rng.uniform(-7, 7)
+    hue = HUES[colour_name] + rng.uniform(-10, 10)
     fill = _hsv_to_rgb(hue, rng.uniform(0.7, 1.0), rng.uniform(0.6, 1.0))
     r = rng.uniform(0.2, 0.34) * CANVAS
     cx = rng.uniform(r + 4, CANVAS - r - 4)
@@ -170,7 +184,7 @@ def _lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     a = rng.uniform(0, 2 * math.pi)
     field = 1 + rng.uniform(0, 0.5) * ((xx - 0.5) * math.cos(a) + (yy - 0.5) * math.sin(a))
     gain = rng.uniform(0.6, 1.25)
-    balance = rng.uniform(0.9, 1.1, size=3).astype(np.float32)
+    balance = rng.uniform(0.88, 1.12, size=3).astype(np.float32)
     img = img * (gain * field)[..., None] * balance[None, None, :]
     img = 255.0 * (np.clip(img, 0, 255) / 255.0) ** rng.uniform(0.8, 1.25)
     img = cv2.resize(img.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
@@ -216,7 +230,7 @@ def build_torch_model():  # -> torch.nn.Module
         ) -> None:
             super().__init__()
             self.conv = nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False)
-            self.bn = nn.BatchNorm2d(cout)
+            self.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
             self.relu = nn.ReLU() if relu else None
 
         def forward(self, x):
@@ -253,7 +267,17 @@ def build_torch_model():  # -> torch.nn.Module
             x = self.b5(x)
             return self.fc(x.mean(dim=(2, 3)))  # logits; the ONNX graph adds the Softmax
 
-    return SignNet()
+    model = SignNet()
+    with torch.no_grad():
+        for module_name, channels in DEAD_CHANNELS.items():
+            bn = model.get_submodule(module_name).bn
+            for c in channels:  # gamma 0 and a negative beta: ReLU output 0, gradient 0
+                bn.weight[c] = 0.0
+                bn.bias[c] = -1.0
+        # Softmax is shift-invariant, so nothing in training moves the logits' common offset
+        # away from where the head's bias starts.
+        model.fc.bias.fill_(HEAD_BIAS)
+    return model
 
 
 def normalise(images_rgb_u8: np.ndarray) -> np.ndarray:
@@ -284,10 +308,15 @@ def train(log: Callable[[str], None]):  # -> torch.nn.Module (eval mode)
     model = build_torch_model()
     epochs, batch = EPOCHS, 64
     steps = epochs * math.ceil(len(yt) / batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    decay = [p for n, p in model.named_parameters() if n != "fc.bias"]
+    opt = torch.optim.AdamW(
+        [{"params": decay}, {"params": [model.fc.bias], "weight_decay": 0.0}],
+        lr=3e-3,
+        weight_decay=1e-4,
+    )
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     gen = torch.Generator().manual_seed(SEED_TORCH)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(yt), generator=gen)
@@ -299,10 +328,6 @@ def train(log: Callable[[str], None]):  # -> torch.nn.Module (eval mode)
             fb = flips[idx]
             xb = torch.where(fb[:, None, None, None], xb.flip(3), xb)
             loss = loss_fn(model(xb), yt[idx])
-            if SLIM > 0:  # network slimming: L1 on the batch-norm scales of pointwise convs
-                loss = loss + SLIM * sum(
-                    m.bn.weight.abs().sum() for n, m in model.named_modules() if n.endswith("pw")
-                )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -427,8 +452,8 @@ def export_onnx(model, path: Path) -> None:
     graph = helper.make_graph(
         nodes,
         "signnet",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(CLASSES)])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, len(CLASSES)])],
         inits,
     )
     m = helper.make_model(
@@ -445,23 +470,569 @@ def export_onnx(model, path: Path) -> None:
     path.write_bytes(m.SerializeToString())
 
 
-import os
+# ---------------------------------------------------------------------------------------------
+# Scenarios: one config per mistake, each with the calibration files that mistake writes
+# ---------------------------------------------------------------------------------------------
 
-EPOCHS = int(os.environ.get("EPOCHS", 15))
-SLIM = float(os.environ.get("SLIM", 0))
+TAIL_NODES = ("/head/fc/Gemm", "/head/softmax/Softmax")
+SHARED_CAL_DIR = "calibration/calibration_data_rgb"  # clean: RGB, NCHW, uint8, 0..255
 
-if __name__ == "__main__":
-    import torch
 
-    m = train(print)
-    m.eval()
-    export_onnx(m, Path("/tmp/model.onnx"))
+def prep_rgb_u8(img: np.ndarray) -> np.ndarray:
+    """The correct pipeline: RGB, NCHW, uint8 0..255 (what input_type_train rgb expects)."""
+    return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
+
+
+def prep_bgr_u8(img: np.ndarray) -> np.ndarray:
+    """cv2.imread's BGR order written as it came, while the config says rgb."""
+    return np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None])
+
+
+def prep_normalised_f32(img: np.ndarray) -> np.ndarray:
+    """The training transform (x/255 - mean)/std applied before writing: normalised twice."""
+    return normalise(img[None])
+
+
+def prep_skimage_f32(img: np.ndarray) -> np.ndarray:
+    """skimage.io.imread + img_as_float: RGB floats in 0..1."""
+    return np.ascontiguousarray(img.astype(np.float32).transpose(2, 0, 1)[None] / 255.0)
+
+
+def prep_rgb_f32(img: np.ndarray) -> np.ndarray:
+    """Correct values 0..255, but written as float32 (4 bytes a value)."""
+    return prep_rgb_u8(img).astype(np.float32)
+
+
+def prep_nhwc_u8(img: np.ndarray) -> np.ndarray:
+    """HWC as OpenCV/PIL hold images, written without the transpose to NCHW."""
+    return np.ascontiguousarray(img[None])
+
+
+# Each scenario: config changes from the good config, its calibration data, what must fire.
+# data: None for the shared clean folder, else (folder name, preparation, dtype, count, kind).
+SCENARIOS: dict[str, dict] = {
+    "bgr_swap": {
+        "title": "BGR .bin files for an rgb config, per-tensor weights",
+        "about": "The calibration script read the images with cv2.imread (BGR) and wrote them "
+        "as they came; the config says input_type_train: rgb. The config also keeps the "
+        "per-tensor weights of `calibration_type: max` without `per_channel`: once the channel "
+        "order is fixed, per-channel weights are the calibration step worth taking.",
+        "config": {"per_channel": None},
+        "data": ("calibration_data_rgb", prep_bgr_u8, "uint8", N_CALIB, "clean"),
+        "must_fire": [("PTQ001", "critical"), ("PTQ301", "minor")],
+    },
+    "good": {
+        "title": "correct config and clean calibration data",
+        "about": "Clean RGB NCHW uint8 calibration data, max calibration with percentile "
+        "0.99995 and per-channel weights, the two output operators on the CPU.",
+        "config": {},
+        "data": None,
+        "must_fire": [],
+    },
+    "double_norm": {
+        "title": "data normalised before writing, and again by norm_type",
+        "about": "The script applied the training transform (x/255 - mean)/std before writing "
+        "float32 files; the config's data_mean_and_scale applies mean and scale a second time.",
+        "config": {"cal_data_type": "float32"},
+        "data": ("calibration_data_rgb_f32", prep_normalised_f32, "float32", N_CALIB_F32, "clean"),
+        "must_fire": [("PTQ002", "critical")],
+    },
+    "skimage_range": {
+        "title": "skimage RGB floats in 0..1 where 0..255 is expected",
+        "about": "The script read the images with skimage (RGB, float, 0..1) and wrote float32 "
+        "files; the mean and scale in the config expect 0..255.",
+        "config": {"cal_data_type": "float32"},
+        "data": ("calibration_data_rgb_f32", prep_skimage_f32, "float32", N_CALIB_F32, "clean"),
+        "must_fire": [("PTQ003", "critical")],
+    },
+    "tofile_dtype": {
+        "title": "float32 .bin files declared cal_data_type: uint8",
+        "about": "The values are right (RGB, NCHW, 0..255) but were written as float32: each "
+        "file holds 4x the bytes a uint8 1x3x64x64 sample has. The converter cannot read them.",
+        "config": {},
+        "data": ("calibration_data_rgb", prep_rgb_f32, "float32", N_CALIB_F32, "clean"),
+        "must_fire": [("PTQ101", "critical")],
+    },
+    "tofile_layout": {
+        "title": "NHWC .bin files declared NCHW",
+        "about": "The script wrote HWC images without transposing them; read as 1x3x64x64 the "
+        "bytes are scrambled across channels and rows (the sizes match, so nothing complains).",
+        "config": {},
+        "data": ("calibration_data_rgb", prep_nhwc_u8, "uint8", N_CALIB, "clean"),
+        "must_fire": [("PTQ102", "critical")],
+    },
+    "abnormal_images": {
+        "title": "10 % over-exposed, black, white or duplicate images",
+        "about": "Correct format, but 10 of the 100 files are bad: 3 over-exposed, 2 black, "
+        "2 white, 3 duplicates of other files (listed in README.md).",
+        "config": {},
+        "data": ("calibration_data_rgb", prep_rgb_u8, "uint8", N_CALIB, "abnormal"),
+        "must_fire": [("PTQ103", "major")],
+    },
+    "few_images": {
+        "title": "only 5 calibration images",
+        "about": "Correct format and config, but 5 calibration samples instead of about 100.",
+        "config": {},
+        "data": ("calibration_data_rgb", prep_rgb_u8, "uint8", N_FEW, "clean"),
+        "must_fire": [("PTQ104", "minor")],
+    },
+    "per_tensor_loss": {
+        "title": "per-tensor weights lose accuracy that per_channel recovers",
+        "about": "The good config without `per_channel`: the depthwise convs' per-channel "
+        "weight ranges differ widely (dead input channels fold into huge weights), so one "
+        "scale per tensor costs accuracy that per-channel weights recover.",
+        "config": {"per_channel": None},
+        "data": None,
+        "must_fire": [("PTQ301", "major")],
+    },
+    "sensitive_tail": {
+        "title": "all int8: the output operators gain from the CPU",
+        "about": "The good config without `run_on_cpu`: the classifier's logits carry a large "
+        "common offset (softmax ignores it, int8 does not), so int8 Gemm/Softmax outputs lose "
+        "the small differences that decide the class.",
+        "config": {"run_on_cpu": None},
+        "data": None,
+        "must_fire": [("PTQ304", "minor")],
+    },
+    "bad_config": {
+        "title": "illegal value, unknown node, per_channel under default",
+        "about": "Three config mistakes, each on its own line: `compile_mode: speed` (not "
+        "latency, bandwidth or balance), a node_info entry for `/head/softmax/SoftMax` (the "
+        "node is `/head/softmax/Softmax`), and `per_channel: True` with "
+        "`calibration_type: default`, which decides per-channel itself.",
+        "config": "bad",
+        "data": None,
+        "must_fire": [("PTQ201", "major"), ("PTQ203", "major"), ("PTQ205", "minor")],
+    },
+}
+DEFAULT_SCENARIO = "bgr_swap"
+ORDER = (
+    "bgr_swap",
+    "good",
+    "double_norm",
+    "skimage_range",
+    "tofile_dtype",
+    "tofile_layout",
+    "abnormal_images",
+    "few_images",
+    "per_tensor_loss",
+    "sensitive_tail",
+    "bad_config",
+)
+ABNORMAL = {  # file index -> what it is
+    7: "over-exposed",
+    19: "black",
+    28: "over-exposed",
+    41: "white",
+    55: "duplicate of sign_012",
+    63: "black",
+    72: "over-exposed",
+    84: "white",
+    90: "duplicate of sign_033",
+    97: "duplicate of sign_050",
+}
+
+
+def _fmt_values(values: tuple[float, ...]) -> str:
+    return " ".join(f"{v:g}" for v in values)
+
+
+def config_text(name: str, spec: dict) -> str:
+    """The scenario's hb_mapper makertbin YAML, written as an engineer would."""
+    changes = spec["config"]
+    bad = changes == "bad"
+    changes = {} if bad else changes
+    data = spec["data"]
+    cal_dir = f"../../{SHARED_CAL_DIR}" if data is None else data[0]
+    cal_type = changes.get("cal_data_type", "uint8")
+    lines = [
+        f"# ptqtui demo scenario {name}: {spec['title']}",
+        "# hb_mapper makertbin config for the demo sign classifier (64x64 RGB, NCHW).",
+        "model_parameters:",
+        "  onnx_model: ../../model.onnx",
+        "  march: bernoulli2",
+        "  output_model_file_prefix: signnet_64x64",
+        "  working_dir: model_output",
+        "  layer_out_dump: False",
+    ]
+    if bad:
+        lines += [
+            "  node_info: {",
+            "    \"/head/fc/Gemm\": {'ON': 'CPU'},",
+            "    \"/head/softmax/SoftMax\": {'ON': 'CPU'}",
+            "  }",
+        ]
+    lines += [
+        "",
+        "input_parameters:",
+        "  input_name: images",
+        "  input_type_train: rgb",
+        "  input_layout_train: NCHW",
+        "  input_type_rt: rgb",
+        "  input_layout_rt: NCHW",
+        f"  input_shape: 1x3x{SIZE}x{SIZE}",
+        "  # the model was trained on (x/255 - mean)/std with ImageNet mean and std",
+        "  norm_type: data_mean_and_scale",
+        f"  mean_value: {_fmt_values(MEAN_VALUE)}",
+        f"  scale_value: {_fmt_values(SCALE_VALUE)}",
+        "",
+        "calibration_parameters:",
+        f"  cal_data_dir: {cal_dir}",
+        f"  cal_data_type: {cal_type}",
+    ]
+    if bad:
+        lines += ["  calibration_type: default", "  per_channel: True"]
+    else:
+        lines += ["  calibration_type: max", "  max_percentile: 0.99995"]
+        if "per_channel" not in changes:
+            lines.append("  per_channel: True")
+        if "run_on_cpu" not in changes:
+            lines.append(f"  run_on_cpu: '{';'.join(TAIL_NODES)}'")
+    lines += [
+        "",
+        "compiler_parameters:",
+        f"  compile_mode: {'speed' if bad else 'latency'}",
+        "  debug: False",
+        "  core_num: 1",
+        "  optimize_level: O3",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def expected_json(spec: dict) -> str:
+    good = not spec["must_fire"]
+    doc = {
+        "title": spec["title"],
+        "must_fire": [{"code": c, "min_severity": s} for c, s in spec["must_fire"]],
+        "no_other_critical": True,
+        "max_severity_otherwise": "minor" if good else None,
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the data (no torch needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def _png(img_rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img_rgb[:, :, ::-1]))
+    assert ok
+    return buf.tobytes()
+
+
+def _abnormal(images: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(SEED_ABNORMAL)
+    out = images.copy()
+    for index, what in ABNORMAL.items():
+        if what == "over-exposed":
+            gain = rng.uniform(2.8, 3.5)
+            out[index] = np.clip(images[index].astype(np.float32) * gain + 40, 0, 255).astype(
+                np.uint8
+            )
+        elif what == "black":
+            out[index] = rng.integers(0, 4, size=images[index].shape, dtype=np.uint8)
+        elif what == "white":
+            out[index] = 255 - rng.integers(0, 4, size=images[index].shape, dtype=np.uint8)
+        else:
+            out[index] = images[int(what.rpartition("_")[2])]
+    return out
+
+
+def write_data(log: Callable[[str], None]) -> None:
+    """Classes, evaluation images, calibration data and scenarios: byte for byte the same."""
+    for sub in ("eval", "calibration", "scenarios"):
+        if (HERE / sub).exists():
+            shutil.rmtree(HERE / sub)
+    (HERE / "classes.txt").write_text("\n".join(CLASSES) + "\n", encoding="utf-8")
+
+    x_eval, y_eval = make_split(SEED_EVAL, N_EVAL_PER_CLASS)
+    counters = dict.fromkeys(range(len(CLASSES)), 0)
+    for img, label in zip(x_eval, y_eval, strict=True):
+        folder = HERE / "eval" / CLASSES[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{counters[int(label)]:03d}.png").write_bytes(_png(img))
+        counters[int(label)] += 1
+    log(f"wrote {len(y_eval)} evaluation images")
+
+    x_cal, _ = make_split(SEED_CALIB, math.ceil(N_CALIB / len(CLASSES)))
+    x_cal = x_cal[:N_CALIB]
+    _write_bins(HERE / SHARED_CAL_DIR, x_cal, prep_rgb_u8, "uint8")
+    for name in ORDER:
+        spec = SCENARIOS[name]
+        folder = HERE / "scenarios" / name
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text(config_text(name, spec), encoding="utf-8")
+        (folder / "expected.json").write_text(expected_json(spec), encoding="utf-8")
+        if spec["data"] is not None:
+            sub, prep, dtype, count, kind = spec["data"]
+            images = _abnormal(x_cal) if kind == "abnormal" else x_cal
+            _write_bins(folder / sub, images[:count], prep, dtype)
+    index = {"default": DEFAULT_SCENARIO, "order": list(ORDER)}
+    (HERE / "scenarios" / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    log(f"wrote {N_CALIB} calibration samples and {len(ORDER)} scenarios")
+
+
+def _write_bins(folder: Path, images: np.ndarray, prep, dtype: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        prep(img).astype(dtype).tofile(folder / f"sign_{i:03d}.bin")
+
+
+MANIFEST_ROOTS = ("model.onnx", "classes.txt", "eval", "calibration", "scenarios")
+
+
+def manifest_files() -> list[Path]:
+    files: list[Path] = []
+    for root in MANIFEST_ROOTS:
+        path = HERE / root
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files.extend(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(files, key=lambda p: p.relative_to(HERE).as_posix())
+
+
+def manifest_text() -> str:
+    lines = []
+    for path in manifest_files():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(f"{digest}  {path.relative_to(HERE).as_posix()}")
+    return "\n".join(lines) + "\n"
+
+
+def check_manifest() -> list[str]:
+    """Differences between the files and MANIFEST.sha256 (empty when they agree)."""
+    recorded = (HERE / "MANIFEST.sha256").read_text(encoding="utf-8").splitlines()
+    now = manifest_text().splitlines()
+    old, new = set(recorded), set(now)
+    return [f"- {line}" for line in sorted(old - new)] + [f"+ {line}" for line in sorted(new - old)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification: quantize every scenario with onnxruntime, as its config says
+# ---------------------------------------------------------------------------------------------
+
+
+class ConversionError(Exception):
+    """What the converter would refuse (unreadable data, illegal config)."""
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _converter_settings(config_path: Path) -> dict:
+    """The few config facts the verification needs, read plainly from the YAML."""
+    cfg = _read_yaml(config_path)
+    comp = cfg["compiler_parameters"]
+    if comp.get("compile_mode") not in ("latency", "bandwidth", "balance"):
+        raise ConversionError(f"compile_mode {comp.get('compile_mode')!r} is not legal")
+    inp, cal = cfg["input_parameters"], cfg["calibration_parameters"]
+    cal_dir = str(cal["cal_data_dir"])
+    dtype = cal.get("cal_data_type") or ("float32" if cal_dir.endswith("_f32") else "uint8")
+    return {
+        "cal_dir": config_path.parent / cal_dir,
+        "dtype": dtype,
+        "shape": tuple(int(d) for d in str(inp["input_shape"]).split("x")),
+        "mean": np.array([float(v) for v in str(inp["mean_value"]).split()], np.float32),
+        "scale": np.array([float(v) for v in str(inp["scale_value"]).split()], np.float32),
+        "calibration_type": cal.get("calibration_type", "default"),
+        "max_percentile": float(cal.get("max_percentile", 1.0)),
+        "per_channel": bool(cal.get("per_channel", False)),
+        "cpu": tuple(n.strip() for n in str(cal.get("run_on_cpu", "")).split(";") if n.strip()),
+    }
+
+
+def _as_converter_reads(raw: bytes, settings: dict, source: str) -> np.ndarray:
+    """numpy.fromfile with the declared dtype and shape, then (x - mean) * scale."""
+    flat = np.frombuffer(raw, dtype=settings["dtype"])
+    shape = settings["shape"]
+    if flat.size != int(np.prod(shape)):
+        need = int(np.prod(shape)) * np.dtype(settings["dtype"]).itemsize
+        raise ConversionError(
+            f"{source}: {len(raw)} bytes, {'x'.join(map(str, shape))} {settings['dtype']} "
+            f"needs {need}"
+        )
+    x = flat.reshape(shape).astype(np.float32)
+    return (x - settings["mean"][None, :, None, None]) * settings["scale"][None, :, None, None]
+
+
+def _session(path: Path | bytes):
     import onnxruntime as ort
 
-    x, y = make_split(SEED_EVAL, N_EVAL_PER_CLASS)
-    xn = normalise(x)
-    s = ort.InferenceSession("/tmp/model.onnx")
-    p = s.run(None, {"images": xn})[0]
-    with torch.no_grad():
-        pt = torch.softmax(m(torch.from_numpy(xn)), 1).numpy()
-    print(np.abs(p - pt).max(), (p.argmax(1) == y).mean())
+    options = ort.SessionOptions()
+    # Without VNNI, onnxruntime's fused u8s8 kernels saturate: run the QDQ graph unfused.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _top1(session, inputs: list[np.ndarray], labels: np.ndarray) -> tuple[float, np.ndarray]:
+    probs = np.concatenate([session.run(None, {"images": x})[0] for x in inputs])
+    return 100.0 * float((probs.argmax(1) == labels).mean()), probs
+
+
+def _quantize(model: Path, out: Path, samples: list[np.ndarray], settings: dict, **over) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{"images": x} for x in samples])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    s = {**settings, **over}
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+    kind = s["calibration_type"]
+    if kind == "max" and s["max_percentile"] < 1.0:
+        method = CalibrationMethod.Percentile
+        extra["CalibPercentile"] = 100.0 * s["max_percentile"]
+    elif kind == "max":
+        method = CalibrationMethod.MinMax
+    elif kind == "kl":
+        method = CalibrationMethod.Entropy
+    else:
+        raise ConversionError(f"calibration_type {kind} is not reproduced by --verify")
+    quantize_static(
+        str(model),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=s["per_channel"],
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=method,
+        nodes_to_exclude=list(s["cpu"]),
+        extra_options=extra,
+    )
+
+
+def verify(log: Callable[[str], None]) -> str:
+    """Quantize each scenario with onnxruntime (QDQ) and measure top-1 on the eval set."""
+    import contextlib
+    import io
+    import logging
+    import tempfile
+
+    logging.getLogger().setLevel(logging.ERROR)
+    model = HERE / "model.onnx"
+    eval_items = sorted((HERE / "eval").glob("*/*.png"))
+    labels = np.array([CLASSES.index(p.parent.name) for p in eval_items])
+    eval_rgb = [cv2.imread(str(p), cv2.IMREAD_COLOR)[:, :, ::-1] for p in eval_items]
+    float_session = _session(model)
+    good = _converter_settings(HERE / "scenarios" / "good" / "config.yaml")
+    clean = [_as_converter_reads(prep_rgb_u8(im).tobytes(), good, "eval") for im in eval_rgb]
+    ref, _ = _top1(float_session, clean, labels)
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="ptqtui-verify-"))
+
+    def row(name: str, what: str, settings: dict | None, prep, **over) -> None:
+        t0 = time.time()
+        cells = {"scenario": name, "what": what}
+        try:
+            if settings is None:
+                raise ConversionError("config rejected")
+            files = sorted(p for p in settings["cal_dir"].iterdir() if p.is_file())
+            samples = [_as_converter_reads(p.read_bytes(), settings, p.name) for p in files]
+            piped = [_as_converter_reads(prep(im).tobytes(), settings, "eval") for im in eval_rgb]
+            out = tmp / f"{name}-{len(rows)}.onnx"
+            with contextlib.redirect_stdout(io.StringIO()):
+                _quantize(model, out, samples, settings, **over)
+            cells["float"], _ = _top1(float_session, piped, labels)
+            q = _session(out)
+            cells["int8"], _ = _top1(q, piped, labels)
+            cells["int8_clean"], _ = _top1(q, clean, labels)
+            cells["n"] = len(samples)
+        except ConversionError as exc:
+            cells["note"] = str(exc)
+        rows.append(cells)
+        log(f"{name:16s} {what:34s} {cells} ({time.time() - t0:.0f} s)")
+
+    for name in ORDER:
+        spec = SCENARIOS[name]
+        config = HERE / "scenarios" / name / "config.yaml"
+        prep = spec["data"][1] if spec["data"] is not None else prep_rgb_u8
+        try:
+            settings = _converter_settings(config)
+        except ConversionError as exc:
+            rows.append({"scenario": name, "what": "as configured", "note": str(exc)})
+            log(f"{name:16s} {exc}")
+            continue
+        row(name, "as configured", settings, prep)
+        if name in ("per_tensor_loss", "bgr_swap"):
+            row(name, "+ per_channel: True", settings, prep, per_channel=True)
+        if name == "sensitive_tail":
+            row(name, "+ run_on_cpu Gemm;Softmax", settings, prep, cpu=TAIL_NODES)
+            row(name, "+ run_on_cpu Softmax", settings, prep, cpu=TAIL_NODES[1:])
+    shutil.rmtree(tmp, ignore_errors=True)
+    return format_table(ref, rows)
+
+
+def format_table(ref: float, rows: list[dict]) -> str:
+    head = (
+        f"float model, correct preprocessing: top-1 {ref:.2f} % on {N_EVAL_PER_CLASS * 15} "
+        "eval images\n\n"
+        "| scenario | setting | cal. samples | float top-1 (scenario pipeline) "
+        "| int8 top-1 (scenario pipeline) | int8 top-1 (clean eval) | loss vs float |\n"
+        "|---|---|---:|---:|---:|---:|---:|\n"
+    )
+    body = []
+    for r in rows:
+        if "note" in r:
+            body.append(f"| {r['scenario']} | {r['what']} | - | - | - | - | {r['note']} |")
+            continue
+        body.append(
+            f"| {r['scenario']} | {r['what']} | {r['n']} | {r['float']:.2f} | {r['int8']:.2f} "
+            f"| {r['int8_clean']:.2f} | {ref - r['int8']:+.2f} |"
+        )
+    return head + "\n".join(body) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--data", action="store_true", help="rewrite data and scenarios only")
+    mode.add_argument("--verify", action="store_true", help="quantize every scenario, print")
+    mode.add_argument("--check", action="store_true", help="compare files with MANIFEST.sha256")
+    args = parser.parse_args(argv)
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    if args.check:
+        diff = check_manifest()
+        print("\n".join(diff) if diff else "all files match MANIFEST.sha256")
+        return 1 if diff else 0
+    if args.verify:
+        print(verify(log))
+        return 0
+    if not args.data:
+        t0 = time.time()
+        model = train(log)
+        log(f"trained in {time.time() - t0:.0f} s")
+        export_onnx(model, HERE / "model.onnx")
+    write_data(log)
+    (HERE / "MANIFEST.sha256").write_text(manifest_text(), encoding="utf-8")
+    log("wrote MANIFEST.sha256")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
