@@ -6,6 +6,7 @@ onnxruntime): the first frame shows before the worker imports it.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import tempfile
@@ -107,12 +108,17 @@ class PtqApp(App["Diagnosis | None"]):
         self.failure: str | None = None
         self._started = time.monotonic()
         self._remeasuring: Choices | None = None
+        self._sim: Any = None
         if diagnosis is not None:
             self._adopt(diagnosis)
 
     def _adopt(self, diagnosis: Diagnosis) -> None:
         """Take the Diagnosis; edit the user's config for what-ifs when it is unchanged here."""
         self.diagnosis = diagnosis
+        if self.remeasure is None and self._sim is not None:
+            from ptqtui.tui.live import remeasure_with
+
+            self.remeasure = remeasure_with(self._sim, initial_choices(diagnosis))
         if self.patch_config is None:
             path = config_file(diagnosis)
             if path is not None:
@@ -180,9 +186,16 @@ class PtqApp(App["Diagnosis | None"]):
         diagnose = self._diagnose
         if diagnose is None:
             from ptqtui.diagnosis import diagnose  # numpy, onnx: only in the worker
-        result = diagnose(self.request, progress=self._post_progress, cancel=cancel)
+        extra: dict[str, Any] = {}
+        if self.remeasure is None and "on_sim" in inspect.signature(diagnose).parameters:
+            extra["on_sim"] = self._keep_sim  # the simulator stays for live what-ifs
+        result = diagnose(self.request, progress=self._post_progress, cancel=cancel, **extra)
         if not cancel.is_set():
             self.post_message(DiagnosisReady(result))
+
+    def _keep_sim(self, sim: Any) -> None:
+        """Called in the worker: keep the SimContext until the Diagnosis arrives."""
+        self._sim = sim
 
     def _post_progress(self, progress: Progress) -> None:
         self.post_message(ProgressMade(progress, time.monotonic()))

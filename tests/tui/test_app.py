@@ -333,3 +333,37 @@ async def test_what_ifs_edit_the_users_config_when_it_is_here_and_unchanged(tmp_
     assert saved.startswith("# the user's config")  # comments kept
     assert "per_channel: true" in saved and "head/Gemm" in saved
     assert config.read_text() == CONFIG  # the user's file untouched
+
+
+async def test_a_diagnose_that_hands_over_its_simulator_gets_live_what_ifs():
+    from types import SimpleNamespace
+
+    from ptqtui.quant.scheme import QuantSettings
+
+    asked = []
+
+    class FakeSim:
+        settings = QuantSettings(calibration_type="default")
+
+        def measure(self, settings, *, eval_limit=None, cancel=None):
+            asked.append(settings)
+            return SimpleNamespace(similarity=SimpleNamespace(cosine=0.9934), top1=0.912)
+
+    def diagnose(request, rules=None, *, progress=None, cancel=None, on_sim=None):
+        on_sim(FakeSim())
+        return prepared_diagnosis()
+
+    app = make_app(Request(), diagnose=diagnose)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press("5")
+        app.query_one("#whatif-method", Select).value = 8  # max 0.9999 + per_channel
+        await app.workers.wait_for_complete()
+        app.query_one("#whatif-nodes").focus()
+        await pilot.press("i")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "cosine 0.9934" in text_of(app, "#whatif-result")
+    last = asked[-1]
+    assert (last.calibration_type, last.max_percentile, last.per_channel) == ("max", 0.9999, True)
+    assert [(o.node, o.input_dtype) for o in last.node_overrides] == [("head/Gemm", "int16")]
