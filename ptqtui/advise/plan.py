@@ -392,8 +392,9 @@ class _Planner:
 
     @property
     def cap(self) -> Severity:
-        """Tuning steps are at most minor when the loss is small (nothing to fix)."""
-        return Severity.MINOR if self.band == "small" else Severity.MAJOR
+        """Tuning steps are graded by their measured gain, at most major (critical is for
+        pipeline mistakes)."""
+        return Severity.MAJOR
 
     @property
     def cpu_key(self) -> str:
@@ -574,7 +575,7 @@ class _Planner:
             f"configured ({start.describe()}): {_fmt(start_m)}",
             f"methods: {methods}",
             f"max_percentile trend (cosine): {trend}",
-            f"noise of the measurement: {noise:.5f} cosine",
+            f"noise of the method comparison: {noise:.5f} cosine",
         )
         current_s, current_m = start, start_m
         method_ok = _cos(best_m) - _cos(start_m) > noise and best_s != start
