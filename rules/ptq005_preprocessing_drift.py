@@ -13,7 +13,6 @@ from ptqtui.check.context import (
     OTHER_LAYOUT,
     SWAPPED,
     TIMES_255,
-    channel_reversal,
 )
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
@@ -47,7 +46,6 @@ RELATED = {
     OTHER_LAYOUT: "PTQ102",
 }
 MEAN_DRIFT = 0.5  # a channel mean apart by half the spread of the per-sample means: drift
-SWAP_GAIN = 0.5  # reversed channels match at least twice as well: channel-order drift
 SCALE_RATIO = 4.0  # ranges differing by 4x or more: a different scale (e.g. 0..1 vs 0..255)
 
 
@@ -58,7 +56,9 @@ def check(ctx: Context) -> list[Finding]:
     where = f"{ctx.calibration_dir} vs {eval_dir}"
     preferred = {v.preferred for v in ctx.maybe("probe") or ()}
     related = tuple(sorted({RELATED[p] for p in preferred if p in RELATED}))
-    finding = _scale(calib, evaluation, where, related) or _order(calib, evaluation, where, related)
+    finding = _scale(calib, evaluation, where, related) or _order(
+        ctx, calib, evaluation, where, related
+    )
     if finding is None:
         finding = _means(calib, evaluation, where, related)
     return [finding] if finding is not None else []
@@ -84,14 +84,17 @@ def _scale(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]
     )
 
 
-def _order(calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]) -> Finding | None:
-    ratio = channel_reversal(calib, ev)
-    if ratio is None or ratio > SWAP_GAIN:
+def _order(
+    ctx: Context, calib: DataStats, ev: DataStats, where: str, related: tuple[str, ...]
+) -> Finding | None:
+    test = ctx.maybe("order_test")
+    if test is None or not test.reversed_fits:
         return None
     return RULE.finding(
-        "the channel means of the calibration data match the evaluation images reversed "
-        f"({_means_text(calib)} vs {_means_text(ev)}): one of them is BGR, the other RGB",
-        Evidence("channel means", _means_text(calib), _means_text(ev), where),
+        "the calibration data matches the evaluation images with its channels reversed "
+        f"(channel means {_means_text(calib)} vs {_means_text(ev)}): one of them is BGR, the "
+        "other RGB",
+        Evidence("per-sample channel means, energy distance", test.describe(), None, where),
         severity=Severity.MAJOR,
         related=related,
     )

@@ -41,6 +41,12 @@ def check(ctx: Context) -> list[Finding]:
                 "coverage not judged: the float model does not take the calibration data as "
                 f"given ({verdict.preferred} preferred; see PTQ001-PTQ003)"
             )
+    order = ctx.maybe("order_test")
+    if order is not None and order.reversed_fits:
+        raise MissingFact(
+            "coverage not judged: the calibration data is in the reverse channel order of the "
+            "evaluation images (see PTQ001)"
+        )
     pred = ctx.predictions
     n = len(pred.top1)
     counts = pred.counts()

@@ -29,6 +29,9 @@ RULE = RuleInfo(
 )
 
 MAX_CPU_NODES = 2  # reference §2: "only the last 1-2 output operators"
+# A CPU node with this many quantized BPU nodes after it splits the graph for real (a second
+# BPU subgraph with its own re-quantization); one or two after it is nearly the tail.
+MIDDLE_MAJOR = 3
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -57,7 +60,7 @@ def check(ctx: Context) -> list[Finding]:
                         "only output operators on the CPU",
                         where,
                     ),
-                    severity=Severity.MAJOR,
+                    severity=Severity.MAJOR if downstream >= MIDDLE_MAJOR else Severity.MINOR,
                     fix=f"Put {node} back on the BPU; if it is sensitive, set it to int16: "
                     f"node_info {{'{node}': {{'InputType': 'int16', 'OutputType': 'int16'}}}}.",
                 )

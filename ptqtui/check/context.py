@@ -31,6 +31,8 @@ LAYOUT_SAMPLES = 32  # samples whose two layout readings are compared
 PREDICTION_SAMPLES = 256  # float-model predictions on calibration samples (coverage)
 EVAL_SAMPLES = 64  # evaluation images read for statistics
 RESIZE_SAMPLES = 16  # raw images re-resized for the interpolation forensics
+ORDER_TEST_SAMPLES = 512  # calibration samples in the channel-order test (pairwise distances)
+ORDER_TEST_GAIN = 0.5  # reversed at least twice as close to the evaluation data: reversed
 THUMB = 8  # thumbnails are THUMB x THUMB per channel (near-duplicate search)
 
 # The probe's variants of the calibration samples
@@ -83,6 +85,7 @@ class ArrayStats:
     low_share: tuple[float, float]  # share at <= 2 % of full scale, for full scale 1 and 255
     high_share: tuple[float, float]  # share at >= 98 % of full scale, for 1 and 255
     smoothness: tuple[float, float] | None  # (as read, read in the other layout); bin/npy only
+    vivid: tuple[float, ...] = ()  # chromaticity (x3) of the most saturated 10 % of pixels
 
     @property
     def name(self) -> str:
@@ -624,9 +627,44 @@ class Context:
     @property
     def eval_stats(self) -> tuple[DataStats, ...]:
         """Statistics of the evaluation images, read as the correct pipeline would."""
-        return self._fact("eval_stats", self._compute_eval_stats)
+        samples = self.eval_samples
+        lay = self.layouts[0]
+        return self._fact("eval_stats", lambda: (_aggregate(lay.name, samples, None, lay),))
 
-    def _compute_eval_stats(self) -> tuple[DataStats, ...]:
+    @property
+    def eval_samples(self) -> tuple[ArrayStats, ...]:
+        """Per-image statistics of up to EVAL_SAMPLES evaluation images (seeded choice)."""
+        return self._fact("eval_samples", self._compute_eval_samples)
+
+    @property
+    def order_test(self) -> OrderTest:
+        """Is the calibration data in the channel order of the evaluation images?"""
+        return self._fact("order_test", self._compute_order_test)
+
+    def _compute_order_test(self) -> OrderTest:
+        evaluation = self.eval_samples
+        [name] = self.sample_stats.inputs[:1] or [""]
+        calib = self.sample_stats.of(name)
+        if len(calib[0].vivid) != 3 or len(evaluation[0].vivid) != 3:
+            raise MissingFact("the channel-order test needs 3-channel data")
+        if len(evaluation) < 8 or len(calib) < 3:
+            raise MissingFact("too few samples for the channel-order test")
+        rng = np.random.default_rng(self.seed)
+        x = np.array([s.vivid for s in calib], np.float64)
+        if len(x) > ORDER_TEST_SAMPLES:
+            x = x[rng.choice(len(x), ORDER_TEST_SAMPLES, replace=False)]
+        y = np.array([s.vivid for s in evaluation], np.float64)
+        halves = rng.permutation(len(y))
+        half = len(y) // 2
+        return OrderTest(
+            same=_energy_distance(x, y),
+            reversed=_energy_distance(x[:, ::-1], y),
+            noise=_energy_distance(y[halves[:half]], y[halves[half:]]),
+            calibration=len(x),
+            evaluation=len(y),
+        )
+
+    def _compute_eval_samples(self) -> tuple[ArrayStats, ...]:
         if self.inputs is None or self.inputs.eval_set is None:
             raise MissingFact(self._why_missing("eval_set", "no evaluation data (--eval-dir)"))
         if len(self.inputs.layouts) != 1:
@@ -653,7 +691,7 @@ class Context:
             stats.append(_array_stats(k, item.file, "image", arr, lay, layout_check=False))
         if not stats:
             raise MissingFact("no readable evaluation image")
-        return (_aggregate(lay.name, tuple(stats), None, lay),)
+        return tuple(stats)
 
     # -- raw images behind .bin files
 
@@ -723,19 +761,38 @@ def _other_layout_reader(
     return lambda x: x.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
 
-def channel_reversal(calib: DataStats, other: DataStats) -> float | None:
-    """How much better `calib`'s channel means match `other`'s reversed than as they are:
-    distance reversed / distance as is (below 0.5: the orders differ). None when the means
-    already agree within 0.3 of the spread, or the data has not 3 channels."""
-    if len(calib.channel_means) != 3 or len(other.channel_means) != 3:
-        return None
-    pairs = zip(calib.channel_means, other.channel_means, strict=True)
-    same = sum(abs(a - b) for a, b in pairs)
-    rev_pairs = zip(calib.channel_means, other.channel_means[::-1], strict=True)
-    reverse = sum(abs(a - b) for a, b in rev_pairs)
-    if same < 0.3 * max(other.std, 1e-12):
-        return None
-    return reverse / same
+@dataclass(frozen=True, slots=True)
+class OrderTest:
+    """Energy distances between the colours of the calibration and the evaluation samples
+    (chromaticity of each sample's most saturated pixels): as they are, with the calibration
+    channels reversed, and between two halves of the evaluation samples (the noise level)."""
+
+    same: float
+    reversed: float
+    noise: float
+    calibration: int
+    evaluation: int
+
+    @property
+    def reversed_fits(self) -> bool:
+        """The calibration data matches the evaluation data clearly better reversed."""
+        return self.same > self.noise and self.reversed <= ORDER_TEST_GAIN * self.same
+
+    def describe(self) -> str:
+        return (
+            f"distance to the evaluation images {self.same:.3f} as given, {self.reversed:.3f} "
+            f"with channels reversed (noise level {self.noise:.3f}; {self.calibration} "
+            f"calibration, {self.evaluation} evaluation samples)"
+        )
+
+
+def _energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Energy distance between two samples of points (0 for equal distributions)."""
+
+    def mean_dist(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2).mean())
+
+    return 2 * mean_dist(x, y) - mean_dist(x, x) - mean_dist(y, y)
 
 
 def _np_dtype(name: str) -> Any:
@@ -785,6 +842,7 @@ def _array_stats(
     if layout_check and kind in ("bin", "npy") and index < LAYOUT_SAMPLES:
         smooth = _layout_smoothness(values, lay)
     return ArrayStats(
+        vivid=_vivid_chromaticity(hwc),
         sample=index,
         path=path,
         kind=kind,
@@ -800,6 +858,26 @@ def _array_stats(
         high_share=high,
         smoothness=smooth,
     )
+
+
+VIVID_SHARE = 0.1  # the most saturated tenth of the pixels: the colourful objects of an image
+
+
+def _vivid_chromaticity(hwc: np.ndarray) -> tuple[float, ...]:
+    """Chromaticity of the most saturated pixels of a 3-channel image, scaled to sum to 3.
+
+    Colourful objects (signs, fruit, sky, foliage) are what a channel swap changes most and
+    channel means least; their colours are characteristic of a data set."""
+    if hwc.shape[-1] != 3:
+        return ()
+    pixels = hwc.reshape(-1, 3)
+    saturation = pixels.max(axis=1) - pixels.min(axis=1)
+    count = max(1, int(len(pixels) * VIVID_SHARE))
+    vivid = pixels[np.argpartition(saturation, -count)[-count:]].mean(axis=0)
+    total = float(np.abs(vivid).sum())
+    if total <= 1e-12:
+        return (1.0, 1.0, 1.0)
+    return tuple(float(3 * v / total) for v in vivid)
 
 
 def _roughness(hwc: np.ndarray) -> float:
