@@ -29,6 +29,7 @@ from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
 from ptqtui.quant.observe import Observation, observe
 from ptqtui.quant.scheme import QuantSettings, Scheme
 from ptqtui.quant.settings import QuantFlags, settings_from_config
+from ptqtui.quant.simulate import BATCH
 
 if TYPE_CHECKING:
     from ptqtui.inputs.resolve import LoadedInputs
@@ -142,12 +143,10 @@ class SimContext:
         sims: list[metrics.Similarity] = []
         per_sample: list[float] = []
         same: list[bool] = []
-        for i, s in enumerate(self.kept):
-            if i >= len(self.samples) and (self.eval is not None or not self.classifier):
-                break
-            check_cancel(cancel)
-            out = self.sim.run(s, scheme, calibration=cal)
-            ref = self.sim.reference(s, key=("analysis", i))
+        n_run = len(self.kept) if self.classifier and self.eval is None else len(self.samples)
+        outs = self.sim.run_batch(self.kept[:n_run], scheme, calibration=cal)
+        for i, out in enumerate(outs):
+            ref = self.sim.reference(self.kept[i], key=("analysis", i))
             if i < len(self.samples):
                 these = [metrics.compare(ref[n], out[n]) for n in self.sim.outputs]
                 sims += these
@@ -158,10 +157,11 @@ class SimContext:
         noise = _standard_error(per_sample)
         acc = agree = None
         if self.classifier and self.eval is not None:
-            preds = []
-            for s in self.eval.iter(eval_limit):
+            preds: list[int] = []
+            for chunk in _chunks(self.eval.iter(eval_limit), BATCH):
                 check_cancel(cancel)
-                preds.append(int(top1(self.sim.run(s, scheme, calibration=cal)[self.out])[0]))
+                outs = self.sim.run_batch(chunk, scheme, calibration=cal)
+                preds += [int(top1(o[self.out])[0]) for o in outs]
             if preds:
                 p = np.array(preds)
                 acc = float(np.mean(p == self.eval.labels[: len(p)]))
@@ -173,6 +173,18 @@ class SimContext:
     @property
     def out(self) -> str:
         return self.sim.outputs[0]
+
+
+def _chunks(items: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
+    """Lists of up to ``size`` items, reading ``items`` lazily."""
+    chunk: list[Sample] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _standard_error(values: Sequence[float]) -> float | None:

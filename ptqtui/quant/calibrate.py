@@ -209,9 +209,9 @@ def output_cosine(
     from ptqtui.quant.metrics import cosine
 
     values: list[float] = []
-    for sample in samples:
+    outs = sim.run_batch(samples, scheme, calibration=cal)
+    for sample, out in zip(samples, outs, strict=True):
         ref = sim.reference(sample)
-        out = sim.run(sample, scheme, calibration=cal)
         values += [cosine(ref[name], out[name]) for name in sim.outputs]
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan

@@ -30,6 +30,7 @@ share memory and cost a mobile CNN about 40 % of a pass. No what-if ever opens a
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from ptqtui.quant.calibrate import Calibration
 
 MS_DOMAIN = "com.microsoft"
+BATCH = 8  # samples stacked in one run
+log = logging.getLogger(__name__)
 _FEED_CACHE = 16
 _WEIGHT_CACHE = (
     4  # calibrations whose rounded weights are kept  # (scheme, calibration) feed dicts kept
@@ -85,6 +88,7 @@ class Simulator:
         lean = onnx.ModelProto()
         lean.CopyFrom(self.fq_model)
         del lean.graph.output[len(self.graph.outputs) :]
+        _dynamic_batch(lean, self.graph.inputs)
         self.lean_session = ort.InferenceSession(
             lean.SerializeToString(), opts, providers=["CPUExecutionProvider"]
         )
@@ -95,7 +99,8 @@ class Simulator:
         self._wcache: OrderedDict[Hashable, tuple[object, np.ndarray]] = OrderedDict()
         self._n_weights = sum(1 for p in self.points if p.kind == "weight")
         self._float_feeds = self._make_feeds(None, None)
-        self.forward_passes = 0  # runs so far: analyses report their cost in these
+        self.forward_passes = 0  # sample passes so far: analyses report their cost in these
+        self.batchable: bool | None = None  # samples stack along axis 0 (checked on first use)
 
     # ------------------------------------------------------------------ names
     @property
@@ -149,6 +154,66 @@ class Simulator:
         values = session.run(names, feeds)
         self.forward_passes += 1
         return dict(zip(names, values, strict=True))
+
+    def run_batch(
+        self,
+        samples: Sequence[Mapping[str, np.ndarray]],
+        scheme: Scheme | None = None,
+        *,
+        calibration: Calibration | None = None,
+    ) -> list[dict[str, np.ndarray]]:
+        """Model outputs of each sample under ``scheme``, up to ``BATCH`` samples per run
+        stacked along axis 0 when the model allows it (checked once against single runs);
+        one run per sample otherwise. Counts one pass per sample."""
+        if self.batchable is None and len(samples) >= 2:
+            self.batchable = self._check_batching(samples[:2], scheme, calibration)
+        if not self.batchable or len(samples) < 2:
+            return [self.run(s, scheme, calibration=calibration) for s in samples]
+        out: list[dict[str, np.ndarray]] = []
+        feeds = dict(self._feeds_for(scheme, calibration))
+        names = list(self.outputs)
+        for start in range(0, len(samples), BATCH):
+            chunk = samples[start : start + BATCH]
+            for name in self.inputs:
+                feeds[name] = np.concatenate([np.asarray(s[name]) for s in chunk], axis=0)
+            values = self.lean_session.run(names, feeds)
+            self.forward_passes += len(chunk)
+            sizes = np.cumsum([np.asarray(s[self.inputs[0]]).shape[0] for s in chunk])[:-1]
+            parts = [np.split(v, sizes, axis=0) for v in values]
+            out += [{n: parts[k][j] for k, n in enumerate(names)} for j in range(len(chunk))]
+        return out
+
+    def _check_batching(
+        self,
+        two: Sequence[Mapping[str, np.ndarray]],
+        scheme: Scheme | None,
+        calibration: Calibration | None,
+    ) -> bool:
+        """Whether a stacked run gives the single runs' outputs (a Reshape with a fixed batch
+        of 1, or a batch-mixing op, makes it fail or differ)."""
+        singles = [self.run(s, scheme, calibration=calibration) for s in two]
+        feeds = dict(self._feeds_for(scheme, calibration))
+        try:
+            for name in self.inputs:
+                a, b = (np.asarray(s[name]) for s in two)
+                if a.ndim == 0 or a.shape[0] != 1 or a.shape != b.shape:
+                    return False
+                feeds[name] = np.concatenate([a, b], axis=0)
+            stacked = self.lean_session.run(list(self.outputs), feeds)
+        except Exception as exc:  # onnxruntime's errors have no common base class
+            log.info("batched runs unavailable: %s", str(exc).splitlines()[0][:200])
+            return False
+        for k, name in enumerate(self.outputs):
+            v = stacked[k]
+            if v.ndim == 0 or v.shape[0] != 2:
+                return False
+            for j in range(2):
+                ref = singles[j][name]
+                if v[j : j + 1].shape != ref.shape or not np.allclose(
+                    v[j : j + 1], ref, rtol=1e-4, atol=1e-5, equal_nan=True
+                ):
+                    return False
+        return True
 
     def run_float(
         self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
@@ -415,3 +480,16 @@ def _names_read(nodes: Sequence[onnx.NodeProto]) -> set[str]:
                 for g in a.graphs:
                     names |= _names_read(g.node)
     return names
+
+
+def _dynamic_batch(model: onnx.ModelProto, inputs: Sequence[str]) -> None:
+    """Mark dimension 0 of the model's inputs and outputs symbolic, so samples can stack."""
+    wanted = set(inputs)
+    for vi in [*model.graph.input, *model.graph.output]:
+        if vi.name not in wanted and vi not in model.graph.output:
+            continue
+        tt = vi.type.tensor_type
+        if tt.HasField("shape") and len(tt.shape.dim) > 0:
+            tt.shape.dim[0].ClearField("dim_value")
+            tt.shape.dim[0].dim_param = "__batch"
+    del model.graph.value_info[:]
