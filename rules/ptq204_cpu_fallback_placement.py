@@ -47,9 +47,21 @@ def check(ctx: Context) -> list[Finding]:
         known = set(graph.node_names)
         cpu = {n: s for n, s in cpu.items() if n in known}  # unknown names are PTQ203's
         middle = _middle_nodes(graph, set(cpu))
-        for node, downstream in middle:
+        for node, after in middle:
             setting = cpu[node]
             where = _where(config, setting)
+            downstream = len(after)
+            if downstream < MIDDLE_MAJOR:
+                names = ", ".join(after)
+                fix = (
+                    f"Run the node(s) after it on the CPU too ({names}: check their names, "
+                    f"PTQ203), or put {node} back on the BPU."
+                )
+            else:
+                fix = (
+                    f"Put {node} back on the BPU; if it is sensitive, set it to int16: "
+                    f"node_info {{'{node}': {{'InputType': 'int16', 'OutputType': 'int16'}}}}."
+                )
             findings.append(
                 RULE.finding(
                     f"CPU node {node} ({graph.node(node).op_type}) sits in the middle of the "
@@ -61,8 +73,8 @@ def check(ctx: Context) -> list[Finding]:
                         where,
                     ),
                     severity=Severity.MAJOR if downstream >= MIDDLE_MAJOR else Severity.MINOR,
-                    fix=f"Put {node} back on the BPU; if it is sensitive, set it to int16: "
-                    f"node_info {{'{node}': {{'InputType': 'int16', 'OutputType': 'int16'}}}}.",
+                    fix=fix,
+                    related=("PTQ203",) if downstream < MIDDLE_MAJOR else (),
                 )
             )
     if len(cpu) > MAX_CPU_NODES:
@@ -97,8 +109,9 @@ def _where(config: MapperConfig, setting: NodeSetting) -> str:
     return f"{config.path.name} line {setting.line}" if setting.line else config.path.name
 
 
-def _middle_nodes(graph: ModelGraph, cpu: set[str]) -> list[tuple[str, int]]:
-    """CPU nodes with quantized BPU nodes both upstream and downstream, in graph order."""
+def _middle_nodes(graph: ModelGraph, cpu: set[str]) -> list[tuple[str, list[str]]]:
+    """CPU nodes with quantized BPU nodes both upstream and downstream (those downstream
+    listed in graph order)."""
     by_name = {n.name: n for n in graph.nodes}
     out = []
     for node in graph.nodes:
@@ -109,7 +122,8 @@ def _middle_nodes(graph: ModelGraph, cpu: set[str]) -> list[tuple[str, int]]:
         bpu_down = [n for n in down if by_name[n].quantized and n not in cpu]
         bpu_up = [n for n in up if by_name[n].quantized and n not in cpu]
         if bpu_down and bpu_up:
-            out.append((node.name, len(bpu_down)))
+            order = {n.name: n.index for n in graph.nodes}
+            out.append((node.name, sorted(bpu_down, key=order.__getitem__)))
     return out
 
 

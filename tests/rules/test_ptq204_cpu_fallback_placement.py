@@ -30,3 +30,9 @@ def test_node_info_bpu_overrides_run_on_cpu(tmp_path):
 def test_quiet_on_tail_nodes(tmp_path):
     config = mapper_config(cal__run_on_cpu="/head/Softmax; /head/Gain")
     assert rule.check(config_context(tmp_path, config, model=colour_classifier())) == []
+
+
+def test_cpu_node_just_before_the_tail_is_minor(tmp_path):
+    config = mapper_config(cal__run_on_cpu="/head/Gain")  # Softmax after it stays on the BPU
+    [finding] = rule.check(config_context(tmp_path, config, model=colour_classifier()))
+    assert finding.severity is Severity.MINOR and "/head/Softmax" in finding.fix
