@@ -88,3 +88,39 @@ def test_rejects_old_opsets():
 
     with pytest.raises(PtqInputError, match="opset"):
         Simulator(small_cnn(opset=10))
+
+
+def test_batched_runs_equal_single_runs(setup):
+    _, sim, xs, cal = setup
+    scheme = sim.scheme()
+    batched = sim.run_batch(xs, scheme, calibration=cal)
+    assert sim.batchable is True
+    for x, out in zip(xs, batched, strict=True):
+        single = sim.run(x, scheme, calibration=cal)["prob"]
+        np.testing.assert_allclose(out["prob"], single, rtol=1e-5, atol=1e-7)
+
+
+def test_a_fixed_batch_reshape_falls_back_to_single_runs():
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), "shape")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("Reshape", ["c", "shape"], ["y"], name="reshape"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4 * 64])],
+        initializer=[
+            numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "w"),
+            shape,
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    sim = Simulator(model)
+    xs = samples(3)
+    outs = sim.run_batch(xs)
+    assert sim.batchable is False and len(outs) == 3
+    np.testing.assert_array_equal(outs[2]["y"], sim.run(xs[2])["y"])
