@@ -131,7 +131,7 @@ class PtqApp(App["Diagnosis | None"]):
         if self.diagnosis is not None:
             yield self._tabs(self.diagnosis)
         else:
-            name = self.request.title if self.request and self.request.title else "the model"
+            name = _request_name(self.request)
             yield ProgressPanel(f"Diagnosing {name}", self._started, id="progress")
         yield Footer()
 
@@ -475,6 +475,17 @@ class _Main(Vertical):
     def compose(self):
         with TabbedContent(id="tabs"):
             yield from self.panes
+
+
+def _request_name(request: Request | None) -> str:
+    if request is None:
+        return "the model"
+    if request.title:
+        return request.title
+    for path in (request.model, request.config):
+        if path is not None:
+            return path.name
+    return "the model"
 
 
 def _describe(error: BaseException | None, request: Request | None) -> str:

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ptqtui.tui.widgets.chart import ColumnChart
-from ptqtui.tui.widgets.text import GOOD, WARN, num, pct
+from ptqtui.tui.widgets.text import GOOD, WARN, clip, num, pct
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis
@@ -29,26 +29,51 @@ class CalibrationView(VerticalScroll):
             return
         yield Static(_chosen(a), id="calibration-chosen")
         if a.sweep:
-            table: DataTable = DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
-            table.add_column(" ", key="mark")
-            table.add_column("calibration", key="label")
-            table.add_column("cosine", key="cosine")
-            table.add_column("+-", key="noise")
-            table.add_column("top-1", key="top1")
-            table.add_column("agree", key="agreement")
-            best = max(a.sweep, key=lambda r: r.cosine)
-            for i, r in enumerate(a.sweep):
-                mark = Text("*", style="bold") if r.chosen else Text("")
-                label = Text(r.label, style="bold" if r is best else "")
-                if r is best:
-                    label.append(" best", style=GOOD)
-                table.add_row(
-                    mark, label, num(r.cosine), num(r.noise), pct(r.top1), pct(r.agreement),
-                    key=str(i),
-                )  # fmt: skip
-            yield table
+            yield _sweep_table(a, self.app.size.width)
         if a.curve:
             yield Static(_curve(a), id="curve-chart")
+
+
+_SHORTER = (
+    ("max, max_percentile ", "max p="),
+    ("per_channel", "per_ch"),
+    ("asymmetric", "asym"),
+    ("bias_correction", "bias"),
+)
+
+
+def short_label(label: str, room: int) -> str:
+    """The sweep label, abbreviated when it does not fit (the tail tells the rows apart)."""
+    if len(label) <= room:
+        return label
+    for long, short in _SHORTER:
+        label = label.replace(long, short)
+    return clip(label, room)
+
+
+def _sweep_table(a: Analysis, width: int) -> DataTable:
+    table: DataTable = DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+    labelled = any(r.top1 is not None for r in a.sweep)
+    table.add_column(" ", key="mark")
+    table.add_column("calibration", key="label")
+    table.add_column("cosine", key="cosine")
+    table.add_column("+-", key="noise")
+    if labelled:
+        table.add_column("top-1", key="top1")
+    table.add_column("agree", key="agreement")
+    best = max(a.sweep, key=lambda r: r.cosine)
+    room = max(16, width - (44 if labelled else 35))  # the numbers stay on screen at 80
+    for i, r in enumerate(a.sweep):
+        mark = Text("*", style="bold") if r.chosen else Text("")
+        if r is best:
+            label = Text(short_label(r.label, room - 5), style="bold")
+            label.append(" best", style=GOOD)
+        else:
+            label = Text(short_label(r.label, room))
+        numbers = [num(r.cosine), num(r.noise)]
+        numbers += [pct(r.top1)] if labelled else []
+        table.add_row(mark, label, *numbers, pct(r.agreement), key=str(i))
+    return table
 
 
 def _chosen(a: Analysis) -> Text:

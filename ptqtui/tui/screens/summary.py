@@ -35,8 +35,10 @@ class SummaryView(VerticalScroll):
 
 def _headline(d: Diagnosis) -> Text:
     text = Text()
-    text.append(d.title or d.model.name, style="bold")
-    text.append(f"  {d.model.name}, {d.model.quantized_nodes} of {d.model.nodes} nodes quantized")
+    if d.title:
+        text.append(d.title, style="bold").append("  ")
+    text.append(d.model.name, style="" if d.title else "bold")
+    text.append(f", {d.model.quantized_nodes} of {d.model.nodes} nodes quantized")
     quality = d.analysis.quality if d.analysis else None
     text.append("\n")
     if quality is None:
@@ -74,11 +76,10 @@ def _quality(d: Diagnosis) -> Table | Text:
     return table
 
 
-def _counts(d: Diagnosis) -> Text:
+def _counts(d: Diagnosis) -> Group:
     text = Text("Findings: ", style="bold")
     if not d.findings:
-        text.append("none")
-        return text
+        return Group(text.append("none"))
     parts = []
     for severity in Severity:
         n = sum(1 for f in d.findings if f.severity is severity)
@@ -89,11 +90,13 @@ def _counts(d: Diagnosis) -> Text:
             text.append(", ")
         text.append(label, style=style)
     text.append("   (2 Findings)", style="dim")
+    lines = [text]
     for f in sorted(d.findings, key=lambda f: -f.severity.rank)[:3]:
-        text.append("\n  ")
-        text.append(f"{f.code} ", style=SEVERITY_STYLE[f.severity])
-        text.append(f.message.split(": ")[0] if len(f.message) > 70 else f.message)
-    return text
+        line = Text("  ", no_wrap=True, overflow="ellipsis")
+        line.append(f"{f.code} ", style=SEVERITY_STYLE[f.severity])
+        line.append(f.message)
+        lines.append(line)
+    return Group(*lines)
 
 
 def _next_step(d: Diagnosis) -> Text:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from ptqtui.tui.widgets.text import WARN, seconds
+from ptqtui.tui.widgets.text import WARN, clip, seconds
 
 if TYPE_CHECKING:
     from ptqtui.progress import Progress
@@ -55,7 +55,7 @@ class ProgressPanel(Vertical):
         elif p.done:
             line.append(f" {p.done}")
         if p.note:
-            line.append(f"\n        {p.note}", style="dim")
+            line.append(f"\n        {clip(p.note, max(20, self.size.width - 10))}", style="dim")
         self.query_one("#progress-stage", Static).update(line)
         bar = self.query_one(ProgressBar)
         bar.update(total=p.total, progress=p.done)
