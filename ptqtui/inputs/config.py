@@ -8,6 +8,7 @@ read as YAML raises `PtqInputError`.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -795,7 +796,7 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
         mean = pick("input_parameters.mean_value", i)
         scale = pick("input_parameters.scale_value", i)
         cal_dir_text = pick("calibration_parameters.cal_data_dir", i)
-        cal_dir = (parse.path.parent / cal_dir_text) if cal_dir_text else None
+        cal_dir = _beside(parse.path, cal_dir_text) if cal_dir_text else None
         declared = pick("calibration_parameters.cal_data_type", i)
         suffix_f32 = bool(cal_dir_text) and cal_dir_text.rstrip("/\\").endswith("_f32")
         implied = "float32" if suffix_f32 else "uint8"
@@ -849,7 +850,6 @@ def _finish(
     nodes: tuple[NodeSetting, ...],
     optimization: tuple[str, ...],
 ) -> MapperConfig:
-    base = parse.path.parent
     model_text = parse.values.get("model_parameters.onnx_model")
     working = parse.values.get("model_parameters.working_dir", "model_output")
     return MapperConfig(
@@ -861,6 +861,11 @@ def _finish(
         node_settings=nodes,
         optimization=optimization,
         problems=tuple(parse.problems),
-        model_path=(base / model_text) if model_text else None,
-        working_dir=base / str(working),
+        model_path=_beside(parse.path, model_text) if model_text else None,
+        working_dir=_beside(parse.path, str(working)),
     )
+
+
+def _beside(config_path: Path, relative: str) -> Path:
+    """A path from the config, read relative to the YAML's directory as the converter does."""
+    return Path(os.path.normpath(config_path.parent / relative))
