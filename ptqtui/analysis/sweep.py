@@ -22,7 +22,7 @@ from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.scheme import QuantSettings
 
 PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)
-SEARCH_PASSES = {"default": 12, "mix": 40}  # rough cost of a search, in passes
+SEARCH_PASSES = {"default": 16, "mix": 40}  # rough cost of a search, in passes
 
 
 def base_rows(base: QuantSettings) -> list[tuple[str, QuantSettings]]:

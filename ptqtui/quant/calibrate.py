@@ -6,8 +6,10 @@
   from 128 bins up, the reference distribution keeps bins [0, i) with the outliers folded into
   bin i-1, the candidate merges them into 128 levels and spreads each level back over its
   non-empty bins; the threshold is the upper edge of the cut-off with the minimum KL divergence.
-- ``default`` (reference §4): model-wide search over {max, max-percentile 0.99995, kl} x
-  per_channel x asymmetric, ranked by model-output cosine on the first calibration samples.
+- ``default`` (reference §4, DESIGN): model-wide search over {max, kl} x max_percentile
+  {1.0, 0.99995} x per_channel x asymmetric (16 candidates; kl with a percentile is the kl
+  threshold capped at that percentile), ranked by model-output cosine on the first
+  calibration sample.
 - ``mix`` (reference §4): the best of {max, percentile 0.99995, kl}, then for every activation
   whose isolated sensitivity is below cosine 0.999, the best method for that activation alone.
 - ``bias_correction``: per weighted node in topological order, add the per-channel mean error
@@ -148,6 +150,8 @@ def method_label(method: str, percentile: float | None, per_channel: bool) -> st
     """The converter's name of a calibration method (``Select <label> method.``)."""
     if method == "kl":
         label = f"kl:num_bin={NUM_BINS}"
+        if percentile is not None and percentile < 1.0:
+            label += f",percentile={percentile:g}"
     elif percentile is not None and percentile < 1.0:
         label = f"max-percentile:percentile={percentile:g}"
     else:
@@ -172,7 +176,7 @@ def calibrate_simple(
         if p.kind in ("activation", "output") and p.tensor in obs.stats:
             stats = obs.stats[p.tensor]
             if method == "kl":
-                acts[p.key] = _kl_range(stats, asymmetric)
+                acts[p.key] = _kl_range(stats, asymmetric, percentile)
             else:
                 acts[p.key] = activation_range(stats, "max", percentile, asymmetric)
     weights = {
@@ -190,12 +194,16 @@ def calibrate_simple(
     )
 
 
-def _kl_range(stats: TensorStats, asymmetric: bool) -> ActRange:
-    """kl thresholds are costly (1920 candidates); cache them on the statistics object."""
+def _kl_range(stats: TensorStats, asymmetric: bool, percentile: float | None = None) -> ActRange:
+    """kl thresholds are costly (1920 candidates); cache them on the statistics object. With
+    a percentile below 1 the threshold is also capped at that percentile of |x| (the default
+    search's kl x percentile candidates)."""
     token = (stats.count, stats.hist_max)
     if stats.kl_cache is None or stats.kl_cache[0] != token:
         stats.kl_cache = (token, activation_range(stats, "kl", None, False).threshold)
     t = stats.kl_cache[1]
+    if percentile is not None and percentile < 1.0:
+        t = min(t, stats.abs_percentile(percentile))
     if not asymmetric:
         return ActRange(-t, t, True)
     return ActRange(max(stats.min, -t), min(stats.max, t), False)
@@ -233,10 +241,11 @@ def search_default(
 ) -> Calibration:
     """Model-wide search of reference §4, logging the converter's lines."""
     grid = []
-    for method, pct in (("max", None), ("max", DEFAULT_PERCENTILE), ("kl", None)):
-        for per_channel in (True, False):
-            for asymmetric in (True, False):
-                grid.append((method, pct, per_channel, asymmetric))
+    for method in ("max", "kl"):
+        for pct in (None, DEFAULT_PERCENTILE):
+            for per_channel in (True, False):
+                for asymmetric in (True, False):
+                    grid.append((method, pct, per_channel, asymmetric))
     lines = ["Run calibration model with modelwise search method."]
     scored: list[tuple[float, int, Calibration]] = []
     for k, (method, pct, pc, asym) in enumerate(grid):
