@@ -84,6 +84,7 @@ class PtqApp(App["Diagnosis | None"]):
             for i, (tab, label) in enumerate(TABS, start=1)
         ),
         Binding("x", "export", "Export"),
+        Binding("question_mark", "toggle_keys", "Keys", show=False),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -169,7 +170,12 @@ class PtqApp(App["Diagnosis | None"]):
             "findings": FindingsView(d, id="findings-view"),
             "nodes": NodesView(d, wide=wide, id="nodes-view"),
             "calibration": CalibrationView(d, id="calibration-view"),
-            "plan": PlanView(d, can_measure=self.remeasure is not None, id="plan-view"),
+            "plan": PlanView(
+                d,
+                can_measure=self.remeasure is not None,
+                unmeasured="view mode" if self.request is None else "no simulator for what-ifs",
+                id="plan-view",
+            ),
             "log": LogView(d, id="log-view"),
         }
         panes = [
@@ -304,6 +310,13 @@ class PtqApp(App["Diagnosis | None"]):
         """Hide what needs a Diagnosis (export, tabs, save) until there is one."""
         needs_diagnosis = action in ("export", "save_config", "show_tab", "explain")
         return not (needs_diagnosis and self.diagnosis is None)
+
+    def action_toggle_keys(self) -> None:
+        """The keys of the focused screen, in a side panel (again to hide it)."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     # ------------------------------------------------------------------ quitting
 

@@ -49,8 +49,11 @@ class PlanView(VerticalScroll):
         Binding("w", "app.save_config", "Save config"),
     ]
 
-    def __init__(self, diagnosis: Diagnosis, can_measure: bool, **kwargs) -> None:
+    def __init__(
+        self, diagnosis: Diagnosis, can_measure: bool, unmeasured: str = "view mode", **kwargs
+    ) -> None:
         super().__init__(**kwargs)
+        self.unmeasured = unmeasured  # why what-ifs are not measured, when they are not
         self.diagnosis = diagnosis
         self.plan = diagnosis.plan
         self.can_measure = can_measure
@@ -178,7 +181,7 @@ class PlanView(VerticalScroll):
                 text.append(f", top-1 {pct(m.top1)}")
             return text
         if not self.can_measure:
-            text.append("not measured (view mode)", style=WARN)
+            text.append(f"not measured ({self.unmeasured})", style=WARN)
             row = self._sweep_only()
             if row is not None:
                 text.append(f"; the sweep measured cosine {num(row.cosine)} for this calibration")
