@@ -4,6 +4,11 @@ A fact that cannot be computed (no config, no calibration data, not a classifier
 `MissingFact(reason)`; the engine then reports the rules that need it as skipped, with the
 reason. Samples are streamed: per-sample statistics are small, and the model-response probe
 reads at most `PROBE_SAMPLES` samples, chosen with the request's seed.
+
+Facts (names for a rule's `needs`): config, graph, specs, layouts, preprocessors, calibration,
+sample_stats, data_stats, probe (the model-response probe: the float model on the samples as
+given and on plausible alternatives), predictions, eval_samples, eval_stats, order_test,
+raw_dir, resize_matches, analysis.
 """
 
 from __future__ import annotations
