@@ -80,6 +80,7 @@ class _State:
     measurer: Measurer | None
     changes: list[ConfigChange] = field(default_factory=list)
     measures: int = 0
+    fixes: list[str] = field(default_factory=list)  # pipeline fixes the measurer applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,17 @@ def build_plan(
     steps += planner.node_steps(state)
     steps += planner.qat_steps(state)
     report(progress, STAGE, 1, 1)
+    if state.fixes:
+        note = (
+            "measured on the calibration data with the pipeline fixes above applied: "
+            + ", ".join(state.fixes)
+        )
+        steps = [
+            dataclasses.replace(s, evidence=(*s.evidence, note))
+            if s.stage in ("calibration", "precision", "qat") and (s.tried or s.stage == "qat")
+            else s
+            for s in steps
+        ]
 
     diff, patched = "", None
     text = config_text
@@ -202,6 +214,15 @@ def _patch(text: str, steps: Sequence[_Step]) -> tuple[str, list[str]]:
 def _yaml_lines(changes: Iterable[ConfigChange]) -> str | None:
     lines = [c.describe() for c in changes]
     return "\n".join(lines) if lines else None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """The first clause of a message, cut at a word boundary."""
+    head = text.split("; ")[0].split(": ")[0] if len(text) > limit else text
+    if len(head) <= limit:
+        return head
+    cut = head[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "\u2026"
 
 
 def _evidence_line(e: Evidence) -> str:
@@ -285,9 +306,7 @@ def _route(quality: Quality | None, findings: Sequence[Finding]) -> str:
     return f"{head}: {way}"
 
 
-def _settings_changes(
-    old: QuantSettings, new: QuantSettings, *, cpu_key: str
-) -> list[ConfigChange]:
+def settings_changes(old: QuantSettings, new: QuantSettings, *, cpu_key: str) -> list[ConfigChange]:
     """The YAML changes that take the config from `old` to `new`."""
     out: list[ConfigChange] = []
     cp = "calibration_parameters"
@@ -441,6 +460,7 @@ class _Planner:
                     before = deployed or state.measure
                     after = fixed.measure(state.settings)
                     state.measurer, state.measure = fixed, after
+                    state.fixes.append(f"{fix} ({f.code})")
                     tried = True
                     if deployed is not None:
                         evidence.append(
@@ -473,7 +493,7 @@ class _Planner:
             steps.append(
                 _Step(
                     stage=stage,
-                    title=f"{f.code}: {f.message.split(';')[0][:90]}",
+                    title=f"{f.code}: {_short(f.message)}",
                     action=f.fix or "Fix the finding as its rule explains.",
                     why=f.message,
                     severity=f.severity,
@@ -620,7 +640,7 @@ class _Planner:
                     evidence=evidence,
                     before=start_m,
                     after=best_m,
-                    changes=tuple(_settings_changes(start, best_s, cpu_key=self.cpu_key)),
+                    changes=tuple(settings_changes(start, best_s, cpu_key=self.cpu_key)),
                     codes=self._codes("PTQ302"),
                     tried=True,
                 )
@@ -653,7 +673,7 @@ class _Planner:
             noise_f = _noise(current_m, m)
             line = f"{s.describe()}: {_fmt(m)} (without {flag}: {_fmt(flag_base_m)})"
             if _cos(m) - _cos(current_m) > noise_f:
-                changes = _settings_changes(current_s, s, cpu_key=self.cpu_key)
+                changes = settings_changes(current_s, s, cpu_key=self.cpu_key)
                 steps.append(
                     _Step(
                         stage="calibration",
@@ -777,7 +797,7 @@ class _Planner:
             out.append(
                 _Step(
                     stage="calibration-set",
-                    title=f"{f.code}: {f.message.split(';')[0][:90]}",
+                    title=f"{f.code}: {_short(f.message)}",
                     action=f.fix or "Change the calibration set as the rule explains.",
                     why=f.message,
                     severity=f.severity,
@@ -847,7 +867,7 @@ class _Planner:
             others = ", ".join(
                 f"{k} {n} {_cos(mm):.4f}" for k, n, _, mm in results if n != name or k != kind
             )
-            changes = _settings_changes(state.settings, s, cpu_key=self.cpu_key)
+            changes = settings_changes(state.settings, s, cpu_key=self.cpu_key)
             if kind == "cpu":
                 cpu_nodes.append(name)
                 title = f"Run {name} on the CPU (float)"

@@ -262,6 +262,7 @@ def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
     assert "large loss" in plan.route and "pipeline" in plan.route
     cal = next(s for s in plan.steps if s.stage == "calibration")
     assert cal.before == first.after  # measured on the fixed data
+    assert "pipeline fixes above applied: swap channels (PTQ001)" in cal.evidence[-1]
     assert not any(s.codes == ("PTQ104",) for s in plan.steps)  # info findings are no steps
 
 
@@ -399,3 +400,12 @@ def test_a_change_that_cannot_be_patched_is_named_and_the_rest_applied(tmp_path:
     assert plan.config_diff.startswith("# not applied: PTQ201")
     assert "+  per_channel: true" in plan.config_diff
     assert yaml.safe_load(plan.patched_config or "")["calibration_parameters"]["per_channel"]
+
+
+def test_short_titles_cut_at_a_word() -> None:
+    from ptqtui.advise.plan import _short
+
+    assert _short("short message") == "short message"
+    long = "the calibration data of input images is in the reverse channel order of the " * 2
+    cut = _short(long)
+    assert len(cut) <= 80 and cut.endswith("\u2026") and not cut[:-1].endswith(" ")
