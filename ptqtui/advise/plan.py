@@ -33,6 +33,7 @@ from ptqtui.advise.patch import (
     REMOVE,
     ConfigChange,
     PatchError,
+    PatchResult,
     add_item,
     apply_changes,
     node_setting,
@@ -306,6 +307,28 @@ def _route(quality: Quality | None, findings: Sequence[Finding]) -> str:
     return f"{head}: {way}"
 
 
+def cpu_key_for(config: MapperConfig | None) -> str:
+    """Where a node goes to the CPU: run_on_cpu on X3 (bernoulli2, no node_info there) or
+    where the config already uses it, else node_info ON: CPU."""
+    if config is None:
+        return "node_info"
+    if config.march in NO_INT16_MARCH or config.run_on_cpu:
+        return "run_on_cpu"
+    return "node_info"
+
+
+def patch_settings(
+    text: str,
+    old: QuantSettings,
+    new: QuantSettings,
+    config: MapperConfig | None = None,
+    *,
+    name: str = "config.yaml",
+) -> PatchResult:
+    """The config text changed from `old` to `new` settings (the TUI's what-if choices)."""
+    return apply_changes(text, settings_changes(old, new, cpu_key=cpu_key_for(config)), name=name)
+
+
 def settings_changes(old: QuantSettings, new: QuantSettings, *, cpu_key: str) -> list[ConfigChange]:
     """The YAML changes that take the config from `old` to `new`."""
     out: list[ConfigChange] = []
@@ -417,12 +440,7 @@ class _Planner:
 
     @property
     def cpu_key(self) -> str:
-        """run_on_cpu on X3 (bernoulli2) or where the config already uses it, else node_info."""
-        if self.march in NO_INT16_MARCH:
-            return "run_on_cpu"
-        if self.config is not None and self.config.run_on_cpu:
-            return "run_on_cpu"
-        return "node_info"
+        return cpu_key_for(self.config)
 
     def measure(self, state: _State, settings: QuantSettings) -> Measure | None:
         if state.measurer is None:

@@ -409,3 +409,21 @@ def test_short_titles_cut_at_a_word() -> None:
     long = "the calibration data of input images is in the reverse channel order of the " * 2
     cut = _short(long)
     assert len(cut) <= 80 and cut.endswith("\u2026") and not cut[:-1].endswith(" ")
+
+
+def test_patch_settings_for_what_if_choices(tmp_path: Path) -> None:
+    from ptqtui.advise.plan import patch_settings
+    from ptqtui.quant.scheme import NodeOverride
+
+    cfg = config(tmp_path)
+    old = QuantSettings("max", 0.99995)
+    new = dataclasses.replace(
+        old,
+        per_channel=True,
+        node_overrides=(NodeOverride("head/Gemm", on="CPU"),),
+    )
+    result = patch_settings(CONFIG_TEXT, old, new, cfg, name="mapper.yaml")
+    data = yaml.safe_load(result.text)
+    assert data["calibration_parameters"]["per_channel"] is True
+    assert data["model_parameters"]["node_info"] == {"head/Gemm": {"ON": "CPU"}}
+    assert result.diff.startswith("--- a/mapper.yaml")
