@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ptqtui.advise.results import Measure
+from ptqtui.errors import PtqInputError
 from ptqtui.quant.scheme import QuantSettings
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class SimMeasurer:
         fixers = _fixers(self.inputs, fix)
         if fixers is None:
             return None
-        from ptqtui.analysis.context import build_context
+        from ptqtui.analysis.context import AnalysisUnavailable, build_context
 
         fixed_inputs = dataclasses.replace(
             self.inputs, calibration=_FixedSource(self.inputs.calibration, fixers)
@@ -96,7 +97,7 @@ class SimMeasurer:
                 seed=0,
                 cancel=self.cancel,
             )
-        except (ValueError, ArithmeticError) as exc:
+        except (ValueError, ArithmeticError, PtqInputError, AnalysisUnavailable) as exc:
             log.warning("could not emulate %r: %s", fix, exc)
             return None
         return SimMeasurer(ctx, fixed_inputs, cancel=self.cancel, eval_limit=self.eval_limit)
@@ -110,7 +111,7 @@ class SimMeasurer:
         mistakes = _fixers(self.inputs, fix, inverse=True)
         if fixers is None or mistakes is None:
             return None
-        from ptqtui.analysis.context import build_context
+        from ptqtui.analysis.context import AnalysisUnavailable, build_context
 
         names = [lay.name for lay in self.inputs.layouts]
         pres = self.inputs.preprocessors
@@ -127,7 +128,7 @@ class SimMeasurer:
             ctx = build_context(
                 deployed, sensitivity_samples=len(self.ctx.samples), seed=0, cancel=self.cancel
             )
-        except (ValueError, ArithmeticError) as exc:
+        except (ValueError, ArithmeticError, PtqInputError, AnalysisUnavailable) as exc:
             log.warning("could not emulate the deployed pipeline for %r: %s", fix, exc)
             return None
         m = ctx.measure(settings, eval_limit=self.eval_limit, cancel=self.cancel)
