@@ -52,7 +52,7 @@ async def test_opens_on_the_summary_once_the_diagnosis_is_ready(live_app):
         assert "Feed RGB calibration data" in text_of(live_app, "#summary-next")
 
 
-async def test_number_keys_visit_every_screen(live_app):
+async def test_number_keys_visit_every_screen_and_every_binding_has_a_description(live_app):
     async with live_app.run_test(size=SIZE) as pilot:
         await ready(live_app, pilot)
         for key, (tab, _) in zip("123456", TABS, strict=True):
@@ -60,6 +60,8 @@ async def test_number_keys_visit_every_screen(live_app):
             assert live_app.query_one(TabbedContent).active == tab
             assert live_app.focused is not None
             assert live_app.query_one(f"#{tab}-view") in live_app.focused.ancestors_with_self
+            for binding in live_app.active_bindings.values():
+                assert binding.binding.description, binding
 
 
 async def test_a_finding_shows_its_detail_and_jumps_to_its_nodes(viewer):
@@ -204,14 +206,6 @@ async def test_palette_offers_export_and_explain(viewer):
         await pilot.pause()
         assert isinstance(viewer.screen, ExplainDialog)
         assert "BGR" in text_of(viewer, "#explain-body")
-
-
-async def test_every_binding_has_a_description(viewer):
-    async with viewer.run_test(size=SIZE) as pilot:
-        for key in "123456":
-            await pilot.press(key)
-            for binding in viewer.active_bindings.values():
-                assert binding.binding.description, binding
 
 
 async def test_progress_shows_the_stage_and_q_cancels_cleanly():
