@@ -95,3 +95,22 @@ def test_diagnose_runs_the_rules(tmp_path):
     assert codes["PTQ001"] == "critical"
     assert {"PTQ004", "PTQ005"} <= {s.what for s in diagnosis.skipped}
     assert diagnosis.findings[0].severity.value == "critical"
+
+
+def _eval():
+    return [(im, i % 5) for i, im in enumerate(natural_images(20, seed=21))]
+
+
+def test_order_test_against_evaluation_images(tmp_path):
+    swapped = make_context(
+        tmp_path / "s",
+        calib=to_nchw([im[:, :, ::-1] for im in natural_images(30)]),
+        eval_images=_eval(),
+    )
+    assert swapped.order_test.reversed_fits
+    assert swapped.order_test.reversed < swapped.order_test.same
+    clean = make_context(tmp_path / "c", calib=to_nchw(natural_images(30)), eval_images=_eval())
+    assert not clean.order_test.reversed_fits
+    assert "noise level" in clean.order_test.describe()
+    with pytest.raises(MissingFact, match="eval"):
+        make_context(tmp_path / "n").order_test  # noqa: B018
