@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,7 +36,12 @@ FIXES = (SWAP_CHANNELS, UNDO_NORMALISATION, SCALE_UP, SCALE_DOWN, READ_NHWC)
 
 
 class Measurer(Protocol):
-    """Measures what-ifs for the planner (all at the model outputs, vs the float model)."""
+    """Measures what-ifs for the planner (all at the model outputs, vs the float model).
+
+    Optional: `paired_noise(a, b) -> float | None`, the noise of the cosine difference of two
+    settings measured on the same samples; without it the planner compares each gain with
+    the larger of the two measures' own noise (more conservative).
+    """
 
     def measure(self, settings: QuantSettings) -> Measure:
         """The model quantized as `settings` ask (re-calibrated), measured."""
@@ -68,6 +74,7 @@ class SimMeasurer:
         self.cancel = cancel
         self.eval_limit = eval_limit
         self._cache: dict[QuantSettings, Measure] = {}
+        self._per_sample: dict[QuantSettings, np.ndarray] = {}
 
     def measure(self, settings: QuantSettings) -> Measure:
         hit = self._cache.get(settings)
@@ -75,6 +82,34 @@ class SimMeasurer:
             m = self.ctx.measure(settings, eval_limit=self.eval_limit, cancel=self.cancel)
             hit = Measure(m.similarity.cosine, m.top1, m.agreement, m.noise)
             self._cache[settings] = hit
+        return hit
+
+    def paired_noise(self, a: QuantSettings, b: QuantSettings) -> float | None:
+        """Standard error of the per-sample output cosine difference b - a over the analysis
+        samples (the same samples under both settings, so their common spread cancels)."""
+        xa, xb = self._cosines(a), self._cosines(b)
+        diff = xb - xa
+        diff = diff[np.isfinite(diff)]
+        if diff.size < 2:
+            return None
+        return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
+
+    def _cosines(self, settings: QuantSettings) -> np.ndarray:
+        hit = self._per_sample.get(settings)
+        if hit is None:
+            from ptqtui.quant import metrics
+
+            ctx = self.ctx
+            scheme = ctx.scheme_for(settings)
+            cal = ctx.calibration_for(settings, cancel=self.cancel)
+            values = []
+            for sample, ref in zip(ctx.samples, ctx.refs, strict=True):
+                out = ctx.sim.run(sample, scheme, calibration=cal)
+                values.append(
+                    metrics.nanmean(metrics.compare(ref[n], out[n]).cosine for n in ctx.sim.outputs)
+                )
+            hit = np.asarray(values, np.float64)
+            self._per_sample[settings] = hit
         return hit
 
     def with_input_fix(self, fix: str) -> SimMeasurer | None:

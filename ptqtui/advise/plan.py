@@ -442,6 +442,24 @@ class _Planner:
     def cpu_key(self) -> str:
         return cpu_key_for(self.config)
 
+    def noise(
+        self,
+        state: _State,
+        a: QuantSettings,
+        ma: Measure | None,
+        b: QuantSettings,
+        mb: Measure | None,
+    ) -> float:
+        """The noise of the difference b - a: paired over the same samples where the
+        measurer can say (much smaller than either measure's own spread), else the larger
+        of the two measures' noise."""
+        paired = getattr(state.measurer, "paired_noise", None)
+        if paired is not None:
+            value = paired(a, b)
+            if value is not None and not math.isnan(value):
+                return max(MIN_GAIN, value)
+        return _noise(ma, mb)
+
     def measure(self, state: _State, settings: QuantSettings) -> Measure | None:
         if state.measurer is None:
             return None
@@ -608,7 +626,7 @@ class _Planner:
         )
         methods = ", ".join(f"{k} {_cos(m):.4f}" for k, (_, m) in tried.items() if "p=" not in k)
         _, (best_s, best_m) = max(tried.items(), key=lambda kv: _cos(kv[1][1]))
-        noise = _noise(start_m, best_m)
+        noise = self.noise(state, start, start_m, best_s, best_m)
         evidence = (
             f"configured ({start.describe()}): {_fmt(start_m)}",
             f"methods: {methods}",
@@ -626,12 +644,15 @@ class _Planner:
         ):
             # keep the method change only if it still counts once per_channel is on (the
             # next step): otherwise per_channel alone is the smaller change that does it
-            m_start = self.measure(state, dataclasses.replace(start, per_channel=True))
-            m_best = self.measure(state, dataclasses.replace(best_s, per_channel=True))
+            pc_start = dataclasses.replace(start, per_channel=True)
+            pc_best = dataclasses.replace(best_s, per_channel=True)
+            m_start = self.measure(state, pc_start)
+            m_best = self.measure(state, pc_best)
             if (
                 m_start is not None
                 and m_best is not None
-                and _cos(m_best) - _cos(m_start) <= _noise(m_start, m_best)
+                and _cos(m_best) - _cos(m_start)
+                <= self.noise(state, pc_start, m_start, pc_best, m_best)
             ):
                 method_ok = False
                 evidence = (
@@ -688,7 +709,7 @@ class _Planner:
             m = self.measure(state, s)
             if m is None:
                 continue
-            noise_f = _noise(current_m, m)
+            noise_f = self.noise(state, current_s, current_m, s, m)
             line = f"{s.describe()}: {_fmt(m)} (without {flag}: {_fmt(flag_base_m)})"
             if _cos(m) - _cos(current_m) > noise_f:
                 changes = settings_changes(current_s, s, cpu_key=self.cpu_key)
@@ -879,7 +900,7 @@ class _Planner:
             if not results:
                 break
             kind, name, s, m = max(results, key=lambda r: _cos(r[3]))
-            noise = _noise(state.measure, m)
+            noise = self.noise(state, state.settings, state.measure, s, m)
             if _cos(m) - _cos(state.measure) <= noise:
                 break
             others = ", ".join(

@@ -119,3 +119,15 @@ def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:
     assert first.tried and first.before is not None and first.after is not None
     assert first.before.top1 is not None and first.after.top1 is not None
     assert first.after.top1 > first.before.top1 + 0.3
+
+
+def test_paired_noise_is_below_the_unpaired_spread(bgr_case) -> None:
+    import dataclasses
+
+    inputs, _, ctx = bgr_case
+    m = SimMeasurer(ctx, inputs)
+    a = ctx.settings
+    b = dataclasses.replace(a, max_percentile=0.9999)
+    paired = m.paired_noise(a, b)
+    assert paired is not None and paired >= 0.0
+    assert m.paired_noise(a, a) == 0.0
