@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -31,6 +32,8 @@ from ptqtui.errors import UsageError
 
 if TYPE_CHECKING:
     from ptqtui.advise.results import Plan
+
+log = logging.getLogger(__name__)
 
 NODE_INFO = "model_parameters.node_info"
 LIST_SEPARATORS = {  # keys holding a list in one string, and how items are separated
@@ -179,7 +182,35 @@ def write_patched_config(plan: Plan, out_path: str | Path, user_config_path: str
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    note = relocation_note(out, user, plan.patched_config)
+    if note:
+        log.warning("%s", note)
     return out
+
+
+PATH_KEYS = ("onnx_model", "caffe_model", "prototxt", "cal_data_dir", "working_dir")
+
+
+def relocation_note(out: Path, user: Path, text: str) -> str | None:
+    """A warning when the written config sits in another directory than the user's and
+    names files by relative paths (they are resolved from the config's directory)."""
+    if out.resolve().parent == user.resolve().parent:
+        return None
+    relative = []
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep and key in PATH_KEYS:
+            for part in value.split("#")[0].strip().strip("'\"").split(";"):
+                part = part.strip()
+                if part and not Path(part).is_absolute():
+                    relative.append(f"{key} {part}")
+    if not relative:
+        return None
+    return (
+        f"{out} is not in the directory of {user.name}: its relative paths "
+        f"({', '.join(relative[:3])}) now point elsewhere; write it beside the original "
+        "or adjust them"
+    )
 
 
 def _same_file(a: Path, b: Path) -> bool:

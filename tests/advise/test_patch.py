@@ -248,3 +248,16 @@ def test_write_is_atomic_and_complete(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     with pytest.raises(UsageError):
         write_patched_config(_plan(None), tmp_path / "other.yaml", user)
+
+
+def test_relocation_note_for_relative_paths(tmp_path: Path) -> None:
+    from ptqtui.advise.patch import relocation_note
+
+    user = tmp_path / "cfg" / "mapper.yaml"
+    assert relocation_note(tmp_path / "cfg" / "out.yaml", user, X5) is None
+    note = relocation_note(tmp_path / "elsewhere.yaml", user, X5)
+    assert note is not None and "onnx_model ./model.onnx" in note
+    assert (
+        relocation_note(tmp_path / "elsewhere.yaml", user, "model_parameters:\n  march: x\n")
+        is None
+    )
