@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
@@ -45,7 +47,7 @@ def check(ctx: Context) -> list[Finding]:
     )
     if not wide:
         return []
-    gain = per_channel_gain(analysis.sweep)
+    gain = measured_gain(ctx, analysis)
     severity = Severity.MINOR
     measured = None
     if gain is not None:
@@ -101,6 +103,43 @@ def check(ctx: Context) -> list[Finding]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One measured state: what the gain is computed from (a sweep row or a what-if)."""
+
+    cosine: float
+    top1: float | None = None
+    agreement: float | None = None
+    noise: float | None = None
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+def measured_gain(ctx: Context, analysis: Analysis) -> tuple[_Point, _Point] | None:
+    """Output quality without and with per_channel: from the method sweep, else measured by
+    the simulator on the configured settings (when the sweep did not get that far)."""
+    pair = per_channel_gain(analysis.sweep)
+    if pair is not None:
+        base, with_pc = pair
+        return (
+            _Point(base.cosine, base.top1, base.agreement, base.noise, base.settings),
+            _Point(
+                with_pc.cosine, with_pc.top1, with_pc.agreement, with_pc.noise, with_pc.settings
+            ),
+        )
+    sim = ctx.maybe("sim")
+    if sim is None or not hasattr(sim, "measure") or not hasattr(sim, "settings"):
+        return None
+    settings = sim.settings
+    if settings.calibration_type not in ("max", "kl"):
+        settings = dataclasses.replace(settings, calibration_type="max")
+    out = []
+    for s in (settings, dataclasses.replace(settings, per_channel=True)):
+        m = sim.measure(s)
+        cfg = (("calibration_type", s.calibration_type),)
+        out.append(_Point(m.similarity.cosine, m.top1, m.agreement, m.noise, cfg))
+    return out[0], out[1]
+
+
 def per_channel_gain(sweep: tuple[SweepRow, ...]) -> tuple[SweepRow, SweepRow] | None:
     """(row without per_channel, the same row with it): the best-measured such pair."""
     pairs = []
@@ -117,7 +156,7 @@ def per_channel_gain(sweep: tuple[SweepRow, ...]) -> tuple[SweepRow, SweepRow] |
     return max(pairs, key=lambda p: p[1].cosine)
 
 
-def _points(a: SweepRow, b: SweepRow) -> float | None:
+def _points(a: _Point, b: _Point) -> float | None:
     if a.top1 is not None and b.top1 is not None:
         return 100 * (b.top1 - a.top1)
     if a.agreement is not None and b.agreement is not None:

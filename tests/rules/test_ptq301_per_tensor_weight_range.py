@@ -46,3 +46,14 @@ def test_quiet_when_ranges_are_even_or_per_channel_is_on():
     assert rule.check(FakeContext(analysis(nodes=even, sweep=sweep))) == []
     on = (row("max + per_channel", 0.995, MAX, PC, chosen=True),)
     assert rule.check(FakeContext(analysis(nodes=NODES, sweep=on))) == []
+
+
+def test_measured_by_the_simulator_when_the_sweep_stopped_early():
+    from ptqtui.quant.scheme import QuantSettings
+    from tests.advise.fakes import FakeSim
+
+    sim = FakeSim(QuantSettings("max", 0.99995), lambda s: 0.999 if s.per_channel else 0.96)
+    sweep = (row("max, max_percentile 0.99995", 0.96, MAX, PCT, chosen=True),)
+    [f] = rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep), sim=sim))
+    assert f.severity is Severity.MAJOR and "0.9600 -> 0.9990" in f.message
+    assert [s.per_channel for s in sim.calls] == [False, True]
