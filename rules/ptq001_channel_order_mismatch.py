@@ -159,7 +159,7 @@ def _swap_finding(
     changed = swapped.changed if swapped is not None else None
     prefers = verdict is not None and verdict.preferred == SWAPPED
     evidence = []
-    if given is not None and alt is not None:
+    if prefers and given is not None and alt is not None:
         evidence.append(
             Evidence(
                 "float model, mean top-1 probability",
@@ -171,10 +171,19 @@ def _swap_finding(
     if order_test is not None:
         evidence.append(
             Evidence(
-                "channel means per sample vs the evaluation images (energy distance)",
+                "colours of the samples vs the evaluation images (energy distance)",
                 f"{order_test.same:.3f} as given, {order_test.reversed:.3f} reversed",
                 f"as given closest (noise {order_test.noise:.3f})",
                 ctx.calibration_dir,
+            )
+        )
+    if changed is not None and verdict is not None and not prefers:
+        evidence.append(
+            Evidence(
+                "float model's top-1 class changed by swapping the channels",
+                f"{100 * changed:.0f} % of {verdict.samples} samples",
+                None,
+                f"input {name}",
             )
         )
     # Grade: the model's confidence alone, when decisive; else the evaluation images' test,

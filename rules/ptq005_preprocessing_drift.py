@@ -94,7 +94,12 @@ def _order(
         "the calibration data matches the evaluation images with its channels reversed "
         f"(channel means {_means_text(calib)} vs {_means_text(ev)}): one of them is BGR, the "
         "other RGB",
-        Evidence("per-sample channel means, energy distance", test.describe(), None, where),
+        Evidence(
+            "colours of the samples vs the evaluation images (energy distance)",
+            test.describe(),
+            None,
+            where,
+        ),
         severity=Severity.MAJOR,
         related=related,
     )
