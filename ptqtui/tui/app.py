@@ -168,7 +168,7 @@ class PtqApp(App["Diagnosis | None"]):
         views: dict[str, Any] = {
             "summary": SummaryView(d, id="summary-view"),
             "findings": FindingsView(d, id="findings-view"),
-            "nodes": NodesView(d, wide=wide, id="nodes-view"),
+            "nodes": NodesView(d, wide=wide, width=self.size.width, id="nodes-view"),
             "calibration": CalibrationView(d, id="calibration-view"),
             "plan": PlanView(
                 d,

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Select, Static
 
 from ptqtui.tui.widgets.chart import ColumnChart
-from ptqtui.tui.widgets.text import MISSING, clip, gen, num, signed
+from ptqtui.tui.widgets.text import MISSING, clip, clip_middle, gen, num, signed
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import NodeRow
@@ -76,8 +76,11 @@ class NodesView(Vertical):
         Binding("enter", "details", "Details", show=False),
     ]
 
-    def __init__(self, diagnosis: Diagnosis, wide: bool = False, **kwargs) -> None:
+    def __init__(self, diagnosis: Diagnosis, wide: bool = False, width: int = 80, **kwargs) -> None:
         super().__init__(**kwargs)
+        # what the other columns leave the names (numbers stay on screen at 80 columns)
+        self.name_room = 28 if wide else max(16, width - 57)
+        self.op_room = 18 if wide else 10
         self.nodes: tuple[NodeRow, ...] = diagnosis.analysis.nodes if diagnosis.analysis else ()
         self.columns = tuple(c for c in COLUMNS if wide or not c.wide_only)
         self.sort_column = "order"
@@ -129,14 +132,19 @@ class NodesView(Vertical):
         rows.sort(key=_sort_key(column, self.reverse), reverse=self.reverse)
         return rows
 
-    def refresh_rows(self) -> None:
+    def refresh_rows(self, keep_cursor: bool = True) -> None:
+        """Rebuild the rows; the cursor stays on its node (filters) or goes to the top (sort)."""
         table = self.query_one("#nodes-table", DataTable)
-        current = self.current()
+        current = self.current() if keep_cursor else None
         table.clear()
         rows = self.visible()
         for n in rows:
             cells = [
-                Text(c.show(n), justify="right") if c.numeric else clip(c.show(n), 28)
+                Text(c.show(n), justify="right")
+                if c.numeric
+                else clip_middle(c.show(n), self.name_room)
+                if c.key == "name"
+                else clip(c.show(n), self.op_room)
                 for c in self.columns
             ]
             table.add_row(*cells, key=n.name)
@@ -180,7 +188,7 @@ class NodesView(Vertical):
     def sort_by(self, key: str, reverse: bool = False) -> None:
         self.sort_column = key
         self.reverse = reverse
-        self.refresh_rows()
+        self.refresh_rows(keep_cursor=False)
 
     def show_only(self, names: tuple[str, ...]) -> None:
         self.only = names
