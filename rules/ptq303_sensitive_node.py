@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
@@ -16,6 +17,7 @@ SENSITIVE_COSINE = 0.999  # the converter's own threshold (mix calibration, debu
 MAJOR_LOSS = 0.01  # one node alone costing this much output cosine is the 1.5-4 % kind
 MIN_GAIN = 2e-4  # int16 gains below this do not help
 MAX_FINDINGS = 5
+NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available
 
 RULE = RuleInfo(
     code="PTQ303",
@@ -44,11 +46,19 @@ def check(ctx: Context) -> list[Finding]:
         ),
         key=lambda n: n.sensitivity_cosine or 1.0,
     )
+    config = ctx.maybe("config")
+    no_int16 = config is not None and config.march in NO_INT16_MARCH
+    sim = None if no_int16 else ctx.maybe("sim")
+    base = _measure(sim, None)
     out = []
     for n in sensitive[:MAX_FINDINGS]:
         sens = n.sensitivity_cosine or 1.0
         loss = 1.0 - sens
         gain = n.int16_gain
+        if (gain is None or math.isnan(gain)) and base is not None:
+            widened = _measure(sim, n.name)
+            if widened is not None:
+                gain = widened - base
         evidence = [
             Evidence(
                 "model output cosine, only this node quantized",
@@ -63,7 +73,9 @@ def check(ctx: Context) -> list[Finding]:
         ):
             if value is not None and not math.isnan(value):
                 evidence.append(Evidence(what, f"{value:.5f}", where=f"node {n.name}"))
-        if gain is not None and not math.isnan(gain):
+        if no_int16:
+            measured = f"int16 node types are not available on march {config.march}"
+        elif gain is not None and not math.isnan(gain):
             measured = f"int16 on {n.name} gains {gain:.4f} output cosine"
             if gain <= MIN_GAIN:
                 measured += " (no measurable help: the loss is elsewhere or in its weights)"
@@ -81,3 +93,18 @@ def check(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _measure(sim: Any, int16_node: str | None) -> float | None:
+    """Output cosine of the configured scheme (with `int16_node` widened to int16)."""
+    if sim is None or not hasattr(sim, "measure") or not hasattr(sim, "settings"):
+        return None
+    from ptqtui.quant.scheme import NodeOverride
+
+    settings = sim.settings
+    if int16_node is not None:
+        overrides = {o.node: o for o in settings.node_overrides}
+        prev = overrides.get(int16_node) or NodeOverride(int16_node)
+        overrides[int16_node] = dataclasses.replace(prev, input_dtype="int16", output_dtype="int16")
+        settings = dataclasses.replace(settings, node_overrides=tuple(overrides.values()))
+    return float(sim.measure(settings).similarity.cosine)

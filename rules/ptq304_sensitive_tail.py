@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 TAIL = 2  # reference: only the last 1-2 output operators go to the CPU
 MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
 MAJOR_COSINE_GAIN = 0.01
+NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available
 
 RULE = RuleInfo(
     code="PTQ304",
@@ -45,10 +46,12 @@ def check(ctx: Context) -> list[Finding]:
         return []
     sim = ctx.maybe("sim")
     base = _measure(sim, None)
+    config = ctx.maybe("config")
+    int16_ok = config is None or config.march not in NO_INT16_MARCH
     out = []
     for n in tail:
         gains: list[tuple[str, float, str]] = []
-        if n.int16_gain is not None and not math.isnan(n.int16_gain):
+        if int16_ok and n.int16_gain is not None and not math.isnan(n.int16_gain):
             gains.append(("int16", n.int16_gain, f"int16 gains {n.int16_gain:.4f} output cosine"))
         cpu = _measure(sim, n.name)
         noise = MIN_GAIN

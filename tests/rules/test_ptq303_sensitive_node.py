@@ -23,3 +23,21 @@ def test_fires_per_sensitive_node_worst_first():
 def test_quiet_when_every_node_is_above_the_threshold():
     nodes = (node(0, "stem/Conv", sensitivity_cosine=0.9995), node(1, "x", sensitivity_cosine=None))
     assert rule.check(FakeContext(analysis(nodes=nodes))) == []
+
+
+def test_int16_gain_measured_by_the_simulator_or_unavailable_on_x3(tmp_path):
+    from ptqtui.inputs.config import load_config
+    from ptqtui.quant.scheme import QuantSettings
+    from tests.advise.fakes import FakeSim
+
+    nodes = (node(0, "b2/Conv", sensitivity_cosine=0.985),)
+    sim = FakeSim(
+        QuantSettings("max"),
+        lambda s: 0.99 if any(o.input_dtype == "int16" for o in s.node_overrides) else 0.98,
+    )
+    [f] = rule.check(FakeContext(analysis(nodes=nodes), sim=sim))
+    assert "int16 on b2/Conv gains 0.0100" in f.message
+    path = tmp_path / "x3.yaml"
+    path.write_text("model_parameters:\n  march: bernoulli2\n")
+    [f] = rule.check(FakeContext(analysis(nodes=nodes), config=load_config(path), sim=sim))
+    assert "not available on march bernoulli2" in f.message
