@@ -99,4 +99,4 @@ def _measure(sim: Any, cpu_node: str | None) -> Any:
             run_on_cpu=(*settings.run_on_cpu, cpu_node),
             run_on_bpu=tuple(x for x in settings.run_on_bpu if x != cpu_node),
         )
-    return sim.measure(settings)
+    return sim.measure(settings, eval_limit=0)  # cosine only: no evaluation images
