@@ -7,7 +7,8 @@ reads at most `PROBE_SAMPLES` samples, chosen with the request's seed.
 
 Facts (names for a rule's `needs`): config, graph, specs, layouts, preprocessors, calibration,
 sample_stats, data_stats, probe (the model-response probe: the float model on the samples as
-given and on plausible alternatives), predictions, eval_samples, eval_stats, order_test,
+given and on plausible alternatives), predictions, eval_samples, eval_stats, eval_probe
+(accuracy on labelled evaluation images, channels as configured and swapped), order_test,
 raw_dir, resize_matches, analysis.
 """
 
@@ -237,6 +238,18 @@ class Predictions:
         for c in self.top1:
             counts[c] += 1
         return counts
+
+
+@dataclass(frozen=True, slots=True)
+class EvalProbe:
+    """The float model's top-1 accuracy on labelled evaluation images, per variant."""
+
+    input: str
+    samples: int
+    accuracy: tuple[tuple[str, float], ...]  # (variant, top-1 accuracy), AS_GIVEN first
+
+    def of(self, variant: str) -> float:
+        return dict(self.accuracy)[variant]
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,7 +682,9 @@ class Context:
             evaluation=len(y),
         )
 
-    def _compute_eval_samples(self) -> tuple[ArrayStats, ...]:
+    def _eval_arrays(self) -> Iterator[tuple[Any, np.ndarray]]:
+        """(labelled file, array at input_type_train) for up to EVAL_SAMPLES evaluation images,
+        chosen with the seed and read as the correct pipeline would."""
         if self.inputs is None or self.inputs.eval_set is None:
             raise MissingFact(self._why_missing("eval_set", "no evaluation data (--eval-dir)"))
         if len(self.inputs.layouts) != 1:
@@ -678,14 +693,13 @@ class Context:
 
         eval_set = self.inputs.eval_set
         lay = self.inputs.layouts[0]
+        mode = self.inputs.request.read_mode
         rng = np.random.default_rng(self.seed)
         count = min(EVAL_SAMPLES, len(eval_set))
         picks = sorted(int(i) for i in rng.choice(len(eval_set), size=count, replace=False))
-        stats = []
-        for k, idx in enumerate(picks):
+        for idx in picks:
             item = eval_set.items[idx]
             try:
-                mode = self.inputs.request.read_mode
                 if item.file.suffix.lower() in (".npy", ".bin") or lay.color == "featuremap":
                     arr = data_module.read_file(item.file, lay, mode)
                 else:
@@ -693,10 +707,54 @@ class Context:
             # the reader's unreadable-file error is private to it; the loader records it
             except (PtqInputError, data_module._Unreadable):
                 continue
-            stats.append(_array_stats(k, item.file, "image", arr, lay, layout_check=False))
+            yield item, arr
+
+    def _compute_eval_samples(self) -> tuple[ArrayStats, ...]:
+        arrays = list(self._eval_arrays())
+        lay = self.layouts[0]
+        stats = [
+            _array_stats(k, item.file, "image", arr, lay, layout_check=False)
+            for k, (item, arr) in enumerate(arrays)
+        ]
         if not stats:
             raise MissingFact("no readable evaluation image")
         return tuple(stats)
+
+    @property
+    def eval_probe(self) -> EvalProbe:
+        """Top-1 accuracy of the float model on labelled evaluation images through the
+        config's preprocessing, as the config says and with the channels swapped."""
+        return self._fact("eval_probe", self._compute_eval_probe)
+
+    def _compute_eval_probe(self) -> EvalProbe:
+        self.graph  # noqa: B018
+        [pre] = self.preprocessors[:1] or [None]
+        if pre is None or len(self.preprocessors) != 1:
+            raise MissingFact("the evaluation probe needs a single-input model")
+        spec = self.spec_of(pre.input_name)
+        if spec.type_train not in COLOR_TYPES:
+            raise MissingFact("the evaluation probe varies rgb/bgr inputs only")
+        axis = _channel_axis(pre.layout)
+        right = {AS_GIVEN: 0, SWAPPED: 0}
+        count = 0
+        classes = len(self.inputs.eval_set.classes) if self.inputs and self.inputs.eval_set else 0
+        for item, arr in self._eval_arrays():
+            for variant, x in ((AS_GIVEN, arr), (SWAPPED, np.flip(arr, axis=axis))):
+                probs = _class_probs(self.run_float({pre.input_name: pre(x.astype(np.float32))}))
+                if probs is None or probs.shape[1] != classes:
+                    raise MissingFact(
+                        "the model's outputs do not match the evaluation classes "
+                        f"({classes} classes)"
+                    )
+                right[variant] += int(np.argmax(probs[0]) == item.label)
+            count += 1
+        if count == 0:
+            raise MissingFact("no readable evaluation image")
+        return EvalProbe(
+            input=pre.input_name,
+            samples=count,
+            accuracy=tuple((v, right[v] / count) for v in (AS_GIVEN, SWAPPED)),
+        )
 
     # -- raw images behind .bin files
 

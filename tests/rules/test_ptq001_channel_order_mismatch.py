@@ -88,3 +88,29 @@ def test_evaluation_images_alone_give_major_without_a_classifier(tmp_path):
     ctx = make_context(tmp_path, calib=calib, model=heatmap_model(), eval_images=_eval())
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.MAJOR and "reverse channel order" in finding.message
+
+
+def test_labelled_images_show_the_config_order_is_wrong(tmp_path):
+    # config says bgr and the data follows it; the model was trained on RGB
+    ctx = make_context(
+        tmp_path,
+        calib=to_nchw(_bgr(natural_images(20))),
+        eval_images=_eval(),
+        input__input_type_train="bgr",
+        input__mean_value=BGR_MEAN,
+        input__scale_value="0.01743 0.01751 0.01712",
+    )
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.CRITICAL and "labelled" in finding.message
+    assert finding.yaml_change.splitlines() == [
+        "input_parameters.input_type_train: bgr -> rgb",
+        "input_parameters.mean_value: 103.53 116.28 123.675 -> 123.675 116.28 103.53",
+        "input_parameters.scale_value: 0.01743 0.01751 0.01712 -> 0.01712 0.01751 0.01743",
+    ]
+    assert "100.0 % with channels swapped" in finding.measured
+
+
+def test_labelled_images_confirm_a_reversed_mean(tmp_path):
+    ctx = make_context(tmp_path, eval_images=_eval(), input__mean_value=BGR_MEAN)
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.MINOR and "labelled evaluation images" in finding.measured
