@@ -15,6 +15,7 @@ raw_dir, resize_matches, analysis.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptqtui.errors import PtqInputError
+from ptqtui.progress import ProgressCallback, check_cancel, report
 
 if TYPE_CHECKING:
     from ptqtui.inputs.config import InputSpec, MapperConfig
@@ -295,6 +297,9 @@ class Context:
         self.probe_samples = probe_samples
         self._cache: dict[str, Any] = {}
         self._session: Any = None
+        # set by the engine: long facts report progress and stop between samples
+        self.progress: ProgressCallback | None = None
+        self.cancel: threading.Event | None = None
 
     @classmethod
     def from_inputs(cls, inputs: LoadedInputs, **kwargs: Any) -> Context:
@@ -453,6 +458,7 @@ class Context:
         thumbs: list[list[np.ndarray]] = [[] for _ in layouts]
         total = 0
         for sample in source.iter_samples():
+            check_cancel(self.cancel)
             total += 1
             if total > MAX_STATS_SAMPLES:
                 continue
@@ -558,7 +564,9 @@ class Context:
             if len(variants) < 2:
                 continue
             outputs: dict[str, list[list[np.ndarray]]] = {v: [] for v in variants}
-            for sample in samples:
+            for done, sample in enumerate(samples):
+                check_cancel(self.cancel)
+                report(self.progress, "model-response probe", done, len(samples), pre.input_name)
                 base = self._feeds(sample.arrays)
                 x = sample.arrays[pre.input_name]
                 for variant, make in variants.items():
@@ -621,6 +629,7 @@ class Context:
         files: list[str] = []
         classes = 0
         for sample in self._read_samples(indices):
+            check_cancel(self.cancel)
             outs = self.run_float(self._feeds(sample.arrays))
             probs = _class_probs(outs)
             if probs is None:
@@ -739,6 +748,7 @@ class Context:
         count = 0
         classes = len(self.inputs.eval_set.classes) if self.inputs and self.inputs.eval_set else 0
         for item, arr in self._eval_arrays():
+            check_cancel(self.cancel)
             for variant, x in ((AS_GIVEN, arr), (SWAPPED, np.flip(arr, axis=axis))):
                 probs = _class_probs(self.run_float({pre.input_name: pre(x.astype(np.float32))}))
                 if probs is None or probs.shape[1] != classes:

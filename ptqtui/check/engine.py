@@ -42,6 +42,8 @@ def run_rules(
 ) -> RuleRun:
     """Every rule's check(ctx), in code order; Cancelled propagates, everything else is kept."""
     ordered = sorted(rules, key=lambda r: r.code)
+    ctx.progress = progress if ctx.progress is None else ctx.progress
+    ctx.cancel = cancel if ctx.cancel is None else ctx.cancel
     findings: list[Finding] = []
     skipped: list[SkippedRule] = []
     ran: list[str] = []

@@ -78,3 +78,21 @@ def test_progress_and_cancel():
     cancel.set()
     with pytest.raises(Cancelled):
         run_rules(Context(), [_rule("PTQ908", lambda ctx: [])], cancel=cancel)
+
+
+def test_cancel_reaches_long_facts(tmp_path):
+    from tests.check.factories import make_context
+
+    ctx = make_context(tmp_path)
+    cancel = threading.Event()
+    seen = []
+
+    def stop_in_probe(p):
+        seen.append(p.stage)
+        if p.stage == "model-response probe":
+            cancel.set()
+
+    rule = _rule("PTQ909", lambda c: [], needs=("probe",))
+    with pytest.raises(Cancelled):
+        run_rules(ctx, [rule], progress=stop_in_probe, cancel=cancel)
+    assert "model-response probe" in seen
