@@ -88,8 +88,8 @@ def _chosen(a: Analysis) -> Text:
             text.append(f'  log: "{chosen.note}"', style="dim")
     if a.sweep:
         best = max(a.sweep, key=lambda r: r.cosine)
-        if chosen is not None and best is not chosen:
-            gain = best.cosine - chosen.cosine
+        gain = best.cosine - chosen.cosine if chosen is not None else 0.0
+        if chosen is not None and best is not chosen and gain >= 0.00005:
             text.append("\nBest:   ", style="bold")
             text.append(f"{best.label} (cosine {num(best.cosine)}, {gain:+.4f})")
             noise = max(best.noise or 0.0, chosen.noise or 0.0)
@@ -109,8 +109,12 @@ def _curve(a: Analysis) -> Group:
     )[:3]
     title = Text("Accumulated error: output cosine as nodes are quantized in order", style="bold")
     low = min(values)
+    low -= max(1.0 - low, 1e-6) * 0.1
+    digits = 4
+    while digits < 8 and f"{low:.{digits}f}" == f"{1.0:.{digits}f}":
+        digits += 1  # a curve that hardly moves still gets two different labels
     chart = ColumnChart(
-        values, height=6, low=low - (1.0 - low) * 0.1, high=1.0, y_format="{:.4f}",
+        values, height=6, low=low, high=1.0, y_format=f"{{:.{digits}f}}",
         x_first=f"1 {a.curve[0].node}", x_last=f"{len(values)} {a.curve[-1].node}",
     )  # fmt: skip
     lines = [title, chart]
