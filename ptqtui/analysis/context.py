@@ -235,7 +235,13 @@ def build_context(
     if inputs.preprocessors is None:
         why = inputs.missing.get("preprocessing", "no preprocessing")
         notes.append(f"calibration samples fed to the float model as read ({why})")
-    sim = Simulator(inputs.graph.model)
+    try:
+        sim = Simulator(inputs.graph.model)
+    except PtqInputError:
+        raise
+    except Exception as exc:  # onnxruntime's load errors share no base class but Exception
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise AnalysisUnavailable(f"onnxruntime cannot run the model: {first}") from exc
     convert = model_ready(inputs)
 
     def samples() -> Iterator[dict[str, np.ndarray]]:
