@@ -73,7 +73,13 @@ def check(ctx: Context) -> list[Finding]:
                 continue  # the config's order is the root; data written to it follows it
         verdict = _verdict(ctx, name)
         order_test = _order_test(ctx, name)
-        if (verdict is not None and verdict.preferred == SWAPPED) or order_test is not None:
+        prefers = verdict is not None and verdict.preferred == SWAPPED
+        if prefers and verdict is not None and verdict.strength != "strong":
+            # a moderate preference is dropped when the evaluation images say the order is right
+            test = ctx.maybe("order_test")
+            if test is not None and not test.reversed_fits and test.same <= test.noise:
+                prefers = False
+        if prefers or order_test is not None:
             findings.append(_swap_finding(ctx, spec, name, verdict, order_test, conflict, order))
         elif conflict and order is not None:
             findings.append(_order_finding(ctx, spec, name, verdict, order, labelled))

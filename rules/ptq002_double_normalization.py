@@ -84,7 +84,10 @@ def check(ctx: Context) -> list[Finding]:
                     ctx.calibration_dir,
                 )
             )
-        if not reasons and not confirmed:
+        strong = confirmed and verdict is not None and verdict.strength == "strong"
+        # the model's response alone (no reason in the data or the graph) counts only when it is
+        # decisive: a moderate preference is within what a colour-sensitive model shows on noise
+        if not reasons and not strong:
             continue
         if confirmed and verdict is not None:
             evidence.append(
@@ -95,7 +98,6 @@ def check(ctx: Context) -> list[Finding]:
                     f"input {name}",
                 )
             )
-        strong = confirmed and verdict is not None and verdict.strength == "strong"
         # without the model's confirmation, data statistics or an in-model normalisation on
         # top of a pixel-scale norm_type are still unambiguous; anything else is a strong hint
         severity = Severity.CRITICAL if strong or (reasons and pixel_scale) else Severity.MAJOR

@@ -140,9 +140,10 @@ def _pixel_data(
     if stats.full_scale != 255.0:
         return None
     confirmed = verdict is not None and verdict.preferred == DIV_255
-    if expects[0] != "1" and not confirmed:
-        return None
     strong = confirmed and verdict is not None and verdict.strength == "strong"
+    # 0..255 data is the normal case: only an expectation of 0..1 or a decisive response count
+    if expects[0] != "1" and not strong:
+        return None
     why = expects[1] or "the float model"
     return RULE.finding(
         f"the calibration data of input {name} lies in 0..255 but {why} expects 0..1 values",
@@ -161,9 +162,9 @@ def _missing_normalisation(
     stats: DataStats,
     verdict: ProbeVerdict | None,
 ) -> Finding | None:
-    if verdict is None or verdict.preferred != NORM_ADDED:
+    if verdict is None or verdict.preferred != NORM_ADDED or verdict.strength != "strong":
         return None
-    strong = verdict.strength == "strong"
+    strong = True
     mean = "123.675 116.28 103.53" if spec.type_train == "rgb" else "103.53 116.28 123.675"
     scale = "0.01712 0.01751 0.01743" if spec.type_train == "rgb" else "0.01743 0.01751 0.01712"
     change = "\n".join(
