@@ -32,6 +32,7 @@ from ptqtui.quant.settings import QuantFlags, settings_from_config
 from ptqtui.quant.simulate import BATCH
 
 if TYPE_CHECKING:
+    from ptqtui.quant.faithful import BackendAgreement
     from ptqtui.inputs.resolve import LoadedInputs
     from ptqtui.quant.simulate import Simulator
 
@@ -169,6 +170,14 @@ class SimContext:
         elif same:
             agree = float(np.mean(same))
         return Measurement(sim_, acc, agree, noise)
+
+    def backend_check(self) -> BackendAgreement:
+        """The configured scheme on onnxruntime's own int8 kernels vs the simulator, with 7-bit
+        and 8-bit weights: ``saturation_loss`` is what the backend alone costs (u8s8 int16
+        saturation on x86 without VNNI), to report as a backend hazard, never as the model's."""
+        from ptqtui.quant.faithful import backend_agreement
+
+        return backend_agreement(self.sim, self.calibration, self.scheme, self.samples)
 
     @property
     def out(self) -> str:
