@@ -855,13 +855,55 @@ class _Planner:
 
     # -- 4. precision
     def precision_steps(self, state: _State) -> list[_Step]:
+        steps = self._output_precision(state)
         nodes = self.analysis.nodes if self.analysis is not None else ()
         if not nodes:
-            return []
+            return steps
         if state.measurer is None:
-            return self._precision_from_table(state, nodes)
+            return steps + self._precision_from_table(state, nodes)
         if state.measure is None or _cos(state.measure) >= self.target:
+            return steps
+        return steps + self._node_precision(state, nodes)
+
+    def _output_precision(self, state: _State) -> list[_Step]:
+        """int8 model outputs (set_model_output_int8, int8 Softmax): dropped when that
+        measurably helps (PTQ306)."""
+        flags = {
+            "set_model_output_int8": "set_model_output_int8",
+            "set_Softmax_input_int8": "softmax_input_int8",
+            "set_Softmax_output_int8": "softmax_output_int8",
+        }
+        on = [item for item, field_ in flags.items() if getattr(state.settings, field_)]
+        if not on or self.config is None or state.measurer is None or state.measure is None:
             return []
+        s = dataclasses.replace(state.settings, **{flags[i]: False for i in on})
+        m = self.measure(state, s)
+        if m is None:
+            return []
+        noise = self.noise(state, state.settings, state.measure, s, m)
+        if _cos(m) - _cos(state.measure) <= noise:
+            return []
+        keep = [i for i in self.config.optimization if i not in flags]
+        change = set_key("calibration_parameters.optimization", ",".join(keep) if keep else REMOVE)
+        step = _Step(
+            stage="precision",
+            title="Keep the model outputs in high precision",
+            action=f"Remove {', '.join(on)} from calibration_parameters.optimization.",
+            why="int8 outputs round away the small score differences that decide the result; "
+            "without the option the last BPU node writes high-precision output.",
+            severity=_grade(state.measure, m, self.cap),
+            evidence=(f"measured: {_fmt(state.measure)} -> {_fmt(m)} (noise {noise:.5f})",),
+            before=state.measure,
+            after=m,
+            changes=(change,),
+            codes=self._codes("PTQ306"),
+            tried=True,
+        )
+        state.changes.append(change)
+        state.settings, state.measure = s, m
+        return [step]
+
+    def _node_precision(self, state: _State, nodes: Sequence[NodeRow]) -> list[_Step]:
         int16_ok = self.march not in NO_INT16_MARCH
         ranked = sorted(
             (n for n in nodes if n.placement == "BPU" and n.dtype == "int8"),

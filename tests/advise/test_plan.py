@@ -70,6 +70,8 @@ class FakeMeasurer:
                 g += e.get(f"int16:{o.node}", 0.0)
         for n in s.run_on_cpu:
             g += e.get(f"cpu:{n}", 0.0)
+        if s.set_model_output_int8:
+            g += e.get("output_int8", 0.0)
         return g
 
     def measure(self, settings: QuantSettings) -> Measure:
@@ -427,3 +429,17 @@ def test_patch_settings_for_what_if_choices(tmp_path: Path) -> None:
     assert data["calibration_parameters"]["per_channel"] is True
     assert data["model_parameters"]["node_info"] == {"head/Gemm": {"ON": "CPU"}}
     assert result.diff.startswith("--- a/mapper.yaml")
+
+
+def test_int8_outputs_dropped_when_they_cost(tmp_path: Path) -> None:
+    text = CONFIG_TEXT.replace(
+        "  max_percentile: 0.99995\n",
+        "  max_percentile: 0.99995\n  optimization: set_model_output_int8,asymmetric\n",
+    )
+    fake = FakeMeasurer(0.985, {"output_int8": -0.01})
+    plan = build_plan([], analysis(), fake, config(tmp_path, text))
+    [step] = [s for s in plan.steps if s.stage == "precision"]
+    assert step.title == "Keep the model outputs in high precision" and step.tried
+    assert step.yaml_change == "calibration_parameters.optimization: asymmetric"
+    cal = yaml.safe_load(plan.patched_config or "")["calibration_parameters"]
+    assert cal["optimization"] == "asymmetric"
