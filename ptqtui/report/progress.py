@@ -38,7 +38,7 @@ class StderrProgress:
             )
 
             self._bars = RichProgress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -78,6 +78,8 @@ class StderrProgress:
             return
         seconds = time.monotonic() - self._started
         if self._bars is not None:
-            self._bars.console.print(f"{self._prog}: {self._stage} done in {seconds:.1f} s")
+            self._bars.console.print(
+                f"{self._prog}: {self._stage} done in {seconds:.1f} s", markup=False
+            )
         self._stage = None
         self._task = None

@@ -72,7 +72,7 @@ def _render(console: Console, block: object) -> None:
         grid.add_column(style="dim", overflow="fold", max_width=26)
         grid.add_column(overflow="fold")
         for key, value in block.rows:
-            grid.add_row(key, value)
+            grid.add_row(Text(key), Text(value))
         console.print(grid)
     elif isinstance(block, Table):
         table = RichTable(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
@@ -86,7 +86,7 @@ def _render(console: Console, block: object) -> None:
             else:
                 table.add_column(name, overflow="ellipsis", no_wrap=True, max_width=12)
         for row in block.rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         console.print(table)
         if block.note:
             console.print(Text(block.note, style="dim"))
@@ -116,7 +116,7 @@ def _chart(console: Console, chart: Chart) -> None:
             filled = round(BAR_WIDTH * (value - low) / span)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         short = label if len(label) <= label_width else "..." + label[-(label_width - 3) :]
-        console.print(f"  {short:<{label_width}} {bar} {value:.4f}", overflow="ellipsis")
+        console.print(Text(f"  {short:<{label_width}} {bar} {value:.4f}"), overflow="ellipsis")
     lost = "bar: 1 - value, the longer the worse; " if chart.kind == "bars" else ""
     ref = f"; threshold {chart.reference:g}" if chart.reference is not None else ""
     console.print(Text(f"  {lost}scale {low:.4f} .. 1.0000{ref}", style="dim"))

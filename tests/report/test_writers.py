@@ -126,3 +126,18 @@ def test_a_diagnosis_without_analysis_or_plan_still_reports():
         text = render(fmt, 80, bare)
         assert text
     assert "No findings." in render("text", 80, bare)
+
+
+def test_text_that_looks_like_markup_is_printed_as_is():
+    from dataclasses import replace
+
+    from ptqtui.check.findings import Evidence
+
+    d = prepared_diagnosis()
+    odd = replace(
+        d.findings[0],
+        message="files in [/data/calib] and [b]bold[/b]",
+        evidence=(Evidence("dir [/x]", "[red]1[/]", None, "[/data/calib]"),),
+    )
+    text = render("text", 100, replace(d, findings=(odd,)))
+    assert "[/data/calib]" in text and "[red]1[/]" in text and "[b]bold[/b]" in text

@@ -1,0 +1,42 @@
+"""Progress on stderr: Rich bars on a terminal, one plain line per stage otherwise."""
+
+from __future__ import annotations
+
+import io
+
+from ptqtui.progress import Progress
+from ptqtui.report.progress import StderrProgress
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_lines_when_not_a_terminal():
+    out = io.StringIO()
+    with StderrProgress(out) as show:
+        show(Progress("calibration", 0, 100, "observing activations"))
+        show(Progress("calibration", 50, 100))
+        show(Progress("sensitivity", 0, 408))
+    assert out.getvalue().splitlines() == [
+        "ptqtui: calibration, 100 steps (observing activations) ...",
+        "ptqtui: sensitivity, 408 steps ...",
+    ]
+
+
+def test_bars_on_a_terminal_survive_text_that_looks_like_markup():
+    out = Tty()
+    with StderrProgress(out) as show:
+        show(Progress("rules", 0, 3, "[/data/calib] [b]"))
+        show(Progress("rules", 3, 3, "[/x]"))
+        show(Progress("plan [max p=0.99995]", 1, None))
+    text = out.getvalue()
+    assert "rules done in" in text and "\x1b[" in text
+
+
+def test_quiet_says_nothing():
+    out = Tty()
+    with StderrProgress(out, quiet=True) as show:
+        show(Progress("rules", 0, 3))
+    assert out.getvalue() == ""
