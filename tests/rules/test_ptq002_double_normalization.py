@@ -50,3 +50,18 @@ def test_quiet_when_only_the_model_normalises(tmp_path):
         input__scale_value=None,
     )
     assert rule.check(ctx) == []
+
+
+def test_moderate_probe_preference_alone_is_not_enough(tmp_path):
+    from dataclasses import replace
+
+    from ptqtui.check.context import NORM_REMOVED
+
+    ctx = make_context(tmp_path)
+    [verdict] = ctx.probe
+    weak = replace(verdict, preferred=NORM_REMOVED, strength="weak", margin=0.06)
+    ctx._cache["probe"] = (weak,)
+    assert rule.check(ctx) == []
+    ctx._cache["probe"] = (replace(weak, strength="strong", margin=0.3),)
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.CRITICAL  # decisive: the measure decides the grade
