@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,10 +109,15 @@ def build_plan(
     *,
     target_cosine: float = DEFAULT_TARGET,
     config_text: str | None = None,
+    time_budget: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Plan:
-    """The plan for one diagnosis; `measurer` None plans from the analysis' numbers alone."""
+    """The plan for one diagnosis; `measurer` None plans from the analysis' numbers alone.
+
+    `time_budget` (seconds) stops the what-ifs once spent: later candidates are then not
+    measured (and not recommended), as `MAX_MEASURES` does.
+    """
     if not 0.0 < target_cosine <= 1.0:
         raise ValueError(f"target cosine {target_cosine} is not in (0, 1]")
     quality = analysis.quality if analysis is not None else None
@@ -127,11 +133,12 @@ def build_plan(
         march=march,
         progress=progress,
         cancel=cancel,
+        deadline=None if time_budget is None else time.perf_counter() + time_budget,
     )
     state = _State(base, None, measurer)
     if measurer is not None:
         state.measure = planner.measure(state, base)
-    elif quality is not None:
+    if state.measure is None and quality is not None:
         state.measure = Measure(quality.output_cosine, quality.top1_quant, quality.top1_agreement)
 
     steps: list[_Step] = []
@@ -184,8 +191,11 @@ def build_plan(
         )
         for i, s in enumerate(steps)
     )
+    route = _route(quality, findings)
+    if planner.stopped:
+        route += f" ({planner.stopped}; later candidates not measured)"
     return Plan(
-        route=_route(quality, findings),
+        route=route,
         target_cosine=target_cosine,
         steps=plan_steps,
         reached=state.measure,
@@ -430,7 +440,9 @@ class _Planner:
     march: str | None
     progress: ProgressCallback | None
     cancel: threading.Event | None
+    deadline: float | None = None
     done: int = 0
+    stopped: str | None = None  # why later what-ifs were not measured
 
     @property
     def cap(self) -> Severity:
@@ -465,6 +477,10 @@ class _Planner:
             return None
         check_cancel(self.cancel)
         if state.measures >= MAX_MEASURES:
+            self.stopped = f"stopped after {MAX_MEASURES} what-ifs"
+            return None
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.stopped = f"what-ifs stopped by the time budget after {state.measures}"
             return None
         state.measures += 1
         self.done += 1
@@ -1115,6 +1131,7 @@ def plan_for_inputs(
     inputs: LoadedInputs,
     *,
     target_cosine: float = DEFAULT_TARGET,
+    time_budget: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Plan:
@@ -1133,6 +1150,7 @@ def plan_for_inputs(
         measurer,
         inputs.config,
         target_cosine=target_cosine,
+        time_budget=time_budget,
         progress=progress,
         cancel=cancel,
     )

@@ -443,3 +443,11 @@ def test_int8_outputs_dropped_when_they_cost(tmp_path: Path) -> None:
     assert step.yaml_change == "calibration_parameters.optimization: asymmetric"
     cal = yaml.safe_load(plan.patched_config or "")["calibration_parameters"]
     assert cal["optimization"] == "asymmetric"
+
+
+def test_time_budget_stops_the_what_ifs_and_says_so(tmp_path: Path) -> None:
+    fake = FakeMeasurer(0.95, {"per_channel": 0.045})
+    plan = build_plan([], analysis(), fake, config(tmp_path), time_budget=0.0)
+    assert "time budget" in plan.route
+    assert len(fake.calls) == 0
+    assert plan.reached is not None and plan.reached.cosine == 0.95  # the analysis' headline
