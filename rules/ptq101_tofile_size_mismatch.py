@@ -9,6 +9,8 @@ from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo, yaml_change_line
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ptqtui.check.context import Context
 
 RULE = RuleInfo(
@@ -64,7 +66,8 @@ def check(ctx: Context) -> list[Finding]:
         if same_shape:
             dtype = same_shape[0].split()[0]
             key = "calibration_parameters.cal_data_type"
-            declared = _declared(ctx, first.file)
+            # the dtype read was declared (cal_data_type) or implied by the directory name
+            declared = first.dtype if any(sp.cal_data_type for sp in ctx.specs) else None
             change = yaml_change_line(key, declared, dtype)
             fix = (
                 f"The files hold {dtype} data: set cal_data_type {dtype} (or write them as "
@@ -80,7 +83,7 @@ def check(ctx: Context) -> list[Finding]:
                 "file size",
                 f"{m.size} bytes",
                 f"{m.expected} bytes ({shape} {m.dtype})",
-                str(_rel(m.file)),
+                _rel(m.file),
             )
             for m in mismatches[:LISTED]
         ]
@@ -113,19 +116,9 @@ def check(ctx: Context) -> list[Finding]:
     return findings
 
 
-def _dir(path: object) -> str:
-    parent = getattr(path, "parent", None)
-    return f"{parent.name}/" if parent is not None else ""
+def _dir(path: Path) -> str:
+    return f"{path.parent.name}/"
 
 
-def _rel(path: object) -> str:
-    parent = getattr(path, "parent", None)
-    name = getattr(path, "name", str(path))
-    return f"{parent.name}/{name}" if parent is not None else name
-
-
-def _declared(ctx: Context, file: object) -> str | None:
-    for spec in ctx.specs:
-        if spec.cal_data_type is not None:
-            return spec.cal_data_type
-    return None
+def _rel(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"

@@ -12,6 +12,7 @@ import numpy as np
 from ptqtui.check.context import OTHER_LAYOUT
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
+from ptqtui.inputs.data import IMAGE_SUFFIXES, NPY_SUFFIXES
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -95,7 +96,7 @@ def _mixed_sizes(ctx: Context) -> list[Finding]:
         expected = int(np.prod(lay.shape)) * np.dtype(lay.dtype).itemsize
         sizes: Counter[int] = Counter()
         for group in source.files:
-            if group[i].suffix.lower() not in (".npy",) and group[i].suffix.lower() != "":
+            if group[i].suffix.lower() not in IMAGE_SUFFIXES | NPY_SUFFIXES:  # tofile data
                 sizes[expected] += 1
         odd = [m for m in source.mismatches if m.shape == lay.shape]
         for m in odd:
