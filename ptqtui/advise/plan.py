@@ -632,8 +632,8 @@ class _Planner:
             trial(
                 f"max p={p:g}", dataclasses.replace(start, calibration_type="max", max_percentile=p)
             )
-        if not tried:
-            return []
+        if all(m is start_m for _, m in tried.values()):
+            return []  # nothing measured (budget spent): no calibration verdict
         steps = []
         trend = ", ".join(
             f"{p:g} {_cos(tried[f'max p={p:g}'][1]):.4f}"

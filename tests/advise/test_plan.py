@@ -451,3 +451,4 @@ def test_time_budget_stops_the_what_ifs_and_says_so(tmp_path: Path) -> None:
     assert "time budget" in plan.route
     assert len(fake.calls) == 0
     assert plan.reached is not None and plan.reached.cosine == 0.95  # the analysis' headline
+    assert not any(s.stage == "calibration" for s in plan.steps)
