@@ -32,8 +32,8 @@ from ptqtui.quant.settings import QuantFlags, settings_from_config
 from ptqtui.quant.simulate import BATCH
 
 if TYPE_CHECKING:
-    from ptqtui.quant.faithful import BackendAgreement
     from ptqtui.inputs.resolve import LoadedInputs
+    from ptqtui.quant.faithful import BackendAgreement
     from ptqtui.quant.simulate import Simulator
 
 AGREEMENT_SAMPLES = 32  # calibration samples for top-1 agreement when there are no labels

@@ -129,3 +129,9 @@ def test_loss_bands():
     assert loss_band(4.0, 0.9) == "medium" and loss_band(1.5, 0.9) == "medium"
     assert loss_band(1.0, 0.9) == "small"
     assert loss_band(None, float("nan")) == "large"
+
+
+def test_backend_check_compares_onnxruntime_int8_kernels(done):
+    _, ctx, _ = done
+    check = ctx.backend_check()
+    assert check.cosine_reduce_range >= 0.999 and check.samples == len(ctx.samples)
