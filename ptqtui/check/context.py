@@ -609,11 +609,15 @@ class Context:
         ):
             mean = IMAGENET_MEAN_RGB if spec.type_train == "rgb" else IMAGENET_MEAN_RGB[::-1]
             scale = IMAGENET_SCALE_RGB if spec.type_train == "rgb" else IMAGENET_SCALE_RGB[::-1]
-            shape = [1, 1, 1, 1]
-            shape[axis] = 3
-            m = np.asarray(mean, np.float32).reshape(shape)
-            s = np.asarray(scale, np.float32).reshape(shape)
-            variants[NORM_ADDED] = lambda x: (x.astype(np.float32) - m) * s
+            m = np.asarray(mean, np.float32)
+            s = np.asarray(scale, np.float32)
+
+            def add_norm(x: np.ndarray) -> np.ndarray:
+                shape = [1] * x.ndim
+                shape[axis] = 3
+                return (x.astype(np.float32) - m.reshape(shape)) * s.reshape(shape)
+
+            variants[NORM_ADDED] = add_norm
         return variants
 
     @property
