@@ -72,7 +72,7 @@ def test_sample_and_data_stats(tmp_path):
 
 def test_missing_facts_say_why():
     ctx = Context()
-    for fact in ("config", "graph", "calibration", "probe", "eval_stats", "raw_dir"):
+    for fact in ("config", "graph", "calibration", "probe", "eval_stats", "raw_dir", "analysis"):
         with pytest.raises(MissingFact) as err:
             ctx.require(fact)
         assert err.value.reason
