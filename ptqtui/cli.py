@@ -245,6 +245,8 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
 def run(request: Request) -> int:
     """Diagnose, then show the TUI (terminal, no --report) or write the report."""
     _refuse_overwriting_inputs(request)
+    if request.write_config is not None and request.config is None:
+        raise UsageError("--write-config needs -c CONFIG.yaml: it writes a patched copy of it")
     if request.report is None and sys.stdout.isatty() and request.output is None:
         from ptqtui.tui.app import make_app  # Textual only when the TUI starts
 
@@ -259,7 +261,22 @@ def run(request: Request) -> int:
     with StderrProgress(sys.stderr, prog=PROG, quiet=request.quiet) as progress:
         diagnosis = diagnose(request, progress=progress)
     emit(diagnosis, request.report or "text", request.output)
+    if request.write_config is not None:
+        _write_config(diagnosis, request)
     return exit_code_for(diagnosis, request.fail_on)
+
+
+def _write_config(diagnosis: object, request: Request) -> None:
+    from ptqtui.advise.patch import write_patched_config
+
+    plan = diagnosis.plan  # type: ignore[attr-defined]
+    if plan is None or plan.patched_config is None:
+        print(f"{PROG}: --write-config: the plan changes nothing in the config; nothing written",
+              file=sys.stderr)  # fmt: skip
+        return
+    out = write_patched_config(plan, request.write_config, request.config)  # type: ignore[arg-type]
+    if not request.quiet:
+        print(f"{PROG}: wrote the patched config to {out}", file=sys.stderr)
 
 
 def exit_code_for(diagnosis: object, fail_on: str) -> int:

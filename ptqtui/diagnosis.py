@@ -9,7 +9,7 @@ import math
 import threading
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,8 +157,13 @@ def diagnose(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    on_sim: Callable[[Any], None] | None = None,
 ) -> Diagnosis:
-    """Load the inputs, run the rules (default: every installed one) and build the Diagnosis."""
+    """Load the inputs, simulate, run the rules (default: every installed one), plan.
+
+    `on_sim` receives the simulator context (analysis.context.SimContext) so a front end can
+    re-measure what-ifs after the diagnosis without building it again.
+    """
     if rules is None:
         rules = load_rules(request.rule_dirs)
     report(progress, "loading inputs", 0, 1)
@@ -166,10 +171,36 @@ def diagnose(
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
     # `_sim` (analysis.context.SimContext) re-measures what-ifs: for Context's `sim` fact
-    analysis, _sim = _analyse(inputs, progress, cancel)
+    analysis, sim = _analyse(inputs, progress, cancel)
+    if sim is not None and on_sim is not None:
+        on_sim(sim)
     context = Context.from_inputs(inputs, analysis=analysis)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
-    return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis)
+    plan = _plan(inputs, rule_run, analysis, sim, progress, cancel)
+    return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis, plan=plan)
+
+
+def _plan(
+    inputs: LoadedInputs,
+    rule_run: RuleRun,
+    analysis: Analysis | None,
+    sim: Any,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> Plan | None:
+    """The ordered steps, measured on the simulator where it ran."""
+    from ptqtui.advise.plan import plan_for_inputs
+
+    check_cancel(cancel)
+    return plan_for_inputs(
+        rule_run.findings,
+        analysis,
+        sim,
+        inputs,
+        target_cosine=inputs.request.target_cosine,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def _analyse(
