@@ -28,7 +28,8 @@ RULE = RuleInfo(
     title="Calibration and evaluation data are preprocessed differently",
     why="The calibrated ranges fit the calibration data; if evaluation (and deployment) data "
     "come through another pipeline (scale, channel order, normalisation), the int8 model is "
-    "calibrated for inputs it never sees.",
+    "calibrated for inputs it never sees. (The check against --reference-outputs, your own "
+    "float outputs to 3 decimals, is not implemented yet.)",
     fix="Produce calibration and evaluation data with one preprocessing script, the training "
     "pipeline's (same reader, colour order, resize, scale).",
     needs=("data_stats", "eval_stats"),
