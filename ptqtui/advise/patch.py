@@ -381,6 +381,9 @@ def _flow_fields(fields: Sequence[tuple[str, str]], style: str | None = "'") -> 
 
 def _apply_one(text: str, change: ConfigChange) -> str:
     if change.node is not None:
+        info = _node_info(text)
+        if isinstance(info, yaml.ScalarNode) and not _is_null(info):
+            return _set_node_in_string(text, info, change.node, dict(change.fields))
         for f, v in change.fields:
             text = _set_node_field(text, change.node, f, v)
         return text
@@ -526,7 +529,7 @@ def _set_node_field(text: str, node: str, field: str, value: str) -> str:
             return _insert_key(text, "model_parameters", "node_info", block)
         return _replace(text, info, "{" + entry + "}")
     if isinstance(info, yaml.ScalarNode):
-        return _set_node_in_string(text, info, node, field, value)
+        return _set_node_in_string(text, info, node, {field: value})
     if not isinstance(info, yaml.MappingNode):
         raise PatchError("model_parameters.node_info is a list; expected a mapping or a string")
     found = _find(info, node)
@@ -538,36 +541,30 @@ def _set_node_field(text: str, node: str, field: str, value: str) -> str:
     return _set_in_mapping(text, fields, field, value)
 
 
-def _set_node_in_string(text: str, info: yaml.ScalarNode, node: str, field: str, value: str) -> str:
+def _set_node_in_string(text: str, info: yaml.ScalarNode, node: str, fields: dict[str, str]) -> str:
+    """node_info in its 'name:int16;...' form: stays a string while every entry sets input
+    and output to one type; anything else (ON, one side only) makes it a flow mapping."""
     entries = _parse_node_string(str(info.value))
-    types = dict(entries)
-    if field in ("InputType", "OutputType"):
-        if types.get(node) == value:
-            return text  # 'node:int16' already sets both
-        if value == "int16" or node in types:
-            # the string form sets input and output together; a later field of the same
-            # change (OutputType after InputType) agrees, so setting both is what is asked
-            new = [(n, value if n == node else d) for n, d in entries]
-            if node not in types:
-                new.append((node, value))
-            current = str(info.value)
-            spaced = "; " if "; " in current else ";"
-            return _replace(
-                text, info, _render(spaced.join(f"{n}:{d}" for n, d in new), text, info)
-            )
-    # ON (placement) cannot be said in the string form: turn it into a flow mapping
-    mapping: dict[str, list[tuple[str, str]]] = {
-        n: [("InputType", d), ("OutputType", d)] for n, d in entries
-    }
-    mapping.setdefault(node, [])
-    mapping[node] = [(f, v) for f, v in mapping[node] if f != field] + [(field, value)]
+    current: dict[str, dict[str, str]] = {n: {"InputType": d, "OutputType": d} for n, d in entries}
+    merged = {**current.get(node, {}), **fields}
+    if merged == current.get(node):
+        return text
+    if set(merged) == {"InputType", "OutputType"} and len(set(merged.values())) == 1:
+        dtype = merged["InputType"]
+        new = [(n, dtype if n == node else d) for n, d in entries]
+        if node not in current:
+            new.append((node, dtype))
+        joiner = "; " if "; " in str(info.value) else ";"
+        return _replace(text, info, _render(joiner.join(f"{n}:{d}" for n, d in new), text, info))
+    current[node] = merged
     k_line = text.rfind("\n", 0, info.start_mark.index) + 1
     key_indent = len(text[k_line:]) - len(text[k_line:].lstrip(" "))
     outer = " " * key_indent
     inner = " " * (key_indent + DEFAULT_INDENT)
     nl = _newline(text)
     body = ("," + nl).join(
-        f"{inner}{_key_text(n, chr(34))}: {_flow_fields(fs)}" for n, fs in mapping.items()
+        f"{inner}{_key_text(n, chr(34))}: {_flow_fields(list(fs.items()))}"
+        for n, fs in current.items()
     )
     return _replace(text, info, "{" + nl + body + nl + outer + "}")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ptqtui.advise.patch import (
     REMOVE,
@@ -125,17 +127,20 @@ def test_string_node_info_becomes_a_mapping_for_placement() -> None:
     assert comments(result.text) == comments(X3)
 
 
+BLOCK = (
+    "model_parameters:\n"
+    "  march: bayes-e\n"
+    "  node_info:\n"
+    "    conv_a:\n"
+    "      'ON': BPU   # keep\n"
+    "    conv_b: {'InputType': 'int16'}\n"
+    "input_parameters:\n"
+    "  norm_type: no_preprocess\n"
+)
+
+
 def test_block_node_info() -> None:
-    text = (
-        "model_parameters:\n"
-        "  march: bayes-e\n"
-        "  node_info:\n"
-        "    conv_a:\n"
-        "      'ON': BPU   # keep\n"
-        "    conv_b: {'InputType': 'int16'}\n"
-        "input_parameters:\n"
-        "  norm_type: no_preprocess\n"
-    )
+    text = BLOCK
     changes = [
         node_setting("conv_a", input_type="int16"),
         node_setting("conv_b", on="CPU"),
@@ -261,3 +266,50 @@ def test_relocation_note_for_relative_paths(tmp_path: Path) -> None:
         relocation_note(tmp_path / "elsewhere.yaml", user, "model_parameters:\n  march: x\n")
         is None
     )
+
+
+_KEYS = st.sampled_from(
+    [
+        ("calibration_parameters.calibration_type", st.sampled_from(["max", "kl", "mix"])),
+        ("calibration_parameters.max_percentile", st.sampled_from([0.99999, 0.9999, 0.999])),
+        ("calibration_parameters.per_channel", st.booleans()),
+        ("input_parameters.input_type_train", st.sampled_from(["rgb", "bgr"])),
+        ("compiler_parameters.optimize_level", st.sampled_from(["O2", "O3"])),
+    ]
+)
+_NODE = st.sampled_from(["conv_1", "/model.0/conv/Conv", "head/Gemm", "fc"])
+
+
+@st.composite
+def _changes(draw: st.DrawFn) -> list:
+    out = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["key", "node", "item"]))
+        if kind == "key":
+            key, values = draw(_KEYS)
+            out.append(set_key(key, draw(values)))
+        elif kind == "node":
+            out.append(
+                node_setting(
+                    draw(_NODE),
+                    on=draw(st.sampled_from([None, "CPU", "BPU"])),
+                    input_type=draw(st.sampled_from([None, "int16"])),
+                    output_type="int16",
+                )
+            )
+        else:
+            item = draw(st.sampled_from(["asymmetric", "bias_correction"]))
+            out.append(add_item("calibration_parameters.optimization", item))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.sampled_from([X5, X3, *(p.read_text() for p in sorted(INPUT_CONFIGS.glob("*.yaml")))]),
+    changes=_changes(),
+)
+def test_any_changes_read_back_and_keep_comments(text: str, changes: list) -> None:
+    result = apply_changes(text, changes)  # raises PatchError if it does not read back
+    assert comments(result.text) == comments(text)
+    kept = [line for line in text.splitlines() if line.strip().startswith("#")]
+    assert all(line in result.text.splitlines() for line in kept)
