@@ -138,7 +138,8 @@ class PtqApp(App["Diagnosis | None"]):
 
     def on_mount(self) -> None:
         if self.diagnosis is None and self.request is not None:
-            self.start_diagnosis()
+            # after the first frame: the worker's imports (numpy, onnx) would hold the GIL
+            self.call_after_refresh(self.start_diagnosis)
         elif self.diagnosis is not None:
             self._focus_tab("summary")
 
