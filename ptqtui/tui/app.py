@@ -369,7 +369,8 @@ class PtqApp(App["Diagnosis | None"]):
             if result is not None:
                 self.export(*result)
 
-        self.push_screen(ExportDialog(self.export_dir, "ptqtui-report", fmt), done)
+        dialog = ExportDialog(self.export_dir, "ptqtui-report", self._config_name(), fmt)
+        self.push_screen(dialog, done)
 
     def action_save_config(self) -> None:
         self.export("config", self.export_dir / self._config_name())

@@ -135,6 +135,9 @@ async def test_toggling_a_node_remeasures_in_the_background(live_app):
         assert "head/Gemm: {InputType: int16}" in text_of(live_app, "#config-diff")
         await pilot.press("i")  # and back: the config as given
         assert "the config as given" in text_of(live_app, "#whatif-result")
+        await pilot.press("enter")  # the node's detail, from the what-if table too
+        assert isinstance(live_app.screen, NodeDetailScreen)
+        assert "head/Gemm" in text_of(live_app, "#node-title")
 
 
 async def test_view_mode_toggles_update_the_diff_but_are_not_measured(viewer):
@@ -176,7 +179,9 @@ async def test_export_dialog_writes_a_report_atomically(viewer, tmp_path):
         await pilot.press("down", "down", "down")  # md, text, html, json
         path = viewer.screen.query_one("#export-path", Input)
         assert path.value == str(tmp_path / "ptqtui-report.json")
-        await pilot.press("enter")
+        await pilot.press("down")  # patched config: named after the user's, never it
+        assert path.value == str(tmp_path / "config.ptqtui.yaml")
+        await pilot.press("up", "enter")
         await pilot.pause()
     written = tmp_path / "ptqtui-report.json"
     assert Diagnosis.from_json(json.loads(written.read_text())) == prepared_diagnosis()

@@ -216,6 +216,16 @@ class PlanView(VerticalScroll):
             step = self.plan.steps[event.cursor_row]
             self.query_one("#step-detail", Static).update(self._step(step))
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "whatif-nodes":
+            event.stop()
+            from ptqtui.tui.screens.nodes import NodeDetailScreen
+
+            name = str(event.row_key.value)
+            node = next((n for n in self.nodes if n.name == name), None)
+            if node is not None:
+                self.app.push_screen(NodeDetailScreen(node))
+
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         if event.value == Select.NULL:
