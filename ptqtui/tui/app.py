@@ -514,13 +514,16 @@ def _describe(error: BaseException | None, request: Request | None) -> str:
 
 
 def _rule_info(code: str) -> Any:
+    """The rule's own text (title, why, fix) when it is installed; loaded on first use."""
+    from ptqtui.errors import PtqInputError
+
     try:
-        from ptqtui.rules_loader import load_rules
+        from ptqtui.check.registry import load_rules
 
         rules = load_rules()
-    except ImportError:
+    except (ImportError, PtqInputError):
         return None
-    return next((r.RULE for r in rules if r.RULE.code == code), None)
+    return next((r.info for r in rules if r.info.code == code), None)
 
 
 def _is_input(path: Path, diagnosis: Diagnosis, request: Request | None) -> bool:
