@@ -42,6 +42,7 @@ LIST_SEPARATORS = {  # keys holding a list in one string, and how items are sepa
     "calibration_parameters.run_on_bpu": ";",
 }
 NODE_FIELDS = ("ON", "InputType", "OutputType")
+KEY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_INDENT = 2
 
 
@@ -67,12 +68,18 @@ class ConfigChange:
     node: str | None = None  # node_info entry
     fields: tuple[tuple[str, str], ...] = ()  # node_info fields: (("ON", "CPU"),)
     append: bool = False  # add `value` to a list-valued key (optimization, run_on_cpu)
+    rename: bool = False  # rename node `node` to `value` (node_info key, run_on_cpu item)
 
     def __post_init__(self) -> None:
         group, dot, name = self.key.partition(".")
-        if not dot or not group or not name or "." in name:
+        if not dot or not KEY_NAME.match(group) or not KEY_NAME.match(name):
             raise ValueError(f"config key {self.key!r} is not 'group.key'")
-        if self.node is not None:
+        if self.rename:
+            if self.key != NODE_INFO and self.key not in LIST_SEPARATORS:
+                raise ValueError(f"{self.key} names no nodes to rename")
+            if not self.node or not isinstance(self.value, str) or not self.value:
+                raise ValueError("a rename needs the old and the new node name")
+        elif self.node is not None:
             if self.key != NODE_INFO:
                 raise ValueError("node settings go to model_parameters.node_info")
             for f, v in self.fields:
@@ -85,6 +92,8 @@ class ConfigChange:
 
     def describe(self) -> str:
         """One line: 'calibration_parameters.per_channel: true'."""
+        if self.rename:
+            return f"{self.key}: rename {self.node} -> {self.value}"
         if self.node is not None:
             inner = ", ".join(f"{f}: {v}" for f, v in self.fields)
             return f"{self.key}: {self.node}: {{{inner}}}"
@@ -93,6 +102,11 @@ class ConfigChange:
         if self.value is REMOVE:
             return f"{self.key}: (remove)"
         return f"{self.key}: {_plain(self.value)}"
+
+
+def rename_node(key: str, old: str, new: str) -> ConfigChange:
+    """Rename a node in node_info (its key) or in a run_on_cpu/run_on_bpu list."""
+    return ConfigChange(key, new, node=old, rename=True)
 
 
 def set_key(key: str, value: Any) -> ConfigChange:
@@ -380,6 +394,8 @@ def _flow_fields(fields: Sequence[tuple[str, str]], style: str | None = "'") -> 
 
 
 def _apply_one(text: str, change: ConfigChange) -> str:
+    if change.rename:
+        return _rename(text, change)
     if change.node is not None:
         info = _node_info(text)
         if isinstance(info, yaml.ScalarNode) and not _is_null(info):
@@ -627,6 +643,38 @@ def _set_in_mapping(text: str, mapping: yaml.MappingNode, field: str, value: str
     return _insert_line_after(text, _content_end(mapping.value[-1][1]), f"{indent}{pair}")
 
 
+def _rename(text: str, change: ConfigChange) -> str:
+    old, new = str(change.node), str(change.value)
+    group, _, name = change.key.partition(".")
+    _, _, gv = _group(text, group)
+    entry = _find(gv, name) if isinstance(gv, yaml.MappingNode) else None
+    if entry is None or _is_null(entry[1]):
+        return text
+    node = entry[1]
+    if isinstance(node, yaml.MappingNode):
+        found = next(
+            (k for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.value == old), None
+        )
+        if found is None:
+            return text
+        return _replace(text, found, _key_text(new, found.style))
+    if isinstance(node, yaml.ScalarNode):
+        value = str(node.value)
+        if change.key == NODE_INFO:
+            items = _parse_node_string(value)
+            if old not in dict(items):
+                return text
+            joiner = "; " if "; " in value else ";"
+            renamed = joiner.join(f"{new if n == old else n}:{d}" for n, d in items)
+        else:
+            parts = re.split(r"(\s*[;,]\s*)", value)
+            if old not in parts:
+                return text
+            renamed = "".join(new if p == old else p for p in parts)
+        return _replace(text, node, _render(renamed, text, like=node))
+    raise PatchError(f"{change.key} is a list; cannot rename {old} in it safely")
+
+
 # ------------------------------------------------------------------ verification
 
 
@@ -644,7 +692,17 @@ def _expected(data: dict[str, Any], changes: Sequence[ConfigChange]) -> dict[str
         if not isinstance(grp, dict):
             grp = {}
             out[group] = grp
-        if c.node is not None:
+        if c.rename:
+            current = grp.get(name)
+            if c.key == NODE_INFO:
+                info = _normal_node_info(current) or {}
+                if c.node in info:
+                    grp[name] = {(c.value if n == c.node else n): f for n, f in info.items()}
+            elif isinstance(current, str):
+                items = _split_items(current, ";")
+                if c.node in items:
+                    grp[name] = ";".join(c.value if i == c.node else i for i in items)
+        elif c.node is not None:
             info = _normal_node_info(grp.get(name)) or {}
             info = {n: dict(f) for n, f in info.items()}
             entry = info.setdefault(c.node, {})

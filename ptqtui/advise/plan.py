@@ -38,6 +38,7 @@ from ptqtui.advise.patch import (
     add_item,
     apply_changes,
     node_setting,
+    rename_node,
     set_key,
     unified_diff,
 )
@@ -229,7 +230,7 @@ def _yaml_lines(changes: Iterable[ConfigChange]) -> str | None:
 
 def _short(text: str, limit: int = 80) -> str:
     """The first clause of a message, cut at a word boundary."""
-    head = text.split("; ")[0].split(": ")[0] if len(text) > limit else text
+    head = text.split("; ")[0] if len(text) > limit else text
     if len(head) <= limit:
         return head
     cut = head[: limit - 1].rsplit(" ", 1)[0]
@@ -389,22 +390,27 @@ def _with_override(s: QuantSettings, node: str, **kw: str) -> QuantSettings:
 
 
 def _finding_changes(f: Finding) -> tuple[list[ConfigChange], str | None]:
-    """A finding's `yaml_change` ('group.key: old -> new' lines) as patch changes; lines we
-    cannot apply as plain keys are shown as they are."""
+    """A finding's `yaml_change` ('group.key: old -> new' lines, or 'group.key node: old ->
+    new' for a node renamed) as patch changes; if a line is neither, the whole change is
+    shown as the rule wrote it and not applied."""
     if not f.yaml_change:
         return [], None
     changes: list[ConfigChange] = []
     for line in f.yaml_change.splitlines():
         key, sep, rest = line.partition(": ")
-        _, arrow, new = rest.partition(" -> ")
-        _, dot, name = key.strip().partition(".")
-        if not (sep and arrow and dot) or "." in name or key.strip() == NODE_INFO:
+        old, arrow, new = rest.partition(" -> ")
+        key, new = key.strip(), new.strip()
+        try:
+            if key.endswith(" node") and sep and arrow:
+                changes.append(rename_node(key[: -len(" node")], old.strip(), new))
+            elif not (sep and arrow) or key == NODE_INFO:
+                return [], f.yaml_change
+            elif new == "(remove)":
+                changes.append(set_key(key, REMOVE))
+            else:
+                changes.append(set_key(key, _yaml_value(new)))
+        except ValueError:  # not a key we can edit
             return [], f.yaml_change
-        new = new.strip()
-        if new == "(remove)":
-            changes.append(set_key(key.strip(), REMOVE))
-        else:
-            changes.append(set_key(key.strip(), _yaml_value(new)))
     return changes, None
 
 

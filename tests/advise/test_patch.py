@@ -10,11 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ptqtui.advise.patch import (
+    NODE_INFO,
     REMOVE,
     PatchError,
     add_item,
     apply_changes,
     node_setting,
+    rename_node,
     set_key,
     unified_diff,
     write_patched_config,
@@ -284,7 +286,7 @@ _NODE = st.sampled_from(["conv_1", "/model.0/conv/Conv", "head/Gemm", "fc"])
 def _changes(draw: st.DrawFn) -> list:
     out = []
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(["key", "node", "item"]))
+        kind = draw(st.sampled_from(["key", "node", "item", "rename"]))
         if kind == "key":
             key, values = draw(_KEYS)
             out.append(set_key(key, draw(values)))
@@ -297,6 +299,10 @@ def _changes(draw: st.DrawFn) -> list:
                     output_type="int16",
                 )
             )
+        elif kind == "rename":
+            key = draw(st.sampled_from([NODE_INFO, "calibration_parameters.run_on_cpu"]))
+            old = draw(st.sampled_from(["conv_1", "head/Softmax_out", "/model.22/Sigmoid"]))
+            out.append(rename_node(key, old, "renamed/Node"))
         else:
             item = draw(st.sampled_from(["asymmetric", "bias_correction"]))
             out.append(add_item("calibration_parameters.optimization", item))

@@ -452,3 +452,37 @@ def test_time_budget_stops_the_what_ifs_and_says_so(tmp_path: Path) -> None:
     assert len(fake.calls) == 0
     assert plan.reached is not None and plan.reached.cosine == 0.95  # the analysis' headline
     assert not any(s.stage == "calibration" for s in plan.steps)
+
+
+def test_node_rename_from_a_finding(tmp_path: Path) -> None:
+    text = CONFIG_TEXT.replace(
+        "  output_model_file_prefix: demo\n",
+        "  output_model_file_prefix: demo\n"
+        "  node_info: {\n"
+        "    \"/head/softmax/SoftMax\": {'ON': 'CPU'}\n"
+        "  }\n",
+    ).replace("  cal_data_dir:", "  run_on_cpu: 'x/Conv;head/gemm'\n  cal_data_dir:")
+    findings = [
+        Finding(
+            "PTQ203",
+            Severity.MAJOR,
+            "node_info names '/head/softmax/SoftMax', which is not a node",
+            yaml_change="model_parameters.node_info node: /head/softmax/SoftMax -> "
+            "/head/softmax/Softmax",
+        ),
+        Finding(
+            "PTQ203",
+            Severity.MAJOR,
+            "run_on_cpu names 'head/gemm', which is not a node",
+            yaml_change="calibration_parameters.run_on_cpu node: head/gemm -> head/Gemm",
+        ),
+        Finding("PTQ299", Severity.MINOR, "odd change", yaml_change="not a key line"),
+    ]
+    plan = build_plan(findings, analysis("small", 0.999), FakeMeasurer(0.999, {}),
+                      config(tmp_path, text))  # fmt: skip
+    data = yaml.safe_load(plan.patched_config or "")
+    assert data["model_parameters"]["node_info"] == {"/head/softmax/Softmax": {"ON": "CPU"}}
+    assert data["calibration_parameters"]["run_on_cpu"] == "x/Conv;head/Gemm"
+    assert "node_info node" not in (plan.patched_config or "")
+    odd = next(s for s in plan.steps if s.codes == ("PTQ299",))
+    assert odd.yaml_change == "not a key line"
