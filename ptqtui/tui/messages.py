@@ -18,13 +18,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class ProgressMade(Message):
-    """A stage reported progress; a newer report replaces an older one still queued."""
+    """A stage reported progress; a newer report of the same stage replaces one still queued
+    (a fast loop cannot flood the queue, and no stage drops out of the list of stages done)."""
 
     progress: Progress
     at: float  # time.monotonic() when it was reported
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ProgressMade)
+        return isinstance(message, ProgressMade) and message.progress.stage == self.progress.stage
 
 
 @dataclass

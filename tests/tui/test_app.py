@@ -366,3 +366,11 @@ async def test_a_diagnose_that_hands_over_its_simulator_gets_live_what_ifs():
     last = asked[-1]
     assert (last.calibration_type, last.max_percentile, last.per_channel) == ("max", 0.9999, True)
     assert [(o.node, o.input_dtype) for o in last.node_overrides] == [("head/Gemm", "int16")]
+
+
+def test_progress_reports_of_one_stage_replace_each_other_but_not_another_stages():
+    from ptqtui.tui.messages import ProgressMade
+
+    older = ProgressMade(Progress("calibration", 3, 10), 0.0)
+    assert older.can_replace(ProgressMade(Progress("calibration", 4, 10), 0.1))
+    assert not older.can_replace(ProgressMade(Progress("sensitivity", 0, 96), 0.2))
