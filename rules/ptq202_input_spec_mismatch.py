@@ -154,7 +154,12 @@ def _spec_findings(
                 ),
             )
         )
-    elif spec.layout_train and spec.shape is not None and tensor is None:
+    elif (
+        spec.layout_train
+        and spec.shape is not None
+        and tensor is None
+        and spec.type_train != "featuremap"  # a featuremap's layout cannot be guessed
+    ):
         guessed = guess_image_layout(spec.shape)
         if guessed and guessed != spec.layout_train:
             out.append(

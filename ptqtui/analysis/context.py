@@ -305,7 +305,7 @@ def _read_eval(
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> EvalData | None:
-    from ptqtui.inputs.data import IMAGE_SUFFIXES, _Unreadable, read_file, read_image
+    from ptqtui.inputs.data import IMAGE_SUFFIXES, UnreadableFile, read_file, read_image
 
     ev = inputs.eval_set
     assert ev is not None
@@ -336,7 +336,7 @@ def _read_eval(
         check_cancel(cancel)
         try:
             s = read(item.file)
-        except (PtqInputError, _Unreadable):  # recorded as a count, the run goes on
+        except (PtqInputError, UnreadableFile):  # recorded as a count, the run goes on
             bad += 1
             continue
         size = sum(a.nbytes for a in s.values())

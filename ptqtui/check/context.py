@@ -718,7 +718,7 @@ class Context:
                 else:
                     arr = data_module.read_image(item.file, lay, mode, to_color=True)
             # the reader's unreadable-file error is private to it; the loader records it
-            except (PtqInputError, data_module._Unreadable):
+            except (PtqInputError, data_module.UnreadableFile):
                 continue
             yield item, arr
 

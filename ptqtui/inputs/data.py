@@ -121,7 +121,7 @@ class SampleSource:
                     lay.name: read_file(path, lay, self.read_mode)
                     for path, lay in zip(group, self.layouts, strict=True)
                 }
-            except _Unreadable as bad:
+            except UnreadableFile as bad:
                 if bad.file not in seen_bad:
                     self.unreadable.append(FileIssue(bad.file, bad.problem))
                     seen_bad.add(bad.file)
@@ -141,7 +141,7 @@ class SampleSource:
                 lay.name: read_file(p, lay, self.read_mode)
                 for p, lay in zip(group, self.layouts, strict=True)
             }
-        except _Unreadable as bad:
+        except UnreadableFile as bad:
             raise PtqInputError(bad.file, bad.problem) from None
         order = None
         if _kind(group[0]) == "image":
@@ -149,7 +149,9 @@ class SampleSource:
         return Sample(index, group, arrays, _kind(group[0]), order)
 
 
-class _Unreadable(Exception):
+class UnreadableFile(Exception):
+    """A sample file that cannot be read; recorded, never fatal."""
+
     def __init__(self, file: Path, problem: str) -> None:
         super().__init__(problem)
         self.file = file
@@ -285,9 +287,9 @@ def _read_bin(path: Path, layout: InputLayout) -> np.ndarray:
     try:
         flat = np.fromfile(path, dtype=layout.dtype)
     except (OSError, ValueError) as exc:
-        raise _Unreadable(path, f"cannot read: {exc}") from exc
+        raise UnreadableFile(path, f"cannot read: {exc}") from exc
     if flat.size != int(np.prod(layout.shape)):
-        raise _Unreadable(path, f"has {path.stat().st_size} bytes, not a {layout.dtype} sample")
+        raise UnreadableFile(path, f"has {path.stat().st_size} bytes, not a {layout.dtype} sample")
     return flat.reshape(layout.shape)
 
 
@@ -295,15 +297,15 @@ def _read_npy(path: Path, layout: InputLayout) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise _Unreadable(path, f"not a readable .npy file ({exc})") from exc
+        raise UnreadableFile(path, f"not a readable .npy file ({exc})") from exc
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise _Unreadable(path, "does not hold a numeric array")
+        raise UnreadableFile(path, "does not hold a numeric array")
     if arr.ndim == len(layout.shape) - 1:
         arr = arr[None]
     if arr.ndim != len(layout.shape):
         shape = "x".join(map(str, arr.shape))
         want = "x".join(map(str, layout.shape))
-        raise _Unreadable(path, f"holds an array of shape {shape}, expected {want}")
+        raise UnreadableFile(path, f"holds an array of shape {shape}, expected {want}")
     return arr
 
 
@@ -326,9 +328,9 @@ def read_image(
     flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
     image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise _Unreadable(path, "cannot be decoded as an image (corrupt or unsupported)")
+        raise UnreadableFile(path, "cannot be decoded as an image (corrupt or unsupported)")
     if layout.color == "featuremap":
-        raise _Unreadable(path, "is an image, but the input is a featuremap")
+        raise UnreadableFile(path, "is an image, but the input is a featuremap")
     height, width = _hw(layout)
     if (height, width) != image.shape[:2]:
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)

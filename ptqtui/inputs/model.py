@@ -312,6 +312,9 @@ def guess_image_layout(shape: tuple[Dim, ...] | None) -> str | None:
         return None
     c1, c3 = shape[1], shape[3]
     small = (1, 3, 4)
+    spatial = (shape[2], shape[3]) if c1 in small else (shape[1], shape[2])
+    if not all(isinstance(d, int) and d > 4 for d in spatial):
+        return None  # 1x16x1x1 and the like: a feature vector, not an image
     if c1 in small and c3 not in small:
         return "NCHW"
     if c3 in small and c1 not in small:

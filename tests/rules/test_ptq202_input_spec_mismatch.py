@@ -40,3 +40,21 @@ def test_odd_size_with_nv12(tmp_path):
 def test_quiet_on_matching_config(tmp_path):
     ctx = config_context(tmp_path, mapper_config(), model=colour_classifier())
     assert rule.check(ctx) == []
+
+
+def test_quiet_on_a_feature_vector_input_without_the_model(tmp_path):
+    """1x16x1x1 has no image layout to guess: no finding from the shape alone."""
+    from ptqtui.check.context import Context
+    from ptqtui.inputs.config import load_config
+
+    path = tmp_path / "mapper.yaml"
+    path.write_text(
+        "model_parameters:\n  onnx_model: absent.onnx\n  march: bernoulli2\n"
+        "  output_model_file_prefix: m\n"
+        "input_parameters:\n  input_type_train: featuremap\n  input_type_rt: featuremap\n"
+        "  input_layout_train: NCHW\n  input_shape: 1x16x1x1\n  norm_type: no_preprocess\n"
+        "calibration_parameters:\n  cal_data_dir: ./feat_f32\n  calibration_type: max\n"
+        "compiler_parameters:\n  compile_mode: latency\n  optimize_level: O3\n"
+    )
+    ctx = Context(config=load_config(path))
+    assert [f for f in rule.check(ctx) if "layout" in f.message] == []
