@@ -166,3 +166,27 @@ def test_demo_good_has_no_step_above_minor(tmp_path: Path) -> None:
     assert all(not s.severity.at_least(Severity.MAJOR) for s in plan.steps), [
         (s.title, s.severity) for s in plan.steps
     ]
+
+
+@needs_demo
+@full_demo
+@pytest.mark.parametrize(("name", "code"), [("bgr_swap", "PTQ001"), ("double_norm", "PTQ002")])
+def test_demo_critical_fix_first_with_recovered_accuracy(
+    name: str, code: str, tmp_path: Path
+) -> None:
+    from ptqtui.check.context import Context
+    from ptqtui.check.engine import run_rules
+    from ptqtui.check.registry import load_rules
+
+    _, request = _demo_request(name, tmp_path)
+    inputs = load_inputs(request)
+    analysis, ctx = run_analysis(inputs, sensitivity_samples=4, time_budget=2.0)
+    findings = run_rules(
+        Context.from_inputs(inputs, analysis=analysis), load_rules(entry_points=False)
+    ).findings
+    plan = plan_for_inputs(findings, analysis, ctx, inputs)
+    first = plan.steps[0]
+    assert first.codes == (code,) and first.severity is Severity.CRITICAL, plan.steps
+    assert first.tried and first.before is not None and first.after is not None
+    assert first.before.top1 is not None and first.after.top1 is not None
+    assert first.after.top1 > first.before.top1 + 0.3
