@@ -77,9 +77,10 @@ class PlanView(VerticalScroll):
             table.add_column("severity", key="severity")
             table.add_column("step", key="title")
             table.add_column("cosine / top-1 after", key="after")
+            room = max(30, self.app.size.width - 45)
             for s in plan.steps:
                 table.add_row(
-                    str(s.number), severity_text(s.severity), clip(s.title, 40),
+                    str(s.number), severity_text(s.severity), clip(s.title, room),
                     _measure(s.after) if s.tried else "not tried", key=str(s.number),
                 )  # fmt: skip
             yield table
