@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -34,6 +35,8 @@ class ExitCode(enum.IntEnum):
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    # the core logs warnings (it never prints); the user sees them as one stderr line each
+    logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
         return _dispatch(args)
     except PtqInputError as exc:
@@ -361,6 +364,10 @@ def _demo(args: list[str]) -> int:
         seed=ns.seed,
         title=f"demo: {scenario.name}",
         rule_dirs=tuple(ns.rules),
+        sensitivity_samples=ns.sensitivity_samples,
+        time_budget=ns.time_budget,
+        target_cosine=ns.target,
+        write_config=ns.write_config,
     )
     return run(request)
 

@@ -174,7 +174,7 @@ def diagnose(
     analysis, sim = _analyse(inputs, progress, cancel)
     if sim is not None and on_sim is not None:
         on_sim(sim)
-    context = Context.from_inputs(inputs, analysis=analysis)
+    context = Context.from_inputs(inputs, analysis=analysis, sim=sim)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     plan = _plan(inputs, rule_run, analysis, sim, progress, cancel)
     return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis, plan=plan)
@@ -198,6 +198,7 @@ def _plan(
         sim,
         inputs,
         target_cosine=inputs.request.target_cosine,
+        time_budget=inputs.request.time_budget,
         progress=progress,
         cancel=cancel,
     )

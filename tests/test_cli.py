@@ -136,3 +136,15 @@ def test_diff_shows_fixed_findings_and_moved_metrics(tmp_path, saved):
     result = ptqtui("diff", str(saved), str(saved), "--report", "json")
     data = json.loads(result.stdout)
     assert data["fixed"] == [] and data["new"] == [] and data["nodes"] == []
+
+
+def test_write_config_never_over_the_users_config(tmp_path):
+    config = tmp_path / "mapper.yaml"
+    config.write_text((CONFIGS / "nv12_from_rgb.yaml").read_text())
+    before = config.read_bytes()
+    result = ptqtui("-c", "mapper.yaml", "--report", "text", "--write-config", "mapper.yaml",
+                    cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "never overwritten" in result.stderr
+    assert config.read_bytes() == before
+    result = ptqtui("m.onnx", "--report", "text", "--write-config", "out.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "needs -c" in result.stderr

@@ -286,9 +286,11 @@ class Context:
         seed: int = 0,
         probe_samples: int = PROBE_SAMPLES,
         analysis: Any = None,
+        sim: Any = None,
     ) -> None:
         self.inputs = inputs
         self._analysis = analysis
+        self._sim = sim
         self._config = inputs.config if inputs is not None else config
         self._graph = inputs.graph if inputs is not None else graph
         self._missing = dict(inputs.missing if inputs is not None else {})
@@ -424,6 +426,13 @@ class Context:
         if self._analysis is None:
             raise MissingFact(self._why_missing("analysis", "no quantization analysis was run"))
         return self._analysis
+
+    @property
+    def sim(self) -> Any:
+        """The simulator (ptqtui.analysis.context.SimContext) for what-ifs numeric rules measure."""
+        if self._sim is None:
+            raise MissingFact(self._why_missing("sim", "the quantization simulator did not run"))
+        return self._sim
 
     # -- calibration data
 
