@@ -94,35 +94,34 @@ def initial_choices(diagnosis: Diagnosis) -> Choices:
 Remeasure = Callable[[Choices, threading.Event], "Measure"]
 PatchConfig = Callable[[Choices], "tuple[str, str] | None"]  # (unified diff, patched YAML)
 
-_OPTIMIZATIONS = ("asymmetric", "bias_correction")  # items of calibration_parameters.optimization
-
 
 def patch_from_file(path: Path, base: Choices) -> PatchConfig:
-    """Choices as edits of the user's YAML (comments and order kept), with the diff.
+    """Choices as edits of the user's YAML through the advisor's own patcher (comments and
+    order kept; run_on_cpu where the march has no node_info), with the diff.
 
-    Returns None for choices the patcher cannot apply safely (the screen then shows the
-    plain YAML fragment instead).
+    The patch returns None for choices it cannot apply safely; the screen then shows the
+    plain YAML fragment instead.
     """
     text = path.read_text(encoding="utf-8")
+    state: dict[str, object] = {}
 
     def apply(choices: Choices) -> tuple[str, str] | None:
-        import yaml  # loaded on the first what-if, not at startup
+        # loaded on the first what-if; numpy is in by then (the diagnosis or view loaded it)
+        from ptqtui.advise.patch import PatchError
+        from ptqtui.advise.plan import patch_settings
+        from ptqtui.errors import PtqInputError
+        from ptqtui.inputs.config import load_config
+        from ptqtui.quant.settings import settings_from_config
+        from ptqtui.tui.live import settings_for
 
-        from ptqtui.advise import patch
-
-        changes = []
-        for key, value in choices.changed_settings(base):
-            if key in _OPTIMIZATIONS:
-                if yaml.safe_load(value) is True:
-                    changes.append(patch.add_item("calibration_parameters.optimization", key))
-                continue
-            changes.append(patch.set_key(f"calibration_parameters.{key}", yaml.safe_load(value)))
-        for node in choices.changed_nodes(base):
-            on, dtype = choices.node_change(node, base)
-            changes.append(patch.node_setting(node, on=on, input_type=dtype))
         try:
-            result = patch.apply_changes(text, changes, name=path.name)
-        except patch.PatchError:
+            if not state:
+                state["config"] = load_config(path)
+                state["old"] = settings_from_config(state["config"])  # type: ignore[arg-type]
+            old = state["old"]
+            new = settings_for(old, base, choices)
+            result = patch_settings(text, old, new, state["config"], name=path.name)  # type: ignore[arg-type]
+        except (PatchError, PtqInputError, ValueError):
             return None
         return result.diff, result.text
 
