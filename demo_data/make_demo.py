@@ -877,6 +877,11 @@ def _top1(session, inputs: list[np.ndarray], labels: np.ndarray) -> tuple[float,
     return 100.0 * float((probs.argmax(1) == labels).mean()), probs
 
 
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    dots = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(dots.mean())
+
+
 def _quantize(model: Path, out: Path, samples: list[np.ndarray], settings: dict, **over) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -934,7 +939,7 @@ def verify(log: Callable[[str], None]) -> str:
     float_session = _session(model)
     good = _converter_settings(HERE / "scenarios" / "good" / "config.yaml")
     clean = [_as_converter_reads(prep_rgb_u8(im).tobytes(), good, "eval") for im in eval_rgb]
-    ref, _ = _top1(float_session, clean, labels)
+    ref, float_probs = _top1(float_session, clean, labels)
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="ptqtui-verify-"))
 
@@ -953,7 +958,8 @@ def verify(log: Callable[[str], None]) -> str:
             cells["float"], _ = _top1(float_session, piped, labels)
             q = _session(out)
             cells["int8"], _ = _top1(q, piped, labels)
-            cells["int8_clean"], _ = _top1(q, clean, labels)
+            cells["int8_clean"], probs = _top1(q, clean, labels)
+            cells["cos"] = _mean_cosine(probs, float_probs)
             cells["n"] = len(samples)
         except ConversionError as exc:
             cells["note"] = str(exc)
@@ -985,17 +991,18 @@ def format_table(ref: float, rows: list[dict]) -> str:
         f"float model, correct preprocessing: top-1 {ref:.2f} % on {N_EVAL_PER_CLASS * 15} "
         "eval images\n\n"
         "| scenario | setting | cal. samples | float top-1 (scenario pipeline) "
-        "| int8 top-1 (scenario pipeline) | int8 top-1 (clean eval) | loss vs float |\n"
-        "|---|---|---:|---:|---:|---:|---:|\n"
+        "| int8 top-1 (scenario pipeline) | loss vs float | int8 top-1 (clean eval) "
+        "| int8 output cosine (clean eval) |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|\n"
     )
     body = []
     for r in rows:
         if "note" in r:
-            body.append(f"| {r['scenario']} | {r['what']} | - | - | - | - | {r['note']} |")
+            body.append(f"| {r['scenario']} | {r['what']} | - | - | - | {r['note']} | - | - |")
             continue
         body.append(
             f"| {r['scenario']} | {r['what']} | {r['n']} | {r['float']:.2f} | {r['int8']:.2f} "
-            f"| {r['int8_clean']:.2f} | {ref - r['int8']:+.2f} |"
+            f"| {ref - r['int8']:.2f} | {r['int8_clean']:.2f} | {r['cos']:.5f} |"
         )
     return head + "\n".join(body) + "\n"
 
