@@ -110,6 +110,7 @@ class PtqApp(App["Diagnosis | None"]):
         self._started = time.monotonic()
         self._remeasuring: Choices | None = None
         self._sim: Any = None
+        self.patch_note: str | None = None  # why what-ifs show YAML keys instead of a diff
         if diagnosis is not None:
             self._adopt(diagnosis)
 
@@ -124,6 +125,8 @@ class PtqApp(App["Diagnosis | None"]):
             path = config_file(diagnosis)
             if path is not None:
                 self.patch_config = patch_from_file(path, initial_choices(diagnosis))
+            elif any(f.role == "config" for f in diagnosis.files):
+                self.patch_note = "the config is not here or changed since: keys, not a diff"
 
     # ------------------------------------------------------------------ layout
 

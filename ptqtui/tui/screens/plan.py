@@ -47,6 +47,7 @@ class PlanView(VerticalScroll):
         Binding("i", "toggle('int16')", "Toggle int16"),
         Binding("c", "toggle('cpu')", "Toggle CPU"),
         Binding("w", "app.save_config", "Save config"),
+        Binding("d", "show_diff", "Config diff"),
     ]
 
     def __init__(
@@ -203,6 +204,9 @@ class PlanView(VerticalScroll):
         elif patch is not None and (result := patch(self.choices)) is not None:
             parts.append(diff_text(result[0]))
         else:
+            note = getattr(self.app, "patch_note", None)
+            if note:
+                parts.append(Text(f"  ({note})", style="dim"))
             parts.append(diff_text("".join(f"+{line}\n" for line in change.splitlines())))
         if self.plan is not None and self.plan.config_diff:
             parts.append(Text("\nThe plan's config diff (every step)", style="bold"))
@@ -244,6 +248,9 @@ class PlanView(VerticalScroll):
         self.set_choices(self.choices.toggled(name, what))
         table.update_cell(name, "choice", self._runs_as(name))
 
+    def action_show_diff(self) -> None:
+        self.query_one("#config-diff").scroll_visible(animate=False, top=True)
+
     def set_choices(self, choices: Choices) -> None:
         if choices == self.choices:
             return
@@ -251,6 +258,7 @@ class PlanView(VerticalScroll):
         self.measured = None
         self.query_one("#whatif-result", Static).update(self._result())
         self.query_one("#config-diff", Static).update(self._diff())
+        self.query_one("#whatif-result").scroll_visible(animate=False)
         if self.can_measure and choices != self.base:
             self.post_message(ChoicesChanged(choices))
 
