@@ -22,7 +22,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ptqtui.check.findings import Severity
@@ -583,4 +583,4 @@ def make_viewer(diagnosis: Diagnosis, *, export_dir: Path | None = None) -> PtqA
     return PtqApp(diagnosis=diagnosis, export_dir=export_dir)
 
 
-__all__ = ["DIAGNOSIS_GROUP", "REMEASURE_GROUP", "DataTable", "PtqApp", "make_app", "make_viewer"]
+__all__ = ["DIAGNOSIS_GROUP", "REMEASURE_GROUP", "PtqApp", "make_app", "make_viewer"]
