@@ -16,7 +16,7 @@ from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, outp
 from ptqtui.analysis.results import CurvePoint
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.calibrate import Calibration
-from ptqtui.quant.scheme import Scheme
+from ptqtui.quant.scheme import Scheme, node_points
 from ptqtui.quant.simulate import Simulator
 
 
@@ -38,7 +38,7 @@ def accumulated_error(
         n
         for n in sim.graph.quantized_nodes()
         if scheme.placement.get(n.name) == "BPU"
-        and any(k in active for k in sim.graph.node_points(n.name))
+        and any(k in active for k in node_points(sim.graph, scheme, n.name))
     ]
     notes: list[str] = []
     n_s = len(samples)
@@ -64,7 +64,9 @@ def accumulated_error(
     for done, i in enumerate(indices, 1):
         check_cancel(cancel)
         names = {n.name for n in nodes[: i + 1]}
-        keys = [k for n in nodes[: i + 1] for k in sim.graph.node_points(n.name) if k in active]
+        keys = [
+            k for n in nodes[: i + 1] for k in node_points(sim.graph, scheme, n.name) if k in active
+        ]
         keys += [
             p.key
             for p in sim.points

@@ -21,7 +21,7 @@ from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, outp
 from ptqtui.analysis.results import NodeRow
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.calibrate import Calibration
-from ptqtui.quant.scheme import Scheme
+from ptqtui.quant.scheme import Scheme, node_points
 from ptqtui.quant.simulate import Simulator
 
 INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
@@ -62,7 +62,7 @@ def sensitivity(
     cands = [
         r.name
         for r in rows
-        if r.placement == "BPU" and any(k in active for k in sim.graph.node_points(r.name))
+        if r.placement == "BPU" and any(k in active for k in node_points(sim.graph, scheme, r.name))
     ]
     # most promising first: the nodes whose output the full scheme damages most
     cands.sort(key=lambda n: _nan_last(by_name[n].similarity.sqnr_db))
@@ -91,7 +91,7 @@ def sensitivity(
 
     def measure(node: str, target: str) -> float | None:
         nonlocal passes
-        keys = [k for k in sim.graph.node_points(node, target) if k in active]
+        keys = [k for k in node_points(sim.graph, scheme, node, target) if k in active]
         if not keys:
             return None  # e.g. the weights of a node without weights
         sim_, _ = output_similarity(sim, samp, scheme.only(keys), cal, rf)
@@ -162,7 +162,11 @@ def _int16_gains(
         return
     base, _ = output_similarity(sim, samp, scheme, cal, rf)
     for node in worst:
-        keys = [k for k in sim.graph.node_points(node, "activation") if scheme.dtype(k) == "int8"]
+        keys = [
+            k
+            for k in node_points(sim.graph, scheme, node, "activation")
+            if scheme.dtype(k) == "int8"
+        ]
         if not keys:
             continue
         wider = scheme.with_dtypes({k: "int16" for k in keys})

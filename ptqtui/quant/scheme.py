@@ -7,8 +7,10 @@ Modelling choices, where the hb_mapper reference leaves room:
 - Softmax runs in float (CPU) unless ``softmax_input_int8`` / ``softmax_output_int8`` ask for
   int8 input / output (X5 ``set_Softmax_input_int8`` / ``set_Softmax_output_int8``).
 - An activation point sits on a tensor and is shared by its consumers: its dtype is the widest
-  asked for by a quantized consumer (its ``InputType``) or by its producer (``OutputType``);
-  it is float when no consumer is quantized.
+  asked for by a quantized consumer (its ``InputType``) or by its producer (``OutputType``).
+  When every consumer runs on the CPU, the tensor still leaves the NPU in int8 (int16) if an
+  NPU node produced it (through data-movement ops), unless it is a model output (the last
+  NPU node writes high precision unless ``set_model_output_int8``); float otherwise.
 - ``set_all_nodes_int16`` and ``int16`` node types widen activations; weights stay int8 and
   biases int32 (at ``s_in * s_w``).
 """
@@ -142,7 +144,8 @@ def build_scheme(graph: QuantGraph, settings: QuantSettings | None = None) -> Sc
     named = [*overrides, *s.run_on_cpu, *s.run_on_bpu]
     unmatched = tuple(dict.fromkeys(n for n in named if n not in known))
     if unmatched:
-        log.warning("nodes named in the config but absent from the model: %s", ", ".join(unmatched))
+        # said once, as a note of the analysis and as PTQ203; not on every scheme built
+        log.debug("nodes named in the config but absent from the model: %s", ", ".join(unmatched))
 
     softmax_bpu = s.softmax_input_int8 or s.softmax_output_int8
     placement: dict[str, str] = {}
@@ -180,7 +183,13 @@ def build_scheme(graph: QuantGraph, settings: QuantSettings | None = None) -> Sc
             producer = graph.producer.get(p.tensor)
             if producer in out_dtype and any(w != "float" for w in widths):
                 widths.append(out_dtype[producer])
-            dtypes[key] = max(widths, key=_WIDTH.__getitem__, default="float")
+            dtype = max(widths, key=_WIDTH.__getitem__, default="float")
+            if dtype == "float" and p.tensor not in graph.outputs:
+                # read only on the CPU: an NPU producer still writes it in int8 (or int16)
+                source = _npu_source(graph, p.tensor, placement)
+                if source is not None:
+                    dtype = out_dtype.get(source, "int16" if s.set_all_nodes_int16 else "int8")
+            dtypes[key] = dtype
         elif p.kind == "weight":
             dtypes[key] = "int8" if placement.get(p.nodes[0]) == "BPU" else "float"
         elif p.kind == "bias":
@@ -199,3 +208,39 @@ def build_scheme(graph: QuantGraph, settings: QuantSettings | None = None) -> Sc
                 want = "float"
             dtypes[key] = want if on_bpu else "float"
     return Scheme(dtypes, placement, unmatched)
+
+
+def _npu_source(graph: QuantGraph, tensor: str, placement: dict[str, str]) -> str | None:
+    """The NPU node whose output ``tensor`` is, looking through the ops that only move or
+    clamp data (Relu, Reshape, Flatten, MaxPool... run inside the NPU segment)."""
+    seen = 0
+    while seen < 64:
+        seen += 1
+        name = graph.producer.get(tensor)
+        if name is None:
+            return None
+        node = graph.nodes[name]
+        if node.quantized:
+            return name if placement.get(name) == "BPU" else None
+        data = [t for t in node.inputs[:1] if t and t not in graph.initializers]
+        if not data:
+            return None
+        tensor = data[0]
+    return None
+
+
+def node_points(
+    graph: QuantGraph, scheme: Scheme, node: str, target: str = "both"
+) -> tuple[str, ...]:
+    """A node's own points under ``scheme``: its activation inputs and/or weight and bias
+    (``QuantGraph.node_points``), plus, for activations, the outputs it hands to CPU-only
+    consumers in int8 (the NPU boundary rounding that belongs to the producer)."""
+    keys = list(graph.node_points(node, target))
+    if target in ("activation", "both"):
+        for key, p in graph.points.items():
+            if p.kind != "activation" or scheme.dtype(key) == "float" or key in keys:
+                continue
+            cpu_only = all(scheme.placement.get(n) != "BPU" for n in p.nodes)
+            if cpu_only and _npu_source(graph, p.tensor, dict(scheme.placement)) == node:
+                keys.append(key)
+    return tuple(keys)

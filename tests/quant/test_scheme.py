@@ -28,15 +28,18 @@ def test_default_scheme_int8_everywhere_outputs_and_softmax_float(graph):
     s = build_scheme(graph)
     assert s.dtype("act:x") == "int8" and s.dtype("w:conv1") == "int8"
     assert s.dtype("b:conv1") == "int32"
-    assert s.dtype("act:logits") == "float"  # Softmax runs on CPU by default
+    # Softmax runs on CPU by default; fc (NPU) still hands it int8 logits
+    assert s.dtype("act:logits") == "int8"
     assert s.dtype("out:prob") == "float"
     assert s.placement["softmax"] == "CPU"
 
 
 def test_run_on_cpu_makes_a_node_float(graph):
     s = build_scheme(graph, QuantSettings(run_on_cpu=("fc",)))
-    assert s.dtype("w:fc") == "float" and s.dtype("act:flat") == "float"
-    assert s.placement["fc"] == "CPU"
+    assert s.dtype("w:fc") == "float" and s.placement["fc"] == "CPU"
+    assert s.dtype("act:flat") == "int8"  # gap (NPU) -> Flatten -> fc (CPU): int8 boundary
+    both = build_scheme(graph, QuantSettings(run_on_cpu=("gap", "fc")))
+    assert both.dtype("act:flat") == "float" and both.dtype("act:cat") == "int8"
 
 
 def test_node_info_wins_over_run_on_cpu_and_sets_int16(graph):
