@@ -311,6 +311,9 @@ def write_atomically(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             write(fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

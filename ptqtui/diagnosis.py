@@ -17,14 +17,15 @@ from typing import Any
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
 from ptqtui.analysis.results import Analysis
-from ptqtui.check.context import Context
-from ptqtui.check.engine import RuleRun, run_rules
 from ptqtui.check.findings import Finding, Severity
-from ptqtui.check.registry import Rule, load_rules
 from ptqtui.errors import PtqInputError
-from ptqtui.inputs.resolve import LoadedInputs, load_inputs
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.request import Request
+
+if typing.TYPE_CHECKING:  # the records load fast (ptqtui view); the pipeline only when it runs
+    from ptqtui.check.engine import RuleRun
+    from ptqtui.check.registry import Rule
+    from ptqtui.inputs.resolve import LoadedInputs
 
 SCHEMA = "ptqtui.diagnosis/1"
 
@@ -164,6 +165,11 @@ def diagnose(
     `on_sim` receives the simulator context (analysis.context.SimContext) so a front end can
     re-measure what-ifs after the diagnosis without building it again.
     """
+    from ptqtui.check.context import Context
+    from ptqtui.check.engine import run_rules
+    from ptqtui.check.registry import load_rules
+    from ptqtui.inputs.resolve import load_inputs
+
     if rules is None:
         rules = load_rules(request.rule_dirs)
     report(progress, "loading inputs", 0, 1)

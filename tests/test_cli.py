@@ -109,6 +109,7 @@ def test_report_to_file_is_written_atomically(saved, tmp_path):
     assert result.returncode == 0 and result.stdout == ""
     assert "PTQ001" in out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert out.stat().st_mode & 0o044, "readable by others, like any file the user writes"
 
 
 def test_diff_shows_fixed_findings_and_moved_metrics(tmp_path, saved):
