@@ -55,7 +55,10 @@ BN_EPS = 1e-5  # PyTorch's default
 # never fire, so the depthwise conv reading them sees only zeros, its batch-norm variance decays
 # to 0 and the folded weights of those channels become huge (gamma / sqrt(eps)).
 DEAD_CHANNELS = {"stem": (3, 11), "b2.pw": (7, 30), "b4.pw": (5, 40)}
-HEAD_BIAS = 40.0
+# The head's bias starts here, on purpose: softmax is shift-invariant, so training keeps this
+# common offset of the logits (no weight decay on that bias); float results never see it, but
+# int8 logits spend their range on it, which gives the output Gemm a real int8 weakness.
+HEAD_BIAS = 150.0
 LABEL_SMOOTHING = 0.1
 
 N_TRAIN_PER_CLASS = 700
@@ -588,8 +591,8 @@ SCENARIOS: dict[str, dict] = {
     "sensitive_tail": {
         "title": "all int8: the output operators gain from the CPU",
         "about": "The good config without `run_on_cpu`: the classifier's logits carry a large "
-        "common offset (softmax ignores it, int8 does not), so int8 Gemm/Softmax outputs lose "
-        "the small differences that decide the class.",
+        "common offset (softmax ignores it, int8 does not), so the int8 Gemm output loses "
+        "precision that running it on the CPU restores (output cosine; no top-1 change).",
         "config": {"run_on_cpu": None},
         "data": None,
         "must_fire": [("PTQ304", "minor")],
