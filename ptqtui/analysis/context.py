@@ -313,11 +313,12 @@ def _read_eval(
         notes.append("top-1 accuracy needs a single-input model; evaluation set ignored")
         return None
     layout = inputs.layouts[0]
-    items = list(ev.items)
+    # a seeded shuffle: evaluation sets come class by class, and what-ifs measured on the
+    # first N images (eval_limit) must see every class
+    rng = np.random.default_rng(seed)
+    items = [ev.items[i] for i in rng.permutation(len(ev.items))]
     if len(items) > EVAL_LIMIT:
-        rng = np.random.default_rng(seed)
-        pick = sorted(rng.choice(len(items), EVAL_LIMIT, replace=False).tolist())
-        items = [items[i] for i in pick]
+        items = items[:EVAL_LIMIT]
         notes.append(f"top-1 on {EVAL_LIMIT} of {len(ev.items)} evaluation images (seed {seed})")
     loaders, labels, preds = [], [], []
     cached: dict[int, Sample] = {}
