@@ -361,7 +361,7 @@ def _fold(conv_bn) -> tuple[np.ndarray, np.ndarray]:
 
 
 def export_onnx(model, path: Path) -> None:
-    """Write the float model: input `images` (N, 3, 64, 64) RGB normalised, output `probs`."""
+    """Write the float model: input `images` (1, 3, 64, 64) RGB normalised, output `probs`."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
