@@ -12,7 +12,10 @@ from onnx import numpy_helper
 
 from ptqtui.errors import PtqInputError
 
-# Ops whose inputs (activations, weights) an int8 NPU quantizes; the rest pass values through.
+# Ops that compute on the NPU and read int8 (or int16) activations. Data-movement ops (Reshape,
+# Transpose, Flatten, Split, Slice, Pad...), order-preserving ops (MaxPool) and activations fused
+# into the producing conv (Relu, Clip) pass quantized values through unchanged: quantizing
+# their inputs again would double-count, so they get no point of their own.
 QUANTIZED_OPS = frozenset(
     {
         "Conv",
@@ -22,22 +25,25 @@ QUANTIZED_OPS = frozenset(
         "Add",
         "Sub",
         "Mul",
+        "Div",
         "Concat",
         "AveragePool",
         "GlobalAveragePool",
-        "MaxPool",
-        "GlobalMaxPool",
         "Resize",
-        "Softmax",
+        "Upsample",
         "Sigmoid",
+        "Tanh",
         "HardSigmoid",
         "HardSwish",
         "LeakyRelu",
         "PRelu",
-        "Clip",
-        "Relu",
+        "Elu",
+        "BatchNormalization",
+        "InstanceNormalization",
+        "LayerNormalization",
         "ReduceMean",
-        "ReduceMax",
+        "ReduceSum",
+        "Softmax",
     }
 )
 # Ops that may open the model's own input normalisation: x*a+b with constants.

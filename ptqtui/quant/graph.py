@@ -16,41 +16,8 @@ import onnx
 from onnx import numpy_helper
 
 from ptqtui.errors import PtqInputError
+from ptqtui.inputs.model import QUANTIZED_OPS
 
-# Ops that compute on the NPU and read int8 (or int16) activations. Data-movement ops (Reshape,
-# Transpose, Flatten, Split, Slice, Pad...), order-preserving ops (MaxPool) and activations fused
-# into the producing conv (Relu, Clip) pass quantized values through unchanged: quantizing
-# their inputs again would double-count, so they get no point of their own.
-QUANTIZED_OPS = frozenset(
-    {
-        "Conv",
-        "ConvTranspose",
-        "Gemm",
-        "MatMul",
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Concat",
-        "AveragePool",
-        "GlobalAveragePool",
-        "Resize",
-        "Upsample",
-        "Sigmoid",
-        "Tanh",
-        "HardSigmoid",
-        "HardSwish",
-        "LeakyRelu",
-        "PRelu",
-        "Elu",
-        "BatchNormalization",
-        "InstanceNormalization",
-        "LayerNormalization",
-        "ReduceMean",
-        "ReduceSum",
-        "Softmax",
-    }
-)
 # Ops whose float placement is the converter's default (Softmax runs on CPU on X3 unless the
 # optimization flags set_Softmax_input_int8 / set_Softmax_output_int8 move it to int8).
 FLOAT_BY_DEFAULT = frozenset({"Softmax"})
