@@ -89,6 +89,11 @@ def check(ctx: Context) -> list[Finding]:
         # decisive: a moderate preference is within what a colour-sensitive model shows on noise
         if not reasons and not strong:
             continue
+        # ... and never against the data itself: raw pixels cannot have been normalised, so a
+        # model that likes them better un-normalised is reacting to another mistake (layout,
+        # channel order), which the other rules name
+        if not reasons and _raw_pixels(stats):
+            continue
         if confirmed and verdict is not None:
             evidence.append(
                 Evidence(
@@ -136,6 +141,10 @@ def _stats(ctx: Context, name: str) -> DataStats | None:
         if d.input == name:
             return d
     return None
+
+
+def _raw_pixels(stats: DataStats | None) -> bool:
+    return stats is not None and not stats.negative and stats.max_abs > NORMALISED_MAX
 
 
 def _fmt(values: tuple[float, ...] | None) -> str:

@@ -63,5 +63,20 @@ def test_moderate_probe_preference_alone_is_not_enough(tmp_path):
     ctx._cache["probe"] = (weak,)
     assert rule.check(ctx) == []
     ctx._cache["probe"] = (replace(weak, strength="strong", margin=0.3),)
+    ctx._cache["data_stats"] = ()  # the data's range unknown: the model's response decides
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL  # decisive: the measure decides the grade
+
+
+def test_a_strong_probe_on_raw_pixels_is_not_double_normalisation(tmp_path):
+    """Scrambled 0..255 data (e.g. NHWC read as NCHW) can make a model prefer anything; the
+    data's own range says it was never normalised."""
+    from dataclasses import replace
+
+    from ptqtui.check.context import NORM_REMOVED
+
+    ctx = make_context(tmp_path)
+    [verdict] = ctx.probe
+    ctx._cache["probe"] = (replace(verdict, preferred=NORM_REMOVED, strength="strong", margin=0.5),)
+    assert ctx.data_stats[0].max > 8
+    assert rule.check(ctx) == []
