@@ -883,9 +883,47 @@ class _Planner:
             return steps
         if state.measurer is None:
             return steps + self._precision_from_table(state, nodes)
-        if state.measure is None or _cos(state.measure) >= self.target:
+        if state.measure is None:
             return steps
+        if _cos(state.measure) >= self.target:
+            return steps + self._optional_tail(state)
         return steps + self._node_precision(state, nodes)
+
+    def _optional_tail(self, state: _State) -> list[_Step]:
+        """The target is met, but PTQ304 found an output operator that gains from the CPU:
+        measure it and offer it, outside the written config (a CPU node has its cost)."""
+        tail = [f for f in self.findings if f.code == "PTQ304"]
+        names = [n for f in tail for n in f.related]
+        if not names or state.measurer is None or state.measure is None:
+            return []
+        name = names[0]
+        s = self._to_cpu(state.settings, name)
+        m = self.measure(state, s)
+        if m is None:
+            return []
+        noise = self.noise(state, state.settings, state.measure, s, m)
+        if _cos(m) - _cos(state.measure) <= noise:
+            return []
+        changes = settings_changes(state.settings, s, cpu_key=self.cpu_key)
+        return [
+            _Step(
+                stage="precision",
+                title=f"Optional: run {name} on the CPU (float)",
+                action="Set " + "; ".join(c.describe() for c in changes) + " if the gain is "
+                "worth a CPU operator (not in the written config: the target is already met).",
+                why="The output operator loses the most; on the CPU it runs in float.",
+                severity=Severity.MINOR,
+                evidence=(
+                    f"measured: {_fmt(state.measure)} -> {_fmt(m)} (noise {noise:.5f})",
+                    "cost: 1 operator on the CPU; it splits the BPU graph and runs slower",
+                ),
+                before=state.measure,
+                after=m,
+                codes=("PTQ304",),
+                tried=True,
+                yaml_text="\n".join(c.describe() for c in changes),
+            )
+        ]
 
     def _output_precision(self, state: _State) -> list[_Step]:
         """int8 model outputs (set_model_output_int8, int8 Softmax): dropped when that

@@ -486,3 +486,22 @@ def test_node_rename_from_a_finding(tmp_path: Path) -> None:
     assert "node_info node" not in (plan.patched_config or "")
     odd = next(s for s in plan.steps if s.codes == ("PTQ299",))
     assert odd.yaml_change == "not a key line"
+
+
+def test_tail_gain_offered_as_optional_when_the_target_is_met(tmp_path: Path) -> None:
+    tail = Finding("PTQ304", Severity.MINOR, "output operator head/Gemm gains from CPU",
+                   related=("head/Gemm",))  # fmt: skip
+    fake = FakeMeasurer(0.9995, {"cpu:head/Gemm": 0.0004}, noise=0.0001)
+    plan = build_plan([tail], analysis("small", 0.9995), fake, config(tmp_path))
+    [step] = [s for s in plan.steps if s.stage == "precision"]
+    assert step.title == "Optional: run head/Gemm on the CPU (float)"
+    assert step.severity is Severity.MINOR and step.tried
+    assert step.before is not None and step.after is not None
+    assert step.after.cosine > step.before.cosine
+    assert "head/Gemm" not in (plan.patched_config or "")  # offered, not written
+    # within the noise, or without the finding: nothing offered
+    quiet = FakeMeasurer(0.9995, {"cpu:head/Gemm": 0.00005}, noise=0.0001)
+    plan = build_plan([tail], analysis("small", 0.9995), quiet, config(tmp_path))
+    assert not any(s.stage == "precision" for s in plan.steps)
+    plan = build_plan([], analysis("small", 0.9995), fake, config(tmp_path))
+    assert not any(s.stage == "precision" for s in plan.steps)
