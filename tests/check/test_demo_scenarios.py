@@ -2,7 +2,7 @@
 
 The fast test runs the pipeline, data and config rules on each scenario (what this package
 decides); the full diagnosis, with the simulator's analyses and the numerics rules, takes
-10-20 s a scenario and runs with PTQTUI_FULL_DEMO=1.
+5-20 s a scenario (PTQTUI_QUICK=1 skips it while developing).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ptqtui.request import Request
 SCENARIOS = demo_dir() / "scenarios"
 INDEX = SCENARIOS / "index.json"
 NAMES = json.loads(INDEX.read_text(encoding="utf-8"))["order"] if INDEX.exists() else []
-FULL = os.environ.get("PTQTUI_FULL_DEMO") == "1"
+FULL = os.environ.get("PTQTUI_QUICK") != "1"
 
 pytestmark = pytest.mark.skipif(not NAMES, reason="demo data not generated")
 
@@ -73,7 +73,7 @@ def test_rules_meet_expected(name):
     _meets(_expected(name), run.findings, {r.code for r in RULES})
 
 
-@pytest.mark.skipif(not FULL, reason="full diagnosis of every scenario: PTQTUI_FULL_DEMO=1")
+@pytest.mark.skipif(not FULL, reason="PTQTUI_QUICK=1: full diagnosis skipped")
 @pytest.mark.parametrize("name", NAMES)
 def test_full_diagnosis_meets_expected(name):
     from ptqtui.diagnosis import diagnose
