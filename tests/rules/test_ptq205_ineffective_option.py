@@ -48,3 +48,11 @@ def test_quiet_on_effective_options(tmp_path):
         cal__optimization="set_Softmax_input_int8,set_Softmax_output_int8,asymmetric",
     )
     assert rule.check(config_context(tmp_path, config, model=colour_classifier())) == []
+
+
+def test_quiet_on_model_output_items_with_a_model(tmp_path):
+    """set_model_output_int8 names the model's outputs, not an op type called 'model'."""
+    for item in ("set_model_output_int8", "set_model_output_int16"):
+        config = mapper_config(cal__calibration_type="max", cal__optimization=item)
+        ctx = config_context(tmp_path, config, model=colour_classifier())
+        assert rule.check(ctx) == [], item
