@@ -219,15 +219,23 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
     cal_dirs = None
     if ns.cal_dir:
         cal_dirs = tuple(Path(p.strip()) for p in ns.cal_dir.split(";") if p.strip())
+    return _request(
+        ns,
+        model=ns.model,
+        config=ns.config,
+        cal_dirs=cal_dirs,
+        eval_dir=ns.eval_dir,
+        raw_dir=ns.raw_dir,
+        read_mode=ns.read_mode,
+        flags=flags,
+        **extra,
+    )
+
+
+def _request(ns: argparse.Namespace, **inputs: object) -> Request:
+    """A Request from the inputs given and the run options every command shares."""
     try:
         return Request(
-            model=ns.model,
-            config=ns.config,
-            cal_dirs=cal_dirs,
-            eval_dir=ns.eval_dir,
-            raw_dir=ns.raw_dir,
-            read_mode=ns.read_mode,
-            flags=flags,
             report=ns.report,
             output=ns.output,
             fail_on=ns.fail_on,
@@ -239,7 +247,7 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
             time_budget=ns.time_budget,
             target_cosine=ns.target,
             write_config=ns.write_config,
-            **extra,  # type: ignore[arg-type]
+            **inputs,  # type: ignore[arg-type]
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -356,21 +364,11 @@ def _demo(args: list[str]) -> int:
             print(f"{name:<16} {title}")
         return ExitCode.OK
     scenario = demo.find_scenario(ns.scenario)
-    request = Request(
+    request = _request(
+        ns,
         config=scenario.config,
         eval_dir=scenario.eval_dir,
-        report=ns.report,
-        output=ns.output,
-        fail_on=ns.fail_on,
-        debug=ns.debug,
-        quiet=ns.quiet,
-        seed=ns.seed,
         title=f"demo: {scenario.name}",
-        rule_dirs=tuple(ns.rules),
-        sensitivity_samples=ns.sensitivity_samples,
-        time_budget=ns.time_budget,
-        target_cosine=ns.target,
-        write_config=ns.write_config,
     )
     return run(request)
 
