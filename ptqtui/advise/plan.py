@@ -269,6 +269,11 @@ def _cos(m: Measure | None) -> float:
     return m.cosine
 
 
+# a tail-to-CPU gain of at least this many accuracy points is a step, not an option (the
+# small band of the reference ends at 1.5 points; one point is already worth a CPU operator)
+MIN_TAIL_POINTS = 1.0
+
+
 def _points(before: Measure | None, after: Measure | None) -> float | None:
     """Accuracy points gained (top-1 with labels, else agreement)."""
     if before is None or after is None:
@@ -890,8 +895,9 @@ class _Planner:
         return steps + self._node_precision(state, nodes)
 
     def _optional_tail(self, state: _State) -> list[_Step]:
-        """The target is met, but PTQ304 found an output operator that gains from the CPU:
-        measure it and offer it, outside the written config (a CPU node has its cost)."""
+        """The cosine target is met, but PTQ304 found an output operator that gains from the
+        CPU: measure it. A gain in accuracy points (labels) makes it a step like any other;
+        a gain in cosine alone is offered, outside the written config (a CPU node costs)."""
         tail = [f for f in self.findings if f.code == "PTQ304"]
         names = [n for f in tail for n in f.related]
         if not names or state.measurer is None or state.measure is None:
@@ -905,18 +911,39 @@ class _Planner:
         if _cos(m) - _cos(state.measure) <= noise:
             return []
         changes = settings_changes(state.settings, s, cpu_key=self.cpu_key)
+        described = "; ".join(c.describe() for c in changes)
+        points = _points(state.measure, m)
+        evidence = (
+            f"measured: {_fmt(state.measure)} -> {_fmt(m)} (noise {noise:.5f})",
+            "cost: 1 operator on the CPU; it splits the BPU graph and runs slower",
+        )
+        if points is not None and points >= MIN_TAIL_POINTS:
+            step = _Step(
+                stage="precision",
+                title=f"Run {name} on the CPU (float)",
+                action=f"Set {described}.",
+                why=f"The output operator costs {points:.1f} accuracy points in int8 though the "
+                "output cosine meets the target; on the CPU it runs in float.",
+                severity=_grade(state.measure, m, self.cap),
+                evidence=evidence,
+                before=state.measure,
+                after=m,
+                changes=tuple(changes),
+                codes=("PTQ304",),
+                tried=True,
+            )
+            state.changes += changes
+            state.settings, state.measure = s, m
+            return [step]
         return [
             _Step(
                 stage="precision",
                 title=f"Optional: run {name} on the CPU (float)",
-                action="Set " + "; ".join(c.describe() for c in changes) + " if the gain is "
-                "worth a CPU operator (not in the written config: the target is already met).",
+                action=f"Set {described} if the gain is worth a CPU operator (not in the "
+                "written config: the target is already met).",
                 why="The output operator loses the most; on the CPU it runs in float.",
                 severity=Severity.MINOR,
-                evidence=(
-                    f"measured: {_fmt(state.measure)} -> {_fmt(m)} (noise {noise:.5f})",
-                    "cost: 1 operator on the CPU; it splits the BPU graph and runs slower",
-                ),
+                evidence=evidence,
                 before=state.measure,
                 after=m,
                 codes=("PTQ304",),

@@ -505,3 +505,16 @@ def test_tail_gain_offered_as_optional_when_the_target_is_met(tmp_path: Path) ->
     assert not any(s.stage == "precision" for s in plan.steps)
     plan = build_plan([], analysis("small", 0.9995), fake, config(tmp_path))
     assert not any(s.stage == "precision" for s in plan.steps)
+
+
+def test_tail_gain_in_accuracy_points_is_a_real_step(tmp_path: Path) -> None:
+    """Cosine target met, but the tail on the CPU wins accuracy points: a step in the patch."""
+    tail = Finding("PTQ304", Severity.MINOR, "output operator head/Gemm gains from CPU",
+                   related=("head/Gemm",))  # fmt: skip
+    fake = FakeMeasurer(0.996, {"cpu:head/Gemm": 0.003}, noise=0.0001)  # agreement +1.5 pts
+    plan = build_plan([tail], analysis("medium", 0.996), fake, config(tmp_path))
+    [step] = [s for s in plan.steps if s.stage == "precision"]
+    assert step.title == "Run head/Gemm on the CPU (float)"
+    assert step.severity is Severity.MAJOR  # 1.5 points: the medium band's grade
+    assert "head/Gemm" in (plan.patched_config or "")
+    assert plan.reached is not None and plan.reached.cosine == step.after.cosine
