@@ -95,7 +95,7 @@ def lint(argv: Sequence[str], out: TextIO | None = None) -> int:
     results = [lint_config(path, rules, model=ns.model) for path in ns.configs]
     for r in results:
         if r.error and not ns.quiet:
-            print(f"ptqtui: {r.error}", file=sys.stderr)
+            print(f"ptqtui: {r.path}: {r.error}", file=sys.stderr)
     if ns.output is not None:
         with open(ns.output, "w", encoding="utf-8") as fh:
             write_lint(results, ns.report, fh)
@@ -118,7 +118,8 @@ def lint_config(path: Path, rules: Sequence[Rule], *, model: Path | None = None)
     try:
         config = load_config(path)
     except PtqInputError as exc:
-        return LintResult(str(path), (), (), (), error=exc.one_line())
+        problem = f"line {exc.line}: {exc.problem}" if exc.line is not None else exc.problem
+        return LintResult(str(path), (), (), (), error=problem)
     notes: list[str] = []
     missing: dict[str, str] = {}
     graph = None

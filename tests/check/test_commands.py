@@ -200,7 +200,9 @@ def test_lint_many_files_json_and_bad_input(tmp_path):
     assert [len(c["findings"]) for c in data["configs"]] == [0, 1]
     assert data["configs"][1]["findings"][0]["severity"] == "major"
     broken = write_config(tmp_path / "c.yaml", "model_parameters: [1, 2\n")
-    assert lint([str(good), str(broken)], io.StringIO()) == 2
+    text = io.StringIO()
+    assert lint([str(good), str(broken)], text) == 2
+    assert f"{broken}: error: line 2: invalid YAML" in text.getvalue()  # the path said once
     for fmt in ("md", "html", "text"):
         text = io.StringIO()
         lint([str(bad), "--report", fmt], text)
