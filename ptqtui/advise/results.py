@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import Remedy
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class PlanStep:
     yaml_change: str | None = None  # "calibration_parameters.per_channel: true"
     codes: tuple[str, ...] = ()  # the findings this step answers
     tried: bool = False  # the simulator applied the change and measured it
+    remedy: Remedy | None = None  # the change, typed
 
 
 @dataclass(frozen=True, slots=True)

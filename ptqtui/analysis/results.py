@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ptqtui.remedy import Remedy
+
 
 @dataclass(frozen=True, slots=True)
 class Similarity:
@@ -64,6 +66,7 @@ class SweepRow:
     noise: float | None = None  # run-to-run spread of `cosine` over sample subsets
     chosen: bool = False  # the one the config's calibration_type resolves to
     note: str | None = None  # "Select kl method." and the like
+    remedy: Remedy | None = None  # the settings delta from the configured calibration
 
 
 @dataclass(frozen=True, slots=True)

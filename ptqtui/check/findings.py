@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ptqtui.remedy import Remedy
+
 
 class Severity(enum.Enum):
     """Ordered by how much accuracy the kind of problem costs (reference loss bands)."""
@@ -51,3 +53,4 @@ class Finding:
     yaml_change: str | None = None
     measured: str | None = None
     related: tuple[str, ...] = field(default=())
+    remedy: Remedy | None = None  # what to change, typed (the planner reads this, not text)
