@@ -27,17 +27,6 @@ from ptqtui.quant.simulate import Simulator
 INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
 
 
-def rank_by_sensitivity(rows: Sequence[NodeRow]) -> list[NodeRow]:
-    """Worst first: lowest isolated output cosine; unmeasured rows last, in topological order."""
-
-    def key(r: NodeRow) -> tuple[bool, float, int]:
-        c = r.sensitivity_cosine
-        missing = c is None or math.isnan(c)
-        return (missing, 0.0 if missing else float(c), r.topo_index)  # type: ignore[arg-type]
-
-    return sorted(rows, key=key)
-
-
 def sensitivity(
     sim: Simulator,
     cal: Calibration,

@@ -88,10 +88,6 @@ class MapperConfig:
     model_path: Path | None = None
     working_dir: Path | None = None
 
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
     def line_of(self, key: str) -> int | None:
         return self.lines.get(key)
 
