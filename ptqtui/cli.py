@@ -18,6 +18,7 @@ from ptqtui import __version__
 from ptqtui.errors import PtqInputError, UsageError
 from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
+from ptqtui.policy import TARGET_COSINE
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
@@ -122,9 +123,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     sim.add_argument(
         "--target",
         type=float,
-        default=0.99,
+        default=TARGET_COSINE,
         metavar="COSINE",
-        help="output cosine the plan's precision step aims at (default 0.99)",
+        help=f"output cosine the plan's precision step aims at (default {TARGET_COSINE:g})",
     )
     sim.add_argument(
         "--write-config",

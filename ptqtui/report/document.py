@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ptqtui.analysis.results import NodeRow
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
+from ptqtui.policy import SENSITIVE_COSINE, TARGET_COSINE
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -96,9 +97,8 @@ def _headline(d: Diagnosis) -> list[Block]:
     q = d.analysis.quality if d.analysis else None
     rows: list[tuple[str, str]] = []
     if q is not None:
-        band = {"large": "> 4 points", "medium": "1.5-4 points", "small": "< 1.5 points"}
         loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
-        rows.append(("loss band", f"{q.band} ({band.get(q.band, '?')}): {loss}, from {q.basis}"))
+        rows.append(("loss band", f"{q.band.value} ({q.band.span}): {loss}, from {q.basis}"))
         rows.append(("output cosine", f"{fmt(q.output_cosine)} (quantized vs float)"))
         if q.top1_float is not None:
             rows.append(("top-1", f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)}"))
@@ -217,7 +217,7 @@ def _nodes(d: Diagnosis) -> list[Block]:
                 "Sensitivity: model output cosine with only this node quantized",
                 tuple((n.name, float(n.sensitivity_cosine or 0.0)) for n in worst),
                 "output cosine",
-                reference=0.999,
+                reference=SENSITIVE_COSINE,
             )
         )
     return out
@@ -263,7 +263,7 @@ def _calibration(d: Diagnosis) -> list[Block]:
                 "Accumulated error: output cosine as nodes are quantized in order",
                 tuple((p.node, p.cosine) for p in a.curve),
                 "output cosine",
-                reference=0.99,
+                reference=TARGET_COSINE,
             )
         )
     return out

@@ -157,7 +157,7 @@ class PtqApp(App["Diagnosis | None"]):
         quality = d.analysis.quality if d.analysis else None
         if quality is not None:
             text.append("  loss ")
-            band = quality.band
+            band = quality.band.value
             if quality.loss_points is not None:
                 band += f" {quality.loss_points:.1f} pts"
             text.append(band, style=BAND_STYLE.get(quality.band, "bold"))
