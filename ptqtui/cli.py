@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from ptqtui import __version__
-from ptqtui.errors import PtqInputError, UsageError
+from ptqtui.atomic import write_atomically
+from ptqtui.errors import ExitCode, PtqInputError, UsageError
 from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
 from ptqtui.policy import TARGET_COSINE
@@ -23,14 +22,6 @@ from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
 SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint")
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0  # nothing at or above --fail-on
-    FINDINGS = 1  # findings at or above --fail-on
-    USAGE = 2  # bad usage or unreadable input
-    INTERNAL = 3  # a bug in ptqtui; --debug shows the traceback
-    INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,23 +301,6 @@ def emit(diagnosis: object, fmt: str, output: Path | None) -> None:
         sys.stdout.flush()
         return
     write_atomically(output, lambda fh: write_report(diagnosis, fmt, fh, width=100))  # type: ignore[arg-type]
-
-
-def write_atomically(path: Path, write) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise PtqInputError(path, f"cannot write: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            write(fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _terminal_width(stream: TextIO) -> int:

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ptqtui.atomic import write_atomically
 from ptqtui.errors import UsageError
 
 if TYPE_CHECKING:
@@ -182,20 +182,7 @@ def write_patched_config(plan: Plan, out_path: str | Path, user_config_path: str
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--write-config {out}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(plan.patched_config)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.chmod(tmp, user.stat().st_mode & 0o777)
-        except OSError:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(out, plan.patched_config)
     note = relocation_note(out, user, plan.patched_config)
     if note:
         log.warning("%s", note)
