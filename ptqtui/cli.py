@@ -370,7 +370,7 @@ def _explain(args: list[str]) -> int:
 
 
 def _lint(args: list[str]) -> int:
-    from ptqtui.check.commands import lint
+    from ptqtui.cli_lint import lint
 
     return lint(args)
 

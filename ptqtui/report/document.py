@@ -8,12 +8,17 @@ into strings once, with the precision a reader needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ptqtui.analysis.results import NodeRow
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
 from ptqtui.policy import SENSITIVE_COSINE, TARGET_COSINE
+
+if TYPE_CHECKING:
+    from ptqtui.check.commands import LintResult
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -126,25 +131,45 @@ def _findings(d: Diagnosis) -> list[Block]:
     out: list[Block] = [Heading(2, f"Findings ({severity_counts(d.findings)})")]
     if not d.findings:
         out.append(Para("No findings.", "muted"))
-    ordered = sorted(d.findings, key=lambda f: (-f.severity.rank, f.code))
-    for f in ordered:
-        out.append(Heading(3, f"[{f.severity.value}] {f.code}: {f.message}", f.severity))
-        rows = [
-            (e.what, e.observed + (f" (expected {e.expected})" if e.expected else "")
-             + (f" at {e.where}" if e.where else ""))
-            for e in f.evidence
-        ]  # fmt: skip
-        if f.measured:
-            rows.append(("measured", f.measured))
-        if f.fix:
-            rows.append(("fix", f.fix))
-        if f.related:
-            rows.append(("related", ", ".join(f.related)))
-        if rows:
-            out.append(KeyValues(tuple(rows)))
-        if f.yaml_change:
-            out.append(Code(f.yaml_change, "yaml"))
+    for f in sorted(d.findings, key=lambda f: (-f.severity.rank, f.code)):
+        out += finding_blocks(f)
     return out
+
+
+def finding_blocks(f: Finding) -> list[Block]:
+    """One finding: its heading, evidence, measured effect, fix and YAML change."""
+    out: list[Block] = [Heading(3, f"[{f.severity.value}] {f.code}: {f.message}", f.severity)]
+    rows = [
+        (e.what, e.observed + (f" (expected {e.expected})" if e.expected else "")
+         + (f" at {e.where}" if e.where else ""))
+        for e in f.evidence
+    ]  # fmt: skip
+    if f.measured:
+        rows.append(("measured", f.measured))
+    if f.fix:
+        rows.append(("fix", f.fix))
+    if f.related:
+        rows.append(("related", ", ".join(f.related)))
+    if rows:
+        out.append(KeyValues(tuple(rows)))
+    if f.yaml_change:
+        out.append(Code(f.yaml_change, "yaml"))
+    return out
+
+
+def build_lint(results: Sequence[LintResult]) -> list[Block]:
+    """`ptqtui lint`: per config, its findings (as in a diagnosis), notes, or why unreadable."""
+    blocks: list[Block] = [Heading(1, "ptqtui lint")]
+    for r in results:
+        if r.error:
+            blocks.append(Heading(2, f"{r.path}: error: {r.error}", Severity.CRITICAL))
+            continue
+        counts = severity_counts(r.findings) if r.findings else "clean"
+        blocks.append(Heading(2, f"{r.path}: {counts}"))
+        for f in r.findings:
+            blocks += finding_blocks(f)
+        blocks += [Para(f"note: {note}", "muted") for note in r.notes]
+    return blocks
 
 
 def _plan(d: Diagnosis) -> list[Block]:
