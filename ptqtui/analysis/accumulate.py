@@ -8,30 +8,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, output_similarity
+from ptqtui.analysis.measure import Outcome, affordable, cost_note, output_similarity
 from ptqtui.analysis.results import CurvePoint
 from ptqtui.progress import ProgressCallback, check_cancel, report
-from ptqtui.quant.calibrate import Calibration
-from ptqtui.quant.scheme import Scheme, node_points
-from ptqtui.quant.simulate import Simulator
+from ptqtui.quant.scheme import node_points
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
 
 
 def accumulated_error(
-    sim: Simulator,
-    cal: Calibration,
-    scheme: Scheme,
-    samples: Sequence[Sample],
-    refs: Sequence[Mapping[str, np.ndarray]],
+    ctx: SimContext,
     *,
-    pass_seconds: float = 0.0,
     budget_seconds: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Outcome[CurvePoint]:
+    """Output similarity as the nodes are quantized one after another, in topological order."""
+    sim, cal, scheme, samples, refs = ctx.sim, ctx.calibration, ctx.scheme, ctx.samples, ctx.refs
+    pass_seconds = ctx.pass_seconds
     start = time.perf_counter()
     active = set(scheme.active())
     nodes = [

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptqtui.analysis.measure import Outcome, Sample, affordable, to_record
+from ptqtui.analysis.measure import Outcome, affordable, to_record
 from ptqtui.analysis.results import NodeRow
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant import metrics
@@ -22,6 +22,9 @@ from ptqtui.quant.graph import QNode
 from ptqtui.quant.observe import NUM_BINS, Observation
 from ptqtui.quant.scheme import Scheme
 from ptqtui.quant.simulate import Simulator
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
 
 HIST_BINS = 32  # the node table's |x| histogram: 2048 calibration bins merged 64 to one
 _WIDTH = {"float": 0, "int8": 1, "int16": 2}
@@ -39,18 +42,21 @@ def node_dtype(node: QNode, scheme: Scheme) -> str:
 
 
 def node_table(
-    sim: Simulator,
-    cal: Calibration,
-    scheme: Scheme,
-    obs: Observation | None,
-    samples: Sequence[Sample],
+    ctx: SimContext,
     *,
-    pass_seconds: float = 0.0,
     budget_seconds: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Outcome[NodeRow]:
     """One row per quantized node, in topological order."""
+    sim, cal, scheme, obs, samples = (
+        ctx.sim,
+        ctx.calibration,
+        ctx.scheme,
+        ctx.observation,
+        ctx.samples,
+    )
+    pass_seconds = ctx.pass_seconds
     start = time.perf_counter()
     nodes = sim.graph.quantized_nodes()
     names = list(dict.fromkeys(n.outputs[0] for n in nodes if n.outputs[0] in sim.available))

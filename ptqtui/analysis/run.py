@@ -104,17 +104,7 @@ def run_analysis(
         notes.extend(out.notes)
 
     check_cancel(cancel)
-    rows_out = node_table(
-        ctx.sim,
-        ctx.calibration,
-        ctx.scheme,
-        ctx.observation,
-        ctx.samples,
-        pass_seconds=ctx.pass_seconds,
-        budget_seconds=left(),
-        progress=progress,
-        cancel=cancel,
-    )
+    rows_out = node_table(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
     record("node table", rows_out)
 
     def share(stage: str, remaining_shares: float) -> float | None:
@@ -122,32 +112,15 @@ def run_analysis(
         return None if rest is None else rest * SHARES[stage] / remaining_shares
 
     check_cancel(cancel)
+    budget = share("sensitivity", 1.0)
     sens = sensitivity(
-        ctx.sim,
-        ctx.calibration,
-        ctx.scheme,
-        rows_out.records,
-        ctx.samples,
-        ctx.refs,
-        pass_seconds=ctx.pass_seconds,
-        budget_seconds=share("sensitivity", 1.0),
-        progress=progress,
-        cancel=cancel,
+        ctx, rows_out.records, budget_seconds=budget, progress=progress, cancel=cancel
     )
     record("sensitivity", sens)
 
     check_cancel(cancel)
-    curve = accumulated_error(
-        ctx.sim,
-        ctx.calibration,
-        ctx.scheme,
-        ctx.samples,
-        ctx.refs,
-        pass_seconds=ctx.pass_seconds,
-        budget_seconds=share("accumulated error", 0.5),
-        progress=progress,
-        cancel=cancel,
-    )
+    budget = share("accumulated error", 0.5)
+    curve = accumulated_error(ctx, budget_seconds=budget, progress=progress, cancel=cancel)
     record("accumulated error", curve)
 
     check_cancel(cancel)

@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,25 +25,25 @@ from ptqtui.quant.calibrate import Calibration
 from ptqtui.quant.scheme import Scheme, node_points
 from ptqtui.quant.simulate import Simulator
 
+if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
+
 INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
 
 
 def sensitivity(
-    sim: Simulator,
-    cal: Calibration,
-    scheme: Scheme,
+    ctx: SimContext,
     rows: Sequence[NodeRow],
-    samples: Sequence[Sample],
-    refs: Sequence[Mapping[str, np.ndarray]],
     *,
     split: bool = True,
     int16: bool = True,
-    pass_seconds: float = 0.0,
     budget_seconds: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Outcome[NodeRow]:
     """``rows`` (the node table) with the sensitivity fields filled, in the same order."""
+    sim, cal, scheme, samples, refs = ctx.sim, ctx.calibration, ctx.scheme, ctx.samples, ctx.refs
+    pass_seconds = ctx.pass_seconds
     start = time.perf_counter()
     stage = "sensitivity"
     notes: list[str] = []

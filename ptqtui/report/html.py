@@ -7,16 +7,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import (
-    Block,
-    Chart,
-    Code,
-    Heading,
-    KeyValues,
-    Para,
-    Table,
-    build,
-)
+from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
 
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1000px; margin: 2em auto;

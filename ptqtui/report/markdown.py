@@ -6,16 +6,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import (
-    Block,
-    Chart,
-    Code,
-    Heading,
-    KeyValues,
-    Para,
-    Table,
-    build,
-)
+from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
 
 
 def write_markdown(diagnosis: Diagnosis, out: TextIO) -> None:

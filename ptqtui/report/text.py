@@ -14,16 +14,7 @@ from rich.text import Text
 
 from ptqtui.check.findings import Severity
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import (
-    Block,
-    Chart,
-    Code,
-    Heading,
-    KeyValues,
-    Para,
-    Table,
-    build,
-)
+from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold red",
