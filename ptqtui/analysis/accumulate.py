@@ -6,13 +6,19 @@ rest float: where the curve drops is where error enters; a slow slide is accumul
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING
 
-from ptqtui.analysis.measure import Outcome, affordable, cost_note, output_similarity
+from ptqtui.analysis.measure import (
+    UNLIMITED,
+    Allowance,
+    Outcome,
+    affordable,
+    cost_note,
+    output_similarity,
+)
 from ptqtui.analysis.results import CurvePoint
-from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.progress import check_cancel, report
 from ptqtui.quant.scheme import node_points
 
 if TYPE_CHECKING:
@@ -21,15 +27,13 @@ if TYPE_CHECKING:
 
 def accumulated_error(
     ctx: SimContext,
-    *,
-    budget_seconds: float | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
+    allowance: Allowance = UNLIMITED,
 ) -> Outcome[CurvePoint]:
     """Output similarity as the nodes are quantized one after another, in topological order."""
+    start = time.perf_counter()
     sim, cal, scheme, samples, refs = ctx.sim, ctx.calibration, ctx.scheme, ctx.samples, ctx.refs
     pass_seconds = ctx.pass_seconds
-    start = time.perf_counter()
+    budget_seconds, progress, cancel = allowance.seconds, allowance.progress, allowance.cancel
     active = set(scheme.active())
     nodes = [
         n

@@ -7,15 +7,14 @@ output at once; per-node isolated error is the sensitivity analysis, kept apart.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptqtui.analysis.measure import Outcome, affordable, to_record
+from ptqtui.analysis.measure import UNLIMITED, Allowance, Outcome, affordable, to_record
 from ptqtui.analysis.results import NodeRow
-from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.progress import check_cancel, report
 from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import Calibration
 from ptqtui.quant.graph import QNode
@@ -43,10 +42,7 @@ def node_dtype(node: QNode, scheme: Scheme) -> str:
 
 def node_table(
     ctx: SimContext,
-    *,
-    budget_seconds: float | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
+    allowance: Allowance = UNLIMITED,
 ) -> Outcome[NodeRow]:
     """One row per quantized node, in topological order."""
     sim, cal, scheme, obs, samples = (
@@ -57,6 +53,7 @@ def node_table(
         ctx.samples,
     )
     pass_seconds = ctx.pass_seconds
+    budget_seconds, progress, cancel = allowance.seconds, allowance.progress, allowance.cancel
     start = time.perf_counter()
     nodes = sim.graph.quantized_nodes()
     names = list(dict.fromkeys(n.outputs[0] for n in nodes if n.outputs[0] in sim.available))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ptqtui.analysis.accumulate import accumulated_error
 from ptqtui.analysis.context import AnalysisUnavailable, SimContext, build_context
-from ptqtui.analysis.measure import Outcome, time_one_pass
+from ptqtui.analysis.measure import Allowance, Outcome, time_one_pass
 from ptqtui.analysis.nodes import node_table
 from ptqtui.analysis.results import Analysis, Timing
 from ptqtui.analysis.sensitivity import sensitivity
@@ -104,7 +104,7 @@ def run_analysis(
         notes.extend(out.notes)
 
     check_cancel(cancel)
-    rows_out = node_table(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
+    rows_out = node_table(ctx, Allowance(left(), progress, cancel))
     record("node table", rows_out)
 
     def share(stage: str, remaining_shares: float) -> float | None:
@@ -112,15 +112,13 @@ def run_analysis(
         return None if rest is None else rest * SHARES[stage] / remaining_shares
 
     check_cancel(cancel)
-    budget = share("sensitivity", 1.0)
     sens = sensitivity(
-        ctx, rows_out.records, budget_seconds=budget, progress=progress, cancel=cancel
+        ctx, rows_out.records, Allowance(share("sensitivity", 1.0), progress, cancel)
     )
     record("sensitivity", sens)
 
     check_cancel(cancel)
-    budget = share("accumulated error", 0.5)
-    curve = accumulated_error(ctx, budget_seconds=budget, progress=progress, cancel=cancel)
+    curve = accumulated_error(ctx, Allowance(share("accumulated error", 0.5), progress, cancel))
     record("accumulated error", curve)
 
     check_cancel(cancel)

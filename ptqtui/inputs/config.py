@@ -800,12 +800,7 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
 
 def _check_norm(parse: _Parse, spec: InputSpec, count: int) -> None:
     label = f" for input {spec.name or spec.index}" if count > 1 else ""
-    needs = {
-        "data_mean": ("mean_value",),
-        "data_scale": ("scale_value",),
-        "data_mean_and_scale": ("mean_value", "scale_value"),
-    }.get(spec.norm_type or "", ())
-    for name in needs:
+    for name in schema.NORM_NEEDS.get(spec.norm_type or "", ()):
         if getattr(spec, "mean" if name == "mean_value" else "scale") is None:
             key = f"input_parameters.{name}"
             line = parse.lines.get(key) or parse.lines.get("input_parameters.norm_type")
