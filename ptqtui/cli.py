@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from ptqtui import __version__
-from ptqtui.errors import PtqInputError, UsageError
+from ptqtui.atomic import write_atomically
+from ptqtui.errors import ExitCode, PtqInputError, UsageError
 from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
+from ptqtui.policy import TARGET_COSINE
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
 SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint")
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0  # nothing at or above --fail-on
-    FINDINGS = 1  # findings at or above --fail-on
-    USAGE = 2  # bad usage or unreadable input
-    INTERNAL = 3  # a bug in ptqtui; --debug shows the traceback
-    INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,9 +114,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     sim.add_argument(
         "--target",
         type=float,
-        default=0.99,
+        default=TARGET_COSINE,
         metavar="COSINE",
-        help="output cosine the plan's precision step aims at (default 0.99)",
+        help=f"output cosine the plan's precision step aims at (default {TARGET_COSINE:g})",
     )
     sim.add_argument(
         "--write-config",
@@ -311,23 +303,6 @@ def emit(diagnosis: object, fmt: str, output: Path | None) -> None:
     write_atomically(output, lambda fh: write_report(diagnosis, fmt, fh, width=100))  # type: ignore[arg-type]
 
 
-def write_atomically(path: Path, write) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise PtqInputError(path, f"cannot write: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            write(fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _terminal_width(stream: TextIO) -> int:
     if stream.isatty():
         try:
@@ -395,7 +370,7 @@ def _explain(args: list[str]) -> int:
 
 
 def _lint(args: list[str]) -> int:
-    from ptqtui.check.commands import lint
+    from ptqtui.cli_lint import lint
 
     return lint(args)
 

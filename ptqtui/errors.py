@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
+
+
+class ExitCode(enum.IntEnum):
+    """The process exit codes, part of the interface (CLI, lint and TUI alike)."""
+
+    OK = 0  # nothing at or above --fail-on
+    FINDINGS = 1  # findings at or above --fail-on
+    USAGE = 2  # bad usage or unreadable input
+    INTERNAL = 3  # a bug in ptqtui; --debug shows the traceback
+    INTERRUPTED = 130
 
 
 class PtqInputError(Exception):

@@ -23,12 +23,28 @@ LARGE_LOSS_COSINE = TARGET_COSINE  # below "normal": treated as large
 MEDIUM_LOSS_COSINE = SENSITIVE_COSINE  # below the converter's sensitivity line: medium
 
 
-class LossBand(enum.Enum):
-    """The reference's loss bands; the plan's route depends on them."""
+class LossBand(str, enum.Enum):
+    """The reference's loss bands; the plan's route depends on them. A member equals, hashes
+    and prints as its value, so code written against the old strings keeps working."""
 
     LARGE = "large"  # > 4 points
     MEDIUM = "medium"  # 1.5-4 points
     SMALL = "small"  # < 1.5 points
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @property
+    def span(self) -> str:
+        """The band's range in accuracy points, as the reference writes it."""
+        return _BAND_SPANS[self]
+
+
+_BAND_SPANS = {
+    LossBand.LARGE: f"> {LARGE_LOSS_POINTS:g} points",
+    LossBand.MEDIUM: f"{MEDIUM_LOSS_POINTS:g}-{LARGE_LOSS_POINTS:g} points",
+    LossBand.SMALL: f"< {MEDIUM_LOSS_POINTS:g} points",
+}
 
 
 # --- the calibration tuning order of the reference (§2) ------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ptqtui.policy import TARGET_COSINE
+
 REPORT_FORMATS = ("text", "md", "json", "html")
 FAIL_ON = ("critical", "major", "minor", "never")
 
@@ -44,7 +46,7 @@ class Request:
     rule_dirs: tuple[Path, ...] = ()  # --rules DIR: extra rule modules
     sensitivity_samples: int = 8  # samples per what-if of the sensitivity analysis
     time_budget: float | None = None  # seconds; analyses trim samples and nodes to fit
-    target_cosine: float = 0.99  # the plan's precision step aims at this output cosine
+    target_cosine: float = TARGET_COSINE  # the plan's precision step aims at this output cosine
     write_config: Path | None = None  # --write-config: the patched YAML goes here
 
     def __post_init__(self) -> None:

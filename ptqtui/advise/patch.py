@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ptqtui.errors import UsageError
+from ptqtui.atomic import write_atomically
+from ptqtui.errors import PtqInputError, UsageError
+from ptqtui.inputs.yamltext import compose, is_null, parse_node_string
 
 if TYPE_CHECKING:
     from ptqtui.advise.results import Plan
@@ -182,20 +183,7 @@ def write_patched_config(plan: Plan, out_path: str | Path, user_config_path: str
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--write-config {out}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(plan.patched_config)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.chmod(tmp, user.stat().st_mode & 0o777)
-        except OSError:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(out, plan.patched_config)
     note = relocation_note(out, user, plan.patched_config)
     if note:
         log.warning("%s", note)
@@ -239,23 +227,12 @@ def _same_file(a: Path, b: Path) -> bool:
 # ------------------------------------------------------------------ text positions
 
 
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise PatchError(f"the config is not valid YAML: {exc}") from exc
-
-
 def _find(mapping: yaml.MappingNode, name: str) -> tuple[yaml.Node, yaml.Node] | None:
     found = None
     for k, v in mapping.value:
         if isinstance(k, yaml.ScalarNode) and k.value == name:
             found = (k, v)  # the last one wins, as when loading
     return found
-
-
-def _is_null(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
 def _content_end(node: yaml.Node) -> int:
@@ -398,7 +375,7 @@ def _apply_one(text: str, change: ConfigChange) -> str:
         return _rename(text, change)
     if change.node is not None:
         info = _node_info(text)
-        if isinstance(info, yaml.ScalarNode) and not _is_null(info):
+        if isinstance(info, yaml.ScalarNode) and not is_null(info):
             return _set_node_in_string(text, info, change.node, dict(change.fields))
         for f, v in change.fields:
             text = _set_node_field(text, change.node, f, v)
@@ -412,7 +389,10 @@ def _apply_one(text: str, change: ConfigChange) -> str:
 
 
 def _root(text: str) -> yaml.MappingNode | None:
-    root = _compose(text)
+    try:
+        root = compose(text)
+    except PtqInputError as exc:
+        raise PatchError(f"the config is not valid YAML: {exc.problem}") from exc
     if root is None:
         return None
     if not isinstance(root, yaml.MappingNode) or root.flow_style:
@@ -430,7 +410,7 @@ def _group(
     if found is None:
         return root, None, None
     k, v = found
-    if not _is_null(v) and (not isinstance(v, yaml.MappingNode) or v.flow_style):
+    if not is_null(v) and (not isinstance(v, yaml.MappingNode) or v.flow_style):
         raise PatchError(f"group {group} is not a block mapping; cannot edit it safely")
     return root, k, v
 
@@ -441,9 +421,9 @@ def _insert_key(text: str, group: str, name: str, value_text: str) -> str:
     if root is None or gk is None or gv is None:
         indent = " " * (_group_indent(root) if root is not None else DEFAULT_INDENT)
         return _append_lines(text, [f"{group}:", f"{indent}{name}: {value_text}"])
-    if _is_null(gv) or not gv.value:
+    if is_null(gv) or not gv.value:
         indent = " " * _group_indent(root)
-        anchor = gk.end_mark.index if _is_null(gv) else gv.start_mark.index
+        anchor = gk.end_mark.index if is_null(gv) else gv.start_mark.index
         return _insert_line_after(text, anchor, f"{indent}{name}: {value_text}")
     indent = " " * _indent_of(gv, DEFAULT_INDENT)
     return _insert_line_after(text, _content_end(gv.value[-1][1]), f"{indent}{name}: {value_text}")
@@ -481,7 +461,7 @@ def _split_items(value: str, sep: str) -> list[str]:
 def _add_item(text: str, group: str, name: str, item: str, sep: str) -> str:
     _, _, gv = _group(text, group)
     entry = _find(gv, name) if isinstance(gv, yaml.MappingNode) else None
-    if entry is None or _is_null(entry[1]):
+    if entry is None or is_null(entry[1]):
         if entry is not None:
             return _replace(text, entry[1], _render(item, text))
         return _insert_key(text, group, name, _render(item, text))
@@ -518,17 +498,9 @@ def _node_info(text: str) -> yaml.Node | None:
     return None if entry is None else entry[1]
 
 
-def _parse_node_string(value: str) -> list[tuple[str, str]]:
-    out = []
-    for part in _split_items(value, ";"):
-        node, _, dtype = part.rpartition(":")
-        out.append((node.strip(), dtype.strip()))
-    return out
-
-
 def _set_node_field(text: str, node: str, field: str, value: str) -> str:
     info = _node_info(text)
-    if info is None or _is_null(info):
+    if info is None or is_null(info):
         entry = f"{_key_text(node, chr(34))}: {_flow_fields([(field, value)])}"
         if info is None:
             _, _, gv = _group(text, "model_parameters")
@@ -560,7 +532,7 @@ def _set_node_field(text: str, node: str, field: str, value: str) -> str:
 def _set_node_in_string(text: str, info: yaml.ScalarNode, node: str, fields: dict[str, str]) -> str:
     """node_info in its 'name:int16;...' form: stays a string while every entry sets input
     and output to one type; anything else (ON, one side only) makes it a flow mapping."""
-    entries = _parse_node_string(str(info.value))
+    entries = parse_node_string(str(info.value))
     current: dict[str, dict[str, str]] = {n: {"InputType": d, "OutputType": d} for n, d in entries}
     merged = {**current.get(node, {}), **fields}
     if merged == current.get(node):
@@ -648,7 +620,7 @@ def _rename(text: str, change: ConfigChange) -> str:
     group, _, name = change.key.partition(".")
     _, _, gv = _group(text, group)
     entry = _find(gv, name) if isinstance(gv, yaml.MappingNode) else None
-    if entry is None or _is_null(entry[1]):
+    if entry is None or is_null(entry[1]):
         return text
     node = entry[1]
     if isinstance(node, yaml.MappingNode):
@@ -661,7 +633,7 @@ def _rename(text: str, change: ConfigChange) -> str:
     if isinstance(node, yaml.ScalarNode):
         value = str(node.value)
         if change.key == NODE_INFO:
-            items = _parse_node_string(value)
+            items = parse_node_string(value)
             if old not in dict(items):
                 return text
             joiner = "; " if "; " in value else ";"
@@ -680,7 +652,7 @@ def _rename(text: str, change: ConfigChange) -> str:
 
 def _normal_node_info(value: Any) -> Any:
     if isinstance(value, str):
-        return {n: {"InputType": d, "OutputType": d} for n, d in _parse_node_string(value)}
+        return {n: {"InputType": d, "OutputType": d} for n, d in parse_node_string(value)}
     return value
 
 

@@ -6,33 +6,34 @@ rest float: where the curve drops is where error enters; a slow slide is accumul
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, output_similarity
+from ptqtui.analysis.measure import (
+    UNLIMITED,
+    Allowance,
+    Outcome,
+    affordable,
+    cost_note,
+    output_similarity,
+)
 from ptqtui.analysis.results import CurvePoint
-from ptqtui.progress import ProgressCallback, check_cancel, report
-from ptqtui.quant.calibrate import Calibration
-from ptqtui.quant.scheme import Scheme, node_points
-from ptqtui.quant.simulate import Simulator
+from ptqtui.progress import check_cancel, report
+from ptqtui.quant.scheme import node_points
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
 
 
 def accumulated_error(
-    sim: Simulator,
-    cal: Calibration,
-    scheme: Scheme,
-    samples: Sequence[Sample],
-    refs: Sequence[Mapping[str, np.ndarray]],
-    *,
-    pass_seconds: float = 0.0,
-    budget_seconds: float | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
+    ctx: SimContext,
+    allowance: Allowance = UNLIMITED,
 ) -> Outcome[CurvePoint]:
+    """Output similarity as the nodes are quantized one after another, in topological order."""
     start = time.perf_counter()
+    sim, cal, scheme, samples, refs = ctx.sim, ctx.calibration, ctx.scheme, ctx.samples, ctx.refs
+    pass_seconds = ctx.pass_seconds
+    budget_seconds, progress, cancel = allowance.seconds, allowance.progress, allowance.cancel
     active = set(scheme.active())
     nodes = [
         n

@@ -8,6 +8,7 @@ it into seconds with the measured time of one fake-quant pass, and trim themselv
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import numpy as np
 
 from ptqtui.analysis.results import Similarity
+from ptqtui.progress import ProgressCallback
 from ptqtui.quant import metrics
 
 if TYPE_CHECKING:
@@ -35,6 +37,19 @@ class Outcome(Generic[T]):
     notes: tuple[str, ...] = ()
     passes: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What one analysis may spend and how it reports: seconds (None: no limit), progress
+    callback, cancel event."""
+
+    seconds: float | None = None
+    progress: ProgressCallback | None = None
+    cancel: threading.Event | None = None
+
+
+UNLIMITED = Allowance()
 
 
 def to_record(s: metrics.Similarity) -> Similarity:

@@ -7,21 +7,23 @@ output at once; per-node isolated error is the sensitivity analysis, kept apart.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptqtui.analysis.measure import Outcome, Sample, affordable, to_record
+from ptqtui.analysis.measure import UNLIMITED, Allowance, Outcome, affordable, to_record
 from ptqtui.analysis.results import NodeRow
-from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.progress import check_cancel, report
 from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import Calibration
 from ptqtui.quant.graph import QNode
 from ptqtui.quant.observe import NUM_BINS, Observation
 from ptqtui.quant.scheme import Scheme
 from ptqtui.quant.simulate import Simulator
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
 
 HIST_BINS = 32  # the node table's |x| histogram: 2048 calibration bins merged 64 to one
 _WIDTH = {"float": 0, "int8": 1, "int16": 2}
@@ -39,18 +41,19 @@ def node_dtype(node: QNode, scheme: Scheme) -> str:
 
 
 def node_table(
-    sim: Simulator,
-    cal: Calibration,
-    scheme: Scheme,
-    obs: Observation | None,
-    samples: Sequence[Sample],
-    *,
-    pass_seconds: float = 0.0,
-    budget_seconds: float | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
+    ctx: SimContext,
+    allowance: Allowance = UNLIMITED,
 ) -> Outcome[NodeRow]:
     """One row per quantized node, in topological order."""
+    sim, cal, scheme, obs, samples = (
+        ctx.sim,
+        ctx.calibration,
+        ctx.scheme,
+        ctx.observation,
+        ctx.samples,
+    )
+    pass_seconds = ctx.pass_seconds
+    budget_seconds, progress, cancel = allowance.seconds, allowance.progress, allowance.cancel
     start = time.perf_counter()
     nodes = sim.graph.quantized_nodes()
     names = list(dict.fromkeys(n.outputs[0] for n in nodes if n.outputs[0] in sim.available))

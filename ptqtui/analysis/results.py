@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ptqtui.policy import LossBand
 from ptqtui.remedy import Remedy
 
 
@@ -78,9 +79,12 @@ class Quality:
     top1_quant: float | None
     top1_agreement: float | None  # without labels too
     loss_points: float | None  # accuracy points lost (labels) else 100 * (1 - agreement)
-    band: str  # "large" (> 4), "medium" (1.5-4), "small" (< 1.5)
+    band: LossBand  # a plain "large" | "medium" | "small" is accepted and converted
     basis: str  # "top-1 accuracy on 300 labelled images" / "output cosine and agreement"
     samples: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "band", LossBand(self.band))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ptqtui.analysis.accumulate import accumulated_error
 from ptqtui.analysis.context import AnalysisUnavailable, SimContext, build_context
-from ptqtui.analysis.measure import Outcome, time_one_pass
+from ptqtui.analysis.measure import Allowance, Outcome, time_one_pass
 from ptqtui.analysis.nodes import node_table
 from ptqtui.analysis.results import Analysis, Timing
 from ptqtui.analysis.sensitivity import sensitivity
@@ -104,17 +104,7 @@ def run_analysis(
         notes.extend(out.notes)
 
     check_cancel(cancel)
-    rows_out = node_table(
-        ctx.sim,
-        ctx.calibration,
-        ctx.scheme,
-        ctx.observation,
-        ctx.samples,
-        pass_seconds=ctx.pass_seconds,
-        budget_seconds=left(),
-        progress=progress,
-        cancel=cancel,
-    )
+    rows_out = node_table(ctx, Allowance(left(), progress, cancel))
     record("node table", rows_out)
 
     def share(stage: str, remaining_shares: float) -> float | None:
@@ -123,31 +113,12 @@ def run_analysis(
 
     check_cancel(cancel)
     sens = sensitivity(
-        ctx.sim,
-        ctx.calibration,
-        ctx.scheme,
-        rows_out.records,
-        ctx.samples,
-        ctx.refs,
-        pass_seconds=ctx.pass_seconds,
-        budget_seconds=share("sensitivity", 1.0),
-        progress=progress,
-        cancel=cancel,
+        ctx, rows_out.records, Allowance(share("sensitivity", 1.0), progress, cancel)
     )
     record("sensitivity", sens)
 
     check_cancel(cancel)
-    curve = accumulated_error(
-        ctx.sim,
-        ctx.calibration,
-        ctx.scheme,
-        ctx.samples,
-        ctx.refs,
-        pass_seconds=ctx.pass_seconds,
-        budget_seconds=share("accumulated error", 0.5),
-        progress=progress,
-        cancel=cancel,
-    )
+    curve = accumulated_error(ctx, Allowance(share("accumulated error", 0.5), progress, cancel))
     record("accumulated error", curve)
 
     check_cancel(cancel)

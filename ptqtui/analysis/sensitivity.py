@@ -11,49 +11,45 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptqtui.analysis.measure import Outcome, Sample, affordable, cost_note, output_similarity
+from ptqtui.analysis.measure import (
+    UNLIMITED,
+    Allowance,
+    Outcome,
+    Sample,
+    affordable,
+    cost_note,
+    output_similarity,
+)
 from ptqtui.analysis.results import NodeRow
-from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.progress import check_cancel, report
 from ptqtui.quant.calibrate import Calibration
 from ptqtui.quant.scheme import Scheme, node_points
 from ptqtui.quant.simulate import Simulator
 
+if TYPE_CHECKING:
+    from ptqtui.analysis.context import SimContext
+
 INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
 
 
-def rank_by_sensitivity(rows: Sequence[NodeRow]) -> list[NodeRow]:
-    """Worst first: lowest isolated output cosine; unmeasured rows last, in topological order."""
-
-    def key(r: NodeRow) -> tuple[bool, float, int]:
-        c = r.sensitivity_cosine
-        missing = c is None or math.isnan(c)
-        return (missing, 0.0 if missing else float(c), r.topo_index)  # type: ignore[arg-type]
-
-    return sorted(rows, key=key)
-
-
 def sensitivity(
-    sim: Simulator,
-    cal: Calibration,
-    scheme: Scheme,
+    ctx: SimContext,
     rows: Sequence[NodeRow],
-    samples: Sequence[Sample],
-    refs: Sequence[Mapping[str, np.ndarray]],
+    allowance: Allowance = UNLIMITED,
     *,
     split: bool = True,
     int16: bool = True,
-    pass_seconds: float = 0.0,
-    budget_seconds: float | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
 ) -> Outcome[NodeRow]:
     """``rows`` (the node table) with the sensitivity fields filled, in the same order."""
+    sim, cal, scheme, samples, refs = ctx.sim, ctx.calibration, ctx.scheme, ctx.samples, ctx.refs
+    pass_seconds = ctx.pass_seconds
+    budget_seconds, progress, cancel = allowance.seconds, allowance.progress, allowance.cancel
     start = time.perf_counter()
     stage = "sensitivity"
     notes: list[str] = []

@@ -1,6 +1,5 @@
 """Task metric: top-1 accuracy float vs quantized with labels, top-1 agreement without, output
-cosine always; and the loss band that routes the plan (> 4 points large, 1.5-4 medium,
-< 1.5 small)."""
+cosine always; and the loss band that routes the plan (bands and cut-offs: `ptqtui.policy`)."""
 
 from __future__ import annotations
 
@@ -9,21 +8,25 @@ import threading
 
 from ptqtui.analysis.context import Measurement, SimContext
 from ptqtui.analysis.results import Quality
+from ptqtui.policy import (
+    LARGE_LOSS_COSINE,
+    LARGE_LOSS_POINTS,
+    MEDIUM_LOSS_COSINE,
+    MEDIUM_LOSS_POINTS,
+    LossBand,
+)
 
-LARGE_LOSS = 4.0  # accuracy points
-MEDIUM_LOSS = 1.5
 
-
-def loss_band(points: float | None, cosine: float) -> str:
+def loss_band(points: float | None, cosine: float) -> LossBand:
     """The band of a loss in accuracy points; from the output cosine when there is none."""
     if points is None or math.isnan(points):
         # no top-1 at all (not a classifier): the cosine is all there is
-        if math.isnan(cosine) or cosine < 0.99:
-            return "large"
-        return "medium" if cosine < 0.999 else "small"
-    if points > LARGE_LOSS:
-        return "large"
-    return "medium" if points >= MEDIUM_LOSS else "small"
+        if math.isnan(cosine) or cosine < LARGE_LOSS_COSINE:
+            return LossBand.LARGE
+        return LossBand.MEDIUM if cosine < MEDIUM_LOSS_COSINE else LossBand.SMALL
+    if points > LARGE_LOSS_POINTS:
+        return LossBand.LARGE
+    return LossBand.MEDIUM if points >= MEDIUM_LOSS_POINTS else LossBand.SMALL
 
 
 def quality_of(ctx: SimContext, m: Measurement) -> Quality:

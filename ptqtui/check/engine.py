@@ -18,12 +18,16 @@ STAGE = "checking rules"
 
 @dataclass(frozen=True, slots=True)
 class SkippedRule:
+    """A rule that did not run: the fact it needs is missing, for this reason."""
+
     code: str
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class RuleRun:
+    """What running the rules gave: findings, the rules skipped, the rules that ran."""
+
     findings: tuple[Finding, ...]  # sorted: severity (critical first), then code
     skipped: tuple[SkippedRule, ...]
     ran: tuple[str, ...]  # codes of the rules that ran to the end

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ptqtui.errors import PtqInputError
-from ptqtui.inputs import schema
+from ptqtui.inputs import schema, yamltext
 from ptqtui.inputs.schema import KeySpec
 
 # Problem kinds, as the config rules group them.
@@ -88,10 +88,6 @@ class MapperConfig:
     model_path: Path | None = None
     working_dir: Path | None = None
 
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
     def line_of(self, key: str) -> int | None:
         return self.lines.get(key)
 
@@ -159,7 +155,7 @@ def load_config(path: str | Path) -> MapperConfig:
     """Read and check a makertbin YAML; raises PtqInputError only if it cannot be read."""
     path = Path(path)
     text = _read_text(path)
-    root = _compose(path, text)
+    root = yamltext.compose(text, path)
     parse = _Parse(path)
     if root is None:
         raise PtqInputError(path.name, "the file is empty, not a hb_mapper config")
@@ -206,18 +202,6 @@ def _read_text(path: Path) -> str:
         raise PtqInputError(path, f"not UTF-8 text (byte {exc.start})") from exc
 
 
-def _compose(path: Path, text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise PtqInputError(path.name, f"invalid YAML: {reason}", line=line) from exc
-    except yaml.YAMLError as exc:
-        raise PtqInputError(path.name, f"invalid YAML: {exc}") from exc
-
-
 def _construct(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
@@ -254,7 +238,7 @@ def _collect(parse: _Parse, root: yaml.MappingNode) -> None:
                 _closest(group, known_groups),
             )
             continue
-        if _is_null(value_node):
+        if yamltext.is_null(value_node):
             parse.raw[group] = None
             continue
         if not isinstance(value_node, yaml.MappingNode):
@@ -286,10 +270,6 @@ def _collect(parse: _Parse, root: yaml.MappingNode) -> None:
                     parse.problem(
                         UNKNOWN_KEY, key, f"unknown key {name!r} in {group}", _closest(name, known)
                     )
-
-
-def _is_null(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
 def _other_group_of(name: str) -> str | None:
@@ -488,15 +468,10 @@ def _read_enum(parse: _Parse, key: str, name: str, spec: KeySpec, value: Any) ->
     return _check_enum(name, _as_text(name, value).strip(), spec.allowed)
 
 
-def split_list(text: str) -> list[str]:
-    """'a; b;c' -> ['a', 'b', 'c'] (';' separates items, surrounding spaces ignored)."""
-    return [item.strip() for item in text.split(";") if item.strip()]
-
-
 def _read_names(parse: _Parse, key: str, name: str, spec: KeySpec, value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(split_list(_as_text(name, value)))
+    return tuple(yamltext.split_items(_as_text(name, value)))
 
 
 def _per_input_texts(name: str, value: Any) -> list[str]:
@@ -663,10 +638,9 @@ def _node_settings(parse: _Parse) -> tuple[NodeSetting, ...]:
 def _node_info_string(parse: _Parse, key: str, text: str) -> list[NodeSetting]:
     out = []
     line = parse.lines.get(key)
-    for item in split_list(text):
-        node, sep, dtype = item.rpartition(":")
-        dtype = dtype.strip()
-        if not sep or not node.strip():
+    for item in yamltext.split_items(text):
+        node, dtype = yamltext.node_item(item)
+        if not node:
             parse.problem(VALUE, key, f"node_info item {item!r} is not 'node_name:int16'")
             continue
         if dtype not in schema.NODE_DTYPES:
@@ -826,12 +800,7 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
 
 def _check_norm(parse: _Parse, spec: InputSpec, count: int) -> None:
     label = f" for input {spec.name or spec.index}" if count > 1 else ""
-    needs = {
-        "data_mean": ("mean_value",),
-        "data_scale": ("scale_value",),
-        "data_mean_and_scale": ("mean_value", "scale_value"),
-    }.get(spec.norm_type or "", ())
-    for name in needs:
+    for name in schema.NORM_NEEDS.get(spec.norm_type or "", ()):
         if getattr(spec, "mean" if name == "mean_value" else "scale") is None:
             key = f"input_parameters.{name}"
             line = parse.lines.get(key) or parse.lines.get("input_parameters.norm_type")

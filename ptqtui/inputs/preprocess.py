@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ptqtui.errors import PtqInputError
+from ptqtui.inputs import schema
 
 # BT.601 full range, as OpenCV's COLOR_RGB2YUV (Y, U, V rows; applied to R, G, B)
 _RGB2YUV = np.array(
@@ -128,12 +129,7 @@ class Preprocessor:
     def __post_init__(self) -> None:
         if self.channels is None:
             return
-        needs = {
-            "data_mean": ("mean_value",),
-            "data_scale": ("scale_value",),
-            "data_mean_and_scale": ("mean_value", "scale_value"),
-        }.get(self.norm_type or "", ())
-        for key in needs:
+        for key in schema.NORM_NEEDS.get(self.norm_type or "", ()):
             values = self.mean if key == "mean_value" else self.scale
             if values is None:
                 raise PtqInputError(

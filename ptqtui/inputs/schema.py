@@ -41,6 +41,11 @@ INPUT_TYPES_TRAIN = ("rgb", "bgr", "yuv444", "gray", "featuremap")
 INPUT_TYPES_RT = ("rgb", "bgr", "yuv444", "nv12", "gray", "featuremap")
 LAYOUTS = ("NCHW", "NHWC")
 NORM_TYPES = ("no_preprocess", "data_mean", "data_scale", "data_mean_and_scale")
+NORM_NEEDS = {  # norm_type -> the keys it reads
+    "data_mean": ("mean_value",),
+    "data_scale": ("scale_value",),
+    "data_mean_and_scale": ("mean_value", "scale_value"),
+}
 CALIBRATION_TYPES = ("default", "mix", "kl", "max", "load", "skip")
 CAL_DATA_TYPES = ("float32", "uint8", "int32", "int16", "int8")
 MARCHES = ("bernoulli2", "bayes", "bayes-e")

@@ -61,7 +61,7 @@ def compare(a: Diagnosis, b: Diagnosis) -> DiagnosisDiff:
         ("top-1 float", lambda q: q.top1_float, pct),
         ("top-1 quantized", lambda q: q.top1_quant, pct),
         ("top-1 agreement", lambda q: q.top1_agreement, pct),
-        ("loss band", lambda q: q.band, str),
+        ("loss band", lambda q: q.band.value, str),
     ):
         va = get(qa) if qa else None
         vb = get(qb) if qb else None

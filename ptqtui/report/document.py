@@ -8,11 +8,17 @@ into strings once, with the precision a reader needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ptqtui.analysis.results import NodeRow
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
+from ptqtui.policy import SENSITIVE_COSINE, TARGET_COSINE
+
+if TYPE_CHECKING:
+    from ptqtui.check.commands import LintResult
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -96,9 +102,8 @@ def _headline(d: Diagnosis) -> list[Block]:
     q = d.analysis.quality if d.analysis else None
     rows: list[tuple[str, str]] = []
     if q is not None:
-        band = {"large": "> 4 points", "medium": "1.5-4 points", "small": "< 1.5 points"}
         loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
-        rows.append(("loss band", f"{q.band} ({band.get(q.band, '?')}): {loss}, from {q.basis}"))
+        rows.append(("loss band", f"{q.band.value} ({q.band.span}): {loss}, from {q.basis}"))
         rows.append(("output cosine", f"{fmt(q.output_cosine)} (quantized vs float)"))
         if q.top1_float is not None:
             rows.append(("top-1", f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)}"))
@@ -126,25 +131,45 @@ def _findings(d: Diagnosis) -> list[Block]:
     out: list[Block] = [Heading(2, f"Findings ({severity_counts(d.findings)})")]
     if not d.findings:
         out.append(Para("No findings.", "muted"))
-    ordered = sorted(d.findings, key=lambda f: (-f.severity.rank, f.code))
-    for f in ordered:
-        out.append(Heading(3, f"[{f.severity.value}] {f.code}: {f.message}", f.severity))
-        rows = [
-            (e.what, e.observed + (f" (expected {e.expected})" if e.expected else "")
-             + (f" at {e.where}" if e.where else ""))
-            for e in f.evidence
-        ]  # fmt: skip
-        if f.measured:
-            rows.append(("measured", f.measured))
-        if f.fix:
-            rows.append(("fix", f.fix))
-        if f.related:
-            rows.append(("related", ", ".join(f.related)))
-        if rows:
-            out.append(KeyValues(tuple(rows)))
-        if f.yaml_change:
-            out.append(Code(f.yaml_change, "yaml"))
+    for f in sorted(d.findings, key=lambda f: (-f.severity.rank, f.code)):
+        out += finding_blocks(f)
     return out
+
+
+def finding_blocks(f: Finding) -> list[Block]:
+    """One finding: its heading, evidence, measured effect, fix and YAML change."""
+    out: list[Block] = [Heading(3, f"[{f.severity.value}] {f.code}: {f.message}", f.severity)]
+    rows = [
+        (e.what, e.observed + (f" (expected {e.expected})" if e.expected else "")
+         + (f" at {e.where}" if e.where else ""))
+        for e in f.evidence
+    ]  # fmt: skip
+    if f.measured:
+        rows.append(("measured", f.measured))
+    if f.fix:
+        rows.append(("fix", f.fix))
+    if f.related:
+        rows.append(("related", ", ".join(f.related)))
+    if rows:
+        out.append(KeyValues(tuple(rows)))
+    if f.yaml_change:
+        out.append(Code(f.yaml_change, "yaml"))
+    return out
+
+
+def build_lint(results: Sequence[LintResult]) -> list[Block]:
+    """`ptqtui lint`: per config, its findings (as in a diagnosis), notes, or why unreadable."""
+    blocks: list[Block] = [Heading(1, "ptqtui lint")]
+    for r in results:
+        if r.error:
+            blocks.append(Heading(2, f"{r.path}: error: {r.error}", Severity.CRITICAL))
+            continue
+        counts = severity_counts(r.findings) if r.findings else "clean"
+        blocks.append(Heading(2, f"{r.path}: {counts}"))
+        for f in r.findings:
+            blocks += finding_blocks(f)
+        blocks += [Para(f"note: {note}", "muted") for note in r.notes]
+    return blocks
 
 
 def _plan(d: Diagnosis) -> list[Block]:
@@ -217,7 +242,7 @@ def _nodes(d: Diagnosis) -> list[Block]:
                 "Sensitivity: model output cosine with only this node quantized",
                 tuple((n.name, float(n.sensitivity_cosine or 0.0)) for n in worst),
                 "output cosine",
-                reference=0.999,
+                reference=SENSITIVE_COSINE,
             )
         )
     return out
@@ -263,7 +288,7 @@ def _calibration(d: Diagnosis) -> list[Block]:
                 "Accumulated error: output cosine as nodes are quantized in order",
                 tuple((p.node, p.cosine) for p in a.curve),
                 "output cosine",
-                reference=0.99,
+                reference=TARGET_COSINE,
             )
         )
     return out

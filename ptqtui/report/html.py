@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import Chart, Code, Heading, KeyValues, Para, Table, build
+from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
 
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1000px; margin: 2em auto;
@@ -30,13 +31,17 @@ svg text { font: 11px system-ui, sans-serif; fill: #333; }
 
 
 def write_html(diagnosis: Diagnosis, out: TextIO) -> None:
-    title = html.escape(diagnosis.title or "ptqtui diagnosis")
+    render_html(build(diagnosis), f"ptqtui: {diagnosis.title or 'ptqtui diagnosis'}", out)
+
+
+def render_html(blocks: Iterable[Block], title: str, out: TextIO) -> None:
+    """The blocks as one self-contained HTML page."""
     out.write(
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>ptqtui: {title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
     )
-    for block in build(diagnosis):
+    for block in blocks:
         out.write(_render(block) + "\n")
     out.write("</body>\n</html>\n")
 

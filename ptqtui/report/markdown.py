@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import Chart, Code, Heading, KeyValues, Para, Table, build
+from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
 
 
 def write_markdown(diagnosis: Diagnosis, out: TextIO) -> None:
-    for block in build(diagnosis):
+    render_markdown(build(diagnosis), out)
+
+
+def render_markdown(blocks: Iterable[Block], out: TextIO) -> None:
+    for block in blocks:
         out.write(_render(block) + "\n")
 
 

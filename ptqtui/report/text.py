@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from typing import TextIO
 
 from rich import box
@@ -13,7 +14,7 @@ from rich.text import Text
 
 from ptqtui.check.findings import Severity
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import Chart, Code, Heading, KeyValues, Para, Table, build
+from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold red",
@@ -25,6 +26,11 @@ BAR_WIDTH = 30
 
 
 def write_text(diagnosis: Diagnosis, out: TextIO, *, width: int = 100) -> None:
+    render_text(build(diagnosis), out, width=width)
+
+
+def render_text(blocks: Iterable[Block], out: TextIO, *, width: int = 100) -> None:
+    """The blocks as terminal text (colour only on a terminal without NO_COLOR)."""
     colour = _wants_colour(out)
     buffer = io.StringIO()
     console = Console(
@@ -37,7 +43,7 @@ def write_text(diagnosis: Diagnosis, out: TextIO, *, width: int = 100) -> None:
         emoji=False,
         soft_wrap=False,
     )
-    for block in build(diagnosis):
+    for block in blocks:
         _render(console, block)
     text = buffer.getvalue()
     if not colour:  # Rich pads grids to the width; a pipe or a file does not want that

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -25,7 +23,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ptqtui.atomic import write_atomically
 from ptqtui.check.findings import Severity
+from ptqtui.errors import ExitCode, PtqInputError
 from ptqtui.tui.messages import (
     ChoicesChanged,
     DiagnosisReady,
@@ -66,9 +66,8 @@ TABS = (
     ("plan", "Plan"),
     ("log", "Log"),
 )
-INTERRUPTED = 130  # the CLI's exit codes
-USAGE = 2
-INTERNAL = 3
+INTERRUPTED, USAGE = ExitCode.INTERRUPTED, ExitCode.USAGE  # the CLI's exit codes
+INTERNAL = ExitCode.INTERNAL
 
 Diagnose = Callable[..., "Diagnosis"]
 
@@ -157,7 +156,7 @@ class PtqApp(App["Diagnosis | None"]):
         quality = d.analysis.quality if d.analysis else None
         if quality is not None:
             text.append("  loss ")
-            band = quality.band
+            band = quality.band.value
             if quality.loss_points is not None:
                 band += f" {quality.loss_points:.1f} pts"
             text.append(band, style=BAND_STYLE.get(quality.band, "bold"))
@@ -409,7 +408,7 @@ class PtqApp(App["Diagnosis | None"]):
                 write_report(self.diagnosis, fmt, buffer, width=100)
                 text = buffer.getvalue()
             write_atomically(path, text)
-        except OSError as exc:
+        except (OSError, PtqInputError) as exc:
             self.push_screen(ErrorDialog("Export failed", str(exc)))
             return None
         self.notify(f"Wrote {path}", title="Export")
@@ -535,32 +534,6 @@ def _is_input(path: Path, diagnosis: Diagnosis, request: Request | None) -> bool
     if request is not None:
         inputs += [p for p in (request.model, request.config) if p is not None]
     return any(p.expanduser().resolve() == target for p in inputs)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A temp file in the same directory, then os.replace: never a half-written file."""
-    directory = path.parent
-    if not directory.is_dir():
-        raise OSError(f"cannot write {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _mode_for(path: Path) -> int:
-    """The mode an ordinary new file gets (mkstemp makes 0600), or the old file's."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def make_app(

@@ -10,10 +10,10 @@ import pytest
 
 from ptqtui.analysis.context import AnalysisUnavailable
 from ptqtui.analysis.run import run_analysis
-from ptqtui.analysis.sensitivity import rank_by_sensitivity
 from ptqtui.analysis.sweep import PERCENTILES
 from ptqtui.analysis.task import loss_band
 from ptqtui.inputs.resolve import load_inputs
+from ptqtui.policy import LossBand
 from ptqtui.progress import Cancelled
 from ptqtui.quant.scheme import QuantSettings
 from ptqtui.request import InputFlags, Request
@@ -83,11 +83,8 @@ def test_the_default_search_answers_the_wide_channel_with_per_channel(done):
     dw = next(r for r in analysis.nodes if r.name == "dw")
     assert dw.weight_range_ratio > 10
     assert "Perchannel quantization is enabled." in analysis.log
-    ranked = rank_by_sensitivity(analysis.nodes)
-    assert [r.sensitivity_cosine for r in ranked[:3]] == sorted(
-        r.sensitivity_cosine for r in ranked[:3]
-    )
-    assert ranked[-1].name == "softmax"  # float on CPU: not measured, ranked last
+    softmax = next(r for r in analysis.nodes if r.name == "softmax")
+    assert softmax.sensitivity_cosine is None  # float on CPU: not measured
 
 
 def test_measure_is_a_cheap_what_if(done):
@@ -125,10 +122,24 @@ def test_cancel_and_missing_data(tmp_path):
 
 
 def test_loss_bands():
-    assert loss_band(5.0, 0.9) == "large"
-    assert loss_band(4.0, 0.9) == "medium" and loss_band(1.5, 0.9) == "medium"
-    assert loss_band(1.0, 0.9) == "small"
-    assert loss_band(None, float("nan")) == "large"
+    assert loss_band(5.0, 0.9) is LossBand.LARGE
+    assert loss_band(4.0, 0.9) is LossBand.MEDIUM and loss_band(1.5, 0.9) is LossBand.MEDIUM
+    assert loss_band(1.0, 0.9) is LossBand.SMALL
+    assert loss_band(None, float("nan")) is LossBand.LARGE
+    # without a task metric the cosine decides, on the policy's cut-offs
+    assert loss_band(None, 0.98) is LossBand.LARGE and loss_band(None, 0.995) is LossBand.MEDIUM
+    assert loss_band(None, 0.9995) is LossBand.SMALL
+
+
+def test_a_band_is_typed_in_memory_and_its_value_in_json():
+    from ptqtui.analysis.results import Quality
+    from ptqtui.diagnosis import _decode, _encode
+
+    q = Quality(0.9, None, None, 0.9, 10.0, "large", "agreement", 8)
+    assert q.band is LossBand.LARGE and q.band == "large" and f"{q.band}" == "large"
+    data = _encode(q)
+    assert data["band"] == "large"
+    assert _decode(Quality, data) == q
 
 
 def test_backend_check_compares_onnxruntime_int8_kernels(done):

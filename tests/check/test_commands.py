@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from ptqtui.check.commands import explain, lint, list_rules
-from ptqtui.errors import UsageError
+from ptqtui.check.commands import explain, list_rules
+from ptqtui.cli_lint import lint
+from ptqtui.errors import PtqInputError, UsageError
 from tests.check.factories import colour_classifier, mapper_config, write_config
 
 # Realistic configs the converter accepts: every input kind, several inputs, both node_info forms
@@ -176,7 +177,7 @@ def test_valid_configs_lint_clean(tmp_path, name):
     path = write_config(tmp_path / name, VALID_CONFIGS[name])
     out = io.StringIO()
     code = lint([str(path), "--fail-on", "minor"], out)
-    assert out.getvalue().splitlines()[0] == f"{path}: clean" and code == 0
+    assert f"\n{path}: clean\n" in out.getvalue() and code == 0
     assert "note: model" in out.getvalue()  # the model is not there: node names not checked
 
 
@@ -206,7 +207,20 @@ def test_lint_many_files_json_and_bad_input(tmp_path):
     for fmt in ("md", "html", "text"):
         text = io.StringIO()
         lint([str(bad), "--report", fmt], text)
-        assert "PTQ201" in text.getvalue()
+        assert "PTQ201" in text.getvalue() and "1 major" in text.getvalue()
+        assert "klx" in text.getvalue()  # the finding as a diagnosis shows it
+
+
+def test_lint_writes_its_output_atomically(tmp_path):
+    bad = write_config(tmp_path / "b.yaml", mapper_config(cal__calibration_type="klx"))
+    out = tmp_path / "lint.md"
+    assert lint([str(bad), "--report", "md", "-o", str(out), "--fail-on", "major"]) == 1
+    text = out.read_text()
+    assert text.startswith("# ptqtui lint") and f"## {bad}: 1 major" in text
+    assert "### [major] PTQ201" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.yaml", "lint.md"]
+    with pytest.raises(PtqInputError, match="does not exist"):
+        lint([str(bad), "-o", str(tmp_path / "no" / "lint.txt")])
 
 
 def test_lint_bad_usage():

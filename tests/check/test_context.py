@@ -11,6 +11,7 @@ from ptqtui.check.context import (
     SWAPPED,
     Context,
     MissingFact,
+    ProbeStrength,
 )
 from ptqtui.diagnosis import diagnose
 from ptqtui.request import Request
@@ -35,7 +36,7 @@ def test_probe_on_clean_data_keeps_as_given(tmp_path):
 def test_probe_names_the_alternative_and_by_how_much(tmp_path):
     calib = to_nchw([im[:, :, ::-1] for im in natural_images(40)])
     ctx = make_context(tmp_path, calib=calib)
-    verdict = ctx.probe_of("images")
+    [verdict] = ctx.probe
     assert verdict.preferred == SWAPPED and verdict.strength == "strong"
     assert verdict.margin > 0.5 and verdict.samples == 32  # capped
     assert "0.99 channels swapped" in verdict.measured(SWAPPED)
@@ -114,3 +115,40 @@ def test_order_test_against_evaluation_images(tmp_path):
     assert "noise level" in clean.order_test.describe()
     with pytest.raises(MissingFact, match="eval"):
         make_context(tmp_path / "n").order_test  # noqa: B018
+
+
+def test_the_probe_runs_on_the_simulators_float_path(tmp_path):
+    from ptqtui.analysis.context import build_context
+
+    calib = to_nchw([im[:, :, ::-1] for im in natural_images(20)])
+    plain = make_context(tmp_path, calib=calib)
+    sim = build_context(plain.inputs)
+    before = sim.sim.forward_passes
+    shared = Context.from_inputs(plain.inputs, sim=sim)
+    [on_sim] = shared.probe
+    [alone] = plain.probe
+    assert sim.sim.forward_passes > before  # the probe ran through the simulator
+    assert shared.float_model._session is None  # and built no session of its own
+    assert plain.float_model._session is not None
+    assert (
+        (on_sim.preferred, on_sim.strength)
+        == (alone.preferred, alone.strength)
+        == (
+            SWAPPED,
+            ProbeStrength.STRONG,
+        )
+    )
+    assert on_sim.margin == pytest.approx(alone.margin, abs=1e-4)
+
+
+def test_probe_strength_is_an_enum_that_still_reads_as_a_string(tmp_path):
+    from dataclasses import replace
+
+    [verdict] = make_context(tmp_path).probe
+    assert verdict.strength is ProbeStrength.NONE and verdict.strength == "none"
+    weak = replace(verdict, preferred=SWAPPED, strength="weak")
+    assert weak.strength is ProbeStrength.WEAK
+    assert weak.prefers(SWAPPED, "weak") and weak.prefers(SWAPPED, ProbeStrength.WEAK)
+    assert not weak.prefers(SWAPPED) and not weak.prefers(AS_GIVEN, "weak")
+    with pytest.raises(ValueError):
+        replace(verdict, strength="very")

@@ -151,3 +151,23 @@ def test_unreadable_yaml_raises_one_clean_error(tmp_path, text, fragment):
 def test_missing_config_file(tmp_path):
     with pytest.raises(PtqInputError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_text_helpers_serve_the_reader_and_the_patcher():
+    import yaml as pyyaml
+
+    from ptqtui.errors import PtqInputError
+    from ptqtui.inputs import yamltext
+
+    assert yamltext.parse_node_string(" a/Conv:int16; b:int8 ;") == [
+        ("a/Conv", "int16"),
+        ("b", "int8"),
+    ]
+    assert yamltext.node_item("int16") == ("", "int16")  # no 'name:': the reader reports it
+    root = yamltext.compose("model_parameters:\n  node_info:\n")
+    assert isinstance(root, pyyaml.MappingNode)
+    group = root.value[0][1]
+    assert yamltext.is_null(group.value[0][1]) and not yamltext.is_null(group.value[0][0])
+    with pytest.raises(PtqInputError) as err:
+        yamltext.compose("a: 1\n  b: [\n", "/some/dir/mapper.yaml")
+    assert err.value.path == "mapper.yaml" and err.value.line == 2

@@ -46,7 +46,7 @@ def _headline(d: Diagnosis) -> Text:
         text.append(" (no simulator results in this diagnosis)")
         return text
     text.append("Loss: ")
-    band = f"{quality.band.upper()}"
+    band = quality.band.value.upper()
     if quality.loss_points is not None:
         band += f", {quality.loss_points:.1f} points"
     text.append(band, style=BAND_STYLE.get(quality.band, "bold"))

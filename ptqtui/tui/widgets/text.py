@@ -8,6 +8,7 @@ import os
 from rich.text import Text
 
 from ptqtui.check.findings import Severity
+from ptqtui.policy import LossBand
 
 # NO_COLOR: Textual greys every colour by luminance, and red turns near-invisible on a dark
 # background; so without colour the meaning rides on bold, reverse and the words themselves.
@@ -23,9 +24,9 @@ SEVERITY_STYLE = {
     Severity.INFO: "dim",
 }
 BAND_STYLE = {
-    "large": "bold reverse" if MONO else "bold red",
-    "medium": "bold" if MONO else "bold yellow",
-    "small": "bold" if MONO else "bold green",
+    LossBand.LARGE: "bold reverse" if MONO else "bold red",
+    LossBand.MEDIUM: "bold" if MONO else "bold yellow",
+    LossBand.SMALL: "bold" if MONO else "bold green",
 }
 MISSING = "-"
 

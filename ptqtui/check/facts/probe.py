@@ -1,0 +1,312 @@
+"""The model-response probe: the float model on the calibration samples as given and on
+plausible alternatives (channels swapped, rescaled, normalisation removed or added, the other
+layout); which one it prefers, and how clearly."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ptqtui.check.facts.forensics import other_layout_reader
+from ptqtui.check.facts.missing import MissingFact
+from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
+from ptqtui.check.facts.stats import channel_axis
+from ptqtui.progress import check_cancel, report
+
+if TYPE_CHECKING:
+    from ptqtui.check.context import Context
+    from ptqtui.inputs.preprocess import Preprocessor
+
+PROBE_SAMPLES = 32  # model-response probe: enough for a stable mean confidence, cheap to run
+
+# The probe's variants of the calibration samples
+AS_GIVEN = "as given"
+SWAPPED = "channels swapped"
+TIMES_255 = "scaled x255"
+DIV_255 = "scaled /255"
+NORM_REMOVED = "config normalisation removed"
+NORM_ADDED = "ImageNet normalisation added"
+OTHER_LAYOUT = "bytes read in the other layout"  # NHWC files read NCHW, or the reverse
+
+# Verdict thresholds on the mean top-1 probability (classifiers). A pipeline mistake moves
+# it by tens of points (0.4 -> 0.9 on the demo); sampling noise over 32 samples is a few.
+STRONG_MARGIN = 0.15
+STRONG_WINS = 0.75  # share of samples on which the alternative is more confident
+WEAK_MARGIN = 0.05
+WEAK_WINS = 0.6
+
+IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
+IMAGENET_SCALE_RGB = (1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225))
+COLOR_TYPES = ("rgb", "bgr")
+
+Variants = dict[str, Callable[[np.ndarray], np.ndarray]]
+
+
+class ProbeStrength(str, enum.Enum):
+    """How clearly the float model prefers a variant; equal to its value as a string."""
+
+    STRONG = "strong"
+    WEAK = "weak"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class VariantScore:
+    """How the float model responds to one variant of the probe samples."""
+
+    variant: str
+    mean_top1: float | None  # classifiers: mean top-1 probability
+    mean_entropy: float | None  # classifiers: mean entropy (nats)
+    changed: float | None  # share of samples whose top-1 class differs from as given
+    wins: float | None  # share of samples more confident than as given
+    output_mean: float
+    output_std: float
+    decisiveness: float | None  # heads in [0, 1]: mean |2p - 1|
+
+    def describe(self) -> str:
+        if self.mean_top1 is not None:
+            text = f"{self.variant}: mean top-1 probability {self.mean_top1:.3f}"
+            if self.mean_entropy is not None:
+                text += f", entropy {self.mean_entropy:.2f}"
+            if self.changed is not None and self.variant != AS_GIVEN:
+                text += f", top-1 class changes on {100 * self.changed:.0f} %"
+            return text
+        text = f"{self.variant}: output mean {self.output_mean:.4g}, std {self.output_std:.4g}"
+        if self.decisiveness is not None:
+            text += f", decisiveness {self.decisiveness:.3f}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeVerdict:
+    """Which variant of one input's samples the float model prefers, and by how much."""
+
+    input: str
+    classifier: bool
+    samples: int
+    scores: tuple[VariantScore, ...]  # AS_GIVEN first
+    preferred: str
+    margin: float  # preferred score minus the as-given score
+    strength: ProbeStrength  # a plain "strong" | "weak" | "none" is accepted and converted
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", ProbeStrength(self.strength))
+
+    def score(self, variant: str) -> VariantScore | None:
+        for s in self.scores:
+            if s.variant == variant:
+                return s
+        return None
+
+    @property
+    def given(self) -> VariantScore:
+        return self.scores[0]
+
+    def prefers(self, variant: str, strength: ProbeStrength | str = ProbeStrength.STRONG) -> bool:
+        """The model prefers `variant` at least as clearly as `strength` asks."""
+        if self.preferred != variant:
+            return False
+        if self.strength is ProbeStrength.STRONG:
+            return True
+        return ProbeStrength(strength) is ProbeStrength.WEAK and self.strength is ProbeStrength.WEAK
+
+    def measured(self, variant: str) -> str:
+        """'mean top-1 probability 0.41 as given, 0.93 with channels swapped (...)'."""
+        alt = self.score(variant)
+        given = self.given
+        if alt is None:
+            return ""
+        if self.classifier and alt.mean_top1 is not None and given.mean_top1 is not None:
+            text = (
+                f"float model on {self.samples} calibration samples: mean top-1 probability "
+                f"{given.mean_top1:.2f} as given, {alt.mean_top1:.2f} {variant}"
+            )
+            if alt.wins is not None:
+                text += f"; more confident on {100 * alt.wins:.0f} % of samples"
+            if alt.changed is not None:
+                text += f"; top-1 class changes on {100 * alt.changed:.0f} %"
+            return text
+        return f"{given.describe()}; {alt.describe()}"
+
+
+def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
+    """One verdict per image-like input, on up to `ctx.probe_samples` seeded samples."""
+    model = ctx.float_model
+    pres = ctx.preprocessors
+    source = ctx.calibration
+    indices = probe_indices(source, ctx.seed, ctx.probe_samples)
+    samples = list(read_samples(source, indices))
+    if not samples:
+        raise MissingFact("no readable calibration sample for the model-response probe")
+    verdicts = []
+    for pre in pres:
+        variants = variants_for(ctx, pre)
+        if len(variants) < 2:
+            continue
+        outputs: dict[str, list[list[np.ndarray]]] = {v: [] for v in variants}
+        for done, sample in enumerate(samples):
+            check_cancel(ctx.cancel)
+            report(ctx.progress, "model-response probe", done, len(samples), pre.input_name)
+            base = model_feeds(pres, sample.arrays)
+            x = sample.arrays[pre.input_name]
+            for variant, make in variants.items():
+                feeds = dict(base)
+                feeds[pre.input_name] = make(x)
+                outputs[variant].append(model.run(feeds))
+        verdicts.append(verdict(pre.input_name, outputs, len(samples)))
+    if not verdicts:
+        raise MissingFact("no input the probe can vary (needs rgb/bgr/gray image inputs)")
+    return tuple(verdicts)
+
+
+def variants_for(ctx: Context, pre: Preprocessor) -> Variants:
+    """The plausible alternatives of one input's data, as float-model inputs."""
+    spec = ctx.spec_of(pre.input_name)
+    stats = ctx.data_stats_of(pre.input_name)
+    if spec.type_train not in (*COLOR_TYPES, "gray", "yuv444"):
+        return {}
+    axis = channel_axis(pre.layout)
+    variants: Variants = {AS_GIVEN: lambda x: pre(x.astype(np.float32))}
+    channels = len(stats.channel_means)
+    if spec.type_train in COLOR_TYPES and channels == 3:
+        variants[SWAPPED] = lambda x: pre(np.flip(x, axis=axis).astype(np.float32))
+    if stats.full_scale == 1.0 and stats.max > 0:
+        variants[TIMES_255] = lambda x: pre(x.astype(np.float32) * 255.0)
+    if stats.max > 2.0 and stats.min >= -1.0:
+        variants[DIV_255] = lambda x: pre(x.astype(np.float32) / 255.0)
+    other = other_layout_reader(ctx.calibration, pre.input_name)
+    if other is not None:
+        variants[OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32))
+    normalises = pre.norm_type not in (None, "no_preprocess")
+    if normalises:
+        variants[NORM_REMOVED] = lambda x: x.astype(np.float32)
+    elif (
+        ctx.model_normalisation(pre.input_name) is None
+        and spec.type_train in COLOR_TYPES
+        and channels == 3
+        and stats.full_scale == 255.0
+    ):
+        rgb = spec.type_train == "rgb"
+        mean = IMAGENET_MEAN_RGB if rgb else IMAGENET_MEAN_RGB[::-1]
+        scale = IMAGENET_SCALE_RGB if rgb else IMAGENET_SCALE_RGB[::-1]
+        variants[NORM_ADDED] = _normaliser(mean, scale, axis)
+    return variants
+
+
+def _normaliser(
+    mean: tuple[float, ...], scale: tuple[float, ...], axis: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    m = np.asarray(mean, np.float32)
+    s = np.asarray(scale, np.float32)
+
+    def add_norm(x: np.ndarray) -> np.ndarray:
+        shape = [1] * x.ndim
+        shape[axis] = len(m)
+        return (x.astype(np.float32) - m.reshape(shape)) * s.reshape(shape)
+
+    return add_norm
+
+
+def class_probs(outputs: list[np.ndarray]) -> np.ndarray | None:
+    """(N, classes) probabilities from the first classifier-like output, else None."""
+    for out in outputs:
+        arr = np.asarray(out, dtype=np.float64)
+        if arr.ndim == 4 and arr.shape[2:] == (1, 1):
+            arr = arr[:, :, 0, 0]
+        if arr.ndim != 2 or arr.shape[1] < 2 or not np.all(np.isfinite(arr)):
+            continue
+        rows = arr.sum(axis=1)
+        if arr.min() >= -1e-6 and np.allclose(rows, 1.0, atol=1e-3):
+            return np.clip(arr, 0.0, 1.0)
+        return _softmax(arr)
+    return None
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def verdict(
+    input_name: str, outputs: dict[str, list[list[np.ndarray]]], samples: int
+) -> ProbeVerdict:
+    """The verdict from every variant's outputs (AS_GIVEN first)."""
+    probs = {v: [class_probs(o) for o in outs] for v, outs in outputs.items()}
+    flat = {
+        v: np.concatenate([np.concatenate([np.ravel(o) for o in outs]) for outs in all_outs])
+        for v, all_outs in outputs.items()
+    }
+    if all(p is not None for plist in probs.values() for p in plist):
+        stacked = {
+            v: np.concatenate([p for p in plist if p is not None]) for v, plist in probs.items()
+        }
+        return _classifier_verdict(input_name, stacked, flat, samples)
+    scores = []
+    for v, values in flat.items():
+        finite = values[np.isfinite(values)]
+        bounded = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
+        decisive = float(np.mean(np.abs(2 * finite - 1))) if bounded else None
+        scores.append(
+            VariantScore(
+                variant=v,
+                mean_top1=None,
+                mean_entropy=None,
+                changed=None,
+                wins=None,
+                output_mean=float(finite.mean()) if finite.size else math.nan,
+                output_std=float(finite.std()) if finite.size else math.nan,
+                decisiveness=decisive,
+            )
+        )
+    # Heads that are not classifiers: no generic measure says which input is right (scaled-up
+    # inputs saturate a sigmoid head, which looks "decisive"), so the statistics are reported
+    # and the verdict stays undetermined; the rules then rely on the data statistics.
+    return ProbeVerdict(
+        input_name, False, samples, tuple(scores), AS_GIVEN, 0.0, ProbeStrength.NONE
+    )
+
+
+def _classifier_verdict(
+    input_name: str,
+    stacked: dict[str, np.ndarray],
+    flat: dict[str, np.ndarray],
+    samples: int,
+) -> ProbeVerdict:
+    given = stacked[AS_GIVEN]
+    given_top = given.max(axis=1)
+    given_cls = given.argmax(axis=1)
+    scores = []
+    for v, p in stacked.items():
+        top = p.max(axis=1)
+        entropy = float(np.mean(-np.sum(p * np.log(np.clip(p, 1e-12, 1.0)), axis=1)))
+        scores.append(
+            VariantScore(
+                variant=v,
+                mean_top1=float(top.mean()),
+                mean_entropy=entropy,
+                changed=float(np.mean(p.argmax(axis=1) != given_cls)),
+                wins=float(np.mean(top > given_top + 1e-6)),
+                output_mean=float(flat[v].mean()),
+                output_std=float(flat[v].std()),
+                decisiveness=None,
+            )
+        )
+    best = max(scores, key=lambda s: s.mean_top1 or 0.0)
+    margin = (best.mean_top1 or 0.0) - (scores[0].mean_top1 or 0.0)
+    strength = ProbeStrength.NONE
+    if best.variant != AS_GIVEN:
+        wins = best.wins or 0.0
+        if margin >= STRONG_MARGIN and wins >= STRONG_WINS:
+            strength = ProbeStrength.STRONG
+        elif margin >= WEAK_MARGIN and wins >= WEAK_WINS:
+            strength = ProbeStrength.WEAK
+    preferred = best.variant if strength is not ProbeStrength.NONE else AS_GIVEN
+    return ProbeVerdict(
+        input_name, True, samples, tuple(scores), preferred, float(margin), strength
+    )
