@@ -1,4 +1,4 @@
-"""JSON reports: the Diagnosis itself (`"schema": "ptqtui.diagnosis/1"`, docs/report-schema.md),
+"""JSON reports: the Diagnosis itself (`"schema": "ptqtui.diagnosis/2"`, docs/report-schema.md),
 and the lint results (`"schema": "ptqtui.lint/1"`)."""
 
 from __future__ import annotations
