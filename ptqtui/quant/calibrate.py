@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptqtui.policy import SENSITIVE_COSINE
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.observe import NUM_BINS, Observation, Sample, TensorStats
 from ptqtui.quant.qparams import ActRange
@@ -44,7 +45,7 @@ KL_START_BIN = 128  # TensorRT: first candidate cut-off
 KL_LEVELS = 128  # TensorRT: quantized levels of the candidate distribution
 KL_EPS = 1e-4  # smoothing of empty bins (MXNet's _smooth_distribution)
 DEFAULT_PERCENTILE = 0.99995  # the percentile of the default and mix searches (reference §3/4)
-MIX_PICK_THRESHOLD = 0.999  # mix: nodes below this isolated cosine are searched (reference §3)
+MIX_PICK_THRESHOLD = SENSITIVE_COSINE  # mix searches the nodes below this isolated cosine (§3)
 SEARCH_SAMPLES = 1  # default/mix decide on the first calibration sample (reference §4)
 BIAS_SAMPLES = 1  # bias_correction num_sample default (reference §4)
 
