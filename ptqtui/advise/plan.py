@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ptqtui.advise import measurer as fixes
 from ptqtui.advise.measurer import Measurer
 from ptqtui.advise.patch import (
-    NODE_INFO,
+    LIST_SEPARATORS,
     REMOVE,
     ConfigChange,
     PatchError,
@@ -47,6 +47,7 @@ from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.scheme import NodeOverride, QuantSettings
 from ptqtui.quant.settings import settings_from_config
+from ptqtui.remedy import ConfigEdit, InputFix
 
 if TYPE_CHECKING:
     from ptqtui.analysis.context import SimContext
@@ -395,28 +396,31 @@ def _with_override(s: QuantSettings, node: str, **kw: str) -> QuantSettings:
 
 
 def _finding_changes(f: Finding) -> tuple[list[ConfigChange], str | None]:
-    """A finding's `yaml_change` ('group.key: old -> new' lines, or 'group.key node: old ->
-    new' for a node renamed) as patch changes; if a line is neither, the whole change is
-    shown as the rule wrote it and not applied."""
-    if not f.yaml_change:
+    """A finding's config edits (its remedy) as patch changes; if one cannot be made, the
+    whole change is shown as described and not applied."""
+    edits = f.remedy.config if f.remedy is not None else ()
+    if not edits:
         return [], None
-    changes: list[ConfigChange] = []
-    for line in f.yaml_change.splitlines():
-        key, sep, rest = line.partition(": ")
-        old, arrow, new = rest.partition(" -> ")
-        key, new = key.strip(), new.strip()
-        try:
-            if key.endswith(" node") and sep and arrow:
-                changes.append(rename_node(key[: -len(" node")], old.strip(), new))
-            elif not (sep and arrow) or key == NODE_INFO:
-                return [], f.yaml_change
-            elif new == "(remove)":
-                changes.append(set_key(key, REMOVE))
-            else:
-                changes.append(set_key(key, _yaml_value(new)))
-        except ValueError:  # not a key we can edit
-            return [], f.yaml_change
-    return changes, None
+    try:
+        return [_patch_change(e) for e in edits], None
+    except ValueError:  # not a key we can edit
+        return [], "\n".join(e.describe() for e in edits)
+
+
+def _patch_change(e: ConfigEdit) -> ConfigChange:
+    """The patcher's change for a remedy's config edit (list values written as YAML text)."""
+    if e.rename:
+        return rename_node(e.key, e.node or "", str(e.new))
+    if e.fields:
+        return ConfigChange(e.key, node=e.node, fields=e.fields)
+    if e.append:
+        return add_item(e.key, str(e.new))
+    if e.remove:
+        return set_key(e.key, REMOVE)
+    if isinstance(e.new, tuple):
+        sep = LIST_SEPARATORS.get(e.key, " ")
+        return set_key(e.key, sep.join(f"{v:g}" if isinstance(v, float) else str(v) for v in e.new))
+    return set_key(e.key, e.new)
 
 
 def _yaml_value(text: str) -> object:
@@ -431,6 +435,16 @@ def _yaml_value(text: str) -> object:
         return float(text)
     except ValueError:
         return text
+
+
+# The remedies' input fixes the measurer can emulate, by its names for them
+_EMULATED = {
+    InputFix.SWAP_CHANNELS: fixes.SWAP_CHANNELS,
+    InputFix.REMOVE_NORMALISATION: fixes.UNDO_NORMALISATION,
+    InputFix.SCALE_X255: fixes.SCALE_UP,
+    InputFix.SCALE_DIV255: fixes.SCALE_DOWN,
+    InputFix.READ_NHWC: fixes.READ_NHWC,
+}
 
 
 def _tail(nodes: Sequence[NodeRow]) -> list[NodeRow]:
@@ -572,25 +586,21 @@ class _Planner:
         return steps
 
     def _fix_for(self, f: Finding) -> str | None:
-        """The data fix the simulator can emulate for this finding (None: none).
+        """The data fix the simulator can emulate for this finding's remedy (None: none).
 
-        A finding whose cure is a config change (it carries `yaml_change`) is not a data
-        mistake, except double normalisation, where undoing it on the data and dropping the
-        config's normalisation (norm_type no_preprocess) feed the model the same values.
+        A remedy that is a config change is not a data mistake, except dropping the config's
+        normalisation (norm_type no_preprocess, double normalisation): undoing it on the data
+        feeds the model the same values.
         """
-        if f.code == "PTQ002":
-            return fixes.UNDO_NORMALISATION
-        if f.yaml_change:
+        if f.remedy is None:
             return None
-        if f.code == "PTQ001":
-            return fixes.SWAP_CHANNELS
-        if f.code == "PTQ003":
-            if "lies in 0..1 " in f.message:
-                return fixes.SCALE_UP
-            if "lies in 0..255 " in f.message:
-                return fixes.SCALE_DOWN
-        if f.code == "PTQ102" and "look written NHWC" in f.message:
-            return fixes.READ_NHWC
+        for change in f.remedy.inputs:
+            fix = _EMULATED.get(change.fix)
+            if fix is not None:
+                return fix
+        for e in f.remedy.config:
+            if e.key == "input_parameters.norm_type" and e.new == "no_preprocess":
+                return fixes.UNDO_NORMALISATION
         return None
 
     def _settings_after(

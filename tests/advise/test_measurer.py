@@ -13,6 +13,7 @@ from ptqtui.advise.plan import build_plan
 from ptqtui.analysis.run import run_analysis
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.inputs.resolve import load_inputs
+from ptqtui.remedy import InputChange, InputFix, Remedy
 from ptqtui.request import Request
 from tests.check.factories import (
     colour_classifier,
@@ -58,7 +59,12 @@ def test_swap_fix_recovers_the_accuracy_of_the_deployed_pipeline(bgr_case) -> No
 
 def test_plan_puts_the_measured_swap_first(bgr_case) -> None:
     inputs, analysis, ctx = bgr_case
-    swap = Finding("PTQ001", Severity.CRITICAL, "calibration data looks BGR")
+    swap = Finding(
+        "PTQ001",
+        Severity.CRITICAL,
+        "calibration data looks BGR",
+        remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS, "images"),)),
+    )
     plan = build_plan([swap], analysis, SimMeasurer(ctx, inputs), inputs.config)
     first = plan.steps[0]
     assert first.codes == ("PTQ001",) and first.tried
@@ -113,7 +119,12 @@ def double_norm_case(tmp_path_factory):
 
 def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:
     inputs, analysis, ctx = double_norm_case
-    norm = Finding("PTQ002", Severity.CRITICAL, "data normalised, norm_type normalises again")
+    norm = Finding(
+        "PTQ002",
+        Severity.CRITICAL,
+        "data normalised, norm_type normalises again",
+        remedy=Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION, "images"),)),
+    )
     plan = build_plan([norm], analysis, SimMeasurer(ctx, inputs), inputs.config)
     first = plan.steps[0]
     assert first.tried and first.before is not None and first.after is not None

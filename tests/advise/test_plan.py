@@ -15,6 +15,7 @@ from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, Simi
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.inputs.config import load_config
 from ptqtui.quant.scheme import QuantSettings
+from ptqtui.remedy import ConfigEdit, InputChange, InputFix, Remedy
 
 CONFIG_TEXT = """\
 # demo config
@@ -252,6 +253,7 @@ def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
         "calibration files look BGR; input_type_train is rgb",
         (Evidence("mean top-1 probability", "0.62", "0.94"),),
         fix="Write the calibration files in RGB order.",
+        remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS),)),
     )
     minor = Finding("PTQ205", Severity.MINOR, "per_channel has no effect with default")
     info = Finding("PTQ104", Severity.INFO, "100 samples")
@@ -270,20 +272,25 @@ def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
 
 def test_pipeline_fix_not_emulable_says_not_measured(tmp_path: Path) -> None:
     fake = FakeMeasurer(0.80, {})
-    norm = Finding("PTQ002", Severity.CRITICAL, "data normalised twice")
+    norm = Finding(
+        "PTQ002",
+        Severity.CRITICAL,
+        "data normalised twice",
+        remedy=Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)),
+    )
     plan = build_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
     step = plan.steps[0]
     assert not step.tried and step.after is None
     assert any("not measured" in e for e in step.evidence)
 
 
-def test_finding_yaml_change_applied_to_the_patch(tmp_path: Path) -> None:
+def test_finding_config_edits_applied_to_the_patch(tmp_path: Path) -> None:
     fake = FakeMeasurer(0.995, {})
     f = Finding(
         "PTQ202",
         Severity.MAJOR,
         "input_layout_train NCHW but the model takes NHWC",
-        yaml_change="input_parameters.input_layout_train: NCHW -> NHWC",
+        remedy=Remedy(config=(ConfigEdit("input_parameters.input_layout_train", "NHWC", "NCHW"),)),
     )
     plan = build_plan([f], analysis("small", 0.995), fake, config(tmp_path))
     assert plan.steps[0].yaml_change == "input_parameters.input_layout_train: NHWC"
@@ -348,7 +355,7 @@ def test_config_cure_is_not_emulated_as_a_data_fix(tmp_path: Path) -> None:
         "PTQ001",
         Severity.CRITICAL,
         "the float model prefers the samples swapped",
-        yaml_change="input_parameters.input_type_train: rgb -> bgr",
+        remedy=Remedy(config=(ConfigEdit("input_parameters.input_type_train", "bgr", "rgb"),)),
     )
     plan = build_plan([f], analysis("large", 0.8), fake, config(tmp_path))
     assert not plan.steps[0].tried
@@ -360,7 +367,8 @@ def test_config_cure_is_not_emulated_as_a_data_fix(tmp_path: Path) -> None:
 def test_range_direction_of_ptq003(tmp_path: Path) -> None:
     fake = FakeMeasurer(0.80, {fixes.SCALE_UP: 0.1, fixes.SCALE_DOWN: -0.1})
     up = Finding("PTQ003", Severity.CRITICAL, "the calibration data of input x lies in 0..1 "
-                 "(skimage-style floats) but the float model expects 0..255 pixels")  # fmt: skip
+                 "(skimage-style floats) but the float model expects 0..255 pixels",
+                 remedy=Remedy(inputs=(InputChange(InputFix.SCALE_X255, "x"),)))  # fmt: skip
     plan = build_plan([up], analysis("large", 0.8), fake, config(tmp_path))
     assert plan.steps[0].tried and fake.fixes == []
     assert plan.steps[0].after is not None and plan.steps[0].after.cosine > 0.85
@@ -395,7 +403,7 @@ def test_a_change_that_cannot_be_patched_is_named_and_the_rest_applied(tmp_path:
         "PTQ201",
         Severity.MAJOR,
         "compile_mode speed is not one of latency, bandwidth, balance",
-        yaml_change="compiler_parameters.compile_mode: speed -> latency",
+        remedy=Remedy(config=(ConfigEdit("compiler_parameters.compile_mode", "latency", "speed"),)),
     )
     fake = FakeMeasurer(0.95, {"per_channel": 0.045})
     plan = build_plan([f], analysis(), fake, config(tmp_path, text))
@@ -467,16 +475,38 @@ def test_node_rename_from_a_finding(tmp_path: Path) -> None:
             "PTQ203",
             Severity.MAJOR,
             "node_info names '/head/softmax/SoftMax', which is not a node",
-            yaml_change="model_parameters.node_info node: /head/softmax/SoftMax -> "
-            "/head/softmax/Softmax",
+            remedy=Remedy(
+                config=(
+                    ConfigEdit(
+                        "model_parameters.node_info",
+                        "/head/softmax/Softmax",
+                        node="/head/softmax/SoftMax",
+                        rename=True,
+                    ),
+                )
+            ),
         ),
         Finding(
             "PTQ203",
             Severity.MAJOR,
             "run_on_cpu names 'head/gemm', which is not a node",
-            yaml_change="calibration_parameters.run_on_cpu node: head/gemm -> head/Gemm",
+            remedy=Remedy(
+                config=(
+                    ConfigEdit(
+                        "calibration_parameters.run_on_cpu",
+                        "head/Gemm",
+                        node="head/gemm",
+                        rename=True,
+                    ),
+                )
+            ),
         ),
-        Finding("PTQ299", Severity.MINOR, "odd change", yaml_change="not a key line"),
+        Finding(
+            "PTQ299",
+            Severity.MINOR,
+            "odd change",
+            remedy=Remedy(config=(ConfigEdit("not_a.group key", "x"),)),
+        ),
     ]
     plan = build_plan(findings, analysis("small", 0.999), FakeMeasurer(0.999, {}),
                       config(tmp_path, text))  # fmt: skip
@@ -485,7 +515,7 @@ def test_node_rename_from_a_finding(tmp_path: Path) -> None:
     assert data["calibration_parameters"]["run_on_cpu"] == "x/Conv;head/Gemm"
     assert "node_info node" not in (plan.patched_config or "")
     odd = next(s for s in plan.steps if s.codes == ("PTQ299",))
-    assert odd.yaml_change == "not a key line"
+    assert odd.yaml_change == "not_a.group key: (unset) -> x"  # shown, not applied
 
 
 def test_tail_gain_offered_as_optional_when_the_target_is_met(tmp_path: Path) -> None:
