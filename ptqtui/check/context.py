@@ -5,9 +5,9 @@ A fact that cannot be computed (no config, no calibration data, not a classifier
 reason. Samples are streamed: per-sample statistics are small, and the model-response probe
 reads at most `PROBE_SAMPLES` samples, chosen with the request's seed.
 
-Facts (names for a rule's `needs`): config, graph, specs, layouts, preprocessors, calibration,
-sample_stats, data_stats, probe (the model-response probe: the float model on the samples as
-given and on plausible alternatives), predictions, eval_samples, eval_stats, eval_probe
+Facts (names for a rule's `needs`): config, graph, mapper_log, specs, layouts, preprocessors,
+calibration, sample_stats, data_stats, probe (the model-response probe: the float model on the
+samples as given and on plausible alternatives), predictions, eval_samples, eval_stats, eval_probe
 (accuracy on labelled evaluation images, channels as configured and swapped), order_test,
 raw_dir, resize_matches, analysis.
 """
@@ -29,6 +29,7 @@ from ptqtui.progress import ProgressCallback, check_cancel, report
 if TYPE_CHECKING:
     from ptqtui.inputs.config import InputSpec, MapperConfig
     from ptqtui.inputs.data import InputLayout, SampleSource
+    from ptqtui.inputs.mapper_log import MapperLog
     from ptqtui.inputs.model import InputNormalisation, ModelGraph
     from ptqtui.inputs.preprocess import Preprocessor
     from ptqtui.inputs.resolve import LoadedInputs
@@ -287,8 +288,10 @@ class Context:
         probe_samples: int = PROBE_SAMPLES,
         analysis: Any = None,
         sim: Any = None,
+        mapper_log: MapperLog | None = None,
     ) -> None:
         self.inputs = inputs
+        self._mapper_log = inputs.mapper_log if inputs is not None else mapper_log
         self._analysis = analysis
         self._sim = sim
         self._config = inputs.config if inputs is not None else config
@@ -426,6 +429,13 @@ class Context:
         if self._analysis is None:
             raise MissingFact(self._why_missing("analysis", "no quantization analysis was run"))
         return self._analysis
+
+    @property
+    def mapper_log(self) -> MapperLog:
+        """The converter's own log (--mapper-log, or found next to the config)."""
+        if self._mapper_log is None:
+            raise MissingFact(self._why_missing("mapper_log", "no converter log (--mapper-log)"))
+        return self._mapper_log
 
     @property
     def sim(self) -> Any:
