@@ -16,6 +16,7 @@ from typing import Any
 
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
+from ptqtui.analysis.converter import ConverterEvidence
 from ptqtui.analysis.results import Analysis
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.errors import PtqInputError
@@ -94,6 +95,7 @@ class Diagnosis:
     notes: tuple[str, ...] = field(default=())
     analysis: Analysis | None = None  # what the simulator measured
     plan: Plan | None = None  # the ordered steps, with their measured effects
+    converter: ConverterEvidence | None = None  # the converter's log beside the simulator
 
     def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.at_least(severity))
@@ -183,7 +185,14 @@ def diagnose(
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     plan = _plan(inputs, rule_run, analysis, sim, progress, cancel)
-    return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis, plan=plan)
+    converter = None
+    if inputs.mapper_log is not None:
+        from ptqtui.analysis.converter import compare
+
+        converter = compare(inputs.mapper_log, analysis)
+    return dataclasses.replace(
+        summarise(inputs, rule_run), analysis=analysis, plan=plan, converter=converter
+    )
 
 
 def _plan(

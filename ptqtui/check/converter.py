@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ptqtui.analysis.converter import reading
 from ptqtui.check.context import Context
 from ptqtui.check.engine import run_rules
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.check.registry import load_rules
 from ptqtui.errors import UsageError
 from ptqtui.inputs.mapper_log import MapperLog, iter_worst_nodes, load_mapper_log
-from ptqtui.policy import COLLAPSED_COSINE, OBVIOUS_LOSS_COSINE, TARGET_COSINE
 
 LOG_SCHEMA = "ptqtui.converter-log/1"
 LOG_FORMATS = ("text", "md", "json", "html")
@@ -111,19 +111,6 @@ def log_command(argv: Sequence[str], out: TextIO | None = None) -> int:
 
 
 # ---------------------------------------------------------------- writers
-
-
-def reading(cosine: float) -> str:
-    """The reference's plain reading of an output cosine."""
-    if math.isnan(cosine):
-        return "not a number"
-    if cosine < COLLAPSED_COSINE:
-        return "collapsed"
-    if cosine < OBVIOUS_LOSS_COSINE:
-        return "obvious loss"
-    if cosine < TARGET_COSINE:
-        return "below normal"
-    return "normal"
 
 
 def summary_lines(log: MapperLog) -> list[str]:
