@@ -34,10 +34,6 @@ class LoadedInputs:
 def load_inputs(request: Request) -> LoadedInputs:
     """Load everything a diagnosis reads; raises PtqInputError for unreadable inputs only."""
     config = load_config(request.config) if request.config else None
-    if config is not None and config.generation == "hb_compile":
-        [problem] = config.problems_of("unsupported")[:1] or [None]
-        text = problem.message if problem else "hb_compile configs are not supported yet"
-        raise PtqInputError(config.path.name, text, line=problem.line if problem else None)
     model_path = _model_path(request, config)
     graph = load_model(model_path)
     notes: list[str] = []
