@@ -190,9 +190,30 @@ def diagnose(
         from ptqtui.analysis.converter import compare
 
         converter = compare(inputs.mapper_log, analysis)
+        converter = _with_workdir_thresholds(converter, inputs, sim)
     return dataclasses.replace(
         summarise(inputs, rule_run), analysis=analysis, plan=plan, converter=converter
     )
+
+
+def _with_workdir_thresholds(converter: Any, inputs: LoadedInputs, sim: Any) -> Any:
+    """The converter's own thresholds (its working_dir's *_calibrated_model.onnx) measured in
+    the simulator; said in the notes when the file cannot be read."""
+    from ptqtui.analysis.converter import measure_converter_thresholds
+    from ptqtui.inputs.workdir import find_artifacts
+
+    config = inputs.config
+    if sim is None or config is None or config.working_dir is None:
+        return converter
+    prefix = config.get("model_parameters.output_model_file_prefix")
+    found = find_artifacts(config.working_dir, str(prefix) if prefix else None)
+    if found is None or found.calibrated is None:
+        return converter
+    try:
+        return measure_converter_thresholds(converter, sim, found.calibrated)
+    except PtqInputError as exc:
+        inputs.notes.append(f"converter thresholds not read: {exc.one_line()}")
+        return converter
 
 
 def _plan(

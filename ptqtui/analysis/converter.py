@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 from ptqtui.policy import COLLAPSED_COSINE, OBVIOUS_LOSS_COSINE, TARGET_COSINE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ptqtui.analysis.results import Analysis, NodeRow
     from ptqtui.inputs.mapper_log import LogNode, MapperLog
+    from ptqtui.inputs.workdir import ConverterThreshold
+    from ptqtui.quant.calibrate import Calibration
 
 TOP_K = 5  # the worst nodes compared: where a user looks first
 AGREE_SPEARMAN = 0.7  # rank correlation above this: the two tables tell the same story
@@ -70,6 +74,11 @@ class ConverterEvidence:
     top_k_overlap: int | None  # of the converter's top_k worst, how many are among ours
     agreement: str  # "agree" | "partly" | "disagree" | "not compared"
     meaning: str  # what the agreement (or its absence) means, in a sentence
+    thresholds_file: str | None = None  # the converter's *_calibrated_model.onnx, when read
+    thresholds_used: int = 0  # its activation thresholds put in place of ours
+    thresholds_total: int = 0  # activation points of our simulator
+    cosine_converter_thresholds: float | None = None  # output cosine with its thresholds
+    cosine_own_thresholds: float | None = None  # ... with ours, same scheme and samples
 
 
 def reading(cosine: float) -> str:
@@ -230,4 +239,57 @@ def _meaning(
         "partly",
         f"The tables partly agree ({overlap} of the {k} worst shared): the worst nodes they "
         "share are the safest targets for int16 or a calibration change.",
+    )
+
+
+def with_converter_thresholds(
+    calibration: Calibration, thresholds: Sequence[ConverterThreshold]
+) -> tuple[Calibration, int]:
+    """`calibration` with the converter's activation thresholds where a point matches
+    (by tensor name); returns it and how many points took the converter's value."""
+    from ptqtui.quant.qparams import ActRange
+
+    ranges = dict(calibration.activations)
+    used = 0
+    for t in thresholds:
+        if t.weight or not t.on or not t.thresholds or t.qtype not in ("int8", "int16"):
+            continue
+        for key in (f"act:{t.tensor}", f"out:{t.tensor}"):
+            if key not in ranges:
+                continue
+            if len(t.thresholds) == 2 and not ranges[key].symmetric:
+                ranges[key] = ActRange(t.thresholds[0], t.thresholds[1], symmetric=False)
+            else:
+                hi = max(abs(v) for v in t.thresholds)
+                ranges[key] = ActRange(-hi, hi)
+            used += 1
+    return calibration.replace(activations=ranges, method="converter thresholds"), used
+
+
+def measure_converter_thresholds(
+    evidence: ConverterEvidence, sim: object, calibrated_model: Path
+) -> ConverterEvidence:
+    """The simulator's configured scheme with the converter's own activation thresholds,
+    beside the same scheme with ours (same samples): does our calibration explain the gap?"""
+    import dataclasses
+
+    from ptqtui.inputs.workdir import read_calibrated_thresholds
+
+    thresholds = read_calibrated_thresholds(calibrated_model)
+    own = sim.calibration  # type: ignore[attr-defined]
+    theirs, used = with_converter_thresholds(own, thresholds)
+    total = len(own.activations)
+    if used == 0:
+        return dataclasses.replace(
+            evidence, thresholds_file=str(calibrated_model), thresholds_total=total
+        )
+    with_theirs = sim.measure(calibration=theirs)  # type: ignore[attr-defined]
+    with_ours = sim.measure()  # type: ignore[attr-defined]
+    return dataclasses.replace(
+        evidence,
+        thresholds_file=str(calibrated_model),
+        thresholds_used=used,
+        thresholds_total=total,
+        cosine_converter_thresholds=with_theirs.similarity.cosine,
+        cosine_own_thresholds=with_ours.similarity.cosine,
     )

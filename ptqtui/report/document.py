@@ -246,6 +246,17 @@ def _converter(d: Diagnosis) -> list[Block]:
         ),
         ("agreement", agreement),
     ]
+    if c.cosine_converter_thresholds is not None:
+        rows.append(
+            (
+                "its thresholds",
+                f"output cosine {fmt(c.cosine_converter_thresholds)} with the converter's "
+                f"{c.thresholds_used} activation thresholds, {fmt(c.cosine_own_thresholds)} "
+                "with ours (same scheme and samples)",
+            )
+        )
+    elif c.thresholds_file is not None:
+        rows.append(("its thresholds", f"none of {c.thresholds_file} matched our tensors"))
     out.append(KeyValues(tuple(rows)))
     out.append(Para(c.meaning))
     if c.outputs:
