@@ -51,6 +51,7 @@ def drops(nodes: tuple[LogNode, ...]) -> list[tuple[float, LogNode, LogNode]]:
 
 def check(ctx: Context) -> list[Finding]:
     log = ctx.mapper_log
+    simulated = ctx.maybe("analysis") is not None
     findings = []
     for fall, before, node in drops(log.nodes):
         if fall < DROP or len(findings) >= SHOWN:
@@ -65,7 +66,8 @@ def check(ctx: Context) -> list[Finding]:
                 f"about {before.cosine:.4f} (as {before.name})",
                 where,
             ),
-            severity=Severity.MINOR if fall >= BIG_DROP else Severity.INFO,
+            # in a full run the simulator's own node analysis ranks the nodes: context then
+            severity=Severity.MINOR if fall >= BIG_DROP and not simulated else Severity.INFO,
         )
         if is_model_node(node.name) and node.on == "BPU":
             delta = SettingsDelta(nodes=(NodeChange(node.name, dtype=DType.INT16),))

@@ -22,3 +22,11 @@ def test_obvious_loss_below_0_8_is_major():
 def test_quiet_at_0_99_and_above():
     ctx = log_context(*output_table(("out0", 0.999551), ("out1", 0.99)))
     assert rule.check(ctx) == []
+
+
+def test_context_only_when_the_simulator_measured_the_outputs():
+    from ptqtui.analysis.results import Analysis
+
+    ctx = log_context(*output_table(("/linear/Gemm", 0.768926)), analysis=Analysis("int8"))
+    [finding] = rule.check(ctx)
+    assert finding.severity is Severity.INFO
