@@ -21,7 +21,7 @@ from ptqtui.policy import TARGET_COSINE
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
-SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint")
+SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint", "log")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,7 +140,8 @@ def _main_parser() -> argparse.ArgumentParser:
         description="Find out why a model lost accuracy after int8 post-training quantization, "
         "and what to change.",
         epilog=f"Also: '{PROG} demo [SCENARIO|--list]', '{PROG} rules', "
-        f"'{PROG} explain CODE', '{PROG} view REPORT.json'. Exit codes: 0 nothing at or above "
+        f"'{PROG} explain CODE', '{PROG} view REPORT.json', '{PROG} log hb_mapper_makertbin.log'. "
+        "Exit codes: 0 nothing at or above "
         "--fail-on, 1 findings at or above it, 2 bad usage or unreadable input, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -158,6 +159,13 @@ def _main_parser() -> argparse.ArgumentParser:
     data.add_argument("--cal-dir", metavar="DIR", help="calibration data; ';' between inputs' dirs")
     data.add_argument("--eval-dir", type=Path, metavar="DIR", help="labelled evaluation images")
     data.add_argument("--raw-dir", type=Path, metavar="DIR", help="raw images behind .bin files")
+    data.add_argument(
+        "--mapper-log",
+        type=Path,
+        metavar="LOG",
+        help="the converter's hb_mapper_makertbin.log (default: found next to the config or in "
+        "its working_dir)",
+    )
     data.add_argument(
         "--read-mode",
         choices=("opencv", "skimage"),
@@ -220,6 +228,7 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
         raw_dir=ns.raw_dir,
         read_mode=ns.read_mode,
         flags=flags,
+        mapper_log=ns.mapper_log,
         **extra,
     )
 
@@ -375,6 +384,12 @@ def _lint(args: list[str]) -> int:
     return lint(args)
 
 
+def _log(args: list[str]) -> int:
+    from ptqtui.check.converter import log_command
+
+    return log_command(args)
+
+
 def _view(args: list[str]) -> int:
     parser = _Parser(prog=f"{PROG} view", description="Open a saved JSON diagnosis.")
     parser.add_argument("report", type=Path, metavar="REPORT.json")
@@ -439,4 +454,5 @@ _SUBCOMMAND_RUNNERS = {
     "view": _view,
     "diff": _diff,
     "lint": _lint,
+    "log": _log,
 }

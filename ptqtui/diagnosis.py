@@ -16,6 +16,7 @@ from typing import Any
 
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
+from ptqtui.analysis.converter import ConverterEvidence
 from ptqtui.analysis.results import Analysis
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.errors import PtqInputError
@@ -95,6 +96,7 @@ class Diagnosis:
     notes: tuple[str, ...] = field(default=())
     analysis: Analysis | None = None  # what the simulator measured
     plan: Plan | None = None  # the ordered steps, with their measured effects
+    converter: ConverterEvidence | None = None  # the converter's log beside the simulator
 
     def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.at_least(severity))
@@ -190,7 +192,35 @@ def diagnose(
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     plan = _plan(inputs, rule_run, analysis, sim, progress, cancel)
-    return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis, plan=plan)
+    converter = None
+    if inputs.mapper_log is not None:
+        from ptqtui.analysis.converter import compare
+
+        converter = compare(inputs.mapper_log, analysis)
+        converter = _with_workdir_thresholds(converter, inputs, sim)
+    return dataclasses.replace(
+        summarise(inputs, rule_run), analysis=analysis, plan=plan, converter=converter
+    )
+
+
+def _with_workdir_thresholds(converter: Any, inputs: LoadedInputs, sim: Any) -> Any:
+    """The converter's own thresholds (its working_dir's *_calibrated_model.onnx) measured in
+    the simulator; said in the notes when the file cannot be read."""
+    from ptqtui.analysis.converter import measure_converter_thresholds
+    from ptqtui.inputs.workdir import find_artifacts
+
+    config = inputs.config
+    if sim is None or config is None or config.working_dir is None:
+        return converter
+    prefix = config.get("model_parameters.output_model_file_prefix")
+    found = find_artifacts(config.working_dir, str(prefix) if prefix else None)
+    if found is None or found.calibrated is None:
+        return converter
+    try:
+        return measure_converter_thresholds(converter, sim, found.calibrated)
+    except PtqInputError as exc:
+        inputs.notes.append(f"converter thresholds not read: {exc.one_line()}")
+        return converter
 
 
 def _plan(

@@ -13,6 +13,9 @@ import enum
 TARGET_COSINE = 0.99  # output cosine: "quantization is normal" (hb_mapper docs, reference §3)
 OBVIOUS_LOSS_COSINE = 0.8  # output cosine below this: "obvious loss" (hb_mapper docs, ref. §3)
 SENSITIVE_COSINE = 0.999  # the converter's own threshold for a sensitive node (mix, debugger)
+# an output whose cosine is below this carries nothing of the float output (a public YOLOv8
+# conversion log shows a Sigmoid output at 0.00002): collapsed, not merely degraded
+COLLAPSED_COSINE = 0.1
 MIN_GAIN = 2e-4  # cosine gains below this are not worth a change, whatever the noise says
 
 # --- the loss bands of the reference's triage flow (accuracy points of the task metric) ----

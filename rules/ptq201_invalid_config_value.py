@@ -43,8 +43,6 @@ WHAT_OF_KIND = {
 
 def check(ctx: Context) -> list[Finding]:
     config = ctx.config
-    if config.generation != "makertbin":
-        return []
     findings = []
     for p in config.problems:
         severity = SEVERITY_OF_KIND.get(p.kind)

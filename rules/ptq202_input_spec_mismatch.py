@@ -39,8 +39,6 @@ EVEN_SIZE_TYPES = ("nv12", "yuv444")  # runtime types that need even H and W (re
 
 def check(ctx: Context) -> list[Finding]:
     config = ctx.config
-    if config.generation != "makertbin":
-        return []
     graph = ctx.maybe("graph")
     findings: list[Finding] = []
     pairs: list[tuple[InputSpec, TensorInfo | None]] = [(s, None) for s in config.inputs]

@@ -42,6 +42,9 @@ def check(ctx: Context) -> list[Finding]:
         close = difflib.get_close_matches(setting.node, name_list, n=3, cutoff=CLOSE_CUTOFF)
         where = f"{config.path.name} line {setting.line}" if setting.line else config.path.name
         hint = f" (closest: {', '.join(close)})" if close else ""
+        alias = graph.aliases.get(setting.node)  # ptqtui's older name for an unnamed node
+        if alias is not None:
+            close, hint = [alias], f" (the converter names that node {alias!r})"
         key = (
             "model_parameters.node_info"
             if setting.source == "node_info"

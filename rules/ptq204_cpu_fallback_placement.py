@@ -39,8 +39,6 @@ MIDDLE_MAJOR = 3
 
 def check(ctx: Context) -> list[Finding]:
     config = ctx.config
-    if config.generation != "makertbin":
-        return []
     cpu = _cpu_nodes(config)
     if not cpu:
         return []

@@ -37,8 +37,6 @@ INP = "input_parameters"
 
 def check(ctx: Context) -> list[Finding]:
     config = ctx.config
-    if config.generation != "makertbin":
-        return []
     findings: list[Finding] = []
     findings += _calibration_options(config)
     findings += _norm_options(config)

@@ -15,15 +15,16 @@ RULE = RuleInfo(
     name="unsupported-generation",
     category="config",
     severity=Severity.MINOR,
-    title="The config belongs to the newer hb_compile generation, which ptqtui does not read",
-    why="hb_compile (march nash-*) changed the schema (comma-separated values, quant_config, "
-    "no norm_type); reading it as a makertbin config would give wrong advice, so nothing "
-    "else in it is checked.",
-    fix="Check hb_compile configs with the toolchain's own tools; for makertbin configs remove "
-    "the hb_compile keys listed.",
+    title="The config uses hb_compile settings ptqtui does not read, or hb_compile keys in a "
+    "makertbin config",
+    why="What ptqtui does not read is not simulated: its advice then describes a model without "
+    "that setting. A hb_compile key in a makertbin config (march bernoulli2, bayes, bayes-e) is "
+    "ignored by the converter, so the intent behind it (quant_config, std_value) is lost.",
+    fix="For hb_compile configs, compare the converter's own result on the named setting; in a "
+    "makertbin config remove the hb_compile keys listed.",
     needs=("config",),
-    example="[minor] PTQ206 march 'nash-e' is the newer hb_compile generation, which ptqtui does "
-    "not support yet (mapper.yaml line 3)",
+    example="[minor] PTQ206 quant_config op_config.Conv.qtype: qtype 'dual-int16' is not "
+    "simulated; the simulation goes on without it (config.yaml line 21)",
 )
 
 
@@ -32,20 +33,22 @@ def check(ctx: Context) -> list[Finding]:
     findings = []
     for p in config.problems_of("unsupported"):
         where = f"{config.path.name} line {p.line}" if p.line else config.path.name
-        whole = config.generation == "hb_compile"
+        newer = config.generation == "hb_compile"
         findings.append(
             RULE.finding(
                 f"{p.message} ({where})",
                 Evidence(
-                    "hb_compile config" if whole else "hb_compile key",
+                    "hb_compile setting not simulated" if newer else "hb_compile key",
                     ctx.config_value_text(p.key) or p.key,
-                    "a makertbin config (march bernoulli2, bayes, bayes-e)",
+                    "a setting ptqtui simulates"
+                    if newer
+                    else "a makertbin config (march bernoulli2, bayes, bayes-e)",
                     where,
                 ),
                 # a stray hb_compile key in a makertbin config is ignored by the converter:
                 # the user's intent (quant_config, std_value) is lost, so it weighs more
-                severity=Severity.MINOR if whole else Severity.MAJOR,
-                fix=None if whole else f"Remove {p.key.rpartition('.')[2]}: makertbin ignores it.",
+                severity=Severity.MINOR if newer else Severity.MAJOR,
+                fix=None if newer else f"Remove {p.key.rpartition('.')[2]}: makertbin ignores it.",
             )
         )
     return findings

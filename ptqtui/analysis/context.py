@@ -263,7 +263,7 @@ def build_context(
         raise AnalysisUnavailable("no calibration sample could be read")
     if source.unreadable:
         notes.append(f"{len(source.unreadable)} calibration file(s) unreadable and skipped")
-    settings = settings_from_config(inputs.config, flags)
+    settings = settings_from_config(inputs.config, flags, graph=inputs.graph)
     scheme = sim.scheme(settings)
     if scheme.unmatched:
         notes.append(

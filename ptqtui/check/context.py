@@ -7,9 +7,9 @@ that cannot be computed (no config, no calibration data, not a classifier ...) r
 reason. The float model runs through the simulator's float path when the simulator ran, else
 in one plain session (`facts.float_model`).
 
-Facts (names for a rule's `needs`): config, graph, specs, layouts, preprocessors, calibration,
-sample_stats, data_stats, float_model, probe, predictions, eval_samples, eval_stats,
-eval_probe, order_test, raw_dir, resize_matches, analysis, sim.
+Facts (names for a rule's `needs`): config, graph, mapper_log, specs, layouts, preprocessors,
+calibration, sample_stats, data_stats, float_model, probe, predictions, eval_samples,
+eval_stats, eval_probe, order_test, raw_dir, resize_matches, analysis, sim.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis
     from ptqtui.inputs.config import InputSpec, MapperConfig
     from ptqtui.inputs.data import InputLayout, SampleSource
+    from ptqtui.inputs.mapper_log import MapperLog
     from ptqtui.inputs.model import InputNormalisation, ModelGraph
     from ptqtui.inputs.preprocess import Preprocessor
     from ptqtui.inputs.resolve import LoadedInputs
@@ -99,8 +100,10 @@ class Context:
         probe_samples: int = PROBE_SAMPLES,
         analysis: Analysis | None = None,
         sim: SimContext | None = None,
+        mapper_log: MapperLog | None = None,
     ) -> None:
         self.inputs = inputs
+        self._mapper_log = inputs.mapper_log if inputs is not None else mapper_log
         self._analysis = analysis
         self._sim = sim
         self._config = inputs.config if inputs is not None else config
@@ -245,6 +248,13 @@ class Context:
         if self._analysis is None:
             raise MissingFact(self.why_missing("analysis", "no quantization analysis was run"))
         return self._analysis
+
+    @property
+    def mapper_log(self) -> MapperLog:
+        """The converter's own log (--mapper-log, or found next to the config)."""
+        if self._mapper_log is None:
+            raise MissingFact(self.why_missing("mapper_log", "no converter log (--mapper-log)"))
+        return self._mapper_log
 
     @property
     def sim(self) -> SimContext:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "ptqtui.rules"
 BUILTIN_PACKAGE = "ptqtui.rules"
-CATEGORIES = ("pipeline", "data", "config", "numerics")  # PTQ0xx, 1xx, 2xx, 3xx
+CATEGORIES = ("pipeline", "data", "config", "numerics", "converter")  # PTQ0xx ... 3xx, 4xx
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,7}\d{3}$")  # PTQ201; plugins may use their prefix
 BUILTIN_CODE_PATTERN = re.compile(r"^PTQ\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

@@ -18,6 +18,12 @@ import yaml
 
 from ptqtui.errors import PtqInputError
 from ptqtui.inputs import schema, yamltext
+from ptqtui.inputs.hb_compile import (
+    QuantConfig,
+    QuantConfigError,
+    derived_norm_type,
+    read_quant_config,
+)
 from ptqtui.inputs.schema import KeySpec
 
 # Problem kinds, as the config rules group them.
@@ -87,6 +93,7 @@ class MapperConfig:
     problems: tuple[ConfigProblem, ...]
     model_path: Path | None = None
     working_dir: Path | None = None
+    quant_config: QuantConfig | None = None  # hb_compile's calibration_parameters.quant_config
 
     def line_of(self, key: str) -> int | None:
         return self.lines.get(key)
@@ -96,7 +103,7 @@ class MapperConfig:
         if key in self.values:
             return self.values[key]
         group, _, name = key.partition(".")
-        spec = schema.SCHEMA.get(group, {}).get(name)
+        spec = schema.SCHEMAS.get(self.generation, schema.SCHEMA).get(group, {}).get(name)
         if spec is not None and spec.default is not None:
             return spec.default
         return default
@@ -145,6 +152,9 @@ class _Parse:
     problems: list[ConfigProblem] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  # dotted key -> YAML value, unchecked
     nodes: dict[str, yaml.Node] = field(default_factory=dict)  # dotted key -> value node
+    generation: str = "makertbin"  # "hb_compile" for march nash-*: its schema is read
+    specs: dict[str, dict[str, KeySpec]] = field(default_factory=lambda: schema.SCHEMA)
+    quant_config: QuantConfig | None = None
 
     def problem(self, kind: str, key: str, message: str, suggestion: str | None = None) -> None:
         line = self.lines.get(key) or self.lines.get(key.partition(".")[0])
@@ -166,12 +176,12 @@ def load_config(path: str | Path) -> MapperConfig:
             f"{_node_kind(root)}, expected the groups model_parameters, input_parameters, ...",
             line=root.start_mark.line + 1,
         )
+    parse.generation = _peek_generation(root)
+    parse.specs = schema.SCHEMAS[parse.generation]
     _collect(parse, root)
     generation = _detect_generation(parse)
-    if generation == "hb_compile":
-        return _finish(parse, generation, inputs=(), nodes=(), optimization=())
     _check_groups(parse)
-    for group, keys in schema.SCHEMA.items():
+    for group, keys in parse.specs.items():
         for name, spec in keys.items():
             key = f"{group}.{name}"
             if key in parse.raw:
@@ -180,7 +190,42 @@ def load_config(path: str | Path) -> MapperConfig:
     optimization = _optimization_items(parse)
     nodes = _node_settings(parse)
     inputs = _input_specs(parse)
+    if generation == "hb_compile":
+        _read_quant_config(parse)
     return _finish(parse, generation, inputs=inputs, nodes=nodes, optimization=optimization)
+
+
+def _peek_generation(root: yaml.MappingNode) -> str:
+    """'hb_compile' when model_parameters.march is nash-*, read before the keys are checked."""
+    for key_node, value_node in root.value:
+        if _construct(key_node) != "model_parameters" or not isinstance(
+            value_node, yaml.MappingNode
+        ):
+            continue
+        for sub_key, sub_value in value_node.value:
+            if _construct(sub_key) == "march" and isinstance(sub_value, yaml.ScalarNode):
+                march = str(sub_value.value).strip().lower()
+                if march.startswith(schema.HB_COMPILE_MARCH_PREFIX):
+                    return "hb_compile"
+    return "makertbin"
+
+
+def _read_quant_config(parse: _Parse) -> None:
+    """hb_compile's quant_config, typed; what ptqtui does not simulate is named (PTQ206)."""
+    key = "calibration_parameters.quant_config"
+    if key not in parse.raw or parse.raw[key] is None:
+        return
+    try:
+        parse.quant_config = read_quant_config(parse.raw[key], parse.path)
+    except QuantConfigError as exc:
+        parse.problem(VALUE, key, str(exc))
+        return
+    for where, why in parse.quant_config.unsupported:
+        parse.problem(
+            UNSUPPORTED,
+            key,
+            f"quant_config {where}: {why}; the simulation goes on without it",
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -247,7 +292,7 @@ def _collect(parse: _Parse, root: yaml.MappingNode) -> None:
             )
             continue
         parse.raw[group] = {}
-        known = schema.SCHEMA[group]
+        known = parse.specs[group]
         for sub_key_node, sub_value_node in value_node.value:
             name = str(_construct(sub_key_node))
             key = f"{group}.{name}"
@@ -285,16 +330,9 @@ def _closest(name: str, candidates: Any) -> str | None:
 
 
 def _detect_generation(parse: _Parse) -> str:
-    march = parse.raw.get("model_parameters.march")
+    if parse.generation == "hb_compile":
+        return "hb_compile"  # read with its own schema (schema.HB_COMPILE_SCHEMA)
     newer = [k for k in parse.raw if k.rpartition(".")[2] in schema.HB_COMPILE_KEYS]
-    if isinstance(march, str) and march.strip().lower().startswith(schema.HB_COMPILE_MARCH_PREFIX):
-        parse.problem(
-            UNSUPPORTED,
-            "model_parameters.march",
-            f"march {march!r} is the newer hb_compile generation, which ptqtui does not support "
-            "yet; only hb_mapper makertbin configs (march bernoulli2, bayes, bayes-e) are read",
-        )
-        return "hb_compile"
     for key in newer:
         parse.problem(
             UNSUPPORTED,
@@ -312,7 +350,7 @@ def _check_groups(parse: _Parse) -> None:
 
 
 def _check_required(parse: _Parse) -> None:
-    for group, keys in schema.SCHEMA.items():
+    for group, keys in parse.specs.items():
         if group not in schema.GROUPS or group not in parse.lines:
             continue
         for name, spec in keys.items():
@@ -769,6 +807,18 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
         norm_type = pick("input_parameters.norm_type", i)
         mean = pick("input_parameters.mean_value", i)
         scale = pick("input_parameters.scale_value", i)
+        if parse.generation == "hb_compile":  # std_value instead of scale; norm_type derived
+            std = pick("input_parameters.std_value", i)
+            if scale is not None and std is not None:
+                parse.problem(
+                    INCONSISTENT,
+                    "input_parameters.std_value",
+                    "scale_value and std_value are mutually exclusive (hb_compile): keep one",
+                )
+            elif std is not None and all(v != 0 for v in std):
+                scale = tuple(1.0 / v for v in std)
+            if norm_type is None:
+                norm_type = derived_norm_type(mean, scale)
         cal_dir_text = pick("calibration_parameters.cal_data_dir", i)
         cal_dir = _beside(parse.path, cal_dir_text) if cal_dir_text else None
         declared = pick("calibration_parameters.cal_data_type", i)
@@ -832,6 +882,7 @@ def _finish(
         problems=tuple(parse.problems),
         model_path=_beside(parse.path, model_text) if model_text else None,
         working_dir=_beside(parse.path, str(working)),
+        quant_config=parse.quant_config,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +129,13 @@ class ModelGraph:
     value_info: dict[str, TensorInfo]
     normalisation: tuple[InputNormalisation, ...]
     notes: tuple[str, ...]  # things worth saying that did not stop the load
+    aliases: dict[str, str] = field(default_factory=dict)  # '<OpType>_<index>' -> name
+
+    def resolve_node(self, name: str) -> str | None:
+        """The node a user means by `name`: its name, or the older '<OpType>_<index>' alias."""
+        if name in self.node_names:
+            return name
+        return self.aliases.get(name)
 
     @property
     def node_names(self) -> tuple[str, ...]:
@@ -197,7 +204,8 @@ def build_graph(model: onnx.ModelProto, path: Path | None = None) -> ModelGraph:
         inferred = model
     graph = inferred.graph
     initializers = frozenset(i.name for i in graph.initializer)
-    nodes = _name_nodes(graph, notes)
+    aliases: dict[str, str] = {}
+    nodes = _name_nodes(graph, notes, aliases)
     ordered = _topological(nodes, initializers, {i.name for i in graph.input}, path)
     producer = {out: n.name for n in ordered for out in n.outputs if out}
     consumers: dict[str, list[str]] = {}
@@ -233,10 +241,31 @@ def build_graph(model: onnx.ModelProto, path: Path | None = None) -> ModelGraph:
         value_info=value_info,
         normalisation=normalisation,
         notes=tuple(notes),
+        aliases=aliases,
     )
 
 
-def _name_nodes(graph: onnx.GraphProto, notes: list[str]) -> list[tuple[str, onnx.NodeProto]]:
+def converter_node_name(node: onnx.NodeProto, index: int, used: set[str]) -> str:
+    """An unnamed node's name as the converter writes it: its first output tensor's name
+    (hb_mapper's logs show such nodes as '127', '130'); '<OpType>_<index>' when that is taken."""
+    first = node.output[0] if node.output else ""
+    if first and first not in used:
+        return first
+    name = legacy_node_name(node, index)
+    while name in used:
+        name += "_"
+    return name
+
+
+def legacy_node_name(node: onnx.NodeProto, index: int) -> str:
+    """The name earlier ptqtui versions gave an unnamed node; accepted as an alias."""
+    return f"{node.op_type}_{index}"
+
+
+def _name_nodes(
+    graph: onnx.GraphProto, notes: list[str], aliases: dict[str, str]
+) -> list[tuple[str, onnx.NodeProto]]:
+    used = {node.name for node in graph.node if node.name}
     seen: set[str] = set()
     named = []
     unnamed = 0
@@ -244,13 +273,17 @@ def _name_nodes(graph: onnx.GraphProto, notes: list[str]) -> list[tuple[str, onn
         name = node.name
         if not name or name in seen:
             unnamed += 1
-            name = f"{node.op_type}_{i}"
-            while name in seen:
-                name += "_"
+            name = converter_node_name(node, i, used | seen)
+            legacy = legacy_node_name(node, i)
+            if legacy != name and legacy not in used:
+                aliases[legacy] = name
         seen.add(name)
         named.append((name, node))
     if unnamed:
-        notes.append(f"{unnamed} node(s) had no unique name; called <OpType>_<index> here")
+        notes.append(
+            f"{unnamed} node(s) had no unique name; called by their output tensor here, as the "
+            "converter does"
+        )
     return named
 
 

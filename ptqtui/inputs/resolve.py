@@ -8,6 +8,7 @@ from pathlib import Path
 from ptqtui.errors import PtqInputError, UsageError
 from ptqtui.inputs.config import MapperConfig, load_config
 from ptqtui.inputs.data import EvalSet, InputLayout, SampleSource, load_eval_set, open_samples
+from ptqtui.inputs.mapper_log import MapperLog, find_mapper_log, load_mapper_log
 from ptqtui.inputs.model import ModelGraph, TensorInfo, load_model
 from ptqtui.inputs.preprocess import Preprocessor
 from ptqtui.request import InputFlags, Request
@@ -27,15 +28,12 @@ class LoadedInputs:
     preprocessors: tuple[Preprocessor, ...] | None
     notes: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # fact -> why it is unavailable
+    mapper_log: MapperLog | None = None  # the converter's log, given or found
 
 
 def load_inputs(request: Request) -> LoadedInputs:
     """Load everything a diagnosis reads; raises PtqInputError for unreadable inputs only."""
     config = load_config(request.config) if request.config else None
-    if config is not None and config.generation == "hb_compile":
-        [problem] = config.problems_of("unsupported")[:1] or [None]
-        text = problem.message if problem else "hb_compile configs are not supported yet"
-        raise PtqInputError(config.path.name, text, line=problem.line if problem else None)
     model_path = _model_path(request, config)
     graph = load_model(model_path)
     notes: list[str] = []
@@ -47,9 +45,40 @@ def load_inputs(request: Request) -> LoadedInputs:
     if eval_set is None:
         missing["eval_set"] = "no --eval-dir with labelled images"
     preprocessors = _preprocessors(specs, layouts, config, missing)
+    mapper_log = _mapper_log(request, config, notes, missing)
     return LoadedInputs(
-        request, config, graph, specs, layouts, calibration, eval_set, preprocessors, notes, missing
+        request,
+        config,
+        graph,
+        specs,
+        layouts,
+        calibration,
+        eval_set,
+        preprocessors,
+        notes,
+        missing,
+        mapper_log,
     )
+
+
+def _mapper_log(
+    request: Request, config: MapperConfig | None, notes: list[str], missing: dict[str, str]
+) -> MapperLog | None:
+    """--mapper-log (unreadable: exit 2), else the log next to the config or in its working_dir."""
+    if request.mapper_log is not None:
+        return load_mapper_log(request.mapper_log)
+    found = find_mapper_log(config.path, config.working_dir) if config is not None else None
+    if found is None:
+        missing["mapper_log"] = "no converter log (--mapper-log hb_mapper_makertbin.log)"
+        return None
+    try:
+        log = load_mapper_log(found)
+    except PtqInputError as exc:
+        notes.append(f"converter log {found} found but not read: {exc.problem}")
+        missing["mapper_log"] = f"the converter log found ({found}) is not readable"
+        return None
+    notes.append(f"read the converter's log found at {found} (--mapper-log to choose another)")
+    return log
 
 
 def _model_path(request: Request, config: MapperConfig | None) -> Path:

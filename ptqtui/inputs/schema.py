@@ -123,6 +123,7 @@ PER_INPUT_KEYS = (
     "input_parameters.norm_type",
     "input_parameters.mean_value",
     "input_parameters.scale_value",
+    "input_parameters.std_value",  # hb_compile
     "calibration_parameters.cal_data_dir",
     "calibration_parameters.cal_data_type",
 )
@@ -158,6 +159,38 @@ LEGAL_TYPE_PAIRS: dict[str, tuple[str, ...]] = {
 # The newer hb_compile generation: march nash-*, plus keys the makertbin schema never had.
 HB_COMPILE_MARCH_PREFIX = "nash"
 HB_COMPILE_KEYS = ("quant_config", "std_value", "cache_mode", "cache_path", "max_l2m_size")
+HB_COMPILE_MARCHES = ("nash-e", "nash-m", "nash-p")  # S100, S100P, S600 (reference §1)
+
+
+def _hb_compile_schema() -> dict[str, dict[str, KeySpec]]:
+    """The makertbin schema with hb_compile's changes (reference §1, 'Newer hb_compile')."""
+    changed = {group: dict(keys) for group, keys in SCHEMA.items()}
+    model, inputs = changed["model_parameters"], changed["input_parameters"]
+    cal, compiler = changed["calibration_parameters"], changed["compiler_parameters"]
+    model["march"] = KeySpec(ENUM, HB_COMPILE_MARCHES, required=True)
+    inputs["norm_type"] = KeySpec(
+        PER_INPUT_ENUM, NORM_TYPES, deprecated="derived from mean_value/scale_value/std_value"
+    )
+    inputs["input_layout_rt"] = KeySpec(PER_INPUT_ENUM, LAYOUTS, deprecated="no longer read")
+    inputs["std_value"] = KeySpec(NUMBERS)
+    inputs["separate_batch"] = KeySpec(BOOL, default=False)
+    inputs["separate_name"] = KeySpec(NAMES)
+    cal["cal_data_type"] = KeySpec(
+        PER_INPUT_ENUM, CAL_DATA_TYPES, deprecated="calibration data are .npy files"
+    )
+    cal["preprocess_on"] = KeySpec(BOOL, default=False, deprecated="no longer read")
+    cal["quant_config"] = KeySpec(ANY)
+    compiler["optimize_level"] = KeySpec(ENUM, ("O0", "O1", "O2"), required=True)
+    compiler["cache_mode"] = KeySpec(ENUM, ("enable", "disable", "force"))
+    compiler["cache_path"] = KeySpec(PATH)
+    compiler["max_l2m_size"] = KeySpec(INT, low=0)
+    compiler["extra_params"] = KeySpec(ANY)
+    compiler["core_num"] = KeySpec(INT, default=1, low=1)
+    return changed
+
+
+HB_COMPILE_SCHEMA = _hb_compile_schema()
+SCHEMAS = {"makertbin": SCHEMA, "hb_compile": HB_COMPILE_SCHEMA}
 
 
 def legal_type_pair(train: str, rt: str) -> bool:

@@ -16,7 +16,7 @@ import onnx
 from onnx import numpy_helper
 
 from ptqtui.errors import PtqInputError
-from ptqtui.inputs.model import QUANTIZED_OPS
+from ptqtui.inputs.model import QUANTIZED_OPS, converter_node_name
 
 # Ops whose float placement is the converter's default (Softmax runs on CPU on X3 unless the
 # optimization flags set_Softmax_input_int8 / set_Softmax_output_int8 move it to int8).
@@ -196,11 +196,8 @@ def _normalise(model: onnx.ModelProto) -> onnx.ModelProto:
                 g.initializer.append(t)
                 continue
         if not node.name:
-            name = f"{node.op_type}_{i}"
-            while name in used:
-                name += "_"
-            node.name = name
-            used.add(name)
+            node.name = converter_node_name(node, i, used)  # as inputs.model names it
+            used.add(node.name)
         keep.append(node)
     inits = {t.name: t for t in g.initializer}
     for node in keep:

@@ -7,6 +7,12 @@ What is read:
   ``set_Softmax_output_int8``);
 - ``node_info``: ``ON``, ``InputType`` (and ``InputTypeN``: the widest wins, since the simulator
   gives a node one activation dtype), ``OutputType``.
+- hb_compile's ``quant_config`` (``inputs.hb_compile.QuantConfig``): one activation value each
+  sets the method, percentile, per_channel and asymmetric; a list of values (the converter's
+  modelwise search) maps to ``default`` (our search over the same grid); ``all_node_type:
+  int16``; ``weight.bias_correction``; ``node_config`` and, given the model, ``op_config``
+  qtypes as node overrides (int16; float16/float32 are simulated as float, i.e. without
+  quantization error: optimistic for float16).
 Flags (``QuantFlags``) override the config, field by field; without a config the converter's
 defaults apply (``calibration_type: default``).
 """
@@ -14,9 +20,14 @@ defaults apply (``calibration_type: default``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ptqtui.inputs.config import MapperConfig
 from ptqtui.quant.scheme import CALIBRATION_TYPES, NodeOverride, QuantSettings
+
+if TYPE_CHECKING:
+    from ptqtui.inputs.hb_compile import QuantConfig
+    from ptqtui.inputs.model import ModelGraph
 
 _WIDER = {"int8": 1, "int16": 2}
 
@@ -41,10 +52,16 @@ class QuantFlags:
 
 
 def settings_from_config(
-    config: MapperConfig | None, flags: QuantFlags | None = None
+    config: MapperConfig | None,
+    flags: QuantFlags | None = None,
+    *,
+    graph: ModelGraph | None = None,
 ) -> QuantSettings:
-    """The ``QuantSettings`` the config (then the flags) ask for."""
+    """The ``QuantSettings`` the config (then the flags) ask for; `graph` resolves
+    hb_compile's per-op-type qtypes (``op_config``) to nodes."""
     settings = QuantSettings() if config is None else _from_config(config)
+    if config is not None and config.quant_config is not None:
+        settings = _with_quant_config(settings, config.quant_config, graph)
     if flags is None:
         return settings
     changes = {
@@ -97,3 +114,42 @@ def _from_config(config: MapperConfig) -> QuantSettings:
         softmax_input_int8=opt("set_Softmax_input_int8"),
         softmax_output_int8=opt("set_Softmax_output_int8"),
     )
+
+
+def _with_quant_config(
+    settings: QuantSettings, qc: QuantConfig, graph: ModelGraph | None
+) -> QuantSettings:
+    """hb_compile's quant_config on top of the YAML's own calibration keys (it wins)."""
+    changes: dict[str, object] = {}
+    if qc.searched:
+        changes["calibration_type"] = "default"
+    else:
+        if qc.calibration_types and qc.calibration_types[0] in CALIBRATION_TYPES:
+            changes["calibration_type"] = qc.calibration_types[0]
+        if qc.max_percentiles:
+            pct = qc.max_percentiles[0]
+            changes["max_percentile"] = None if pct >= 1.0 else pct
+        for flag in ("per_channel", "asymmetric"):
+            values = getattr(qc, flag)
+            if values:
+                changes[flag] = values[0]
+    if qc.bias_correction:
+        changes["bias_correction"] = True
+    if qc.all_node_type == "int16":
+        changes["set_all_nodes_int16"] = True
+    qtypes = dict(qc.node_qtypes)
+    if graph is not None and qc.op_qtypes:
+        by_op = dict(qc.op_qtypes)
+        for node in graph.nodes:
+            if node.op_type in by_op:
+                qtypes.setdefault(node.name, by_op[node.op_type])  # node_config wins
+    if qtypes:
+        overrides = {o.node: o for o in settings.node_overrides}
+        for node, qtype in qtypes.items():
+            node = graph.resolve_node(node) or node if graph is not None else node
+            if qtype in ("float16", "float32"):
+                overrides[node] = NodeOverride(node, "CPU", None, None)
+            else:
+                overrides[node] = NodeOverride(node, "BPU", qtype, qtype)
+        changes["node_overrides"] = tuple(overrides.values())
+    return replace(settings, **changes)  # type: ignore[arg-type]

@@ -91,6 +91,7 @@ def build(d: Diagnosis) -> list[Block]:
     blocks += _findings(d)
     blocks += _plan(d)
     blocks += _nodes(d)
+    blocks += _converter(d)
     blocks += _calibration(d)
     blocks += _inputs(d)
     blocks += _run(d)
@@ -243,6 +244,89 @@ def _nodes(d: Diagnosis) -> list[Block]:
                 tuple((n.name, float(n.sensitivity_cosine or 0.0)) for n in worst),
                 "output cosine",
                 reference=SENSITIVE_COSINE,
+            )
+        )
+    return out
+
+
+def _converter(d: Diagnosis) -> list[Block]:
+    """The converter's own log: its outputs, and its node table beside the simulator's."""
+    c = d.converter
+    if c is None:
+        return []
+    out: list[Block] = [Heading(2, "The converter's log")]
+    agreement = c.agreement
+    if c.spearman is not None:
+        agreement += (
+            f" (Spearman {c.spearman:.2f} over {len(c.rows)} nodes in both tables; "
+            f"{c.top_k_overlap} of the {c.top_k} worst shared)"
+        )
+    rows = [
+        ("log", c.log),
+        ("samples", str(c.samples) if c.samples is not None else "-"),
+        (
+            "method",
+            (c.method or "-")
+            + (", per_channel" if c.per_channel and "per_channel" not in (c.method or "") else ""),
+        ),
+        ("agreement", agreement),
+    ]
+    if c.cosine_converter_thresholds is not None:
+        rows.append(
+            (
+                "its thresholds",
+                f"output cosine {fmt(c.cosine_converter_thresholds)} with the converter's "
+                f"{c.thresholds_used} activation thresholds, {fmt(c.cosine_own_thresholds)} "
+                "with ours (same scheme and samples)",
+            )
+        )
+    elif c.thresholds_file is not None:
+        rows.append(("its thresholds", f"none of {c.thresholds_file} matched our tensors"))
+    out.append(KeyValues(tuple(rows)))
+    out.append(Para(c.meaning))
+    if c.outputs:
+        out.append(
+            Table(
+                ("output", "converter cosine", "reading", "L1", "L2", "Chebyshev"),
+                tuple(
+                    (
+                        o.name,
+                        fmt(o.cosine, 6),
+                        o.reading,
+                        f"{o.l1:.4g}",
+                        f"{o.l2:.4g}",
+                        f"{o.chebyshev:.4g}",
+                    )
+                    for o in c.outputs
+                ),
+                (False, True, False, True, True, True),
+            )
+        )
+    worst = sorted(c.rows, key=lambda r: r.converter_rank)[:NODE_ROWS]
+    if worst:
+        note = None
+        if len(c.rows) > len(worst):
+            note = f"the {len(worst)} lowest of {len(c.rows)} by the converter's cosine"
+        if c.converter_only or c.simulator_only:
+            counts = f"{c.converter_only} converter-only, {c.simulator_only} simulator-only rows"
+            note = f"{note}; {counts}" if note else counts
+        out.append(
+            Table(
+                ("node", "op", "converter", "simulator", "rank conv/sim", "dtype", "on"),
+                tuple(
+                    (
+                        r.node,
+                        r.op_type,
+                        fmt(r.converter_cosine),
+                        fmt(r.simulator_cosine),
+                        f"{r.converter_rank}/{r.simulator_rank if r.simulator_rank else '-'}",
+                        r.converter_dtype or "-",
+                        r.converter_placement,
+                    )
+                    for r in worst
+                ),
+                (False, False, True, True, True, False, False),
+                note=note,
             )
         )
     return out

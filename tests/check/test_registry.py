@@ -35,7 +35,13 @@ def test_builtin_rules_are_well_formed():
         assert info.title.strip() and info.why.strip() and info.fix.strip(), info.code
         assert info.example.strip(), f"{info.code} has no example for 'ptqtui explain'"
         assert isinstance(info.severity, Severity)
-        categories = {"0": "pipeline", "1": "data", "2": "config", "3": "numerics"}
+        categories = {
+            "0": "pipeline",
+            "1": "data",
+            "2": "config",
+            "3": "numerics",
+            "4": "converter",
+        }
         assert info.category == categories[info.code[3]]
 
 

@@ -23,10 +23,15 @@ compiler_parameters:
 """
 
 
-def test_fires_plainly_on_hb_compile_config(tmp_path):
-    [finding] = rule.check(config_context(tmp_path, HB_COMPILE))
-    assert finding.severity is Severity.MINOR and "hb_compile" in finding.message
-    assert finding.evidence[0].observed == "nash-e"
+def test_fires_on_what_an_hb_compile_config_sets_that_is_not_simulated(tmp_path):
+    text = HB_COMPILE.replace('"int16"}}', '"int16", "model_output_type": "int16"}}')
+    [finding] = rule.check(config_context(tmp_path, text))
+    assert finding.severity is Severity.MINOR
+    assert "model_config.model_output_type" in finding.message
+
+
+def test_quiet_on_an_hb_compile_config_it_simulates(tmp_path):
+    assert rule.check(config_context(tmp_path, HB_COMPILE)) == []
 
 
 def test_stray_hb_compile_key_is_major(tmp_path):

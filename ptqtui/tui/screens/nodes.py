@@ -82,7 +82,19 @@ class NodesView(Vertical):
         self.name_room = 28 if wide else max(16, width - 57)
         self.op_room = 18 if wide else 10
         self.nodes: tuple[NodeRow, ...] = diagnosis.analysis.nodes if diagnosis.analysis else ()
-        self.columns = tuple(c for c in COLUMNS if wide or not c.wide_only)
+        columns = [c for c in COLUMNS if wide or not c.wide_only]
+        # the converter's own per-node cosine (its log), beside ours
+        conv = {r.node: r.converter_cosine for r in diagnosis.converter.rows} if getattr(
+            diagnosis, "converter", None
+        ) else {}  # fmt: skip
+        if conv:
+            columns.insert(
+                [c.key for c in columns].index("cosine") + 1,
+                Column("converter", "conv.", lambda n: conv.get(n.name),
+                       lambda n: num(conv.get(n.name))),
+            )  # fmt: skip
+            self.name_room = max(16, self.name_room - 8)
+        self.columns = tuple(columns)
         self.sort_column = "order"
         self.reverse = False
         self.only: tuple[str, ...] = ()  # names picked by a jump from another screen
@@ -103,6 +115,9 @@ class NodesView(Vertical):
 
     def on_mount(self) -> None:
         self.refresh_rows()
+
+    def _column(self, key: str) -> Column:
+        return next(c for c in (*self.columns, *COLUMNS) if c.key == key)
 
     # ------------------------------------------------------------------ filtering
 
@@ -128,7 +143,7 @@ class NodesView(Vertical):
             if below is not None and not n.similarity.cosine < below:
                 continue
             rows.append(n)
-        column = next(c for c in COLUMNS if c.key == self.sort_column)
+        column = self._column(self.sort_column)
         rows.sort(key=_sort_key(column, self.reverse), reverse=self.reverse)
         return rows
 
@@ -153,7 +168,7 @@ class NodesView(Vertical):
         self._status(len(rows))
 
     def _status(self, shown: int) -> None:
-        label = next(c.label for c in COLUMNS if c.key == self.sort_column)
+        label = self._column(self.sort_column).label
         text = Text(f"{shown} of {len(self.nodes)} nodes", style="bold")
         if self.only:
             text.append(f" (only {', '.join(self.only)})")
