@@ -51,7 +51,8 @@ def test_ptq203_points_an_old_name_to_the_converter_name(tmp_path):
     config = mapper_config(model__node_info={"Conv_0": {"ON": "CPU"}})
     [finding] = ptq203.check(config_context(tmp_path, config, model=unnamed_model()))
     assert "the converter names that node '127'" in finding.message
-    assert finding.yaml_change is not None and finding.yaml_change.endswith("-> 127")
+    [edit] = finding.remedy.config
+    assert edit.rename and edit.node == "Conv_0" and edit.new == "127"
 
 
 def test_ptq203_quiet_on_the_converter_name(tmp_path):
