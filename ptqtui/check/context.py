@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptqtui.errors import PtqInputError
+from ptqtui.ortlog import session_options
 from ptqtui.progress import ProgressCallback, check_cancel, report
 
 if TYPE_CHECKING:
@@ -513,10 +514,9 @@ class Context:
             import onnxruntime as ort  # lazy: slow to import, the TUI must start fast
 
             graph = self.graph
-            options = ort.SessionOptions()
+            options = session_options()
             options.intra_op_num_threads = 2
             options.inter_op_num_threads = 1
-            options.log_severity_level = 3
             data: Any = str(graph.path) if graph.path.exists() else graph.model.SerializeToString()
             try:
                 self._session = ort.InferenceSession(
@@ -801,7 +801,11 @@ class Context:
             raise MissingFact("resize forensics need a single-input model")
         from ptqtui.inputs.data import IMAGE_SUFFIXES
 
-        raws = {p.stem: p for p in raw_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        raws = {
+            p.stem: p
+            for p in raw_dir.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        }
         lay = source.layouts[0]
         matches = []
         for group in source.files:
