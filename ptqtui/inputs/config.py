@@ -8,6 +8,7 @@ read as YAML raises `PtqInputError`.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import yaml
 
 from ptqtui.errors import PtqInputError
 from ptqtui.inputs import schema
+from ptqtui.inputs.files import read_bounded
 from ptqtui.inputs.schema import KeySpec
 
 # Problem kinds, as the config rules group them.
@@ -30,6 +32,11 @@ UNSUPPORTED = "unsupported"
 DEPRECATED = "deprecated"
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a mapper YAML is a few kB; refuse to parse a huge file
+# A mapper YAML has 3 levels (group, key, node_info entry) and some hundred values. Aliases
+# make a small file expand without bound ("billion laughs"): the composed graph is measured,
+# aliases expanded, before anything is built from it.
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_VALUES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +195,7 @@ def load_config(path: str | Path) -> MapperConfig:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise PtqInputError(path, "no such file")
-    if path.is_dir():
-        raise PtqInputError(path, "is a directory, expected a hb_mapper YAML file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PtqInputError(path, f"cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise PtqInputError(path, f"{len(data)} bytes is far too large for a hb_mapper config")
+    data = read_bounded(path, MAX_CONFIG_BYTES, "a hb_mapper YAML file")
     if b"\x00" in data:
         raise PtqInputError(path, "binary data, not a YAML text file")
     try:
@@ -208,7 +206,9 @@ def _read_text(path: Path) -> str:
 
 def _compose(path: Path, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise PtqInputError(path.name, "invalid YAML: nested far too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -216,6 +216,42 @@ def _compose(path: Path, text: str) -> yaml.Node | None:
         raise PtqInputError(path.name, f"invalid YAML: {reason}", line=line) from exc
     except yaml.YAMLError as exc:
         raise PtqInputError(path.name, f"invalid YAML: {exc}") from exc
+    if root is not None:
+        _check_expansion(path, root)
+    return root
+
+
+def _check_expansion(path: Path, root: yaml.Node) -> None:
+    """Refuse YAML whose aliases expand without bound, that nests too deeply or refers to itself."""
+    sizes: dict[int, int] = {}
+
+    def expanded(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_CONFIG_DEPTH:
+            raise PtqInputError(
+                path.name,
+                f"invalid YAML: nested more than {MAX_CONFIG_DEPTH} levels deep "
+                "(or an alias refers to itself); a hb_mapper config has 3",
+                line=node.start_mark.line + 1,
+            )
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(expanded(child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(expanded(k, depth + 1) + expanded(v, depth + 1) for k, v in node.value)
+        if total > MAX_CONFIG_VALUES:
+            raise PtqInputError(
+                path.name,
+                f"invalid YAML: its aliases expand to more than {MAX_CONFIG_VALUES} values "
+                "(an alias bomb?); a hb_mapper config has a few hundred",
+                line=node.start_mark.line + 1,
+            )
+        sizes[id(node)] = total
+        return total
+
+    expanded(root, 0)
 
 
 def _construct(node: yaml.Node) -> Any:
@@ -826,6 +862,18 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
 
 def _check_norm(parse: _Parse, spec: InputSpec, count: int) -> None:
     label = f" for input {spec.name or spec.index}" if count > 1 else ""
+    for name, values in (("mean_value", spec.mean), ("scale_value", spec.scale)):
+        key = f"input_parameters.{name}"
+        if values is not None and not all(math.isfinite(v) for v in values):
+            parse.problem(VALUE, key, f"{name} holds a value that is not a finite number{label}")
+        elif name == "scale_value" and values is not None and 0.0 in values:
+            channels = ", ".join(str(i) for i, v in enumerate(values) if v == 0.0)
+            parse.problem(
+                VALUE,
+                key,
+                f"scale_value 0 multiplies input channel {channels}{label} by zero: the model "
+                "sees a constant there, whatever the image",
+            )
     needs = {
         "data_mean": ("mean_value",),
         "data_scale": ("scale_value",),
