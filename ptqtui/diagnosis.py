@@ -218,6 +218,8 @@ def _analyse(
     from ptqtui.analysis.run import AnalysisUnavailable, run_analysis  # lazy: onnx, numpy
 
     request = inputs.request
+    if "analysis" in inputs.missing:  # the inputs already say why it cannot run
+        return None, None
     try:
         return run_analysis(
             inputs,
