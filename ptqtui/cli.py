@@ -21,6 +21,8 @@ from ptqtui.inputs.config import parse_shape
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
+DEFAULT_WIDTH = 80  # text reports without a terminal: the 80x24 an SSH session may have
+MIN_WIDTH, MAX_WIDTH = 40, 1000  # COLUMNS outside these is a mistake, not a wish
 SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint")
 
 
@@ -35,6 +37,7 @@ class ExitCode(enum.IntEnum):
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _usable_std_streams()
     # the core logs warnings (it never prints); the user sees them as one stderr line each
     logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
@@ -68,7 +71,33 @@ def _fail(message: str, debug: bool) -> int:
 
 def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no descriptor to replace: drop the stream instead
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    finally:
+        os.close(devnull)
+
+
+def _usable_std_streams() -> None:
+    """A closed stdout or stderr (`>&-`) becomes the null device, so no write can fail on it.
+
+    Names from the user's disk may hold bytes that are not UTF-8 (Python keeps them as lone
+    surrogates): they are written as `\\udcff` escapes, which keep every output valid UTF-8 and,
+    inside a JSON string, read back as the same name.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+            null.closed_by_user = True  # type: ignore[attr-defined]
+            setattr(sys, name, null)
+            continue
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                continue
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,9 +176,8 @@ def _main_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Find out why a model lost accuracy after int8 post-training quantization, "
         "and what to change.",
-        epilog=f"Also: '{PROG} demo [SCENARIO|--list]', '{PROG} rules', "
-        f"'{PROG} explain CODE', '{PROG} view REPORT.json'. Exit codes: 0 nothing at or above "
-        "--fail-on, 1 findings at or above it, 2 bad usage or unreadable input, 130 interrupted.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(
@@ -182,6 +210,18 @@ def _main_parser() -> argparse.ArgumentParser:
     flags.add_argument("--input-shape", metavar="1x3x224x224")
     _add_run_options(parser)
     return parser
+
+
+_EPILOG = f"""subcommands (each has --help):
+  {PROG} demo [SCENARIO|--list]      run on a bundled demo scenario
+  {PROG} lint CONFIG.yaml            check a hb_mapper config without running
+  {PROG} rules                       list the rules ptqtui checks
+  {PROG} explain CODE                explain one rule, e.g. PTQ002
+  {PROG} view REPORT.json            open a saved JSON diagnosis
+  {PROG} diff A.json B.json          what changed between two saved runs
+
+exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
+  2 bad usage or unreadable input, 130 interrupted."""
 
 
 def _numbers(text: str | None, flag: str) -> tuple[float, ...] | None:
@@ -256,6 +296,9 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
 def run(request: Request) -> int:
     """Diagnose, then show the TUI (terminal, no --report) or write the report."""
     _refuse_overwriting_inputs(request)
+    for flag, out in (("-o", request.output), ("--write-config", request.write_config)):
+        if out is not None:
+            check_output_path(out, flag)
     if request.write_config is not None and request.config is None:
         raise UsageError("--write-config needs -c CONFIG.yaml: it writes a patched copy of it")
     if request.report is None and sys.stdout.isatty() and request.output is None:
@@ -304,28 +347,53 @@ def emit(diagnosis: object, fmt: str, output: Path | None) -> None:
     from ptqtui.report import write_report
 
     if output is None:
+        if getattr(sys.stdout, "closed_by_user", False):
+            print(f"{PROG}: stdout is closed; the report went nowhere (use -o FILE)",
+                  file=sys.stderr)  # fmt: skip
         width = _terminal_width(sys.stdout)
         write_report(diagnosis, fmt, sys.stdout, width=width)  # type: ignore[arg-type]
         sys.stdout.flush()
         return
-    write_atomically(output, lambda fh: write_report(diagnosis, fmt, fh, width=100))  # type: ignore[arg-type]
+    width = _columns(default=DEFAULT_WIDTH)
+    write_atomically(output, lambda fh: write_report(diagnosis, fmt, fh, width=width))  # type: ignore[arg-type]
 
 
 def write_atomically(path: Path, write) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise PtqInputError(path, f"cannot write: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    if path.is_dir():
+        raise PtqInputError(path, "is a directory; give a file name to write")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise PtqInputError(path, f"cannot write: {exc.strerror or exc}") from None
+    try:
+        # names that are not UTF-8 (lone surrogates) become \udcXX escapes: valid UTF-8 text,
+        # and in JSON the same name again when read back
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             write(fh)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would, not mkstemp's 0600
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise PtqInputError(path, f"cannot write: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_output_path(path: Path, flag: str) -> None:
+    """Refuse, before any work, an output path that cannot become a file (exit 2)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise PtqInputError(path, f"cannot write: directory {directory} does not exist")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{flag} {path} is not a regular file; give a file name")
 
 
 def _terminal_width(stream: TextIO) -> int:
@@ -334,7 +402,16 @@ def _terminal_width(stream: TextIO) -> int:
             return os.get_terminal_size(stream.fileno()).columns
         except OSError:
             pass
-    return int(os.environ.get("COLUMNS", "100") or 100)
+    return _columns(default=DEFAULT_WIDTH)
+
+
+def _columns(default: int) -> int:
+    """COLUMNS when it is a sensible width, else `default`."""
+    try:
+        width = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        return default
+    return width if MIN_WIDTH <= width <= MAX_WIDTH else default
 
 
 def _refuse_overwriting_inputs(request: Request) -> None:
@@ -407,6 +484,8 @@ def _view(args: list[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, metavar="PATH")
     parser.add_argument("--debug", action="store_true")
     ns = parser.parse_args(args)
+    if ns.output is not None:
+        check_output_path(ns.output, "-o")
     diagnosis = load_saved(ns.report)
     if ns.fmt is None and ns.output is None and sys.stdout.isatty():
         from ptqtui.tui.app import make_viewer
@@ -425,6 +504,8 @@ def _diff(args: list[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, metavar="PATH")
     parser.add_argument("--debug", action="store_true")
     ns = parser.parse_args(args)
+    if ns.output is not None:
+        check_output_path(ns.output, "-o")
     from ptqtui.report.diff import compare, write_diff
 
     diff = compare(load_saved(ns.before), load_saved(ns.after))  # type: ignore[arg-type]
