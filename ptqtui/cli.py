@@ -174,7 +174,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _main_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Find out why a model lost accuracy after int8 post-training quantization, "
+        description="Find out why a model lost accuracy after int8 post-training quantization,\n"
         "and what to change.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_EPILOG,
@@ -456,7 +456,7 @@ def _rules(args: list[str]) -> int:
     ns = parser.parse_args(args)
     from ptqtui.check.commands import list_rules
 
-    list_rules(sys.stdout, ns.rules)
+    list_rules(sys.stdout, ns.rules, width=_terminal_width(sys.stdout))
     return ExitCode.OK
 
 
@@ -467,7 +467,7 @@ def _explain(args: list[str]) -> int:
     ns = parser.parse_args(args)
     from ptqtui.check.commands import explain
 
-    explain(ns.code, sys.stdout, ns.rules)
+    explain(ns.code, sys.stdout, ns.rules, width=_terminal_width(sys.stdout))
     return ExitCode.OK
 
 
