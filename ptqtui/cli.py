@@ -18,11 +18,13 @@ from ptqtui import __version__
 from ptqtui.errors import PtqInputError, UsageError
 from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
+from ptqtui.inputs.files import read_bounded
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
 DEFAULT_WIDTH = 80  # text reports without a terminal: the 80x24 an SSH session may have
 MIN_WIDTH, MAX_WIDTH = 40, 1000  # COLUMNS outside these is a mistake, not a wish
+MAX_REPORT_BYTES = 256 * 1024 * 1024  # a saved diagnosis is a few MB; refuse to read more
 SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint")
 
 
@@ -520,21 +522,20 @@ def _diff(args: list[str]) -> int:
 def load_saved(path: Path) -> object:
     from ptqtui.diagnosis import Diagnosis
 
+    raw = read_bounded(path, MAX_REPORT_BYTES, "a JSON report")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PtqInputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise PtqInputError(path, "is a directory, expected a JSON report") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PtqInputError(path, f"cannot read: {exc}") from None
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PtqInputError(path, f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise PtqInputError(path, f"not JSON: {exc.msg}", line=exc.lineno) from None
+    except RecursionError:
+        raise PtqInputError(path, "not a ptqtui JSON report: nested far too deeply") from None
     if not isinstance(data, dict):
         raise PtqInputError(path, "not a ptqtui JSON report")
     try:
         return Diagnosis.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise PtqInputError(path, f"not a ptqtui JSON report this version reads ({exc})") from None
 
 
