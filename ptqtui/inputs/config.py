@@ -37,6 +37,9 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a mapper YAML is a few kB; refuse to parse
 # aliases expanded, before anything is built from it.
 MAX_CONFIG_DEPTH = 32
 MAX_CONFIG_VALUES = 100_000
+# Tags yaml.safe_load builds (str, int, float, bool, null, timestamp, binary, set, omap...);
+# any other (!!python/object, !custom) would fail deep inside the parse.
+SAFE_TAGS = frozenset(t for t in yaml.SafeLoader.yaml_constructors if t is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,10 @@ def load_config(path: str | Path) -> MapperConfig:
             f"{_node_kind(root)}, expected the groups model_parameters, input_parameters, ...",
             line=root.start_mark.line + 1,
         )
-    _collect(parse, root)
+    try:
+        _collect(parse, root)
+    except PtqInputError as exc:  # _construct knows the line, not the file
+        raise PtqInputError(path.name, exc.problem, line=exc.line) from None
     generation = _detect_generation(parse)
     if generation == "hb_compile":
         return _finish(parse, generation, inputs=(), nodes=(), optimization=())
@@ -236,6 +242,13 @@ def _check_expansion(path: Path, root: yaml.Node) -> None:
         known = sizes.get(id(node))
         if known is not None:
             return known
+        if node.tag not in SAFE_TAGS:
+            raise PtqInputError(
+                path.name,
+                f"invalid YAML: the tag {node.tag} is not plain YAML data; a hb_mapper config "
+                "has no tags",
+                line=node.start_mark.line + 1,
+            )
         total = 1
         if isinstance(node, yaml.SequenceNode):
             total += sum(expanded(child, depth + 1) for child in node.value)
@@ -258,6 +271,13 @@ def _construct(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError as exc:  # e.g. a list as a mapping key
+        mark = exc.problem_mark or exc.context_mark
+        raise PtqInputError(
+            None,
+            f"invalid YAML: {exc.problem or exc.context or 'cannot be read'}",
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
     finally:
         loader.dispose()
 

@@ -209,10 +209,12 @@ def open_samples(
 
 
 def _list_dir(directory: Path, source: SampleSource) -> list[Path]:
-    if not directory.exists():
+    found = examine(directory)
+    if found.kind is FileKind.MISSING:
         raise PtqInputError(directory, "calibration directory does not exist")
-    if not directory.is_dir():
-        raise PtqInputError(directory, "is a file, expected a directory of calibration samples")
+    if found.kind is not FileKind.DIRECTORY:
+        what = "a file" if found.kind is FileKind.REGULAR else found.kind.value
+        raise PtqInputError(directory, f"is {what}, expected a directory of calibration samples")
     try:
         entries = sorted(os.scandir(directory), key=lambda e: natural_key(e.name))
     except OSError as exc:
