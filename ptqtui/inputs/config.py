@@ -212,6 +212,7 @@ def _read_text(path: Path) -> str:
 
 def _compose(path: Path, text: str) -> yaml.Node | None:
     try:
+        _check_depth(path, text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
         raise PtqInputError(path.name, "invalid YAML: nested far too deeply") from None
@@ -225,6 +226,23 @@ def _compose(path: Path, text: str) -> yaml.Node | None:
     if root is not None:
         _check_expansion(path, root)
     return root
+
+
+def _check_depth(path: Path, text: str) -> None:
+    """Refuse deep nesting from the parser's events, before the (recursive) composer sees it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                raise PtqInputError(
+                    path.name,
+                    f"invalid YAML: nested more than {MAX_CONFIG_DEPTH} levels deep; "
+                    "a hb_mapper config has 3",
+                    line=event.start_mark.line + 1,
+                )
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
 
 
 def _check_expansion(path: Path, root: yaml.Node) -> None:
