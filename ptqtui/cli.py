@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -51,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Terminated as exc:  # SIGTERM, or SIGHUP when an SSH session drops
+        print(f"{PROG}: terminated by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum  # what the shell reports for a process the signal ended
     except BrokenPipeError:
         _silence_stdout()
         return ExitCode.OK
@@ -67,8 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str, debug: bool) -> int:
     if debug:
         traceback.print_exc()
-    print(f"{PROG}: {message}", file=sys.stderr)
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)
     return ExitCode.USAGE
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped: a file name must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _silence_stdout() -> None:
@@ -100,6 +113,32 @@ def _usable_std_streams() -> None:
                 stream.reconfigure(errors="backslashreplace")
             except (OSError, ValueError):
                 continue
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl+C, so no partial output file is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def ending_on_signals() -> Iterator[None]:
+    """While a report is made, SIGTERM and SIGHUP raise `Terminated` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -314,11 +353,12 @@ def run(request: Request) -> int:
     from ptqtui.diagnosis import diagnose
     from ptqtui.report.progress import StderrProgress
 
-    with StderrProgress(sys.stderr, prog=PROG, quiet=request.quiet) as progress:
-        diagnosis = diagnose(request, progress=progress)
-    emit(diagnosis, request.report or "text", request.output)
-    if request.write_config is not None:
-        _write_config(diagnosis, request)
+    with ending_on_signals():
+        with StderrProgress(sys.stderr, prog=PROG, quiet=request.quiet) as progress:
+            diagnosis = diagnose(request, progress=progress)
+        emit(diagnosis, request.report or "text", request.output)
+        if request.write_config is not None:
+            _write_config(diagnosis, request)
     return exit_code_for(diagnosis, request.fail_on)
 
 
