@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _usable_std_streams()
     # the core logs warnings (it never prints); the user sees them as one stderr line each
     logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    if debug:  # tracebacks of rules that fail, and the core's debug lines
+        logging.getLogger(PROG).setLevel(logging.DEBUG)
     try:
         return _dispatch(args)
     except PtqInputError as exc:
@@ -457,14 +459,28 @@ def _columns(default: int) -> int:
 
 
 def _refuse_overwriting_inputs(request: Request) -> None:
-    owned = [p for p in (request.model, request.config) if p is not None]
+    owned = [p for p in (request.model, request.config, request.eval_dir, request.raw_dir) if p]
     owned += list(request.cal_dirs or ())
+    if request.config is not None and (request.output or request.write_config):
+        owned += _named_by_config(request.config)
     for flag, out in (("-o", request.output), ("--write-config", request.write_config)):
         if out is None:
             continue
         for p in owned:
             if p.resolve() == out.resolve():
                 raise UsageError(f"{flag} {out} is one of your inputs; it is never overwritten")
+
+
+def _named_by_config(config: Path) -> list[Path]:
+    """The model and calibration folders a config names (inputs too, never overwritten)."""
+    from ptqtui.inputs.config import load_config
+
+    try:
+        loaded = load_config(config)
+    except PtqInputError:
+        return []  # the diagnosis says why, in its own words
+    named = [s.cal_data_dir for s in loaded.inputs if s.cal_data_dir is not None]
+    return [loaded.model_path, *named] if loaded.model_path is not None else named
 
 
 # ---------------------------------------------------------------- subcommands

@@ -115,6 +115,40 @@ def _view_case(name: str, content: bytes | Callable[[Path], None]) -> Case:
     return Case(name, lambda ws: _saved_report(ws, content), commands=(VIEW, DIFF))
 
 
+RULE_MODULE = """
+import sys
+from ptqtui.check.findings import Severity
+from ptqtui.check.registry import RuleInfo
+
+RULE = RuleInfo(code="{code}", name="hostile-{kind}", category="config",
+                severity=Severity.MINOR, title="t", why="w", fix="f")
+
+def check(ctx):
+    {body}
+"""
+RULE_BODIES = {
+    "raises": "raise RuntimeError('a bug in the rule')",
+    "exits": "sys.exit(3)",
+    "recurses": "return check(ctx)",
+    "returns-junk": "return [1, 'two']",
+}
+
+
+def _hostile_rules(ws: Path) -> None:
+    """A --rules folder whose every rule fails in its own way at check time."""
+    folder = ws / "rules_bad"
+    folder.mkdir()
+    for i, (kind, body) in enumerate(RULE_BODIES.items()):
+        code = f"ACME{i + 1:03d}"
+        text = RULE_MODULE.format(code=code, kind=kind, body=body)
+        (folder / f"{kind.replace('-', '_')}.py").write_text(text, encoding="utf-8")
+    for name, text in (("exit_at_import", "import sys\nsys.exit(3)\n"),
+                       ("syntax", "def broken(:\n")):  # fmt: skip
+        other = ws / f"rules_{name}"
+        other.mkdir()
+        (other / f"{name}.py").write_text(text, encoding="utf-8")
+
+
 ALIAS_BOMB = "\n".join(
     ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
@@ -134,6 +168,39 @@ def cases() -> tuple[Case, ...]:
         Case("cal-dir-is-dev", _edit_config("cal_data_dir: cal", "cal_data_dir: /dev/null")),
         Case(
             "cal-dir-is-the-config", _edit_config("cal_data_dir: cal", "cal_data_dir: config.yaml")
+        ),
+        Case(
+            "user-rules-that-fail",
+            _hostile_rules,
+            commands=(
+                (*REPORT, "--rules", "rules_bad"),
+                ("rules", "--rules", "rules_bad"),
+                ("explain", "ACME001", "--rules", "rules_bad"),
+                ("rules", "--rules", "rules_exit_at_import"),
+                (*REPORT, "--rules", "rules_syntax"),
+                ("rules", "--rules", "config.yaml"),
+            ),
+        ),
+        Case(
+            "other-subcommands",
+            lambda ws: None,
+            commands=(
+                ("demo", "--list"),
+                ("demo", "no-such-scenario", "--report", "text"),
+                ("explain", "PTQ999"),
+                ("explain", "\x1b[2J\u202e"),
+                ("--seed", "-1", "-c", "config.yaml", "--report", "text"),
+                ("--time-budget", "nan", "-c", "config.yaml", "--report", "text"),
+                ("--target", "inf", "-c", "config.yaml", "--report", "text"),
+                ("--sensitivity-samples", "0", "-c", "config.yaml", "--report", "text"),
+                ("--mean", "1 x 3", "model.onnx", "--report", "text"),
+                ("--input-shape", "1x3x-4x0", "model.onnx", "--report", "text"),
+                ("-c", "config.yaml", "--report", "text", "-o", "/dev/full"),
+                ("-c", "config.yaml", "--report", "text", "-o", "model.onnx"),
+                ("-c", "config.yaml", "--report", "text", "--write-config", "config.yaml"),
+                ("--no-such-flag",),
+                (),
+            ),
         ),
         # the model
         Case("model-is-a-fifo", _replace("model.onnx", _fifo)),

@@ -194,3 +194,11 @@ def test_onnxruntime_own_log_lines_never_reach_the_terminal(ws):
     run = ptqtui("-c", "config.yaml", "--report", "text", cwd=ws)
     assert_clean(run)
     assert all(line.startswith("ptqtui: ") for line in run.stderr.splitlines()), run.stderr
+
+
+def test_output_naming_the_model_or_data_the_config_names_is_refused(ws):
+    before = (ws / "model.onnx").read_bytes()
+    for target in ("model.onnx", "cal", "./cal/../model.onnx"):
+        run = ptqtui("-c", "config.yaml", "--report", "text", "-o", target, cwd=ws)
+        assert run.returncode == 2 and "never overwritten" in _one_line(run), run.stderr
+    assert (ws / "model.onnx").read_bytes() == before
