@@ -149,6 +149,35 @@ def _hostile_rules(ws: Path) -> None:
         (other / f"{name}.py").write_text(text, encoding="utf-8")
 
 
+def _eval_and_raw_zoo(ws: Path) -> None:
+    """Evaluation and raw-image folders holding FIFOs, devices, links and junk."""
+    import cv2
+    import numpy as np
+
+    image = np.full((16, 16, 3), 128, np.uint8)
+    for cls in ("0_cat", "1_dog"):
+        folder = ws / "evald" / cls
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / "a.png"), image)
+        os.mkfifo(folder / "fifo.png")
+        (folder / "zero.png").symlink_to("/dev/zero")
+        (folder / "gone.png").symlink_to(folder / "nowhere.png")
+        (folder / "junk.png").write_bytes(b"\x89PNG junk")
+    os.mkfifo(ws / "evald" / "classes.txt")
+    raw = ws / "rawd"
+    raw.mkdir()
+    for stem in ("s000", "s001"):
+        os.mkfifo(raw / f"{stem}.png")
+    (raw / "s002.png").symlink_to("/dev/zero")
+    (raw / "s003.png").write_bytes(b"junk")
+
+
+def _odd_input_names(ws: Path) -> None:
+    """The config and the model under names that are not UTF-8 or hold control characters."""
+    shutil.copyfile(ws / "config.yaml", os.fsdecode(os.fsencode(ws) + b"/conf\xff.yaml"))
+    shutil.copyfile(ws / "model.onnx", ws / "mo\x1b[31mdel\n.onnx")
+
+
 ALIAS_BOMB = "\n".join(
     ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
@@ -179,6 +208,21 @@ def cases() -> tuple[Case, ...]:
                 ("rules", "--rules", "rules_exit_at_import"),
                 (*REPORT, "--rules", "rules_syntax"),
                 ("rules", "--rules", "config.yaml"),
+            ),
+        ),
+        Case(
+            "eval-and-raw-zoo",
+            _eval_and_raw_zoo,
+            commands=((*REPORT, "--eval-dir", "evald", "--raw-dir", "rawd"),),
+        ),
+        Case(
+            "odd-input-names",
+            _odd_input_names,
+            commands=(
+                ("-c", os.fsdecode(b"conf\xff.yaml"), "--report", "json", "-o", "out.json"),
+                ("mo\x1b[31mdel\n.onnx", "--cal-dir", "cal", "--report", "json", "-o", "out.json"),
+                ("lint", os.fsdecode(b"conf\xff.yaml")),
+                ("-c", os.fsdecode(b"missing\xff.yaml"), "--report", "text"),
             ),
         ),
         Case(
