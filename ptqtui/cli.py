@@ -264,7 +264,8 @@ _EPILOG = f"""subcommands (each has --help):
   {PROG} diff A.json B.json          what changed between two saved runs
 
 exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
-  2 bad usage or unreadable input, 130 interrupted."""
+  2 bad usage or unreadable input, 130 interrupted (Ctrl+C),
+  129 and 143 ended by SIGHUP and SIGTERM (no partial output is left)."""
 
 
 def _numbers(text: str | None, flag: str) -> tuple[float, ...] | None:
