@@ -472,6 +472,12 @@ def _refuse_overwriting_inputs(request: Request) -> None:
                 raise UsageError(f"{flag} {out} is one of your inputs; it is never overwritten")
 
 
+def _refuse_same_file(out: Path, inputs: tuple[Path, ...]) -> None:
+    for p in inputs:
+        if p.resolve() == out.resolve():
+            raise UsageError(f"-o {out} is one of your inputs; it is never overwritten")
+
+
 def _named_by_config(config: Path) -> list[Path]:
     """The model and calibration folders a config names (inputs too, never overwritten)."""
     from ptqtui.inputs.config import load_config
@@ -545,6 +551,7 @@ def _view(args: list[str]) -> int:
     ns = parser.parse_args(args)
     if ns.output is not None:
         check_output_path(ns.output, "-o")
+        _refuse_same_file(ns.output, (ns.report,))
     diagnosis = load_saved(ns.report)
     if ns.fmt is None and ns.output is None and sys.stdout.isatty():
         from ptqtui.tui.app import make_viewer
@@ -565,6 +572,7 @@ def _diff(args: list[str]) -> int:
     ns = parser.parse_args(args)
     if ns.output is not None:
         check_output_path(ns.output, "-o")
+        _refuse_same_file(ns.output, (ns.before, ns.after))
     from ptqtui.report.diff import compare, write_diff
 
     diff = compare(load_saved(ns.before), load_saved(ns.after))  # type: ignore[arg-type]

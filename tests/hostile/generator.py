@@ -242,6 +242,8 @@ def cases() -> tuple[Case, ...]:
                 ("-c", "config.yaml", "--report", "text", "-o", "/dev/full"),
                 ("-c", "config.yaml", "--report", "text", "-o", "model.onnx"),
                 ("-c", "config.yaml", "--report", "text", "--write-config", "config.yaml"),
+                ("view", "saved.json", "--report", "json", "-o", "saved.json"),
+                ("diff", "saved.json", "saved.json", "-o", "./saved.json"),
                 ("--no-such-flag",),
                 (),
             ),
