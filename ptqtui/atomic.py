@@ -22,12 +22,16 @@ def write_atomically(path: str | Path, content: str | Callable[[TextIO], None]) 
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise PtqInputError(path, f"cannot write: directory {directory} does not exist")
+    if path.is_dir():
+        raise PtqInputError(path, "is a directory; give a file name to write")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise PtqInputError(path, f"cannot write: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        # names that are not UTF-8 (lone surrogates) become \udcXX escapes: valid UTF-8 text,
+        # and in JSON the same name again when read back
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as fh:
             if isinstance(content, str):
                 fh.write(content)
             else:

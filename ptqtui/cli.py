@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -17,18 +20,25 @@ from ptqtui.atomic import write_atomically
 from ptqtui.errors import ExitCode, PtqInputError, UsageError
 from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
+from ptqtui.inputs.files import read_bounded
 from ptqtui.policy import TARGET_COSINE
 from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
 
 PROG = "ptqtui"
+DEFAULT_WIDTH = 80  # text reports without a terminal: the 80x24 an SSH session may have
+MIN_WIDTH, MAX_WIDTH = 40, 1000  # COLUMNS outside these is a mistake, not a wish
+MAX_REPORT_BYTES = 256 * 1024 * 1024  # a saved diagnosis is a few MB; refuse to read more
 SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint", "log")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _usable_std_streams()
     # the core logs warnings (it never prints); the user sees them as one stderr line each
     logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    if debug:  # tracebacks of rules that fail, and the core's debug lines
+        logging.getLogger(PROG).setLevel(logging.DEBUG)
     try:
         return _dispatch(args)
     except PtqInputError as exc:
@@ -38,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Terminated as exc:  # SIGTERM, or SIGHUP when an SSH session drops
+        print(f"{PROG}: terminated by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum  # what the shell reports for a process the signal ended
     except BrokenPipeError:
         _silence_stdout()
         return ExitCode.OK
@@ -54,13 +67,72 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str, debug: bool) -> int:
     if debug:
         traceback.print_exc()
-    print(f"{PROG}: {message}", file=sys.stderr)
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)
     return ExitCode.USAGE
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped: a file name must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no descriptor to replace: drop the stream instead
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    finally:
+        os.close(devnull)
+
+
+def _usable_std_streams() -> None:
+    """A closed stdout or stderr (`>&-`) becomes the null device, so no write can fail on it.
+
+    Names from the user's disk may hold bytes that are not UTF-8 (Python keeps them as lone
+    surrogates): they are written as `\\udcff` escapes, which keep every output valid UTF-8 and,
+    inside a JSON string, read back as the same name.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+            null.closed_by_user = True  # type: ignore[attr-defined]
+            setattr(sys, name, null)
+            continue
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                continue
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl+C, so no partial output file is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def ending_on_signals() -> Iterator[None]:
+    """While a report is made, SIGTERM and SIGHUP raise `Terminated` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,12 +209,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _main_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Find out why a model lost accuracy after int8 post-training quantization, "
+        description="Find out why a model lost accuracy after int8 post-training quantization,\n"
         "and what to change.",
-        epilog=f"Also: '{PROG} demo [SCENARIO|--list]', '{PROG} rules', "
-        f"'{PROG} explain CODE', '{PROG} view REPORT.json', '{PROG} log hb_mapper_makertbin.log'. "
-        "Exit codes: 0 nothing at or above "
-        "--fail-on, 1 findings at or above it, 2 bad usage or unreadable input, 130 interrupted.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(
@@ -182,6 +252,20 @@ def _main_parser() -> argparse.ArgumentParser:
     flags.add_argument("--input-shape", metavar="1x3x224x224")
     _add_run_options(parser)
     return parser
+
+
+_EPILOG = f"""subcommands (each has --help):
+  {PROG} demo [SCENARIO|--list]      run on a bundled demo scenario
+  {PROG} lint CONFIG.yaml            check a hb_mapper config without running
+  {PROG} rules                       list the rules ptqtui checks
+  {PROG} explain CODE                explain one rule, e.g. PTQ002
+  {PROG} view REPORT.json            open a saved JSON diagnosis
+  {PROG} diff A.json B.json          what changed between two saved runs
+  {PROG} log hb_mapper_makertbin.log read what the converter's own log says
+
+exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
+  2 bad usage or unreadable input, 130 interrupted (Ctrl+C),
+  129 and 143 ended by SIGHUP and SIGTERM (no partial output is left)."""
 
 
 def _numbers(text: str | None, flag: str) -> tuple[float, ...] | None:
@@ -257,6 +341,9 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
 def run(request: Request) -> int:
     """Diagnose, then show the TUI (terminal, no --report) or write the report."""
     _refuse_overwriting_inputs(request)
+    for flag, out in (("-o", request.output), ("--write-config", request.write_config)):
+        if out is not None:
+            check_output_path(out, flag)
     if request.write_config is not None and request.config is None:
         raise UsageError("--write-config needs -c CONFIG.yaml: it writes a patched copy of it")
     if request.report is None and sys.stdout.isatty() and request.output is None:
@@ -270,11 +357,12 @@ def run(request: Request) -> int:
     from ptqtui.diagnosis import diagnose
     from ptqtui.report.progress import StderrProgress
 
-    with StderrProgress(sys.stderr, prog=PROG, quiet=request.quiet) as progress:
-        diagnosis = diagnose(request, progress=progress)
-    emit(diagnosis, request.report or "text", request.output)
-    if request.write_config is not None:
-        _write_config(diagnosis, request)
+    with ending_on_signals():
+        with StderrProgress(sys.stderr, prog=PROG, quiet=request.quiet) as progress:
+            diagnosis = diagnose(request, progress=progress)
+        emit(diagnosis, request.report or "text", request.output)
+        if request.write_config is not None:
+            _write_config(diagnosis, request)
     return exit_code_for(diagnosis, request.fail_on)
 
 
@@ -305,11 +393,26 @@ def emit(diagnosis: object, fmt: str, output: Path | None) -> None:
     from ptqtui.report import write_report
 
     if output is None:
+        if getattr(sys.stdout, "closed_by_user", False):
+            print(f"{PROG}: stdout is closed; the report went nowhere (use -o FILE)",
+                  file=sys.stderr)  # fmt: skip
         width = _terminal_width(sys.stdout)
         write_report(diagnosis, fmt, sys.stdout, width=width)  # type: ignore[arg-type]
         sys.stdout.flush()
         return
-    write_atomically(output, lambda fh: write_report(diagnosis, fmt, fh, width=100))  # type: ignore[arg-type]
+    width = _columns(default=DEFAULT_WIDTH)
+    write_atomically(output, lambda fh: write_report(diagnosis, fmt, fh, width=width))  # type: ignore[arg-type]
+
+
+def check_output_path(path: Path, flag: str) -> None:
+    """Refuse, before any work, an output path that cannot become a file (exit 2)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise PtqInputError(path, f"cannot write: directory {directory} does not exist")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{flag} {path} is not a regular file; give a file name")
 
 
 def _terminal_width(stream: TextIO) -> int:
@@ -318,18 +421,47 @@ def _terminal_width(stream: TextIO) -> int:
             return os.get_terminal_size(stream.fileno()).columns
         except OSError:
             pass
-    return int(os.environ.get("COLUMNS", "100") or 100)
+    return _columns(default=DEFAULT_WIDTH)
+
+
+def _columns(default: int) -> int:
+    """COLUMNS when it is a sensible width, else `default`."""
+    try:
+        width = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        return default
+    return width if MIN_WIDTH <= width <= MAX_WIDTH else default
 
 
 def _refuse_overwriting_inputs(request: Request) -> None:
-    owned = [p for p in (request.model, request.config) if p is not None]
+    owned = [p for p in (request.model, request.config, request.eval_dir, request.raw_dir) if p]
     owned += list(request.cal_dirs or ())
+    if request.config is not None and (request.output or request.write_config):
+        owned += _named_by_config(request.config)
     for flag, out in (("-o", request.output), ("--write-config", request.write_config)):
         if out is None:
             continue
         for p in owned:
             if p.resolve() == out.resolve():
                 raise UsageError(f"{flag} {out} is one of your inputs; it is never overwritten")
+
+
+def _refuse_same_file(out: Path, inputs: tuple[Path, ...]) -> None:
+    for p in inputs:
+        if p.resolve() == out.resolve():
+            raise UsageError(f"-o {out} is one of your inputs; it is never overwritten")
+
+
+def _named_by_config(config: Path) -> list[Path]:
+    """The model and calibration folders a config names (inputs too, never overwritten)."""
+    from ptqtui.inputs.config import load_config
+
+    try:
+        loaded = load_config(config)
+    except PtqInputError:
+        return []  # the diagnosis says why, in its own words
+    named = [s.cal_data_dir for s in loaded.inputs if s.cal_data_dir is not None]
+    return [loaded.model_path, *named] if loaded.model_path is not None else named
 
 
 # ---------------------------------------------------------------- subcommands
@@ -363,7 +495,7 @@ def _rules(args: list[str]) -> int:
     ns = parser.parse_args(args)
     from ptqtui.check.commands import list_rules
 
-    list_rules(sys.stdout, ns.rules)
+    list_rules(sys.stdout, ns.rules, width=_terminal_width(sys.stdout))
     return ExitCode.OK
 
 
@@ -374,7 +506,7 @@ def _explain(args: list[str]) -> int:
     ns = parser.parse_args(args)
     from ptqtui.check.commands import explain
 
-    explain(ns.code, sys.stdout, ns.rules)
+    explain(ns.code, sys.stdout, ns.rules, width=_terminal_width(sys.stdout))
     return ExitCode.OK
 
 
@@ -397,6 +529,9 @@ def _view(args: list[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, metavar="PATH")
     parser.add_argument("--debug", action="store_true")
     ns = parser.parse_args(args)
+    if ns.output is not None:
+        check_output_path(ns.output, "-o")
+        _refuse_same_file(ns.output, (ns.report,))
     diagnosis = load_saved(ns.report)
     if ns.fmt is None and ns.output is None and sys.stdout.isatty():
         from ptqtui.tui.app import make_viewer
@@ -415,6 +550,9 @@ def _diff(args: list[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, metavar="PATH")
     parser.add_argument("--debug", action="store_true")
     ns = parser.parse_args(args)
+    if ns.output is not None:
+        check_output_path(ns.output, "-o")
+        _refuse_same_file(ns.output, (ns.before, ns.after))
     from ptqtui.report.diff import compare, write_diff
 
     diff = compare(load_saved(ns.before), load_saved(ns.after))  # type: ignore[arg-type]
@@ -429,21 +567,20 @@ def _diff(args: list[str]) -> int:
 def load_saved(path: Path) -> object:
     from ptqtui.diagnosis import Diagnosis
 
+    raw = read_bounded(path, MAX_REPORT_BYTES, "a JSON report")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PtqInputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise PtqInputError(path, "is a directory, expected a JSON report") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PtqInputError(path, f"cannot read: {exc}") from None
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PtqInputError(path, f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise PtqInputError(path, f"not JSON: {exc.msg}", line=exc.lineno) from None
+    except RecursionError:
+        raise PtqInputError(path, "not a ptqtui JSON report: nested far too deeply") from None
     if not isinstance(data, dict):
         raise PtqInputError(path, "not a ptqtui JSON report")
     try:
         return Diagnosis.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise PtqInputError(path, f"not a ptqtui JSON report this version reads ({exc})") from None
 
 

@@ -131,24 +131,41 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(kind: Any, value: Any) -> Any:
-    """Rebuild `kind` (a dataclass, Enum, tuple[...] or Optional) from JSON data."""
+    """Rebuild `kind` (a dataclass, Enum, tuple[...], Optional or union) from JSON data.
+
+    A saved report is user input: every value is checked against its field's type (TypeError
+    or ValueError otherwise), so a damaged file is refused here, not by a writer later.
+    """
+    if kind is Any or kind is object:
+        return value
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        args = typing.get_args(kind)
         if value is None:
-            return None
-        if isinstance(value, list):  # a scalar-or-list value (remedy.Value): the tuple option
-            tuples = [a for a in options if typing.get_origin(a) is tuple]
-            return _decode(tuples[0] if tuples else options[0], value)
-        if isinstance(value, (bool, int, float, str)) and len(options) > 1:
-            return value  # a scalar of several possible types (remedy.Value) is as JSON has it
-        return _decode(options[0], value)
+            if type(None) in args:
+                return None
+            raise TypeError(f"null where {kind} is needed")
+        errors: list[Exception] = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _decode(option, value)
+            except (KeyError, TypeError, ValueError) as exc:
+                errors.append(exc)
+        raise errors[0] if errors else TypeError(f"no type of {kind} fits {value!r}")
     if origin is tuple:
+        _expect(value, list, kind)
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_decode(args[0], v) for v in value)
         return tuple(_decode(a, v) for a, v in zip(args, value, strict=True))
+    if origin in (list, dict):
+        _expect(value, origin, kind)
+        args = typing.get_args(kind)
+        if origin is list:
+            return [_decode(args[0], v) for v in value] if args else list(value)
+        return {k: _decode(args[1], v) for k, v in value.items()} if args else dict(value)
     if dataclasses.is_dataclass(kind):
+        _expect(value, dict, kind)
         hints = typing.get_type_hints(kind)
         known = {f.name for f in dataclasses.fields(kind)}
         return kind(**{k: _decode(hints[k], v) for k, v in value.items() if k in known})
@@ -157,8 +174,19 @@ def _decode(kind: Any, value: Any) -> Any:
     if kind is float:
         if value is None:
             return math.nan
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(f"{value!r} is not a number")
+        return float(value)  # "inf", "-inf" as _encode writes them; other text: ValueError
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{value!r} is not a whole number")
+    if kind in (str, bool):
+        _expect(value, kind, kind)
     return value
+
+
+def _expect(value: Any, kind: type, what: Any) -> None:
+    if not isinstance(value, kind):
+        raise TypeError(f"{type(value).__name__} where {getattr(what, '__name__', what)} is needed")
 
 
 def diagnose(
@@ -255,6 +283,8 @@ def _analyse(
     from ptqtui.analysis.run import AnalysisUnavailable, run_analysis  # lazy: onnx, numpy
 
     request = inputs.request
+    if "analysis" in inputs.missing:  # the inputs already say why it cannot run
+        return None, None
     try:
         return run_analysis(
             inputs,

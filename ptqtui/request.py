@@ -9,6 +9,7 @@ from ptqtui.policy import TARGET_COSINE
 
 REPORT_FORMATS = ("text", "md", "json", "html")
 FAIL_ON = ("critical", "major", "minor", "never")
+MAX_SEED = 2**32 - 1  # numpy's legacy generators take seeds below 2**32; default_rng none < 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,11 @@ class Request:
             raise ValueError(f"--fail-on {self.fail_on!r} is not one of {FAIL_ON}")
         if self.read_mode not in ("opencv", "skimage"):
             raise ValueError(f"read mode {self.read_mode!r} is not one of opencv, skimage")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
         if self.sensitivity_samples < 1:
             raise ValueError("--sensitivity-samples must be at least 1")
-        if self.time_budget is not None and self.time_budget <= 0:
+        if self.time_budget is not None and not 0 < self.time_budget < float("inf"):
             raise ValueError("--time-budget must be a positive number of seconds")
         if not 0.0 < self.target_cosine <= 1.0:
             raise ValueError("--target must be an output cosine in (0, 1]")

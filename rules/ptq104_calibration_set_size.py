@@ -32,16 +32,32 @@ TOO_MANY = 1000  # ten times the recommendation: slow for no gain (info)
 
 def check(ctx: Context) -> list[Finding]:
     source = ctx.calibration
-    count = len(source.files)
+    listed = len(source.files)
     where = "; ".join(str(d) for d in source.dirs)
-    evidence = Evidence("calibration samples", str(count), f"about {RECOMMENDED}", where)
+    if listed == 0:
+        return []  # nothing of the right size: PTQ101 says why
+    # reading the samples (once, cached) tells which files decode; only those calibrate
+    sset = ctx.maybe("sample_stats")
+    count = sset.total if sset is not None else 0
+    unreadable = list(source.unreadable)
+    evidence = Evidence("usable calibration samples", str(count), f"about {RECOMMENDED}", where)
     if count == 0:
-        return []  # nothing readable: PTQ101 says why
-    if count < FEW:
-        severity = Severity.MAJOR if count < TOO_FEW else Severity.MINOR
+        first = f"; first: {unreadable[0].file.name}: {unreadable[0].problem}" if unreadable else ""
         return [
             RULE.finding(
-                f"only {count} calibration sample(s) in {where} (about {RECOMMENDED} recommended)",
+                f"none of the {listed} calibration file(s) in {where} can be read{first}",
+                evidence,
+                severity=Severity.CRITICAL,
+                fix="Give readable calibration samples (.bin, .npy or images OpenCV decodes).",
+            )
+        ]
+    if count < FEW:
+        severity = Severity.MAJOR if count < TOO_FEW else Severity.MINOR
+        lost = f"; {len(unreadable)} more cannot be read" if unreadable else ""
+        return [
+            RULE.finding(
+                f"only {count} calibration sample(s) in {where} (about {RECOMMENDED} "
+                f"recommended){lost}",
                 evidence,
                 severity=severity,
                 fix=f"Add samples up to about {RECOMMENDED}, covering every class and situation.",

@@ -230,12 +230,8 @@ def _yaml_lines(changes: Iterable[ConfigChange]) -> str | None:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    """The first clause of a message, cut at a word boundary."""
-    head = text.split("; ")[0] if len(text) > limit else text
-    if len(head) <= limit:
-        return head
-    cut = head[: limit - 1].rsplit(" ", 1)[0]
-    return cut.rstrip(",;:") + "\u2026"
+    """The first clause of a long message, whole: front ends wrap it, saved reports keep it."""
+    return text.split("; ")[0] if len(text) > limit else text
 
 
 def _evidence_line(e: Evidence) -> str:

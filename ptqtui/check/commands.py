@@ -3,6 +3,7 @@ writers: `ptqtui.cli_lint`)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,33 +18,49 @@ from ptqtui.errors import PtqInputError, UsageError
 LINT_CATEGORY = "config"  # the rules lint runs: those that need the config alone
 
 
-def list_rules(out: TextIO, rule_dirs: Sequence[Path] = ()) -> None:
-    """One line per rule: code, default severity, name, title."""
+def list_rules(out: TextIO, rule_dirs: Sequence[Path] = (), *, width: int = 80) -> None:
+    """Per rule: code, default severity and name on one line, the title wrapped below."""
     rules = load_rules(rule_dirs)
     if not rules:
         out.write("No rules are installed.\n")
         return
     for rule in rules:
         info = rule.info
-        out.write(f"{info.code}  {info.severity.value:<8}  {info.name:<32} {info.title}\n")
+        out.write(f"{info.code}  {info.severity.value:<8}  {info.name}\n")
+        out.write(_wrapped(info.title, width, "    "))
 
 
-def explain(code: str, out: TextIO, rule_dirs: Sequence[Path] = ()) -> None:
-    """A rule's title, why, fix and example; UsageError for an unknown code."""
+def explain(code: str, out: TextIO, rule_dirs: Sequence[Path] = (), *, width: int = 80) -> None:
+    """A rule's title, why, fix and example, wrapped; UsageError for an unknown code."""
     rule = find_rule(load_rules(rule_dirs), code)
     if rule is None:
         raise UsageError(f"no rule {code!r}; 'ptqtui rules' lists them")
     info = rule.info
-    out.write(f"{info.code} {info.name} ({info.category}, default {info.severity.value})\n\n")
-    out.write(f"{info.title}\n\nWhy: {info.why}\n\nFix: {info.fix}\n")
+    head = f"{info.code} {info.name} ({info.category}, default {info.severity.value})"
+    out.write(_wrapped(head, width) + "\n")
+    out.write(_wrapped(info.title, width) + "\n")
+    out.write(_wrapped(f"Why: {info.why}", width) + "\n")
+    out.write(_wrapped(f"Fix: {info.fix}", width))
     if info.needs:
-        out.write(f"\nNeeds: {', '.join(info.needs)}\n")
+        out.write("\n" + _wrapped(f"Needs: {', '.join(info.needs)}", width))
     if info.example:
         out.write("\nExample:\n")
         for line in info.example.splitlines():
-            out.write(f"  {line}\n")
+            out.write(_wrapped(line, width, "  ", "      "))
     if not rule.source.startswith("ptqtui.rules."):
-        out.write(f"\nFrom: {rule.source}\n")
+        out.write("\n" + _wrapped(f"From: {rule.source}", width))
+
+
+def _wrapped(text: str, width: int, indent: str = "", more: str | None = None) -> str:
+    """`text` wrapped to `width` columns (words longer than a line are broken), newline-ended."""
+    lines = textwrap.wrap(
+        text,
+        width=max(width, 40),
+        initial_indent=indent,
+        subsequent_indent=indent if more is None else more,
+        break_on_hyphens=False,
+    )
+    return "\n".join(lines or [indent.rstrip()]) + "\n"
 
 
 # ---------------------------------------------------------------- lint

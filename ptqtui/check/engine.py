@@ -63,8 +63,10 @@ def run_rules(
             continue
         except (Cancelled, KeyboardInterrupt):
             raise
-        except Exception as exc:  # a rule bug must not stop the others; it is reported
-            log.exception("rule %s failed", rule.code)
+        except (Exception, SystemExit) as exc:  # a rule bug must not stop the others
+            # one line; the traceback only when debugging (ptqtui --debug)
+            log.warning("rule %s failed: %s: %s", rule.code, type(exc).__name__, exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
             findings.append(failure_finding(rule, exc))
             continue
         bad = [f for f in result if not isinstance(f, Finding)]

@@ -164,7 +164,7 @@ def _import_file(path: Path, module_name: str) -> ModuleType:
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
         raise RuleLoadError(path, f"syntax error: {exc.msg}", line=exc.lineno) from exc
-    except Exception as exc:  # a user module may raise anything while importing
+    except (Exception, SystemExit) as exc:  # a user module may raise anything, even exit
         sys.modules.pop(module_name, None)
         raise RuleLoadError(path, f"fails to import: {type(exc).__name__}: {exc}") from exc
     return module

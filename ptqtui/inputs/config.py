@@ -8,6 +8,7 @@ read as YAML raises `PtqInputError`.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import yaml
 
 from ptqtui.errors import PtqInputError
 from ptqtui.inputs import schema, yamltext
+from ptqtui.inputs.files import read_bounded
 from ptqtui.inputs.hb_compile import (
     QuantConfig,
     QuantConfigError,
@@ -178,7 +180,10 @@ def load_config(path: str | Path) -> MapperConfig:
         )
     parse.generation = _peek_generation(root)
     parse.specs = schema.SCHEMAS[parse.generation]
-    _collect(parse, root)
+    try:
+        _collect(parse, root)
+    except PtqInputError as exc:  # _construct knows the line, not the file
+        raise PtqInputError(path.name, exc.problem, line=exc.line) from None
     generation = _detect_generation(parse)
     _check_groups(parse)
     for group, keys in parse.specs.items():
@@ -229,16 +234,7 @@ def _read_quant_config(parse: _Parse) -> None:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise PtqInputError(path, "no such file")
-    if path.is_dir():
-        raise PtqInputError(path, "is a directory, expected a hb_mapper YAML file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PtqInputError(path, f"cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise PtqInputError(path, f"{len(data)} bytes is far too large for a hb_mapper config")
+    data = read_bounded(path, MAX_CONFIG_BYTES, "a hb_mapper YAML file")
     if b"\x00" in data:
         raise PtqInputError(path, "binary data, not a YAML text file")
     try:
@@ -251,6 +247,13 @@ def _construct(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError as exc:  # e.g. a list as a mapping key
+        mark = exc.problem_mark or exc.context_mark
+        raise PtqInputError(
+            None,
+            f"invalid YAML: {exc.problem or exc.context or 'cannot be read'}",
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
     finally:
         loader.dispose()
 
@@ -850,6 +853,18 @@ def _input_specs(parse: _Parse) -> tuple[InputSpec, ...]:
 
 def _check_norm(parse: _Parse, spec: InputSpec, count: int) -> None:
     label = f" for input {spec.name or spec.index}" if count > 1 else ""
+    for name, values in (("mean_value", spec.mean), ("scale_value", spec.scale)):
+        key = f"input_parameters.{name}"
+        if values is not None and not all(math.isfinite(v) for v in values):
+            parse.problem(VALUE, key, f"{name} holds a value that is not a finite number{label}")
+        elif name == "scale_value" and values is not None and 0.0 in values:
+            channels = ", ".join(str(i) for i, v in enumerate(values) if v == 0.0)
+            parse.problem(
+                VALUE,
+                key,
+                f"scale_value 0 multiplies input channel {channels}{label} by zero: the model "
+                "sees a constant there, whatever the image",
+            )
     for name in schema.NORM_NEEDS.get(spec.norm_type or "", ()):
         if getattr(spec, "mean" if name == "mean_value" else "scale") is None:
             key = f"input_parameters.{name}"

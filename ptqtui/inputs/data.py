@@ -17,6 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ptqtui.errors import PtqInputError
+from ptqtui.inputs.files import FileKind, examine
+
+# OpenCV refuses images above this many pixels before allocating them (its own default is
+# 2**30, 3 GB of BGR): a small PNG can claim 100000 x 100000. 2**26 is 8192 x 8192.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**26))
+# One sample file larger than this is not read (a sparse or runaway file): a 4K float32
+# RGB image is 100 MB.
+MAX_SAMPLE_BYTES = 512 * 1024 * 1024
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -201,10 +209,12 @@ def open_samples(
 
 
 def _list_dir(directory: Path, source: SampleSource) -> list[Path]:
-    if not directory.exists():
+    found = examine(directory)
+    if found.kind is FileKind.MISSING:
         raise PtqInputError(directory, "calibration directory does not exist")
-    if not directory.is_dir():
-        raise PtqInputError(directory, "is a file, expected a directory of calibration samples")
+    if found.kind is not FileKind.DIRECTORY:
+        what = "a file" if found.kind is FileKind.REGULAR else found.kind.value
+        raise PtqInputError(directory, f"is {what}, expected a directory of calibration samples")
     try:
         entries = sorted(os.scandir(directory), key=lambda e: natural_key(e.name))
     except OSError as exc:
@@ -214,14 +224,17 @@ def _list_dir(directory: Path, source: SampleSource) -> list[Path]:
         path = Path(entry.path)
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        found = examine(path)
+        if found.kind is FileKind.DIRECTORY:
             source.skipped.append(FileIssue(path, "a sub-directory (not searched)"))
             continue
         suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES | RAW_SUFFIXES | NPY_SUFFIXES:
-            files.append(path)
-        else:
+        if suffix not in IMAGE_SUFFIXES | RAW_SUFFIXES | NPY_SUFFIXES:
             source.skipped.append(FileIssue(path, f"not a sample file ({suffix or 'no suffix'})"))
+        elif found.kind is not FileKind.REGULAR:
+            source.skipped.append(FileIssue(path, found.describe().removeprefix("is ")))
+        else:
+            files.append(path)
     if not files:
         found = f"; {len(source.skipped)} other file(s) skipped" if source.skipped else ""
         raise PtqInputError(
@@ -284,20 +297,24 @@ def read_file(path: Path, layout: InputLayout, read_mode: str = "opencv") -> np.
 
 
 def _read_bin(path: Path, layout: InputLayout) -> np.ndarray:
+    _check_sample_file(path)
     try:
         flat = np.fromfile(path, dtype=layout.dtype)
     except (OSError, ValueError) as exc:
-        raise UnreadableFile(path, f"cannot read: {exc}") from exc
+        raise UnreadableFile(path, f"cannot read: {_reason(exc)}") from exc
     if flat.size != int(np.prod(layout.shape)):
         raise UnreadableFile(path, f"has {path.stat().st_size} bytes, not a {layout.dtype} sample")
     return flat.reshape(layout.shape)
 
 
 def _read_npy(path: Path, layout: InputLayout) -> np.ndarray:
+    _check_sample_file(path)
     try:
         arr = np.load(path, allow_pickle=False)
+    except PermissionError as exc:
+        raise UnreadableFile(path, f"cannot read: {_reason(exc)}") from exc
     except (OSError, ValueError, EOFError) as exc:
-        raise UnreadableFile(path, f"not a readable .npy file ({exc})") from exc
+        raise UnreadableFile(path, f"not a readable .npy file ({_reason(exc)})") from exc
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         raise UnreadableFile(path, "does not hold a numeric array")
     if arr.ndim == len(layout.shape) - 1:
@@ -323,10 +340,17 @@ def read_image(
     """
     import cv2  # lazy: opencv is slow to import and only images need it
 
-    data = np.fromfile(path, dtype=np.uint8)
+    _check_sample_file(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot read: {_reason(exc)}") from exc
     gray = layout.color == "gray"
     flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
-    image = cv2.imdecode(data, flags) if data.size else None
+    try:
+        image = cv2.imdecode(data, flags) if data.size else None
+    except cv2.error:  # e.g. more pixels than OPENCV_IO_MAX_IMAGE_PIXELS
+        image = None
     if image is None:
         raise UnreadableFile(path, "cannot be decoded as an image (corrupt or unsupported)")
     if layout.color == "featuremap":
@@ -351,6 +375,19 @@ def read_image(
     chw = layout.layout == "NCHW"
     out = image.transpose(2, 0, 1) if chw else image
     return np.ascontiguousarray(out[None])
+
+
+def _check_sample_file(path: Path) -> None:
+    """A sample file must be a regular file of a sane size (checked again as it is read)."""
+    found = examine(path)
+    if found.kind is not FileKind.REGULAR:
+        raise UnreadableFile(path, found.describe())
+    if found.size > MAX_SAMPLE_BYTES:
+        raise UnreadableFile(path, f"is {found.size} bytes, far too large for one sample")
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _hw(layout: InputLayout) -> tuple[int, int]:
@@ -391,7 +428,7 @@ def load_eval_set(directory: str | Path) -> EvalSet:
     if not directory.is_dir():
         raise PtqInputError(directory, "is a file, expected a directory of labelled images")
     labels_file = directory / "labels.txt"
-    if labels_file.exists():
+    if labels_file.is_file():
         return _eval_from_labels_file(directory, labels_file)
     subdirs = sorted(
         (p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")),
@@ -424,7 +461,7 @@ def load_eval_set(directory: str | Path) -> EvalSet:
 def _class_order(folders: list[str], directory: Path) -> list[str]:
     """Class index order: classes.txt beside or above the folders, a leading number, or sorted."""
     for candidate in (directory / "classes.txt", directory.parent / "classes.txt"):
-        if candidate.exists():
+        if candidate.is_file():
             names = [ln.strip() for ln in candidate.read_text(errors="replace").splitlines()]
             names = [n for n in names if n]
             if set(folders) <= set(names):

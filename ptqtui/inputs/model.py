@@ -11,6 +11,7 @@ import onnx
 from onnx import numpy_helper
 
 from ptqtui.errors import PtqInputError
+from ptqtui.inputs.files import check_regular_file
 
 # Ops that compute on the NPU and read int8 (or int16) activations. Data-movement ops (Reshape,
 # Transpose, Flatten, Split, Slice, Pad...), order-preserving ops (MaxPool) and activations fused
@@ -61,6 +62,8 @@ ONNX_DTYPES = {
     onnx.TensorProto.DOUBLE: "float64",
     onnx.TensorProto.BOOL: "bool",
 }
+
+MAX_MODEL_BYTES = 2**31  # protobuf's limit on one message: larger .onnx files cannot be valid
 
 Dim = int | str | None  # a fixed size, a symbolic name, or unknown
 
@@ -172,10 +175,13 @@ class ModelGraph:
 def load_model(path: str | Path) -> ModelGraph:
     """Load, check and shape-infer an ONNX model (external data too)."""
     path = Path(path)
-    if not path.exists():
-        raise PtqInputError(path, "no such file")
-    if path.is_dir():
-        raise PtqInputError(path, "is a directory, expected an .onnx model file")
+    size = check_regular_file(path, "an .onnx model file")
+    if size > MAX_MODEL_BYTES:
+        raise PtqInputError(
+            path,
+            f"{size} bytes: larger than the 2 GB a single ONNX file can hold "
+            "(bigger models keep their weights in external data files)",
+        )
     try:
         model = onnx.load(str(path), load_external_data=True)
     except (OSError, FileNotFoundError) as exc:
@@ -194,7 +200,14 @@ def build_graph(model: onnx.ModelProto, path: Path | None = None) -> ModelGraph:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
-        raise PtqInputError(path, f"the ONNX checker rejects the model: {first}") from exc
+        refusal = _onnxruntime_refusal(model)
+        if refusal is not None:
+            raise PtqInputError(
+                path, f"the ONNX checker rejects the model: {first}; onnxruntime: {refusal}"
+            ) from exc
+        # a nit the checker minds and onnxruntime does not (duplicate metadata_props keys,
+        # as onnxruntime's own quant_pre_process can leave): the diagnosis goes on
+        notes.append(f"the ONNX checker rejects the model ({first}); onnxruntime runs it")
     except ValueError as exc:  # > 2 GB protos cannot be checked in memory
         notes.append(f"checker skipped: {exc}")
     try:
@@ -243,6 +256,22 @@ def build_graph(model: onnx.ModelProto, path: Path | None = None) -> ModelGraph:
         notes=tuple(notes),
         aliases=aliases,
     )
+
+
+def _onnxruntime_refusal(model: onnx.ModelProto) -> str | None:
+    """Why onnxruntime cannot load the model, in one line; None when it can."""
+    import onnxruntime as ort  # lazy: only a model the checker rejects gets here
+
+    from ptqtui.ortlog import session_options
+
+    try:
+        ort.InferenceSession(
+            model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime's errors have no common base class
+        text = " ".join(str(exc).split())
+        return text[:300] or type(exc).__name__
+    return None
 
 
 def converter_node_name(node: onnx.NodeProto, index: int, used: set[str]) -> str:

@@ -46,6 +46,12 @@ def load_inputs(request: Request) -> LoadedInputs:
         missing["eval_set"] = "no --eval-dir with labelled images"
     preprocessors = _preprocessors(specs, layouts, config, missing)
     mapper_log = _mapper_log(request, config, notes, missing)
+    conflict = _shape_conflict(layouts, graph)
+    if conflict is not None:
+        # the converter refuses such a config (PTQ202 says so); feeding the samples to the
+        # model would only end in onnxruntime's own error
+        preprocessors = None
+        missing["preprocessing"] = missing["analysis"] = conflict
     return LoadedInputs(
         request,
         config,
@@ -188,6 +194,26 @@ def _static_shape(spec: InputSpec, tensor: TensorInfo) -> tuple[int, ...]:
     # A dynamic spatial size cannot be guessed: () tells the loader that .bin files
     # cannot be shaped, and it records them as mismatches instead.
     return tensor.static_shape or ()
+
+
+def _shape_conflict(layouts: tuple[InputLayout, ...], graph: ModelGraph) -> str | None:
+    """Why samples of the configured shape cannot be fed to the model, or None."""
+    for lay, tensor in zip(layouts, graph.inputs, strict=True):
+        model = tensor.shape
+        if not lay.shape or model is None:
+            continue
+        fixed = [d if isinstance(d, int) and d > 0 else None for d in model]
+        if len(lay.shape) != len(fixed) or any(
+            m is not None and m != d for d, m in zip(lay.shape, fixed, strict=True)
+        ):
+            mine = "x".join(map(str, lay.shape))
+            theirs = "x".join("?" if d is None else str(d) for d in fixed)
+            return (
+                f"input {lay.name}: samples of shape {mine} ({lay.layout or 'layout unknown'}) "
+                f"do not fit the model's input {theirs}; correct input_shape or "
+                "input_layout_train (PTQ202)"
+            )
+    return None
 
 
 def _open_calibration(

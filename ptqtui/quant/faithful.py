@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ptqtui.ortlog import session_options
 from ptqtui.quant import metrics
 from ptqtui.quant.qparams import activation_qparams, weight_qmax, weight_scales
 
@@ -202,9 +203,8 @@ class BackendAgreement:
 def int8_session(model: onnx.ModelProto, threads: int | None = None):  # -> ort.InferenceSession
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
+    opts = session_options()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])

@@ -39,6 +39,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ptqtui.ortlog import session_options
 from ptqtui.quant.graph import Point, QuantGraph
 from ptqtui.quant.qparams import activation_qparams, weight_qmax, weight_scales
 from ptqtui.quant.scheme import QuantSettings, Scheme, build_scheme
@@ -73,9 +74,8 @@ class Simulator:
         self.points: tuple[Point, ...] = tuple(self.graph.points.values())
         self._index = {p.key: i for i, p in enumerate(self.points)}
         self.fq_model = build_fakequant_model(self.graph)
-        opts = ort.SessionOptions()
+        opts = session_options()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        opts.log_severity_level = 3
         if intra_op_threads:
             opts.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(

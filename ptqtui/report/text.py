@@ -23,6 +23,7 @@ SEVERITY_STYLE = {
     Severity.INFO: "dim",
 }
 BAR_WIDTH = 30
+MIN_LAST_CELL = 8  # a table's last text column (notes, placement) keeps this much room
 
 
 def write_text(diagnosis: Diagnosis, out: TextIO, *, width: int = 100) -> None:
@@ -89,6 +90,8 @@ def _render(console: Console, block: object) -> None:
                 table.add_column(name, overflow="fold", min_width=min(first, 24))
             elif numeric:
                 table.add_column(name, justify="right", no_wrap=True)
+            elif i == len(block.columns) - 1:  # a trailing note wraps, it is read whole
+                table.add_column(name, overflow="fold", min_width=MIN_LAST_CELL)
             else:
                 table.add_column(name, overflow="ellipsis", no_wrap=True, max_width=12)
         for row in block.rows:

@@ -412,13 +412,13 @@ def test_a_change_that_cannot_be_patched_is_named_and_the_rest_applied(tmp_path:
     assert yaml.safe_load(plan.patched_config or "")["calibration_parameters"]["per_channel"]
 
 
-def test_short_titles_cut_at_a_word() -> None:
+def test_step_titles_keep_the_first_clause_whole() -> None:
     from ptqtui.advise.plan import _short
 
     assert _short("short message") == "short message"
     long = "the calibration data of input images is in the reverse channel order of the " * 2
-    cut = _short(long)
-    assert len(cut) <= 80 and cut.endswith("\u2026") and not cut[:-1].endswith(" ")
+    assert _short(long) == long  # no clause to stop at: whole, the front end wraps it
+    assert _short(long + "; and more") == long
 
 
 def test_patch_settings_for_what_if_choices(tmp_path: Path) -> None:

@@ -36,10 +36,11 @@ class FloatModel:
         if self._session is None:
             import onnxruntime as ort  # lazy: slow to import, the TUI must start fast
 
-            options = ort.SessionOptions()
+            from ptqtui.ortlog import session_options
+
+            options = session_options()
             options.intra_op_num_threads = THREADS
             options.inter_op_num_threads = 1
-            options.log_severity_level = 3
             graph = self.graph
             data: Any = str(graph.path) if graph.path.exists() else graph.model.SerializeToString()
             try:

@@ -131,7 +131,9 @@ def compute_resize_matches(ctx: Context) -> tuple[ResizeMatch, ...]:
         raise MissingFact("resize forensics need a single-input model")
     from ptqtui.inputs.data import IMAGE_SUFFIXES
 
-    raws = {p.stem: p for p in raw_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    raws = {
+        p.stem: p for p in raw_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    }
     lay = source.layouts[0]
     matches = []
     for index, group in enumerate(source.files):
