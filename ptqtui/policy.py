@@ -34,5 +34,5 @@ class LossBand(enum.Enum):
 # --- the calibration tuning order of the reference (§2) ------------------------------------
 PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)  # reference §2, in its order
 
-# --- what a march supports ---------------------------------------------------------------
-NO_INT16_MARCH = ("bernoulli2",)  # X3: no int16 node types (advise.plan, rule PTQ303)
+# --- what the hardware offers ---------------------------------------------------------------
+NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available (PTQ303/304, plan.py)

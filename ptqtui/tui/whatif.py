@@ -288,10 +288,15 @@ def relocate_paths(text: str, from_dir: Path, to_dir: Path, *, name: str = "conf
 
 
 def _moved(path: str, from_dir: Path, to_dir: Path) -> str:
+    """`path` (relative to `from_dir`) relative to `to_dir`; absolute when the two folders
+    share nothing but the root (a '../../..' climb to / reads worse than the path itself)."""
     if os.path.isabs(path) or path.startswith("~"):
         return path
     target = os.path.normpath(from_dir.resolve() / path)
-    return os.path.relpath(target, to_dir.resolve())
+    here = str(to_dir.resolve())
+    if os.path.commonpath([target, here]) == os.path.dirname(os.sep):
+        return target
+    return os.path.relpath(target, here)
 
 
 def config_patch(diagnosis: Diagnosis) -> ConfigPatch | None:

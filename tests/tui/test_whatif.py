@@ -253,3 +253,5 @@ def test_relocating_keeps_absolute_paths_and_every_input_folder(tmp_path):
     }
     assert moved["calibration_parameters"]["cal_data_dir"] == "../../x/a;../../x/b/c"
     assert relocate_paths(text, tmp_path, tmp_path) == text
+    far = yaml.safe_load(relocate_paths(text, Path("/elsewhere/x"), tmp_path))
+    assert far["model_parameters"]["working_dir"] == "/elsewhere/x/out"  # no climb to /

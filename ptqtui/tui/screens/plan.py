@@ -103,7 +103,7 @@ class PlanView(VerticalScroll):
                          id="whatif-method")  # fmt: skip
         elif self.sweep:
             yield Static(
-                Text("  (this diagnosis' sweep rows carry no typed change: an older file)",
+                Text("  (no calibration what-ifs: the sweep rows carry no typed change)",
                      style="dim"),
                 id="whatif-no-rows",
             )  # fmt: skip
@@ -158,9 +158,10 @@ class PlanView(VerticalScroll):
         return Group(*parts)
 
     def _whatif_title(self) -> Text:
+        pick = "pick a calibration;  " if any(r.remedy is not None for r in self.sweep) else ""
         keys = "i node to int16,  " if self.int16 else ""
         text = Text("What if", style="bold").append(
-            f"   pick a calibration;  {keys}c node to CPU,  w save config", style="dim"
+            f"   {pick}{keys}c node to CPU,  w save config", style="dim"
         )
         if not self.int16:
             text.append(f"\n  no int16 on {self.march}: CPU only", style="dim")
