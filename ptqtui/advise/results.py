@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ptqtui.analysis.results import Measure
 from ptqtui.check.findings import Severity
 from ptqtui.remedy import Remedy
 
-
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """The model's quality in one state: output cosine, and top-1 when labels exist."""
-
-    cosine: float
-    top1: float | None = None  # 0..1
-    agreement: float | None = None  # top-1 agreement with the float model, 0..1
-    noise: float | None = None  # run-to-run spread of `cosine` (standard error over samples)
+__all__ = ["Measure", "Plan", "PlanStep"]
 
 
 @dataclass(frozen=True, slots=True)
