@@ -8,8 +8,10 @@ from pathlib import Path
 import cv2
 import pytest
 
+from ptqtui.advise.plan import build_plan
 from ptqtui.analysis.run import run_analysis
 from ptqtui.analysis.whatif import CannotEmulate, WhatIf, _normaliser
+from ptqtui.check.findings import Finding, Severity
 from ptqtui.inputs.resolve import load_inputs
 from ptqtui.remedy import InputChange, InputFix, Remedy, SettingsDelta
 from ptqtui.request import Request
@@ -163,3 +165,27 @@ def test_the_sweep_measurements_are_reused(bgr_case) -> None:
         m = w.measure(row.remedy)
         assert (m.cosine, m.top1, m.agreement) == (row.cosine, row.top1, row.agreement)
     assert ctx.sim.forward_passes == before  # nothing measured again
+
+
+def test_plan_puts_the_measured_swap_first(bgr_case) -> None:
+    inputs, analysis, ctx = bgr_case
+    swap = Finding("PTQ001", Severity.CRITICAL, "calibration data looks BGR",
+                   remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS),)))  # fmt: skip
+    plan = build_plan([swap], analysis, WhatIf(ctx, inputs), inputs.config)
+    first = plan.steps[0]
+    assert first.codes == ("PTQ001",) and first.tried
+    assert first.before is not None and first.after is not None
+    assert first.after.top1 is not None and first.before.top1 is not None
+    assert first.after.top1 > first.before.top1 + 0.3
+    assert "the pipeline as it is" in " ".join(first.evidence)
+
+
+def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:
+    inputs, analysis, ctx = double_norm_case
+    norm = Finding("PTQ002", Severity.CRITICAL, "data normalised, norm_type normalises again",
+                   remedy=Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)))  # fmt: skip
+    plan = build_plan([norm], analysis, WhatIf(ctx, inputs), inputs.config)
+    first = plan.steps[0]
+    assert first.tried and first.before is not None and first.after is not None
+    assert first.before.top1 is not None and first.after.top1 is not None
+    assert first.after.top1 > first.before.top1 + 0.3
