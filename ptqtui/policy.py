@@ -37,5 +37,6 @@ PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)  # reference §2, in its
 # --- grading a measured gain (the planner) -------------------------------------------------
 MAJOR_GAIN_COSINE = 0.01  # an output-cosine gain this large grades a step major (one TARGET
 # gap's worth: from 0.98 to the 0.99 target), as 1.5 accuracy points do
+
 # --- what the hardware offers ---------------------------------------------------------------
 NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available (PTQ303/304, plan.py)

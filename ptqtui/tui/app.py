@@ -205,7 +205,7 @@ class PtqApp(App["Diagnosis | None"]):
         cancel = get_current_worker().cancelled_event
         diagnose = self._diagnose
         if diagnose is None:
-            from ptqtui.tui.live import run_diagnosis as diagnose  # numpy, onnx: in the worker
+            from ptqtui.diagnosis import run_diagnosis as diagnose  # numpy, onnx: the worker's
         from ptqtui.diagnosis import Diagnosis
 
         result = diagnose(self.request, progress=self._post_progress, cancel=cancel)
@@ -269,7 +269,7 @@ class PtqApp(App["Diagnosis | None"]):
     def run_remeasure(self, whatif: WhatIfService, choices: Choices) -> None:
         """Measure the choices' remedy; a superseded what-if's result is dropped."""
         cancel = get_current_worker().cancelled_event
-        measure = whatif.measure(choices.remedy())
+        measure = whatif.measure(choices.remedy(), cancel=cancel)
         if not cancel.is_set():
             self.post_message(Remeasured(choices, measure))
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from ptqtui.advise.results import Measure
+    from ptqtui.analysis.results import Measure
     from ptqtui.diagnosis import Diagnosis
     from ptqtui.progress import Progress
     from ptqtui.tui.whatif import Choices, WhatIfService

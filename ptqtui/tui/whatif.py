@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,8 +21,7 @@ from ptqtui.policy import NO_INT16_MARCH
 from ptqtui.remedy import DType, NodeChange, Placement, Remedy, SettingsDelta
 
 if TYPE_CHECKING:
-    from ptqtui.advise.results import Measure
-    from ptqtui.analysis.results import NodeRow, SweepRow
+    from ptqtui.analysis.results import Measure, NodeRow, SweepRow
     from ptqtui.diagnosis import Diagnosis
 
 # config keys naming files or folders, read relative to the config's folder (inputs.config)
@@ -37,9 +37,13 @@ LIST_PATH_KEYS = ("calibration_parameters.cal_data_dir",)  # ';' between the inp
 
 
 class WhatIfService(Protocol):
-    """Measures a remedy on the simulator the diagnosis used (the core's what-if service)."""
+    """What the TUI needs of the core's what-if service (`analysis.whatif.WhatIf`, handed
+    over with the diagnosis by `diagnosis.run_diagnosis`)."""
 
-    def measure(self, remedy: Remedy) -> Measure: ...
+    def measure(self, remedy: Remedy, *, cancel: threading.Event | None = None) -> Measure:
+        """The model with `remedy` applied to the configured state, measured; `cancel` stops
+        a superseded measurement (it raises Cancelled)."""
+        ...
 
 
 class Toggle(enum.Enum):
@@ -189,8 +193,10 @@ def yaml_fragment(remedy: Remedy) -> str:
         lines += ["model_parameters:", "  node_info:"]
         for c in delta.nodes:
             fields = [f"ON: {c.placement.value}"] if c.placement is not None else []
-            if c.dtype is not None:
+            if c.dtype is not None:  # int16 is the node's inputs and output (NodeChange)
                 fields.append(f"InputType: {c.dtype.value}")
+                if c.dtype is DType.INT16:
+                    fields.append("OutputType: int16")
             lines.append(f"    {c.node}: {{{', '.join(fields)}}}")
     return "".join(line + "\n" for line in lines)
 
@@ -208,19 +214,14 @@ class ConfigPatch:
         """(unified diff, patched YAML) through the advisor's patcher (comments and order
         kept; run_on_cpu where the march has no node_info); None when it cannot apply it
         safely (the screen then shows the plain YAML fragment)."""
-        from ptqtui.advise.patch import PatchError
-        from ptqtui.advise.plan import cpu_key_for, patch_settings
+        from ptqtui.advise.patch import PatchError, patch_remedy
         from ptqtui.errors import PtqInputError
 
-        delta = remedy.settings
-        if delta is None or delta.is_empty():
+        if remedy.is_empty():
             return None
         try:
-            config, old = self._loaded()
-            new = delta.apply(old)
-            if cpu_key_for(config) == "run_on_cpu":
-                new = _cpu_as_list(old, new)
-            result = patch_settings(self.text, old, new, config, name=self.path.name)
+            config, base = self._loaded()
+            result = patch_remedy(self.text, remedy, base, config, name=self.path.name)
         except (PatchError, PtqInputError, ValueError):
             return None
         return result.diff, result.text
@@ -239,23 +240,6 @@ class ConfigPatch:
         """`text` (this config, patched) with its relative paths rewritten to be read from
         `to_dir`, so a copy saved there runs from where it is."""
         return relocate_paths(text, self.path.parent, to_dir, name=self.path.name)
-
-
-def _cpu_as_list(old: Any, new: Any) -> Any:
-    """Nodes newly placed on the CPU by a bare `ON: CPU` override go to `run_on_cpu` instead
-    (X3 has no node_info; the patcher writes `run_on_cpu` items from that list)."""
-    before = {o.node: o for o in old.node_overrides}
-    moved = [
-        o.node
-        for o in new.node_overrides
-        if o.on == "CPU" and o.input_dtype is None and o.output_dtype is None
-        and before.get(o.node) != o
-    ]  # fmt: skip
-    if not moved:
-        return new
-    keep = tuple(o for o in new.node_overrides if o.node not in moved)
-    cpu = tuple(dict.fromkeys((*new.run_on_cpu, *moved)))
-    return dataclasses.replace(new, node_overrides=keep, run_on_cpu=cpu)
 
 
 def relocate_paths(text: str, from_dir: Path, to_dir: Path, *, name: str = "config.yaml") -> str:

@@ -6,8 +6,7 @@ import dataclasses
 
 import pytest
 
-from ptqtui.advise.results import Measure
-from ptqtui.analysis.results import SweepRow
+from ptqtui.analysis.results import Measure, SweepRow
 from ptqtui.quant.scheme import QuantSettings
 from ptqtui.remedy import DType, Remedy, settings_delta
 from ptqtui.request import Request
@@ -41,7 +40,7 @@ class FakeWhatIf:
 
     asked: list[Remedy] = dataclasses.field(default_factory=list)
 
-    def measure(self, remedy: Remedy) -> Measure:
+    def measure(self, remedy: Remedy, *, cancel=None) -> Measure:
         self.asked.append(remedy)
         nodes = remedy.settings.nodes if remedy.settings else ()
         int16 = sum(1 for n in nodes if n.dtype is DType.INT16)

@@ -131,7 +131,8 @@ async def test_toggling_a_node_remeasures_in_the_background(live_app):
         await live_app.workers.wait_for_complete()
         await pilot.pause()
         assert "cosine 0.9881" in text_of(live_app, "#whatif-result")
-        assert "head/Gemm: {InputType: int16}" in text_of(live_app, "#config-diff")
+        diff = text_of(live_app, "#config-diff")
+        assert "head/Gemm: {InputType: int16, OutputType: int16}" in diff
         await pilot.press("i")  # and back: the config as given
         assert "the config as given" in text_of(live_app, "#whatif-result")
         await pilot.press("enter")  # the node's detail, from the what-if table too
@@ -169,7 +170,7 @@ async def test_save_config_writes_the_chosen_changes_next_to_nothing_of_the_user
         await pilot.pause()
     saved = tmp_path / "config.ptqtui.yaml"
     text = saved.read_text()
-    assert "head/Gemm: {InputType: int16}" in text
+    assert "head/Gemm: {InputType: int16, OutputType: int16}" in text
     assert text.startswith("# ptqtui:")
 
 

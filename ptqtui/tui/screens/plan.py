@@ -15,8 +15,8 @@ from ptqtui.tui.whatif import Choices, Toggle, int16_allowed, row_calibration, y
 from ptqtui.tui.widgets.text import GOOD, REMOVED, WARN, clip, num, pct, severity_text, signed
 
 if TYPE_CHECKING:
-    from ptqtui.advise.results import Measure, PlanStep
-    from ptqtui.analysis.results import NodeRow
+    from ptqtui.advise.results import PlanStep
+    from ptqtui.analysis.results import Measure, NodeRow
     from ptqtui.diagnosis import Diagnosis
 
 
