@@ -76,7 +76,8 @@ TABS = (
 INTERRUPTED = 130  # the CLI's exit codes
 USAGE = 2
 INTERNAL = 3
-SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # exit 128 + the signal, the terminal restored
+# exit 128 + the signal, the terminal restored (a SIGINT from kill: 130, as Ctrl+C's key)
+SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 # diagnose(request, *, progress, cancel): a Diagnosis, or a DiagnosisRun with its what-ifs
 Diagnose = Callable[..., "Diagnosis | DiagnosisRun"]
@@ -114,7 +115,7 @@ class PtqApp(App["Diagnosis | None"]):
         self.whatif: WhatIfService | None = None  # measures what-ifs; from DiagnosisReady
         self.config_patch: ConfigPatch | None = None  # the user's config, here and unchanged
         self.export_dir = export_dir  # None: next to the config, else the current folder
-        self.handle_signals = handle_signals  # SIGTERM/SIGHUP: exit 128+n (the CLI's app)
+        self.handle_signals = handle_signals  # SIGNALS: exit 128+n (the CLI's app only)
         self.failure: str | None = None
         self.failure_code = USAGE  # INTERNAL when the diagnosis failed on a ptqtui bug
         self.crashed = False  # the app itself raised (Textual printed the traceback)
@@ -351,7 +352,7 @@ class PtqApp(App["Diagnosis | None"]):
             worker.cancel()
 
     def _on_signal(self, signum: int) -> None:
-        """SIGTERM or SIGHUP: stop the workers and leave as on quit (Textual restores the
+        """SIGTERM, SIGHUP or SIGINT: stop the workers and leave as on quit (Textual restores the
         terminal: alternate screen off, mouse tracking off, cursor shown); exit 128 + n."""
         self._cancel_workers()
         self.exit(None, return_code=128 + signum)
@@ -423,7 +424,7 @@ class PtqApp(App["Diagnosis | None"]):
         self.push_screen(SaveDialog(self._config_folder() / self._config_name()), done)
 
     def _folder(self) -> Path:
-        """Where reports go by default: --export-dir, else the current folder."""
+        """Where reports go by default: the app's export folder, else the current folder."""
         return self.export_dir or Path.cwd()
 
     def _config_folder(self) -> Path:

@@ -104,7 +104,7 @@ def _drain(fd: int, proc: subprocess.Popen, timeout: float) -> bytes:
     return out
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_restores_the_terminal_and_exits_128_plus_n(tmp_path, signum):
     saved = tmp_path / "report.json"
     saved.write_text(json.dumps(whatif_diagnosis().to_json()))
