@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,31 +105,56 @@ def _drain(fd: int, proc: subprocess.Popen, timeout: float) -> bytes:
     return out
 
 
+def run_in_a_terminal(args: list[str], cwd: Path, ready: bytes, signum: int) -> tuple[int, bytes]:
+    """Start `python -m ptqtui ARGS` on a pty, wait for `ready` on screen, send `signum`;
+    the exit code and everything the app wrote."""
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ptqtui", *args],
+        stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        started = _read_until(master, ready, timeout=120)
+        assert b"\x1b[?1049h" in started, started[-500:]  # the alternate screen is on
+        proc.send_signal(signum)
+        rest = _drain(master, proc, timeout=60)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return code, started + rest
+
+
+def assert_restored(written: bytes) -> None:
+    tail = written[written.rindex(b"\x1b[?1049h") :]
+    for sequence in (LEAVE_ALT_SCREEN, SHOW_CURSOR, MOUSE_OFF):
+        assert sequence in tail, (sequence, tail[-300:])
+    assert b"Traceback" not in written
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_restores_the_terminal_and_exits_128_plus_n(tmp_path, signum):
     saved = tmp_path / "report.json"
     saved.write_text(json.dumps(whatif_diagnosis().to_json()))
     before = sorted(p.name for p in tmp_path.iterdir())
-    master, slave = pty.openpty()
-    os.set_blocking(master, False)
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ptqtui", "view", str(saved)],
-        stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, env=env, start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
-    try:
-        started = _read_until(master, b"Summary", timeout=60)
-        assert b"\x1b[?1049h" in started, started[-500:]  # the alternate screen is on
-        proc.send_signal(signum)
-        rest = _drain(master, proc, timeout=30)
-        code = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
+    code, written = run_in_a_terminal(["view", str(saved)], tmp_path, b"Summary", signum)
     assert code == 128 + signum
-    for sequence in (LEAVE_ALT_SCREEN, SHOW_CURSOR, MOUSE_OFF):
-        assert sequence in rest, (sequence, rest[-300:])
-    assert b"Traceback" not in started + rest
+    assert_restored(written)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no file left behind
+
+
+@pytest.mark.skipif(os.environ.get("PTQTUI_QUICK") == "1", reason="PTQTUI_QUICK=1: ~15 s")
+def test_sigterm_during_the_demo_diagnosis_stops_it_at_once(tmp_path):
+    """The worker thread is calibrating on onnxruntime when the signal comes."""
+    out = tmp_path / "patched.yaml"
+    args = ["demo", "bgr_swap", "--write-config", str(out)]
+    start = time.monotonic()
+    code, written = run_in_a_terminal(args, tmp_path, b"calibration", signal.SIGTERM)
+    assert code == 143
+    assert time.monotonic() - start < 60
+    assert_restored(written)
+    assert list(tmp_path.iterdir()) == []  # --write-config not written, nothing half-written
