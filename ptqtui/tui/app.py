@@ -407,8 +407,8 @@ class PtqApp(App["Diagnosis | None"]):
             if result is not None:
                 self.write_or_ask(*result)
 
-        folder = self._folder()
-        dialog = ExportDialog(folder, "ptqtui-report", self._config_name(), fmt)
+        config = self._config_folder() / self._config_name()
+        dialog = ExportDialog(self._folder(), "ptqtui-report", config, fmt)
         self.push_screen(dialog, done)
 
     def action_save_config(self) -> None:

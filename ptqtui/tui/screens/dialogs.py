@@ -65,16 +65,16 @@ class ExportDialog(ModalScreen["tuple[str, Path] | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, directory: Path, stem: str, config_name: str, fmt: str = "md") -> None:
+    def __init__(self, directory: Path, stem: str, config_path: Path, fmt: str = "md") -> None:
         super().__init__()
         self.directory = directory
         self.stem = stem
-        self.config_name = config_name  # "config.ptqtui.yaml": next to nothing of the user's
+        self.config_path = config_path  # ".../config.ptqtui.yaml": beside the user's config
         self.fmt = fmt
 
     def _path_for(self, fmt: str) -> str:
         if fmt == "config":
-            return str(self.directory / self.config_name)
+            return str(self.config_path)
         suffix = next(s for f, _, s in EXPORTS if f == fmt)
         return str(self.directory / f"{self.stem}{suffix}")
 
