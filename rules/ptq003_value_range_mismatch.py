@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import config_remedy, edit, input_remedy
+
 from ptqtui.check.context import DIV_255, NORM_ADDED, TIMES_255, ProbeVerdict
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context, DataStats
@@ -90,6 +93,10 @@ def _expected_scale(ctx: Context, spec: InputSpec, name: str) -> tuple[str | Non
     return None, ""
 
 
+def _values(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split())
+
+
 def _fmt(values: tuple[float, ...] | None) -> str:
     return " ".join(f"{v:.4g}" for v in values) if values else "-"
 
@@ -125,6 +132,7 @@ def _unit_data(
         severity=Severity.CRITICAL if strong or expects[0] == "255" else Severity.MAJOR,
         fix="Multiply the data by 255 before writing it (or read it with OpenCV as uint8), "
         "keeping mean_value/scale_value in pixel units.",
+        remedy=input_remedy(InputFix.SCALE_X255, name),
         measured=verdict.measured(TIMES_255) if confirmed and verdict else None,
     )
 
@@ -151,6 +159,7 @@ def _pixel_data(
         severity=Severity.CRITICAL if strong or expects[0] == "1" else Severity.MAJOR,
         fix="Keep the data in pixels and express mean_value/scale_value in pixel units "
         "(mean x 255, scale / 255), or divide the data by 255.",
+        remedy=input_remedy(InputFix.SCALE_DIV255, name),
         measured=verdict.measured(DIV_255) if confirmed and verdict else None,
     )
 
@@ -167,6 +176,12 @@ def _missing_normalisation(
     strong = True
     mean = "123.675 116.28 103.53" if spec.type_train == "rgb" else "103.53 116.28 123.675"
     scale = "0.01712 0.01751 0.01743" if spec.type_train == "rgb" else "0.01743 0.01751 0.01712"
+    config = ctx.maybe("config")
+    remedy = config_remedy(
+        edit(config, "input_parameters.norm_type", spec.norm_type, "data_mean_and_scale"),
+        edit(config, "input_parameters.mean_value", spec.mean, _values(mean)),
+        edit(config, "input_parameters.scale_value", spec.scale, _values(scale)),
+    )
     change = "\n".join(
         (
             yaml_change_line("input_parameters.norm_type", spec.norm_type, "data_mean_and_scale"),
@@ -187,6 +202,7 @@ def _missing_normalisation(
         fix="Apply the training normalisation in the config (norm_type data_mean_and_scale with "
         "the training mean and 1/std in pixel units).",
         yaml_change=change,
+        remedy=remedy,
         measured=verdict.measured(NORM_ADDED),
     )
 

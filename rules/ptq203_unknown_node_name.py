@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.remedy import ConfigEdit, Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -57,6 +58,15 @@ def check(ctx: Context) -> list[Finding]:
                     where,
                 ),
                 yaml_change=yaml_change_line(f"{key} node", setting.node, close[0])
+                if close
+                else None,
+                remedy=Remedy(
+                    config=(
+                        ConfigEdit(
+                            key, new=close[0], node=setting.node, line=setting.line, rename=True
+                        ),
+                    )
+                )
                 if close
                 else None,
             )

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.policy import MAJOR_COSINE_GAIN, MAJOR_POINTS, MIN_GAIN
+from ptqtui.remedy import Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis, NodeRow, SweepRow
@@ -15,9 +17,6 @@ if TYPE_CHECKING:
 # max |x| above this many times the 99.99th percentile: plain max calibration spends most
 # int8 levels on a few outliers (a 4x tail = 2 bits of resolution lost for the bulk).
 TAIL_RATIO = 4.0
-MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
-MAJOR_COSINE_GAIN = 0.01
-MAJOR_POINTS = 1.5
 MAX_NODES_SHOWN = 5
 CLIPPING_METHODS = ("kl", "max")  # max with a max_percentile below 1
 
@@ -102,10 +101,21 @@ def check(ctx: Context) -> list[Finding]:
             *evidence,
             severity=severity,
             yaml_change="\n".join(lines) or None,
+            remedy=Remedy(settings=clipping_delta(best)),
             measured=measured,
             related=tuple(n.name for _, n in tails[:MAX_NODES_SHOWN]),
         )
     ]
+
+
+def clipping_delta(row: SweepRow) -> SettingsDelta:
+    """The calibration a clipping row measured (its method, and its percentile if any)."""
+    want = dict(row.settings)
+    percentile = want.get("max_percentile")
+    return SettingsDelta(
+        calibration_type=want["calibration_type"],
+        max_percentile=float(percentile) if percentile is not None else None,
+    )
 
 
 def clipping_gain(sweep: tuple[SweepRow, ...]) -> tuple[SweepRow, SweepRow] | None:

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 from ptqtui.check.context import MissingFact
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.policy import MAJOR_COSINE_GAIN, MIN_GAIN
+from ptqtui.remedy import Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
 
-MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
-MAJOR_COSINE_GAIN = 0.01
-OPTIONS = {  # optimization item -> QuantSettings field
+OPTIONS = {  # optimization item -> QuantSettings (and SettingsDelta) field
     "set_model_output_int8": "set_model_output_int8",
     "set_Softmax_input_int8": "softmax_input_int8",
     "set_Softmax_output_int8": "softmax_output_int8",
@@ -70,6 +70,7 @@ def check(ctx: Context) -> list[Finding]:
             yaml_change=yaml_change_line(
                 "calibration_parameters.optimization", old, ",".join(keep) or None
             ),
+            remedy=Remedy(settings=SettingsDelta(**{OPTIONS[i]: False for i in items})),
             measured=measured,
         )
     ]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ptqtui.errors import UsageError
+from ptqtui.policy import NO_INT16_MARCH
 from ptqtui.remedy import ConfigEdit, Placement, Remedy, settings_delta
 
 if TYPE_CHECKING:
@@ -158,15 +159,12 @@ def change_of(edit: ConfigEdit) -> ConfigChange:
     return set_key(edit.key, value)
 
 
-NO_NODE_INFO_MARCH = ("bernoulli2",)  # X3: no node_info; nodes go to the CPU by run_on_cpu
-
-
 def cpu_key_for(config: MapperConfig | None) -> str:
     """Where a node goes to the CPU: run_on_cpu on X3 (bernoulli2, no node_info there) or
     where the config already uses it, else node_info ON: CPU."""
     if config is None:
         return "node_info"
-    if config.march in NO_NODE_INFO_MARCH or config.run_on_cpu:
+    if config.march in NO_INT16_MARCH or config.run_on_cpu:
         return "run_on_cpu"
     return "node_info"
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.errors import PtqInputError
+from ptqtui.remedy import Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -70,6 +71,7 @@ class RuleInfo:
         yaml_change: str | None = None,
         measured: str | None = None,
         related: Iterable[str] = (),
+        remedy: Remedy | None = None,
     ) -> Finding:
         """A finding of this rule; severity and fix default to the rule's."""
         return Finding(
@@ -81,6 +83,7 @@ class RuleInfo:
             yaml_change=yaml_change,
             measured=measured,
             related=tuple(related),
+            remedy=remedy,
         )
 
 

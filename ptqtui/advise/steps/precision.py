@@ -179,7 +179,8 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
         if keep
         else ConfigEdit(OPTIMIZATION, None, old, remove=True)
     )
-    remedy = Remedy(config=(edit,))
+    # the edit keeps the user's other items; the delta says the same, typed
+    remedy = Remedy(config=(edit,), settings=SettingsDelta(**{OUTPUT_FLAGS[i]: False for i in on}))
     applied = state.remedy.then(remedy)
     m = meter.measure(applied, s.describe())
     if m is None:
