@@ -189,3 +189,16 @@ def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:
     assert first.tried and first.before is not None and first.after is not None
     assert first.before.top1 is not None and first.after.top1 is not None
     assert first.after.top1 > first.before.top1 + 0.3
+
+
+def test_the_plan_measures_no_calibration_method_the_sweep_measured(bgr_case) -> None:
+    inputs, analysis, ctx = bgr_case
+    before = set(ctx._measured)
+    build_plan([], analysis, WhatIf(ctx, inputs), inputs.config)
+    new = [settings for settings, _ in set(ctx._measured) - before]
+    methods = [
+        s
+        for s in new
+        if not (s.per_channel or s.asymmetric or s.bias_correction or s.node_overrides)
+    ]
+    assert methods == []  # mix, kl, max and the five percentiles came from the sweep
