@@ -256,7 +256,7 @@ def _describe(changes: tuple[InputChange, ...]) -> str:
 
 
 # ---------------------------------------------------------------------- settings
-_OPTIMIZATION_FLAGS = {
+OPTIMIZATION_ITEMS = {  # calibration_parameters.optimization item -> QuantSettings field
     "asymmetric": "asymmetric",
     "bias_correction": "bias_correction",
     "set_all_nodes_int16": "set_all_nodes_int16",
@@ -338,11 +338,11 @@ def _edit_settings(s: QuantSettings, edit: ConfigEdit) -> QuantSettings:
         return s
     # optimization: the whole list set or removed, or one item added
     if edit.append:
-        on = {_OPTIMIZATION_FLAGS[i] for i in _items(new) if i in _OPTIMIZATION_FLAGS}
+        on = {OPTIMIZATION_ITEMS[i] for i in _items(new) if i in OPTIMIZATION_ITEMS}
         return dataclasses.replace(s, **dict.fromkeys(on, True))
     items = set() if edit.remove else set(_items(new))
     return dataclasses.replace(
-        s, **{field: item in items for item, field in _OPTIMIZATION_FLAGS.items()}
+        s, **{field: item in items for item, field in OPTIMIZATION_ITEMS.items()}
     )
 
 

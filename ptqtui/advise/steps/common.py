@@ -188,7 +188,8 @@ def try_settings(state: State, env: Env, settings: QuantSettings) -> tuple[Remed
 
 def yaml_of(env: Env, remedy: Remedy, before: QuantSettings) -> tuple[ConfigChange, ...]:
     """The YAML changes a step's remedy makes from the settings `before` it."""
-    return tuple(remedy_changes(remedy, before, cpu_key=env.cpu_key))
+    items = env.config.optimization if env.config is not None else None
+    return tuple(remedy_changes(remedy, before, cpu_key=env.cpu_key, optimization=items))
 
 
 def reached(env: Env, remedy: Remedy) -> QuantSettings:
