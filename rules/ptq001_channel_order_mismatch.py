@@ -19,7 +19,7 @@ from ptqtui.check.context import (
     ProbeVerdict,
 )
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.inputs.schema import LEGAL_TYPE_PAIRS, legal_type_pair
 from ptqtui.remedy import InputFix
 
@@ -101,15 +101,12 @@ def _config_type_finding(
     given, swapped = labelled.of(AS_GIVEN), labelled.of(SWAPPED)
     key = "input_parameters.input_type_train"
     config = ctx.maybe("config")
-    changes = [yaml_change_line(key, train, other)]
     edits = [edit(config, key, train, other)]
     for mkey, values in (
         ("input_parameters.mean_value", spec.mean),
         ("input_parameters.scale_value", spec.scale),
     ):
         if values is not None and len(values) == 3 and order != other:
-            old = " ".join(f"{v:g}" for v in values)
-            changes.append(yaml_change_line(mkey, old, " ".join(f"{v:g}" for v in values[::-1])))
             edits.append(edit(config, mkey, values, values[::-1]))
     return RULE.finding(
         f"input_type_train says {train}, but the float model classifies the labelled "
@@ -125,7 +122,6 @@ def _config_type_finding(
         fix=f"The model was trained on {other.upper()}: set input_type_train {other}, order "
         f"mean_value/scale_value as {other.upper()} and write the calibration data in "
         f"{other.upper()}.",
-        yaml_change="\n".join(changes),
         remedy=config_remedy(*edits),
         measured=f"float model on {labelled.samples} labelled evaluation images: top-1 "
         f"{100 * given:.1f} % as {train}, {100 * swapped:.1f} % with channels swapped",
@@ -277,14 +273,12 @@ def _swap_finding(
             )
         if contradicted:
             message += " (but the model is more confident on the data as given)"
-    change = None
     # the data is in the wrong order (swap it), unless the config's key is what is wrong
     remedy = input_remedy(InputFix.SWAP_CHANNELS, name)
     if conflict and order is not None:
         evidence.append(_mean_evidence(ctx, spec, order))
         # the config's own mean_value says the model is `order`: input_type_train is the odd one
         key = "input_parameters.input_type_train"
-        change = yaml_change_line(key, train, order)
         remedy = config_remedy(edit(ctx.maybe("config"), key, train, order))
         fix = (
             f"The model expects {order.upper()} (as mean_value says): set input_type_train "
@@ -306,7 +300,6 @@ def _swap_finding(
         *evidence,
         severity=severity,
         fix=fix,
-        yaml_change=change,
         remedy=remedy,
         measured="; ".join(measured) or None,
     )
@@ -332,9 +325,6 @@ def _order_finding(
             _mean_evidence(ctx, spec, order),
             severity=Severity.MINOR,
             fix=f"Reverse {key.rpartition('.')[2]} to {train.upper()} order.",
-            yaml_change=yaml_change_line(
-                key, " ".join(f"{v:g}" for v in values), " ".join(f"{v:g}" for v in values[::-1])
-            ),
             remedy=reverse,
             measured=f"float model on {labelled.samples} labelled evaluation images: top-1 "
             f"{100 * labelled.of(AS_GIVEN):.1f} % as {train}, "
@@ -350,9 +340,6 @@ def _order_finding(
             _mean_evidence(ctx, spec, order),
             severity=Severity.MINOR,
             fix=f"Reverse {key.rpartition('.')[2]} to {train.upper()} order.",
-            yaml_change=yaml_change_line(
-                key, " ".join(f"{v:g}" for v in values), " ".join(f"{v:g}" for v in values[::-1])
-            ),
             remedy=reverse,
             measured=verdict.measured(SWAPPED) if swapped is not None else None,
         )

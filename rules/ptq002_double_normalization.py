@@ -9,7 +9,7 @@ from ptqtui.rules._remedies import config_remedy, edit, input_remedy
 
 from ptqtui.check.context import NORM_REMOVED, ProbeVerdict
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
@@ -123,9 +123,6 @@ def check(ctx: Context) -> list[Finding]:
                     else "Remove the normalisation from the model, or set norm_type "
                     "no_preprocess and let the model normalise."
                 ),
-                yaml_change=None
-                if looks_normalised
-                else yaml_change_line(key, spec.norm_type, "no_preprocess"),
                 # normalised data: the data is the cure; a self-normalising model: the config
                 remedy=input_remedy(InputFix.REMOVE_NORMALISATION, name)
                 if looks_normalised

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ptqtui.rules._remedies import edit
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.inputs.model import guess_image_layout
 from ptqtui.remedy import ConfigEdit, Remedy
 
@@ -78,7 +78,6 @@ def _count_and_names(ctx: Context, config: MapperConfig, graph: ModelGraph) -> l
                     f"(inputs: {', '.join(model_names)}){hint}",
                     Evidence("input name", name, ", ".join(model_names), config.where(key)),
                     fix="Use the model's input names, in the order of the other per-input keys.",
-                    yaml_change=yaml_change_line(key, name, close[0]) if close else None,
                     remedy=_remedy(_per_input_edit(ctx, config, key, spec, name, close[0]))
                     if close
                     else None,
@@ -139,7 +138,6 @@ def _spec_findings(
                         _fmt_shape(model_shape),
                         config.where(shape_key),
                     ),
-                    yaml_change=_shape_change(config, spec, model_shape),
                     remedy=_remedy(_shape_edit(ctx, config, spec, model_shape)),
                 )
             )
@@ -157,9 +155,6 @@ def _spec_findings(
                 ),
                 fix="input_layout_train is the layout of the model's input as trained; "
                 "input_layout_rt is the runtime one.",
-                yaml_change=_per_input_change(
-                    config, layout_key, spec, spec.layout_train, model_layout
-                ),
                 remedy=_remedy(
                     _per_input_edit(ctx, config, layout_key, spec, spec.layout_train, model_layout)
                 ),
@@ -253,17 +248,6 @@ def _channel_findings(
     return out
 
 
-def _shape_change(
-    config: MapperConfig, spec: InputSpec, model_shape: tuple[object, ...] | None
-) -> str | None:
-    if model_shape is None or not all(isinstance(d, int) and d > 0 for d in model_shape[1:]):
-        return None
-    fixed = tuple(d if isinstance(d, int) and d > 0 else 1 for d in model_shape)
-    return _per_input_change(
-        config, "input_parameters.input_shape", spec, _fmt_shape(spec.shape), _fmt_shape(fixed)
-    )
-
-
 def _fixed_shape(model_shape: tuple[object, ...] | None) -> tuple[int, ...] | None:
     """The model's shape with a dynamic batch as 1; None when another dimension is dynamic."""
     if model_shape is None or not all(isinstance(d, int) and d > 0 for d in model_shape[1:]):
@@ -300,9 +284,3 @@ def _per_input_edit(
 
 def _remedy(change: ConfigEdit | None) -> Remedy | None:
     return Remedy(config=(change,)) if change is not None else None
-
-
-def _per_input_change(config: MapperConfig, key: str, spec: InputSpec, old: str, new: str) -> str:
-    if len(config.inputs) <= 1:
-        return yaml_change_line(key, old, new)
-    return yaml_change_line(f"{key} (input {spec.name or spec.index})", old, new)

@@ -6,7 +6,7 @@ import difflib
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.remedy import ConfigEdit, Remedy
 
 if TYPE_CHECKING:
@@ -57,9 +57,6 @@ def check(ctx: Context) -> list[Finding]:
                     ", ".join(close) if close else f"one of the {len(names)} node names",
                     where,
                 ),
-                yaml_change=yaml_change_line(f"{key} node", setting.node, close[0])
-                if close
-                else None,
                 remedy=Remedy(
                     config=(
                         ConfigEdit(

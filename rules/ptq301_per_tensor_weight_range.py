@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.policy import MAJOR_COSINE_GAIN, MAJOR_POINTS, MIN_GAIN
 from ptqtui.remedy import Remedy, SettingsDelta
 
@@ -79,25 +79,16 @@ def check(ctx: Context) -> list[Finding]:
         for n in wide[:MAX_NODES_SHOWN]
     )
     config = ctx.maybe("config")
-    old = config.values.get("calibration_parameters.per_channel") if config is not None else None
-    lines = [yaml_change_line("calibration_parameters.per_channel", old, True)]
     delta = SettingsDelta(per_channel=True)
     if config is not None and config.calibration_type in ("default", "mix"):
         # per_channel has no effect with default or mix: name the method measured with it
         method = dict(gain[1].settings).get("calibration_type", "max") if gain else "max"
         delta = SettingsDelta(calibration_type=method, per_channel=True)
-        lines.insert(
-            0,
-            yaml_change_line(
-                "calibration_parameters.calibration_type", config.calibration_type, method
-            ),
-        )
     return [
         RULE.finding(
             message,
             *evidence,
             severity=severity,
-            yaml_change="\n".join(lines),
             remedy=Remedy(settings=delta),
             measured=measured,
             related=tuple(n.name for n in wide[:MAX_NODES_SHOWN]),

@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.policy import MAJOR_COSINE_GAIN, MAJOR_POINTS, MIN_GAIN
 from ptqtui.remedy import Remedy, SettingsDelta
 
@@ -74,14 +74,13 @@ def check(ctx: Context) -> list[Finding]:
     if points is not None and plain.top1 is not None and best.top1 is not None:
         measured += f", top-1 {100 * plain.top1:.1f} % -> {100 * best.top1:.1f} %"
     config = ctx.maybe("config")
-    lines = []
     want = dict(best.settings)
-    for key in ("calibration_type", "max_percentile"):
-        if key not in want:
-            continue
-        old = config.values.get(f"calibration_parameters.{key}") if config is not None else None
-        if old is None or str(old) != want[key]:
-            lines.append(yaml_change_line(f"calibration_parameters.{key}", old, want[key]))
+    # no remedy when the config already writes the best clipping (nothing left to change)
+    changes = any(
+        config is None or str(config.values.get(f"calibration_parameters.{key}")) != want[key]
+        for key in ("calibration_type", "max_percentile")
+        if key in want
+    )
     evidence = [
         Evidence(
             "max |x| / 99.99th percentile of |x|",
@@ -100,8 +99,7 @@ def check(ctx: Context) -> list[Finding]:
             + f"; {best.label} beats plain max: {measured}",
             *evidence,
             severity=severity,
-            yaml_change="\n".join(lines) or None,
-            remedy=Remedy(settings=clipping_delta(best)),
+            remedy=Remedy(settings=clipping_delta(best)) if changes else None,
             measured=measured,
             related=tuple(n.name for _, n in tails[:MAX_NODES_SHOWN]),
         )

@@ -12,7 +12,7 @@ import yaml
 from ptqtui.advise.plan import build_plan, node_verdict
 from ptqtui.advise.results import Measure, PlanStage
 from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, Similarity
-from ptqtui.analysis.whatif import CannotEmulate, settings_after
+from ptqtui.analysis.whatif import CannotEmulate, input_changes, settings_after
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import load_rules
 from ptqtui.inputs.config import load_config
@@ -92,11 +92,11 @@ class FakeWhatIf:
         return g
 
     def measure(self, remedy: Remedy) -> Measure:
-        if not all(self.can_emulate(c) for c in remedy.inputs):
+        if not all(self.can_emulate(c) for c in input_changes(remedy)):
             raise CannotEmulate("not in the fake")
         settings = settings_after(self.settings, remedy)
         self.calls.append(settings)
-        fixed = sum(self.effects[c.fix] for c in remedy.inputs)
+        fixed = sum(self.effects[c.fix] for c in input_changes(remedy))
         c = min(1.0, self.base + fixed + self._gain(settings))
         return Measure(c, None, 1 - 5 * (1 - c), self.noise)
 
@@ -634,3 +634,20 @@ def test_stage_of_a_finding_comes_from_its_category_and_remedy(tmp_path: Path) -
     assert per_channel.codes == ("PTQ301",)
     assert per_channel.remedy == Remedy(settings=SettingsDelta(per_channel=True))
     assert per_channel.yaml_change == "calibration_parameters.per_channel: true"
+
+
+def test_norm_type_no_preprocess_is_emulated_as_removing_the_normalisation(tmp_path: Path) -> None:
+    """A self-normalising model: the cure is the config (norm_type no_preprocess), and the
+    simulator tries it by removing the normalisation from the data (the same values)."""
+    edit = ConfigEdit("input_parameters.norm_type", "no_preprocess", "data_mean_and_scale")
+    norm = Finding("PTQ002", Severity.CRITICAL, "the model normalises too",
+                   remedy=Remedy(config=(edit,)))  # fmt: skip
+    fake = FakeWhatIf(0.80, {InputFix.REMOVE_NORMALISATION: 0.15})
+    plan = make_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
+    first = plan.steps[0]
+    assert first.tried and first.after is not None and first.before is not None
+    assert round(first.after.cosine - first.before.cosine, 6) == 0.15
+    assert first.yaml_change == "input_parameters.norm_type: no_preprocess"
+    assert yaml.safe_load(plan.patched_config or "")["input_parameters"]["norm_type"] == (
+        "no_preprocess"
+    )

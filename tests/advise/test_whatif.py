@@ -202,3 +202,15 @@ def test_the_plan_measures_no_calibration_method_the_sweep_measured(bgr_case) ->
         if not (s.per_channel or s.asymmetric or s.bias_correction or s.node_overrides)
     ]
     assert methods == []  # mix, kl, max and the five percentiles came from the sweep
+
+
+def test_norm_type_no_preprocess_measures_as_the_data_fix(double_norm_case) -> None:
+    from ptqtui.remedy import ConfigEdit
+
+    inputs, _, ctx = double_norm_case
+    w = WhatIf(ctx, inputs)
+    edit = ConfigEdit("input_parameters.norm_type", "no_preprocess", "data_mean_and_scale")
+    by_config = w.measure(Remedy(config=(edit,)))
+    by_data = w.measure(Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)))
+    assert by_config is by_data  # one what-if, measured once
+    assert by_config.top1 is not None and by_config.top1 > w.measure(Remedy()).top1 + 0.3

@@ -27,7 +27,6 @@ def test_fires_critical_when_the_model_prefers_swapped_channels(tmp_path):
     assert finding.severity is Severity.CRITICAL
     assert "swapped" in finding.message and "0.20 as given" in finding.message
     assert "more confident on 100 % of samples" in finding.measured
-    assert finding.yaml_change is None  # mean_value agrees with rgb: the data is wrong
     assert finding.remedy == Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS, "images"),))
 
 
@@ -38,7 +37,6 @@ def test_config_type_is_the_odd_one_out(tmp_path):
     )
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL
-    assert finding.yaml_change == "input_parameters.input_type_train: bgr -> rgb"
     [change] = finding.remedy.config
     assert (change.key, change.old, change.new) == (
         "input_parameters.input_type_train",
@@ -52,9 +50,6 @@ def test_reversed_mean_is_minor_when_the_model_confirms_the_data(tmp_path):
     ctx = make_context(tmp_path, input__mean_value=BGR_MEAN)
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.MINOR and "reversed" in finding.message
-    assert finding.yaml_change == (
-        "input_parameters.mean_value: 103.53 116.28 123.675 -> 123.675 116.28 103.53"
-    )
     [change] = finding.remedy.config
     assert change.old == (103.53, 116.28, 123.675) and change.new == (123.675, 116.28, 103.53)
 
@@ -116,11 +111,6 @@ def test_labelled_images_show_the_config_order_is_wrong(tmp_path):
     )
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL and "labelled" in finding.message
-    assert finding.yaml_change.splitlines() == [
-        "input_parameters.input_type_train: bgr -> rgb",
-        "input_parameters.mean_value: 103.53 116.28 123.675 -> 123.675 116.28 103.53",
-        "input_parameters.scale_value: 0.01743 0.01751 0.01712 -> 0.01712 0.01751 0.01743",
-    ]
     assert "100.0 % with channels swapped" in finding.measured
     assert [(e.key, e.new) for e in finding.remedy.config] == [
         ("input_parameters.input_type_train", "rgb"),

@@ -14,7 +14,6 @@ def test_fires_when_float32_files_are_declared_uint8(tmp_path):
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL
     assert "6 of 6" in finding.message and "float32 1x3x16x16" in finding.message
-    assert finding.yaml_change == "calibration_parameters.cal_data_type: uint8 -> float32"
     assert finding.evidence[0].observed == "3072 bytes"
     [change] = finding.remedy.config
     assert (change.key, change.old, change.new) == (

@@ -7,12 +7,11 @@ from ptqtui.remedy import ConfigEdit
 from tests.check.factories import config_context, mapper_config
 
 
-def test_fires_on_illegal_value_with_line_and_yaml_change(tmp_path):
+def test_fires_on_illegal_value_with_line_and_remedy(tmp_path):
     ctx = config_context(tmp_path, mapper_config(cal__calibration_type="klx"))
     [finding] = rule.check(ctx)
     assert finding.code == "PTQ201" and finding.severity is Severity.MAJOR
     assert "klx" in finding.message and "line" in finding.evidence[0].where
-    assert finding.yaml_change == "calibration_parameters.calibration_type: klx -> kl"
     line = ctx.config.line_of("calibration_parameters.calibration_type")
     assert line is not None
     assert finding.remedy.config == (

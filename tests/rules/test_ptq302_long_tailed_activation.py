@@ -20,10 +20,6 @@ def test_fires_when_clipping_beats_max():
     [f] = rule.check(FakeContext(analysis(nodes=TAILED, sweep=SWEEP)))
     assert f.severity is Severity.MAJOR
     assert "10.0x" in f.message and "max_percentile 0.9999" in f.message
-    assert f.yaml_change == (
-        "calibration_parameters.calibration_type: (unset) -> max\n"
-        "calibration_parameters.max_percentile: (unset) -> 0.9999"
-    )
     delta = SettingsDelta(calibration_type="max", max_percentile=0.9999)
     assert f.remedy == Remedy(settings=delta)
 

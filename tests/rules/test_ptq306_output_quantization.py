@@ -48,9 +48,6 @@ def test_fires_when_int8_outputs_cost(tmp_path):
     config = _config(tmp_path, "set_model_output_int8,asymmetric")
     [f] = rule.check(FakeContext(config=config, sim=_sim(0.004)))
     assert f.severity is Severity.MINOR and "0.0040" in f.message
-    assert f.yaml_change == (
-        "calibration_parameters.optimization: set_model_output_int8,asymmetric -> asymmetric"
-    )
     assert f.remedy.settings == SettingsDelta(set_model_output_int8=False)
     assert f.remedy.settings.apply(_sim(0.004).settings) == QuantSettings("max")
 
