@@ -30,7 +30,8 @@ if typing.TYPE_CHECKING:  # the records load fast (ptqtui view); the pipeline on
     from ptqtui.check.registry import Rule
     from ptqtui.inputs.resolve import LoadedInputs
 
-SCHEMA = "ptqtui.diagnosis/1"
+SCHEMA = "ptqtui.diagnosis/2"  # /2: findings carry a typed `remedy`; `yaml_change` is gone
+READABLE = ("ptqtui.diagnosis/1", SCHEMA)  # /1 reads as /2 without remedies (old fields dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,11 @@ class Diagnosis:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Diagnosis:
-        """Read back what `to_json` wrote; raises ValueError on anything else."""
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        """Read back what `to_json` wrote (or a /1 document); raises ValueError on anything
+        else."""
+        if not isinstance(data, dict) or data.get("schema") not in READABLE:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"not a {SCHEMA} document (schema: {found!r})")
+            raise ValueError(f"not a {' or '.join(READABLE)} document (schema: {found!r})")
         body = {k: v for k, v in data.items() if k != "schema"}
         try:
             return _decode(cls, body)
@@ -136,6 +138,11 @@ def _decode(kind: Any, value: Any) -> Any:
         options = [a for a in typing.get_args(kind) if a is not type(None)]
         if value is None:
             return None
+        if isinstance(value, list):  # a scalar-or-list value (remedy.Value): the tuple option
+            tuples = [a for a in options if typing.get_origin(a) is tuple]
+            return _decode(tuples[0] if tuples else options[0], value)
+        if isinstance(value, (bool, int, float, str)) and len(options) > 1:
+            return value  # a scalar of several possible types (remedy.Value) is as JSON has it
         return _decode(options[0], value)
     if origin is tuple:
         args = typing.get_args(kind)

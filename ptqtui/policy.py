@@ -34,9 +34,11 @@ class LossBand(enum.Enum):
 # --- the calibration tuning order of the reference (§2) ------------------------------------
 PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)  # reference §2, in its order
 
-# --- grading a measured gain (the planner) -------------------------------------------------
-MAJOR_GAIN_COSINE = 0.01  # an output-cosine gain this large grades a step major (one TARGET
-# gap's worth: from 0.98 to the 0.99 target), as 1.5 accuracy points do
+# --- grading a measured gain (rules PTQ301-306, the plan's steps) -------------------------
+# An output cosine gain (or one node's loss) this large is graded the 1.5-4 % kind: the rules'
+# own judgement (PTQ301-306 wrote it four times), not yet measured against the loss bands.
+MAJOR_COSINE_GAIN = 0.01
+MAJOR_POINTS = MEDIUM_LOSS_POINTS  # a gain of this many accuracy points is major
 
 # --- what the hardware offers ---------------------------------------------------------------
 NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available (PTQ303/304, plan.py)

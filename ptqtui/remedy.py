@@ -141,6 +141,10 @@ class NodeChange:
             raise ValueError(f"{self.node}: a node runs on the CPU or in int16, not both")
 
 
+# QuantSettings fields of the int8 outputs (PTQ306), also SettingsDelta fields
+OUTPUT_FLAGS = ("set_model_output_int8", "softmax_input_int8", "softmax_output_int8")
+
+
 @dataclass(frozen=True, slots=True)
 class SettingsDelta:
     """A change of the simulator's `QuantSettings`; None fields keep the current value.
@@ -154,6 +158,10 @@ class SettingsDelta:
     asymmetric: bool | None = None
     bias_correction: bool | None = None
     nodes: tuple[NodeChange, ...] = ()
+    # int8 model outputs and Softmax (the optimization items of the same names)
+    set_model_output_int8: bool | None = None
+    softmax_input_int8: bool | None = None
+    softmax_output_int8: bool | None = None
 
     def is_empty(self) -> bool:
         return self == SettingsDelta()
@@ -168,7 +176,7 @@ class SettingsDelta:
             changes["calibration_type"] = self.calibration_type
         if self.max_percentile is not None:
             changes["max_percentile"] = None if self.max_percentile >= 1.0 else self.max_percentile
-        for flag in ("per_channel", "asymmetric", "bias_correction"):
+        for flag in ("per_channel", "asymmetric", "bias_correction", *OUTPUT_FLAGS):
             value = getattr(self, flag)
             if value is not None:
                 changes[flag] = value
@@ -214,6 +222,10 @@ class SettingsDelta:
             value = getattr(self, flag)
             if value is not None:
                 parts.append(f"{flag} {'on' if value else 'off'}")
+        for flag in OUTPUT_FLAGS:
+            value = getattr(self, flag)
+            if value is not None:
+                parts.append(f"{flag} {'on' if value else 'off'}")
         for n in self.nodes:
             what = [n.placement.value] if n.placement else []
             what += [n.dtype.value] if n.dtype else []
@@ -228,7 +240,7 @@ def settings_delta(old: QuantSettings, new: QuantSettings) -> SettingsDelta:
         changes["calibration_type"] = new.calibration_type
     if (new.max_percentile or 1.0) != (old.max_percentile or 1.0):
         changes["max_percentile"] = new.max_percentile or 1.0
-    for flag in ("per_channel", "asymmetric", "bias_correction"):
+    for flag in ("per_channel", "asymmetric", "bias_correction", *OUTPUT_FLAGS):
         if getattr(new, flag) != getattr(old, flag):
             changes[flag] = getattr(new, flag)
     nodes: list[NodeChange] = []

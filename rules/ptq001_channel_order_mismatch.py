@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import config_remedy, edit, input_remedy
+
 from ptqtui.check.context import (
     AS_GIVEN,
     COLOR_TYPES,
@@ -17,8 +19,9 @@ from ptqtui.check.context import (
     ProbeVerdict,
 )
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.inputs.schema import LEGAL_TYPE_PAIRS, legal_type_pair
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context, DataStats
@@ -97,14 +100,14 @@ def _config_type_finding(
     other = _other(train)
     given, swapped = labelled.of(AS_GIVEN), labelled.of(SWAPPED)
     key = "input_parameters.input_type_train"
-    changes = [yaml_change_line(key, train, other)]
+    config = ctx.maybe("config")
+    edits = [edit(config, key, train, other)]
     for mkey, values in (
         ("input_parameters.mean_value", spec.mean),
         ("input_parameters.scale_value", spec.scale),
     ):
         if values is not None and len(values) == 3 and order != other:
-            old = " ".join(f"{v:g}" for v in values)
-            changes.append(yaml_change_line(mkey, old, " ".join(f"{v:g}" for v in values[::-1])))
+            edits.append(edit(config, mkey, values, values[::-1]))
     return RULE.finding(
         f"input_type_train says {train}, but the float model classifies the labelled "
         f"evaluation images far better in {other.upper()} order: top-1 {100 * given:.0f} % as "
@@ -119,7 +122,7 @@ def _config_type_finding(
         fix=f"The model was trained on {other.upper()}: set input_type_train {other}, order "
         f"mean_value/scale_value as {other.upper()} and write the calibration data in "
         f"{other.upper()}.",
-        yaml_change="\n".join(changes),
+        remedy=config_remedy(*edits),
         measured=f"float model on {labelled.samples} labelled evaluation images: top-1 "
         f"{100 * given:.1f} % as {train}, {100 * swapped:.1f} % with channels swapped",
     )
@@ -270,11 +273,13 @@ def _swap_finding(
             )
         if contradicted:
             message += " (but the model is more confident on the data as given)"
-    change = None
+    # the data is in the wrong order (swap it), unless the config's key is what is wrong
+    remedy = input_remedy(InputFix.SWAP_CHANNELS, name)
     if conflict and order is not None:
         evidence.append(_mean_evidence(ctx, spec, order))
         # the config's own mean_value says the model is `order`: input_type_train is the odd one
-        change = yaml_change_line("input_parameters.input_type_train", train, order)
+        key = "input_parameters.input_type_train"
+        remedy = config_remedy(edit(ctx.maybe("config"), key, train, order))
         fix = (
             f"The model expects {order.upper()} (as mean_value says): set input_type_train "
             f"{order} and write the calibration data in {order.upper()} order."
@@ -295,7 +300,7 @@ def _swap_finding(
         *evidence,
         severity=severity,
         fix=fix,
-        yaml_change=change,
+        remedy=remedy,
         measured="; ".join(measured) or None,
     )
 
@@ -311,6 +316,7 @@ def _order_finding(
     train = spec.type_train or "rgb"
     values = spec.mean or spec.scale or ()
     key = "input_parameters.mean_value" if spec.mean else "input_parameters.scale_value"
+    reverse = config_remedy(edit(ctx.maybe("config"), key, values, values[::-1]))
     if labelled is not None and labelled.of(AS_GIVEN) - labelled.of(SWAPPED) >= LABELLED_GAIN:
         return RULE.finding(
             f"{key.rpartition('.')[2]} of input {name} is in {order.upper()} order but "
@@ -319,9 +325,7 @@ def _order_finding(
             _mean_evidence(ctx, spec, order),
             severity=Severity.MINOR,
             fix=f"Reverse {key.rpartition('.')[2]} to {train.upper()} order.",
-            yaml_change=yaml_change_line(
-                key, " ".join(f"{v:g}" for v in values), " ".join(f"{v:g}" for v in values[::-1])
-            ),
+            remedy=reverse,
             measured=f"float model on {labelled.samples} labelled evaluation images: top-1 "
             f"{100 * labelled.of(AS_GIVEN):.1f} % as {train}, "
             f"{100 * labelled.of(SWAPPED):.1f} % swapped",
@@ -336,9 +340,7 @@ def _order_finding(
             _mean_evidence(ctx, spec, order),
             severity=Severity.MINOR,
             fix=f"Reverse {key.rpartition('.')[2]} to {train.upper()} order.",
-            yaml_change=yaml_change_line(
-                key, " ".join(f"{v:g}" for v in values), " ".join(f"{v:g}" for v in values[::-1])
-            ),
+            remedy=reverse,
             measured=verdict.measured(SWAPPED) if swapped is not None else None,
         )
     return RULE.finding(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import config_remedy, edit, input_remedy
+
 from ptqtui.check.context import NORM_REMOVED, ProbeVerdict
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context, DataStats
@@ -120,9 +123,10 @@ def check(ctx: Context) -> list[Finding]:
                     else "Remove the normalisation from the model, or set norm_type "
                     "no_preprocess and let the model normalise."
                 ),
-                yaml_change=None
+                # normalised data: the data is the cure; a self-normalising model: the config
+                remedy=input_remedy(InputFix.REMOVE_NORMALISATION, name)
                 if looks_normalised
-                else yaml_change_line(key, spec.norm_type, "no_preprocess"),
+                else config_remedy(edit(ctx.maybe("config"), key, spec.norm_type, "no_preprocess")),
                 measured=verdict.measured(NORM_REMOVED) if confirmed and verdict else None,
             )
         )

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ptqtui.check.context import DIV_255, NORM_ADDED, TIMES_255, ProbeVerdict
+from ptqtui.rules._remedies import config_remedy, edit, input_remedy
+
+from ptqtui.check.context import (
+    DIV_255,
+    IMAGENET_MEAN_RGB,
+    IMAGENET_SCALE_RGB,
+    NORM_ADDED,
+    TIMES_255,
+    ProbeVerdict,
+)
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context, DataStats
@@ -35,6 +45,9 @@ UNIT_SCALE = 1.0  # a scale above this is 1/std of 0..1 data (e.g. 4.37)
 PIXEL_RANGE = (-0.5, 255.5)  # rgb/bgr/gray/yuv444 data at input_type_train
 NORMALISED_MAX = 8.0  # as PTQ002: |x| below this with negatives is normalised data
 IMAGE_TYPES = ("rgb", "bgr", "gray", "yuv444")
+# ImageNet mean and 1/std in pixel units, RGB order, as the suggested normalisation writes them
+IMAGENET_MEAN = IMAGENET_MEAN_RGB
+IMAGENET_SCALE = tuple(round(s, 5) for s in IMAGENET_SCALE_RGB)  # 0.01712 0.01751 0.01743
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -125,6 +138,7 @@ def _unit_data(
         severity=Severity.CRITICAL if strong or expects[0] == "255" else Severity.MAJOR,
         fix="Multiply the data by 255 before writing it (or read it with OpenCV as uint8), "
         "keeping mean_value/scale_value in pixel units.",
+        remedy=input_remedy(InputFix.SCALE_X255, name),
         measured=verdict.measured(TIMES_255) if confirmed and verdict else None,
     )
 
@@ -151,6 +165,7 @@ def _pixel_data(
         severity=Severity.CRITICAL if strong or expects[0] == "1" else Severity.MAJOR,
         fix="Keep the data in pixels and express mean_value/scale_value in pixel units "
         "(mean x 255, scale / 255), or divide the data by 255.",
+        remedy=input_remedy(InputFix.SCALE_DIV255, name),
         measured=verdict.measured(DIV_255) if confirmed and verdict else None,
     )
 
@@ -165,18 +180,13 @@ def _missing_normalisation(
     if verdict is None or verdict.preferred != NORM_ADDED or verdict.strength != "strong":
         return None
     strong = True
-    mean = "123.675 116.28 103.53" if spec.type_train == "rgb" else "103.53 116.28 123.675"
-    scale = "0.01712 0.01751 0.01743" if spec.type_train == "rgb" else "0.01743 0.01751 0.01712"
-    change = "\n".join(
-        (
-            yaml_change_line("input_parameters.norm_type", spec.norm_type, "data_mean_and_scale"),
-            yaml_change_line(
-                "input_parameters.mean_value", _fmt(spec.mean) if spec.mean else None, mean
-            ),
-            yaml_change_line(
-                "input_parameters.scale_value", _fmt(spec.scale) if spec.scale else None, scale
-            ),
-        )
+    mean = IMAGENET_MEAN if spec.type_train == "rgb" else IMAGENET_MEAN[::-1]
+    scale = IMAGENET_SCALE if spec.type_train == "rgb" else IMAGENET_SCALE[::-1]
+    config = ctx.maybe("config")
+    remedy = config_remedy(
+        edit(config, "input_parameters.norm_type", spec.norm_type, "data_mean_and_scale"),
+        edit(config, "input_parameters.mean_value", spec.mean, mean),
+        edit(config, "input_parameters.scale_value", spec.scale, scale),
     )
     return RULE.finding(
         f"input {name} reaches the model as raw 0..{stats.max:.0f} pixels (norm_type "
@@ -186,7 +196,7 @@ def _missing_normalisation(
         severity=Severity.CRITICAL if strong else Severity.MAJOR,
         fix="Apply the training normalisation in the config (norm_type data_mean_and_scale with "
         "the training mean and 1/std in pixel units).",
-        yaml_change=change,
+        remedy=remedy,
         measured=verdict.measured(NORM_ADDED),
     )
 

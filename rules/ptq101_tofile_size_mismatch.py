@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import config_remedy, edit, input_remedy
+
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import InputFix, Remedy
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,14 +64,25 @@ def check(ctx: Context) -> list[Finding]:
         )
         if share == 1.0:
             message += "; no calibration file can be read"
-        change = None
+        remedy: Remedy | None = None
         fix = None
-        if same_shape:
+        if same_shape and share < 1.0:
+            # the other files fit the declared dtype: these few are the odd ones, not the key
+            dtype = same_shape[0].split()[0]
+            remedy = input_remedy(
+                InputFix.DROP_SAMPLES, None, tuple(m.file.name for m in mismatches)
+            )
+            fix = (
+                f"These files hold {dtype} data while the others are {first.dtype}: write "
+                f"them as {first.dtype} (arr.astype(np.{first.dtype}).tofile(...)) or leave "
+                "them out."
+            )
+        elif same_shape:
             dtype = same_shape[0].split()[0]
             key = "calibration_parameters.cal_data_type"
             # the dtype read was declared (cal_data_type) or implied by the directory name
             declared = first.dtype if any(sp.cal_data_type for sp in ctx.specs) else None
-            change = yaml_change_line(key, declared, dtype)
+            remedy = config_remedy(edit(ctx.maybe("config"), key, declared, dtype))
             fix = (
                 f"The files hold {dtype} data: set cal_data_type {dtype} (or write them as "
                 f"{first.dtype} with arr.astype(np.{first.dtype}).tofile(...))."
@@ -87,9 +101,7 @@ def check(ctx: Context) -> list[Finding]:
             )
             for m in mismatches[:LISTED]
         ]
-        findings.append(
-            RULE.finding(message, *evidence, severity=severity, fix=fix, yaml_change=change)
-        )
+        findings.append(RULE.finding(message, *evidence, severity=severity, fix=fix, remedy=remedy))
     for spec in ctx.specs:
         if spec.cal_dtype_conflict:
             key = "calibration_parameters.cal_data_type"

@@ -8,11 +8,13 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
+from ptqtui.rules._remedies import input_remedy
 
 from ptqtui.check.context import OTHER_LAYOUT
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 from ptqtui.inputs.data import IMAGE_SUFFIXES, NPY_SUFFIXES
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -81,6 +83,10 @@ def check(ctx: Context) -> list[Finding]:
                     )
                     + f"; input_layout_train must stay the model's layout ({declared}).",
                     measured=measured,
+                    # read the bytes in the layout they were written in
+                    remedy=input_remedy(
+                        InputFix.READ_NHWC if other == "NHWC" else InputFix.READ_NCHW, name
+                    ),
                 )
             )
     findings += _mixed_sizes(ctx)

@@ -6,9 +6,11 @@ import statistics
 from typing import TYPE_CHECKING
 
 import numpy as np
+from ptqtui.rules._remedies import input_remedy
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import ArrayStats, Context
@@ -54,23 +56,28 @@ def check(ctx: Context) -> list[Finding]:
         scale = data.full_scale if image else None
         kinds: dict[str, list[str]] = {}
         flagged: set[int] = set()
+        dropped: list[str] = []  # the files to leave out, in the order found
         for i, s in enumerate(stats):
             kind = _exposure(s, scale)
             if kind:
                 kinds.setdefault(kind, []).append(s.name)
                 flagged.add(i)
+                dropped.append(s.name)
         ref = scale if scale is not None else max(data.std, 1e-12) * 4
         for i, j in _duplicates(thumbs, ref * DUPLICATE_DIFF):
             if i not in flagged and j not in flagged:
                 kinds.setdefault("near-duplicate", []).append(f"{stats[j].name} = {stats[i].name}")
                 flagged.add(j)
+                dropped.append(stats[j].name)
         for i in _outliers(stats):
             if i not in flagged:
                 kinds.setdefault("outlying", []).append(stats[i].name)
                 flagged.add(i)
+                dropped.append(stats[i].name)
         if sset.unreadable and name == sset.inputs[0]:
             for file, _problem in sset.unreadable:
                 kinds.setdefault("unreadable", []).append(file)
+                dropped.append(file)
         if not kinds:
             continue
         count = sum(len(v) for v in kinds.values())
@@ -88,6 +95,7 @@ def check(ctx: Context) -> list[Finding]:
                     for kind, files in kinds.items()
                 ),
                 severity=severity,
+                remedy=input_remedy(InputFix.DROP_SAMPLES, name, tuple(dropped)),
             )
         )
     return findings

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import input_remedy
+
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -49,6 +52,7 @@ def check(ctx: Context) -> list[Finding]:
                     )
                     for s in bad[:LISTED]
                 ),
+                remedy=input_remedy(InputFix.DROP_SAMPLES, name, tuple(s.name for s in bad)),
             )
         )
     return findings

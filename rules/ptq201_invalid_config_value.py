@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ptqtui.check.context import Context
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import ConfigEdit, Remedy
 
 RULE = RuleInfo(
     code="PTQ201",
@@ -50,11 +51,12 @@ def check(ctx: Context) -> list[Finding]:
         if severity is None:
             continue
         where = f"{config.path.name} line {p.line}" if p.line else config.path.name
-        change = None
+        remedy = None
         fix = None
         if p.suggestion and p.kind in ("value", "type"):
             old = ctx.config_value_text(p.key) or None
-            change = yaml_change_line(p.key, old, p.suggestion)
+            # the suggestion is the legal spelling, written as text: the old value as written
+            remedy = Remedy(config=(ConfigEdit(p.key, new=p.suggestion, old=old, line=p.line),))
             fix = f"Write {p.suggestion!r} on {where}."
         elif p.suggestion and p.kind == "unknown-key":
             group, _, name = p.key.partition(".")
@@ -74,7 +76,7 @@ def check(ctx: Context) -> list[Finding]:
                 ),
                 severity=severity,
                 fix=fix,
-                yaml_change=change,
+                remedy=remedy,
             )
         )
     return findings

@@ -5,9 +5,12 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import edit
+
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.inputs.model import guess_image_layout
+from ptqtui.remedy import ConfigEdit, Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -42,10 +45,10 @@ def check(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
     pairs: list[tuple[InputSpec, TensorInfo | None]] = [(s, None) for s in config.inputs]
     if graph is not None:
-        findings += _count_and_names(config, graph)
+        findings += _count_and_names(ctx, config, graph)
         pairs = _match(config, graph)
     for spec, tensor in pairs:
-        findings += _spec_findings(config, spec, tensor)
+        findings += _spec_findings(ctx, config, spec, tensor)
     return findings
 
 
@@ -59,13 +62,14 @@ def _fmt_shape(shape: tuple[object, ...] | None) -> str:
     return "x".join("?" if d is None or isinstance(d, str) else str(d) for d in shape)
 
 
-def _count_and_names(config: MapperConfig, graph: ModelGraph) -> list[Finding]:
+def _count_and_names(ctx: Context, config: MapperConfig, graph: ModelGraph) -> list[Finding]:
     out = []
     model_names = [t.name for t in graph.inputs]
     named = [s.name for s in config.inputs if s.name]
     key = "input_parameters.input_name"
-    for name in named:
-        if name not in model_names:
+    for spec in config.inputs:
+        name = spec.name
+        if name and name not in model_names:
             close = difflib.get_close_matches(name, model_names, n=1, cutoff=0.5)
             hint = f"; closest: {close[0]}" if close else ""
             out.append(
@@ -74,7 +78,9 @@ def _count_and_names(config: MapperConfig, graph: ModelGraph) -> list[Finding]:
                     f"(inputs: {', '.join(model_names)}){hint}",
                     Evidence("input name", name, ", ".join(model_names), config.where(key)),
                     fix="Use the model's input names, in the order of the other per-input keys.",
-                    yaml_change=yaml_change_line(key, name, close[0]) if close else None,
+                    remedy=_remedy(_per_input_edit(ctx, config, key, spec, name, close[0]))
+                    if close
+                    else None,
                 )
             )
     count = len(config.inputs)
@@ -109,7 +115,7 @@ def _channels(shape: tuple[int | None, ...] | None, layout: str | None) -> int |
 
 
 def _spec_findings(
-    config: MapperConfig, spec: InputSpec, tensor: TensorInfo | None
+    ctx: Context, config: MapperConfig, spec: InputSpec, tensor: TensorInfo | None
 ) -> list[Finding]:
     out = []
     label = _label(spec, tensor)
@@ -132,7 +138,7 @@ def _spec_findings(
                         _fmt_shape(model_shape),
                         config.where(shape_key),
                     ),
-                    yaml_change=_shape_change(config, spec, model_shape),
+                    remedy=_remedy(_shape_edit(ctx, config, spec, model_shape)),
                 )
             )
     model_layout = tensor.layout if tensor is not None else None
@@ -149,8 +155,8 @@ def _spec_findings(
                 ),
                 fix="input_layout_train is the layout of the model's input as trained; "
                 "input_layout_rt is the runtime one.",
-                yaml_change=_per_input_change(
-                    config, layout_key, spec, spec.layout_train, model_layout
+                remedy=_remedy(
+                    _per_input_edit(ctx, config, layout_key, spec, spec.layout_train, model_layout)
                 ),
             )
         )
@@ -242,18 +248,39 @@ def _channel_findings(
     return out
 
 
-def _shape_change(
-    config: MapperConfig, spec: InputSpec, model_shape: tuple[object, ...] | None
-) -> str | None:
+def _fixed_shape(model_shape: tuple[object, ...] | None) -> tuple[int, ...] | None:
+    """The model's shape with a dynamic batch as 1; None when another dimension is dynamic."""
     if model_shape is None or not all(isinstance(d, int) and d > 0 for d in model_shape[1:]):
         return None
-    fixed = tuple(d if isinstance(d, int) and d > 0 else 1 for d in model_shape)
-    return _per_input_change(
-        config, "input_parameters.input_shape", spec, _fmt_shape(spec.shape), _fmt_shape(fixed)
-    )
+    return tuple(d if isinstance(d, int) and d > 0 else 1 for d in model_shape)
 
 
-def _per_input_change(config: MapperConfig, key: str, spec: InputSpec, old: str, new: str) -> str:
+def _shape_edit(
+    ctx: Context, config: MapperConfig, spec: InputSpec, model_shape: tuple[object, ...] | None
+) -> ConfigEdit | None:
+    fixed = _fixed_shape(model_shape)
+    if fixed is None:
+        return None
+    key = "input_parameters.input_shape"
+    return _per_input_edit(ctx, config, key, spec, _fmt_shape(spec.shape), _fmt_shape(fixed))
+
+
+def _per_input_edit(
+    ctx: Context, config: MapperConfig, key: str, spec: InputSpec, old: str, new: str
+) -> ConfigEdit | None:
+    """Set this input's part of a per-input key; with several inputs the key holds one value
+    per input separated by ';', so the edit rewrites the whole value as written."""
     if len(config.inputs) <= 1:
-        return yaml_change_line(key, old, new)
-    return yaml_change_line(f"{key} (input {spec.name or spec.index})", old, new)
+        return edit(config, key, old, new)
+    written = ctx.config_value_text(key)
+    if written is None:
+        return None
+    parts = [p.strip() for p in written.split(";")]
+    if spec.index >= len(parts):
+        return None
+    parts[spec.index] = new
+    return edit(config, key, written, ";".join(parts))
+
+
+def _remedy(change: ConfigEdit | None) -> Remedy | None:
+    return Remedy(config=(change,)) if change is not None else None

@@ -6,7 +6,8 @@ import difflib
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import ConfigEdit, Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -56,7 +57,13 @@ def check(ctx: Context) -> list[Finding]:
                     ", ".join(close) if close else f"one of the {len(names)} node names",
                     where,
                 ),
-                yaml_change=yaml_change_line(f"{key} node", setting.node, close[0])
+                remedy=Remedy(
+                    config=(
+                        ConfigEdit(
+                            key, new=close[0], node=setting.node, line=setting.line, rename=True
+                        ),
+                    )
+                )
                 if close
                 else None,
             )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import edit, removal
+
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
+from ptqtui.remedy import ConfigEdit, Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -51,6 +54,7 @@ def check(ctx: Context) -> list[Finding]:
             setting = cpu[node]
             where = _where(config, setting)
             downstream = len(after)
+            remedy = None
             if downstream < MIDDLE_MAJOR:
                 names = ", ".join(after)
                 fix = (
@@ -62,6 +66,7 @@ def check(ctx: Context) -> list[Finding]:
                     f"Put {node} back on the BPU; if it is sensitive, set it to int16: "
                     f"node_info {{'{node}': {{'InputType': 'int16', 'OutputType': 'int16'}}}}."
                 )
+                remedy = Remedy(config=(_back_on_bpu(config, setting),))
             findings.append(
                 RULE.finding(
                     f"CPU node {node} ({graph.node(node).op_type}) sits in the middle of the "
@@ -75,6 +80,7 @@ def check(ctx: Context) -> list[Finding]:
                     severity=Severity.MAJOR if downstream >= MIDDLE_MAJOR else Severity.MINOR,
                     fix=fix,
                     related=("PTQ203",) if downstream < MIDDLE_MAJOR else (),
+                    remedy=remedy,
                 )
             )
     if len(cpu) > MAX_CPU_NODES:
@@ -91,6 +97,17 @@ def check(ctx: Context) -> list[Finding]:
             )
         )
     return findings
+
+
+def _back_on_bpu(config: MapperConfig, setting: NodeSetting) -> ConfigEdit:
+    """The edit that puts a node back on the BPU where the config puts it on the CPU."""
+    if setting.source == "node_info":
+        key = "model_parameters.node_info"
+        return ConfigEdit(key, node=setting.node, fields=(("ON", "BPU"),), line=setting.line)
+    key = f"calibration_parameters.{setting.source}"
+    listed = tuple(s.node for s in config.node_settings if s.source == setting.source)
+    rest = tuple(n for n in listed if n != setting.node)
+    return edit(config, key, listed, rest) if rest else removal(config, key, listed)
 
 
 def _cpu_nodes(config: MapperConfig) -> dict[str, NodeSetting]:

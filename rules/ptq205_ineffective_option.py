@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ptqtui.rules._remedies import config_remedy, edit, removal
+
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
 from ptqtui.inputs.schema import OPTIMIZATION_OP_PATTERN
+from ptqtui.remedy import Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -25,7 +28,7 @@ RULE = RuleInfo(
     needs=("config",),
     example="[minor] PTQ205 per_channel: True has no effect with calibration_type default (the "
     "search decides per-channel itself) (mapper.yaml line 33)\n"
-    "  change: calibration_parameters.per_channel: True -> (remove)",
+    "  change: calibration_parameters.per_channel: true -> (remove)",
 )
 
 CAL = "calibration_parameters"
@@ -70,7 +73,7 @@ def _finding(
     expected: str,
     *,
     fix: str,
-    change: str | None = None,
+    remedy: Remedy | None = None,
     severity: Severity = Severity.MINOR,
 ) -> Finding:
     where = config.where(key)
@@ -79,7 +82,7 @@ def _finding(
         Evidence(key.rpartition(".")[2], observed, expected, where),
         severity=severity,
         fix=fix,
-        yaml_change=change,
+        remedy=remedy,
     )
 
 
@@ -96,7 +99,7 @@ def _calibration_options(config: MapperConfig) -> list[Finding]:
                 "skip",
                 "default, mix, kl or max with real calibration samples",
                 fix="Use calibration_type default (or mix/kl/max) with ~100 real samples.",
-                change=yaml_change_line(f"{CAL}.calibration_type", "skip", "default"),
+                remedy=config_remedy(edit(config, f"{CAL}.calibration_type", "skip", "default")),
                 severity=Severity.MAJOR,
             )
         )
@@ -114,7 +117,7 @@ def _calibration_options(config: MapperConfig) -> list[Finding]:
                 "True",
                 "calibration_type kl or max",
                 fix="Remove per_channel, or set calibration_type max/kl to force it.",
-                change=yaml_change_line(f"{CAL}.per_channel", True, None),
+                remedy=config_remedy(removal(config, f"{CAL}.per_channel", True)),
             )
         )
     percentile = config.values.get(f"{CAL}.max_percentile")
@@ -128,7 +131,7 @@ def _calibration_options(config: MapperConfig) -> list[Finding]:
                 f"{percentile:g}",
                 "calibration_type max",
                 fix="Set calibration_type max to use the percentile, or remove max_percentile.",
-                change=yaml_change_line(f"{CAL}.calibration_type", cal_type, "max"),
+                remedy=config_remedy(edit(config, f"{CAL}.calibration_type", cal_type, "max")),
             )
         )
     if config.has_optimization("asymmetric") and cal_type == "default":
@@ -229,7 +232,7 @@ def _norm_options(config: MapperConfig) -> list[Finding]:
                     f"norm_type {wanted}",
                     fix=f"Set norm_type {wanted} if the model needs this {name[:-6]}, "
                     f"else remove {name}.",
-                    change=yaml_change_line(f"{INP}.norm_type", spec.norm_type, wanted),
+                    remedy=config_remedy(edit(config, f"{INP}.norm_type", spec.norm_type, wanted)),
                     # a mean/scale written but not applied feeds the model unnormalised data
                     severity=Severity.MINOR if trivial else Severity.MAJOR,
                 )
@@ -250,7 +253,9 @@ def _input_options(config: MapperConfig) -> list[Finding]:
                     "bt601_video",
                     "input_type_rt nv12",
                     fix="Remove input_space_and_range (regular is the default).",
-                    change=yaml_change_line(f"{INP}.input_space_and_range", "bt601_video", None),
+                    remedy=config_remedy(
+                        removal(config, f"{INP}.input_space_and_range", "bt601_video")
+                    ),
                 )
             )
     batch = config.values.get(f"{INP}.input_batch")

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.policy import MAJOR_COSINE_GAIN, MAJOR_POINTS, MIN_GAIN
+from ptqtui.remedy import Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis, SweepRow
@@ -17,9 +19,6 @@ if TYPE_CHECKING:
 # Widest / median per-channel |w| max above this: one int8 scale leaves the narrow channels
 # a handful of levels (8x wider = 3 bits lost). Depthwise convs after BN folding reach 30+.
 RATIO_THRESHOLD = 8.0
-MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
-MAJOR_COSINE_GAIN = 0.01  # an output cosine gain this large is the 1.5-4 % kind
-MAJOR_POINTS = 1.5  # accuracy points (reference loss bands)
 MAX_NODES_SHOWN = 5
 
 RULE = RuleInfo(
@@ -80,23 +79,17 @@ def check(ctx: Context) -> list[Finding]:
         for n in wide[:MAX_NODES_SHOWN]
     )
     config = ctx.maybe("config")
-    old = config.values.get("calibration_parameters.per_channel") if config is not None else None
-    lines = [yaml_change_line("calibration_parameters.per_channel", old, True)]
+    delta = SettingsDelta(per_channel=True)
     if config is not None and config.calibration_type in ("default", "mix"):
         # per_channel has no effect with default or mix: name the method measured with it
         method = dict(gain[1].settings).get("calibration_type", "max") if gain else "max"
-        lines.insert(
-            0,
-            yaml_change_line(
-                "calibration_parameters.calibration_type", config.calibration_type, method
-            ),
-        )
+        delta = SettingsDelta(calibration_type=method, per_channel=True)
     return [
         RULE.finding(
             message,
             *evidence,
             severity=severity,
-            yaml_change="\n".join(lines),
+            remedy=Remedy(settings=delta),
             measured=measured,
             related=tuple(n.name for n in wide[:MAX_NODES_SHOWN]),
         )

@@ -6,7 +6,9 @@ import math
 from typing import TYPE_CHECKING
 
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.policy import MAJOR_COSINE_GAIN, MAJOR_POINTS, MIN_GAIN
+from ptqtui.remedy import Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis, NodeRow, SweepRow
@@ -15,9 +17,6 @@ if TYPE_CHECKING:
 # max |x| above this many times the 99.99th percentile: plain max calibration spends most
 # int8 levels on a few outliers (a 4x tail = 2 bits of resolution lost for the bulk).
 TAIL_RATIO = 4.0
-MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
-MAJOR_COSINE_GAIN = 0.01
-MAJOR_POINTS = 1.5
 MAX_NODES_SHOWN = 5
 CLIPPING_METHODS = ("kl", "max")  # max with a max_percentile below 1
 
@@ -75,14 +74,13 @@ def check(ctx: Context) -> list[Finding]:
     if points is not None and plain.top1 is not None and best.top1 is not None:
         measured += f", top-1 {100 * plain.top1:.1f} % -> {100 * best.top1:.1f} %"
     config = ctx.maybe("config")
-    lines = []
     want = dict(best.settings)
-    for key in ("calibration_type", "max_percentile"):
-        if key not in want:
-            continue
-        old = config.values.get(f"calibration_parameters.{key}") if config is not None else None
-        if old is None or str(old) != want[key]:
-            lines.append(yaml_change_line(f"calibration_parameters.{key}", old, want[key]))
+    # no remedy when the config already writes the best clipping (nothing left to change)
+    changes = any(
+        config is None or str(config.values.get(f"calibration_parameters.{key}")) != want[key]
+        for key in ("calibration_type", "max_percentile")
+        if key in want
+    )
     evidence = [
         Evidence(
             "max |x| / 99.99th percentile of |x|",
@@ -101,11 +99,21 @@ def check(ctx: Context) -> list[Finding]:
             + f"; {best.label} beats plain max: {measured}",
             *evidence,
             severity=severity,
-            yaml_change="\n".join(lines) or None,
+            remedy=Remedy(settings=clipping_delta(best)) if changes else None,
             measured=measured,
             related=tuple(n.name for _, n in tails[:MAX_NODES_SHOWN]),
         )
     ]
+
+
+def clipping_delta(row: SweepRow) -> SettingsDelta:
+    """The calibration a clipping row measured (its method, and its percentile if any)."""
+    want = dict(row.settings)
+    percentile = want.get("max_percentile")
+    return SettingsDelta(
+        calibration_type=want["calibration_type"],
+        max_percentile=float(percentile) if percentile is not None else None,
+    )
 
 
 def clipping_gain(sweep: tuple[SweepRow, ...]) -> tuple[SweepRow, SweepRow] | None:

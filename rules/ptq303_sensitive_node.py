@@ -8,16 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
+from ptqtui.policy import MAJOR_COSINE_GAIN, MIN_GAIN, NO_INT16_MARCH, SENSITIVE_COSINE
+from ptqtui.remedy import DType, NodeChange, Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis
     from ptqtui.check.context import Context
 
-SENSITIVE_COSINE = 0.999  # the converter's own threshold (mix calibration, debugger)
-MAJOR_LOSS = 0.01  # one node alone costing this much output cosine is the 1.5-4 % kind
-MIN_GAIN = 2e-4  # int16 gains below this do not help
+MAJOR_LOSS = MAJOR_COSINE_GAIN  # one node alone costing this much output cosine
 MAX_FINDINGS = 5
-NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available
 
 RULE = RuleInfo(
     code="PTQ303",
@@ -73,12 +72,18 @@ def check(ctx: Context) -> list[Finding]:
         ):
             if value is not None and not math.isnan(value):
                 evidence.append(Evidence(what, f"{value:.5f}", where=f"node {n.name}"))
+        # int16 is the cure, unless the march has no int16 or it measurably does not help
+        remedy: Remedy | None = Remedy(
+            settings=SettingsDelta(nodes=(NodeChange(n.name, dtype=DType.INT16),))
+        )
         if no_int16:
             measured = f"int16 node types are not available on march {config.march}"
+            remedy = None
         elif gain is not None and not math.isnan(gain):
             measured = f"int16 on {n.name} gains {gain:.4f} output cosine"
             if gain <= MIN_GAIN:
                 measured += " (no measurable help: the loss is elsewhere or in its weights)"
+                remedy = None
         else:
             measured = "int16 gain not measured"
         out.append(
@@ -90,6 +95,7 @@ def check(ctx: Context) -> list[Finding]:
                 "'OutputType': 'int16'}}",
                 measured=measured,
                 related=(n.name,),
+                remedy=remedy,
             )
         )
     return out

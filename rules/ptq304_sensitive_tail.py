@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
+from ptqtui.policy import MAJOR_COSINE_GAIN, MIN_GAIN, NO_INT16_MARCH
+from ptqtui.remedy import DType, NodeChange, Placement, Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis, NodeRow
     from ptqtui.check.context import Context
 
 TAIL = 2  # reference: only the last 1-2 output operators go to the CPU
-MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
-MAJOR_COSINE_GAIN = 0.01
-NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available
 
 RULE = RuleInfo(
     code="PTQ304",
@@ -50,9 +49,16 @@ def check(ctx: Context) -> list[Finding]:
     int16_ok = config is None or config.march not in NO_INT16_MARCH
     out = []
     for n in tail:
-        gains: list[tuple[str, float, str]] = []
+        gains: list[tuple[str, float, str, NodeChange]] = []
         if int16_ok and n.int16_gain is not None and not math.isnan(n.int16_gain):
-            gains.append(("int16", n.int16_gain, f"int16 gains {n.int16_gain:.4f} output cosine"))
+            gains.append(
+                (
+                    "int16",
+                    n.int16_gain,
+                    f"int16 gains {n.int16_gain:.4f} output cosine",
+                    NodeChange(n.name, dtype=DType.INT16),
+                )
+            )
         cpu = _measure(sim, n.name)
         noise = MIN_GAIN
         if base is not None and cpu is not None:
@@ -64,6 +70,7 @@ def check(ctx: Context) -> list[Finding]:
                     delta,
                     f"on the CPU: output cosine {base.similarity.cosine:.4f} -> "
                     f"{cpu.similarity.cosine:.4f}",
+                    NodeChange(n.name, placement=Placement.CPU),
                 )
             )
         helpful = [g for g in gains if g[1] > noise]
@@ -83,6 +90,7 @@ def check(ctx: Context) -> list[Finding]:
                 severity=Severity.MAJOR if best[1] >= MAJOR_COSINE_GAIN else Severity.MINOR,
                 measured=measured,
                 related=(n.name,),
+                remedy=Remedy(settings=SettingsDelta(nodes=(best[3],))),  # the larger gain
             )
         )
     return out

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 from ptqtui.check.context import MissingFact
 from ptqtui.check.findings import Evidence, Finding, Severity
-from ptqtui.check.registry import RuleInfo, yaml_change_line
+from ptqtui.check.registry import RuleInfo
+from ptqtui.policy import MAJOR_COSINE_GAIN, MIN_GAIN
+from ptqtui.remedy import Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
 
-MIN_GAIN = 2e-4  # cosine gains below this are noise whatever the estimate says
-MAJOR_COSINE_GAIN = 0.01
-OPTIONS = {  # optimization item -> QuantSettings field
+OPTIONS = {  # optimization item -> QuantSettings (and SettingsDelta) field
     "set_model_output_int8": "set_model_output_int8",
     "set_Softmax_input_int8": "softmax_input_int8",
     "set_Softmax_output_int8": "softmax_output_int8",
@@ -51,7 +51,6 @@ def check(ctx: Context) -> list[Finding]:
     noise = max(MIN_GAIN, base.noise or 0.0, free.noise or 0.0)
     if delta <= noise:
         return []
-    keep = [i for i in config.optimization if i not in OPTIONS]
     old = ",".join(config.optimization)
     measured = (
         f"output cosine {base.similarity.cosine:.4f} -> {free.similarity.cosine:.4f} "
@@ -67,9 +66,7 @@ def check(ctx: Context) -> list[Finding]:
             ),
             Evidence("noise of the measurement (cosine)", f"{noise:.5f}"),
             severity=Severity.MAJOR if delta >= MAJOR_COSINE_GAIN else Severity.MINOR,
-            yaml_change=yaml_change_line(
-                "calibration_parameters.optimization", old, ",".join(keep) or None
-            ),
+            remedy=Remedy(settings=SettingsDelta(**{OPTIONS[i]: False for i in items})),
             measured=measured,
         )
     ]

@@ -26,6 +26,7 @@ from ptqtui.diagnosis import (
     ModelSummary,
     Skipped,
 )
+from ptqtui.remedy import DType, InputChange, InputFix, NodeChange, Remedy, SettingsDelta
 
 _OPS = [
     ("stem/Conv", "Conv"),
@@ -152,7 +153,7 @@ def prepared_diagnosis() -> Diagnosis:
             ),
             fix="Write the calibration files in RGB order (cv2.cvtColor(img, cv2.COLOR_BGR2RGB))"
             " or set input_type_train to bgr if the model was trained on BGR.",
-            yaml_change=None,
+            remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS, "images"),)),
             measured="top-1 87.3 % -> 96.0 % with channels swapped back",
             related=("calibration/0001.bin",),
         ),
@@ -164,7 +165,7 @@ def prepared_diagnosis() -> Diagnosis:
             evidence=(Evidence("widest / median channel |w| max", "38.5", "< 8",
                                "node block1/dw/Conv"),),
             fix="Quantize weights per channel.",
-            yaml_change="calibration_parameters.per_channel: true",
+            remedy=Remedy(settings=SettingsDelta(per_channel=True)),
             measured="cosine 0.9911 -> 0.9958, top-1 88.3 % -> 89.3 %",
             related=("block1/dw/Conv", "block2/dw/Conv", "block3/dw/Conv"),
         ),
@@ -175,7 +176,9 @@ def prepared_diagnosis() -> Diagnosis:
             evidence=(Evidence("output cosine, only head/Gemm quantized", "0.9937", "> 0.999",
                                "node head/Gemm"),),
             fix="Run head/Gemm in int16 (node_info InputType/OutputType int16).",
-            yaml_change="calibration_parameters.node_info: {head/Gemm: {InputType: int16}}",
+            remedy=Remedy(
+                settings=SettingsDelta(nodes=(NodeChange("head/Gemm", dtype=DType.INT16),))
+            ),
             measured="cosine 0.9958 -> 0.9981",
             related=("head/Gemm",),
         ),

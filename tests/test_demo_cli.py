@@ -26,7 +26,7 @@ def test_fail_on_gives_the_expected_exit_code(scenario, code, tmp_path):
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == code, result.stderr
-    assert json.loads(out.read_text())["schema"] == "ptqtui.diagnosis/1"
+    assert json.loads(out.read_text())["schema"] == "ptqtui.diagnosis/2"
     assert result.stdout == "" and result.stderr == ""
 
 

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ptqtui.analysis.whatif import OPTIMIZATION_ITEMS
 from ptqtui.errors import UsageError
+from ptqtui.policy import NO_INT16_MARCH
 from ptqtui.remedy import ConfigEdit, Placement, Remedy, settings_delta
 
 if TYPE_CHECKING:
@@ -158,21 +160,25 @@ def change_of(edit: ConfigEdit) -> ConfigChange:
     return set_key(edit.key, value)
 
 
-NO_NODE_INFO_MARCH = ("bernoulli2",)  # X3: no node_info; nodes go to the CPU by run_on_cpu
-
-
 def cpu_key_for(config: MapperConfig | None) -> str:
     """Where a node goes to the CPU: run_on_cpu on X3 (bernoulli2, no node_info there) or
     where the config already uses it, else node_info ON: CPU."""
     if config is None:
         return "node_info"
-    if config.march in NO_NODE_INFO_MARCH or config.run_on_cpu:
+    if config.march in NO_INT16_MARCH or config.run_on_cpu:
         return "run_on_cpu"
     return "node_info"
 
 
-def settings_changes(old: QuantSettings, new: QuantSettings, *, cpu_key: str) -> list[ConfigChange]:
-    """The YAML changes that take the config from `old` to `new` settings."""
+def settings_changes(
+    old: QuantSettings,
+    new: QuantSettings,
+    *,
+    cpu_key: str,
+    optimization: Sequence[str] | None = None,
+) -> list[ConfigChange]:
+    """The YAML changes that take the config from `old` to `new` settings; `optimization` is
+    the config's list of optimization items (needed to turn one off, keeping the others)."""
     out: list[ConfigChange] = []
     cp = "calibration_parameters"
     if new.calibration_type != old.calibration_type:
@@ -186,9 +192,7 @@ def settings_changes(old: QuantSettings, new: QuantSettings, *, cpu_key: str) ->
             out.append(set_key(f"{cp}.max_percentile", REMOVE))
     if new.per_channel != old.per_channel:
         out.append(set_key(f"{cp}.per_channel", new.per_channel))
-    for flag in ("asymmetric", "bias_correction"):
-        if getattr(new, flag) and not getattr(old, flag):
-            out.append(add_item(f"{cp}.optimization", flag))
+    out += _optimization_changes(old, new, optimization)
     cpu = [n.node for n in settings_delta(old, new).nodes if n.placement is Placement.CPU]
     old_over = {o.node: o for o in old.node_overrides}
     for o in new.node_overrides:
@@ -219,14 +223,37 @@ def settings_changes(old: QuantSettings, new: QuantSettings, *, cpu_key: str) ->
     return out
 
 
+def _optimization_changes(
+    old: QuantSettings, new: QuantSettings, items: Sequence[str] | None
+) -> list[ConfigChange]:
+    """Items turned on are added; when one is turned off (and the config's list is known)
+    the list is written whole: the items as they stand, less those off, plus those on."""
+    key = "calibration_parameters.optimization"
+    on = [i for i, f in OPTIMIZATION_ITEMS.items() if getattr(new, f) and not getattr(old, f)]
+    off = [i for i, f in OPTIMIZATION_ITEMS.items() if getattr(old, f) and not getattr(new, f)]
+    if not off or items is None:
+        return [add_item(key, i) for i in on]
+    current = [
+        i for i in items if i not in OPTIMIZATION_ITEMS or getattr(old, OPTIMIZATION_ITEMS[i])
+    ]
+    current += [i for i, f in OPTIMIZATION_ITEMS.items() if getattr(old, f) and i not in current]
+    kept = [i for i in current if i not in off] + on
+    return [set_key(key, ",".join(kept) if kept else REMOVE)]
+
+
 def remedy_changes(
-    remedy: Remedy, base: QuantSettings, *, cpu_key: str = "node_info"
+    remedy: Remedy,
+    base: QuantSettings,
+    *,
+    cpu_key: str = "node_info",
+    optimization: Sequence[str] | None = None,
 ) -> list[ConfigChange]:
     """The YAML changes of `remedy` from the configured `base` settings: its config edits,
     then the settings change its settings delta makes."""
     out = [change_of(e) for e in remedy.config]
     if remedy.settings is not None and not remedy.settings.is_empty():
-        out += settings_changes(base, remedy.settings.apply(base), cpu_key=cpu_key)
+        after = remedy.settings.apply(base)
+        out += settings_changes(base, after, cpu_key=cpu_key, optimization=optimization)
     return out
 
 
@@ -239,7 +266,8 @@ def patch_remedy(
     name: str = "config.yaml",
 ) -> PatchResult:
     """The config text with `remedy` applied (the TUI's what-if choices, a plan step)."""
-    changes = remedy_changes(remedy, base, cpu_key=cpu_key_for(config))
+    items = config.optimization if config is not None else None
+    changes = remedy_changes(remedy, base, cpu_key=cpu_key_for(config), optimization=items)
     return apply_changes(text, changes, name=name)
 
 
@@ -252,7 +280,9 @@ def patch_settings(
     name: str = "config.yaml",
 ) -> PatchResult:
     """The config text changed from `old` to `new` settings."""
-    return apply_changes(text, settings_changes(old, new, cpu_key=cpu_key_for(config)), name=name)
+    items = config.optimization if config is not None else None
+    changes = settings_changes(old, new, cpu_key=cpu_key_for(config), optimization=items)
+    return apply_changes(text, changes, name=name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ outputs against the float model (and top-1 with labels):
   (`calibration_parameters` calibration_type, max_percentile, per_channel, optimization,
   run_on_cpu, and node_info ON/InputType) change the `QuantSettings` (`settings_after`);
 - `remedy.inputs` (`InputChange`s) are emulated on the calibration data: the data is read
-  again with the fixes applied (one more observation pass per set of fixes, cached);
+  again with the fixes applied (one more observation pass per set of fixes, cached); a
+  config edit `norm_type: no_preprocess` is emulated as removing the normalisation from the
+  data (the converter then feeds the model the same values: `input_changes`);
 - other config edits change nothing the simulator sees.
 `measure_as_deployed` measures the user's pipeline with a mistake still made (the labelled
 images put through it), so a pipeline fix can show what the user would see before and after.
@@ -117,11 +119,11 @@ class WhatIf:
 
     # ------------------------------------------------------------------ measuring
     def measure(self, remedy: Remedy, *, cancel: threading.Event | None = None) -> Measure:
-        key = (remedy.inputs, self.settings_for(remedy))
+        key = (input_changes(remedy), self.settings_for(remedy))
         with self._lock:
             hit = self._cache.get(key)
             if hit is None:
-                ctx = self._context(remedy.inputs, cancel)
+                ctx = self._context(key[0], cancel)
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
                 hit = Measure(m.similarity.cosine, m.top1, m.agreement, m.noise)
                 self._cache[key] = hit
@@ -163,7 +165,7 @@ class WhatIf:
 
         with self._lock:
             try:
-                base = self._inputs_with((*remedy.inputs, mistake))
+                base = self._inputs_with((*input_changes(remedy), mistake))
             except CannotEmulate:
                 return None
             names = [lay.name for lay in self.inputs.layouts]
@@ -190,12 +192,12 @@ class WhatIf:
 
     # ------------------------------------------------------------------ internals
     def _cosines(self, remedy: Remedy) -> np.ndarray:
-        key = (remedy.inputs, self.settings_for(remedy))
+        key = (input_changes(remedy), self.settings_for(remedy))
         hit = self._per_sample.get(key)
         if hit is None:
             from ptqtui.quant import metrics
 
-            ctx = self._context(remedy.inputs, None)
+            ctx = self._context(key[0], None)
             settings = key[1]
             scheme = ctx.scheme_for(settings)
             cal = ctx.calibration_for(settings, cancel=self.cancel)
@@ -256,7 +258,7 @@ def _describe(changes: tuple[InputChange, ...]) -> str:
 
 
 # ---------------------------------------------------------------------- settings
-_OPTIMIZATION_FLAGS = {
+OPTIMIZATION_ITEMS = {  # calibration_parameters.optimization item -> QuantSettings field
     "asymmetric": "asymmetric",
     "bias_correction": "bias_correction",
     "set_all_nodes_int16": "set_all_nodes_int16",
@@ -275,6 +277,21 @@ def settings_after(base: QuantSettings, remedy: Remedy) -> QuantSettings:
     if remedy.settings is not None:
         out = remedy.settings.apply(out)
     return out
+
+
+NORM_TYPE = "input_parameters.norm_type"
+NO_PREPROCESS = "no_preprocess"
+
+
+def input_changes(remedy: Remedy) -> tuple[InputChange, ...]:
+    """The input changes a remedy makes on the data: its own, and the normalisation removed
+    where a config edit sets norm_type no_preprocess (the same values reach the model)."""
+    derived = tuple(
+        InputChange(InputFix.REMOVE_NORMALISATION)
+        for e in remedy.config
+        if e.key == NORM_TYPE and e.new == NO_PREPROCESS and not e.remove
+    )
+    return remedy.inputs + tuple(c for c in derived if c not in remedy.inputs)
 
 
 def simulates(edit: ConfigEdit) -> bool:
@@ -338,11 +355,11 @@ def _edit_settings(s: QuantSettings, edit: ConfigEdit) -> QuantSettings:
         return s
     # optimization: the whole list set or removed, or one item added
     if edit.append:
-        on = {_OPTIMIZATION_FLAGS[i] for i in _items(new) if i in _OPTIMIZATION_FLAGS}
+        on = {OPTIMIZATION_ITEMS[i] for i in _items(new) if i in OPTIMIZATION_ITEMS}
         return dataclasses.replace(s, **dict.fromkeys(on, True))
     items = set() if edit.remove else set(_items(new))
     return dataclasses.replace(
-        s, **{field: item in items for item, field in _OPTIMIZATION_FLAGS.items()}
+        s, **{field: item in items for item, field in OPTIMIZATION_ITEMS.items()}
     )
 
 

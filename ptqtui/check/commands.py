@@ -199,9 +199,8 @@ def _finding_lines(f: Finding) -> list[str]:
         lines.append(f"    evidence: {text}")
     if f.fix:
         lines.append(f"    fix: {f.fix}")
-    if f.yaml_change:
-        for change in f.yaml_change.splitlines():
-            lines.append(f"    change: {change}")
+    if f.remedy is not None and not f.remedy.is_empty():
+        lines.append(f"    change: {f.remedy.describe()}")
     return lines
 
 

@@ -50,7 +50,6 @@ class Finding:
     message: str
     evidence: tuple[Evidence, ...] = ()
     fix: str | None = None
-    yaml_change: str | None = None
     measured: str | None = None
     related: tuple[str, ...] = field(default=())
     remedy: Remedy | None = None  # what to change, typed (the planner reads this, not text)

@@ -6,14 +6,8 @@ A rule is a module (or any object) with two attributes:
   the facts it `needs`, an example);
 - `check(ctx) -> list[Finding]`: pure; reads the `Context`, returns findings (empty: no problem).
 
-Findings that change the config carry `yaml_change` in one form everywhere, one change a line:
-
-    input_parameters.input_type_train: bgr -> rgb
-    calibration_parameters.per_channel: True -> (remove)
-    input_parameters.input_shape: (unset) -> 1x3x224x224
-
-that is the dotted key, the value as written (or `(unset)`), `->`, the new value (or
-`(remove)`). `yaml_change_line()` builds one.
+A finding says what to change as a typed `Remedy` (`ptqtui.remedy`: config edits with their
+YAML line, input fixes, a settings delta); its message, fix and evidence are for people only.
 """
 
 from __future__ import annotations
@@ -33,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.errors import PtqInputError
+from ptqtui.remedy import Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -43,8 +38,6 @@ CATEGORIES = ("pipeline", "data", "config", "numerics")  # PTQ0xx, 1xx, 2xx, 3xx
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,7}\d{3}$")  # PTQ201; plugins may use their prefix
 BUILTIN_CODE_PATTERN = re.compile(r"^PTQ\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-UNSET = "(unset)"
-REMOVE = "(remove)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +60,9 @@ class RuleInfo:
         *evidence: Evidence,
         severity: Severity | None = None,
         fix: str | None = None,
-        yaml_change: str | None = None,
         measured: str | None = None,
         related: Iterable[str] = (),
+        remedy: Remedy | None = None,
     ) -> Finding:
         """A finding of this rule; severity and fix default to the rule's."""
         return Finding(
@@ -78,25 +71,10 @@ class RuleInfo:
             message=message,
             evidence=tuple(evidence),
             fix=fix if fix is not None else self.fix,
-            yaml_change=yaml_change,
             measured=measured,
             related=tuple(related),
+            remedy=remedy,
         )
-
-
-def yaml_change_line(key: str, old: object, new: object) -> str:
-    """'group.key: old -> new' (None old is '(unset)', None new is '(remove)')."""
-    return f"{key}: {_yaml_text(old, UNSET)} -> {_yaml_text(new, REMOVE)}"
-
-
-def _yaml_text(value: object, none: str) -> str:
-    if value is None:
-        return none
-    if isinstance(value, (tuple, list)):
-        return " ".join(_yaml_text(v, none) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,12 +138,12 @@ def _findings(d: Diagnosis) -> list[Block]:
             rows.append(("measured", f.measured))
         if f.fix:
             rows.append(("fix", f.fix))
+        if f.remedy is not None and not f.remedy.is_empty():
+            rows.append(("change", f.remedy.describe()))
         if f.related:
             rows.append(("related", ", ".join(f.related)))
         if rows:
             out.append(KeyValues(tuple(rows)))
-        if f.yaml_change:
-            out.append(Code(f.yaml_change, "yaml"))
     return out
 
 

@@ -1,4 +1,4 @@
-"""JSON report: the Diagnosis itself (`"schema": "ptqtui.diagnosis/1"`, docs/report-schema.md)."""
+"""JSON report: the Diagnosis itself (`"schema": "ptqtui.diagnosis/2"`, docs/report-schema.md)."""
 
 from __future__ import annotations
 

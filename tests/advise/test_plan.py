@@ -12,7 +12,7 @@ import yaml
 from ptqtui.advise.plan import build_plan, node_verdict
 from ptqtui.advise.results import Measure, PlanStage
 from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, Similarity
-from ptqtui.analysis.whatif import CannotEmulate, settings_after
+from ptqtui.analysis.whatif import CannotEmulate, input_changes, settings_after
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import load_rules
 from ptqtui.inputs.config import load_config
@@ -92,11 +92,11 @@ class FakeWhatIf:
         return g
 
     def measure(self, remedy: Remedy) -> Measure:
-        if not all(self.can_emulate(c) for c in remedy.inputs):
+        if not all(self.can_emulate(c) for c in input_changes(remedy)):
             raise CannotEmulate("not in the fake")
         settings = settings_after(self.settings, remedy)
         self.calls.append(settings)
-        fixed = sum(self.effects[c.fix] for c in remedy.inputs)
+        fixed = sum(self.effects[c.fix] for c in input_changes(remedy))
         c = min(1.0, self.base + fixed + self._gain(settings))
         return Measure(c, None, 1 - 5 * (1 - c), self.noise)
 
@@ -580,3 +580,74 @@ def test_tail_gain_in_accuracy_points_is_a_real_step(tmp_path: Path) -> None:
     assert step.severity is Severity.MAJOR  # 1.5 points: the medium band's grade
     assert "head/Gemm" in (plan.patched_config or "")
     assert plan.reached is not None and plan.reached.cosine == step.after.cosine
+
+
+def _reversed(f: Finding) -> Finding:
+    return dataclasses.replace(
+        f,
+        message=f.message[::-1],
+        fix=f.fix[::-1] if f.fix else None,
+        evidence=tuple(dataclasses.replace(e, what=e.what[::-1]) for e in f.evidence),
+    )
+
+
+def test_the_plan_reads_remedies_not_messages(tmp_path: Path) -> None:
+    drop = InputChange(InputFix.DROP_SAMPLES, samples=("0007.bin",))
+    findings = [
+        swap_finding(),
+        Finding("PTQ202", Severity.MAJOR, "input_layout_train NCHW but the model takes NHWC",
+                remedy=Remedy(config=(ConfigEdit("input_parameters.input_layout_train", "NHWC",
+                                                 "NCHW"),))),
+        Finding("PTQ103", Severity.MAJOR, "0007.bin is black", remedy=Remedy(inputs=(drop,))),
+        Finding("PTQ301", Severity.MAJOR, "per-tensor weights lose accuracy",
+                remedy=Remedy(settings=SettingsDelta(per_channel=True))),
+        tail_finding(),
+    ]  # fmt: skip
+    effects = {InputFix.SWAP_CHANNELS: 0.1, "per_channel": 0.03, "cpu:head/Gemm": 0.004}
+
+    def run(fs: list[Finding]):
+        fake = FakeWhatIf(0.85, effects)
+        plan = make_plan(fs, analysis("large", 0.85), fake, config(tmp_path))
+        keep = ("stage", "codes", "remedy", "tried", "before", "after", "yaml_change", "severity")
+        return [tuple(getattr(s, k) for k in keep) for s in plan.steps], plan.patched_config
+
+    assert run(findings) == run([_reversed(f) for f in findings])
+
+
+def test_stage_of_a_finding_comes_from_its_category_and_remedy(tmp_path: Path) -> None:
+    drop = Remedy(inputs=(InputChange(InputFix.DROP_SAMPLES, samples=("0007.bin",)),))
+    abnormal = Finding("PTQ103", Severity.MAJOR, "0007.bin is black", remedy=drop)
+    nan = Finding("PTQ106", Severity.CRITICAL, "0003.bin holds NaN", remedy=drop)
+    per_tensor = Finding("PTQ301", Severity.MAJOR, "per-tensor weights",
+                         remedy=Remedy(settings=SettingsDelta(per_channel=True)))  # fmt: skip
+    fake = FakeWhatIf(0.90, {InputFix.DROP_SAMPLES: 0.02, "per_channel": 0.09})
+    plan = make_plan([abnormal, nan, per_tensor], analysis("large", 0.9), fake, config(tmp_path))
+    stages = {s.codes: s.stage for s in plan.steps}
+    assert stages[("PTQ106",)] is PlanStage.PIPELINE  # critical: fixed first, and measured
+    assert stages[("PTQ103",)] is PlanStage.CALIBRATION_SET
+    assert stages[("PTQ301",)] is PlanStage.CALIBRATION  # numerics: answered by tuning
+    first = plan.steps[0]
+    assert first.codes == ("PTQ106",) and first.tried and first.remedy == drop
+    assert first.after is not None and first.before is not None
+    assert round(first.after.cosine - first.before.cosine, 6) == 0.02
+    per_channel = next(s for s in plan.steps if s.title.startswith("Turn on per_channel"))
+    assert per_channel.codes == ("PTQ301",)
+    assert per_channel.remedy == Remedy(settings=SettingsDelta(per_channel=True))
+    assert per_channel.yaml_change == "calibration_parameters.per_channel: true"
+
+
+def test_norm_type_no_preprocess_is_emulated_as_removing_the_normalisation(tmp_path: Path) -> None:
+    """A self-normalising model: the cure is the config (norm_type no_preprocess), and the
+    simulator tries it by removing the normalisation from the data (the same values)."""
+    edit = ConfigEdit("input_parameters.norm_type", "no_preprocess", "data_mean_and_scale")
+    norm = Finding("PTQ002", Severity.CRITICAL, "the model normalises too",
+                   remedy=Remedy(config=(edit,)))  # fmt: skip
+    fake = FakeWhatIf(0.80, {InputFix.REMOVE_NORMALISATION: 0.15})
+    plan = make_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
+    first = plan.steps[0]
+    assert first.tried and first.after is not None and first.before is not None
+    assert round(first.after.cosine - first.before.cosine, 6) == 0.15
+    assert first.yaml_change == "input_parameters.norm_type: no_preprocess"
+    assert yaml.safe_load(plan.patched_config or "")["input_parameters"]["norm_type"] == (
+        "no_preprocess"
+    )

@@ -189,3 +189,28 @@ def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:
     assert first.tried and first.before is not None and first.after is not None
     assert first.before.top1 is not None and first.after.top1 is not None
     assert first.after.top1 > first.before.top1 + 0.3
+
+
+def test_the_plan_measures_no_calibration_method_the_sweep_measured(bgr_case) -> None:
+    inputs, analysis, ctx = bgr_case
+    before = set(ctx._measured)
+    build_plan([], analysis, WhatIf(ctx, inputs), inputs.config)
+    new = [settings for settings, _ in set(ctx._measured) - before]
+    methods = [
+        s
+        for s in new
+        if not (s.per_channel or s.asymmetric or s.bias_correction or s.node_overrides)
+    ]
+    assert methods == []  # mix, kl, max and the five percentiles came from the sweep
+
+
+def test_norm_type_no_preprocess_measures_as_the_data_fix(double_norm_case) -> None:
+    from ptqtui.remedy import ConfigEdit
+
+    inputs, _, ctx = double_norm_case
+    w = WhatIf(ctx, inputs)
+    edit = ConfigEdit("input_parameters.norm_type", "no_preprocess", "data_mean_and_scale")
+    by_config = w.measure(Remedy(config=(edit,)))
+    by_data = w.measure(Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)))
+    assert by_config is by_data  # one what-if, measured once
+    assert by_config.top1 is not None and by_config.top1 > w.measure(Remedy()).top1 + 0.3

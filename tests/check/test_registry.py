@@ -17,8 +17,8 @@ from ptqtui.check.registry import (
     load_rule_dir,
     load_rules,
     rule_from_module,
-    yaml_change_line,
 )
+from ptqtui.remedy import ConfigEdit, Remedy
 
 TESTS = Path(__file__).resolve().parents[1] / "rules"
 
@@ -115,12 +115,14 @@ def test_rules_dir_must_exist(tmp_path):
         load_rule_dir(tmp_path / "missing")
 
 
-def test_finding_helper_and_yaml_change_form():
+def test_finding_helper_carries_the_remedy():
     info = RuleInfo("PTQ999", "x-y", "config", Severity.MAJOR, "t", "w", "fix it")
-    f = info.finding("msg", severity=Severity.MINOR, yaml_change=yaml_change_line("a.b", 1.5, None))
+    remedy = Remedy(config=(ConfigEdit("a.b", old=1.5, remove=True), ConfigEdit("a.c", "rgb")))
+    f = info.finding("msg", severity=Severity.MINOR, remedy=remedy)
     assert f.code == "PTQ999" and f.severity is Severity.MINOR and f.fix == "fix it"
-    assert f.yaml_change == "a.b: 1.5 -> (remove)"
-    assert yaml_change_line("a.b", None, "rgb") == "a.b: (unset) -> rgb"
+    assert f.remedy is remedy
+    assert remedy.describe() == "a.b: 1.5 -> (remove); a.c: (unset) -> rgb"
+    assert info.finding("msg").remedy is None
 
 
 def test_rule_from_module_accepts_objects():

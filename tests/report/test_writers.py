@@ -77,7 +77,7 @@ def test_every_format_says_the_same_things(fmt):
 
 def test_json_is_the_diagnosis_and_reads_back():
     data = json.loads(render("json"))
-    assert data["schema"] == "ptqtui.diagnosis/1"
+    assert data["schema"] == "ptqtui.diagnosis/2"
     assert Diagnosis.from_json(data) == prepared_diagnosis()
     assert len(data["analysis"]["nodes"]) == 12  # all nodes, not just the worst
 

@@ -4,6 +4,7 @@ import numpy as np
 from ptqtui.rules import ptq001_channel_order_mismatch as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import ConfigEdit, InputChange, InputFix, Remedy
 from tests.check.factories import (
     config_context,
     heatmap_model,
@@ -26,7 +27,7 @@ def test_fires_critical_when_the_model_prefers_swapped_channels(tmp_path):
     assert finding.severity is Severity.CRITICAL
     assert "swapped" in finding.message and "0.20 as given" in finding.message
     assert "more confident on 100 % of samples" in finding.measured
-    assert finding.yaml_change is None  # mean_value agrees with rgb: the data is wrong
+    assert finding.remedy == Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS, "images"),))
 
 
 def test_config_type_is_the_odd_one_out(tmp_path):
@@ -36,22 +37,28 @@ def test_config_type_is_the_odd_one_out(tmp_path):
     )
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL
-    assert finding.yaml_change == "input_parameters.input_type_train: bgr -> rgb"
+    [change] = finding.remedy.config
+    assert (change.key, change.old, change.new) == (
+        "input_parameters.input_type_train",
+        "bgr",
+        "rgb",
+    )
+    assert change.line is not None and not finding.remedy.inputs
 
 
 def test_reversed_mean_is_minor_when_the_model_confirms_the_data(tmp_path):
     ctx = make_context(tmp_path, input__mean_value=BGR_MEAN)
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.MINOR and "reversed" in finding.message
-    assert finding.yaml_change == (
-        "input_parameters.mean_value: 103.53 116.28 123.675 -> 123.675 116.28 103.53"
-    )
+    [change] = finding.remedy.config
+    assert change.old == (103.53, 116.28, 123.675) and change.new == (123.675, 116.28, 103.53)
 
 
 def test_config_only_mean_order_conflict_is_major(tmp_path):
     ctx = config_context(tmp_path, mapper_config(input__input_type_train="bgr"))
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.MAJOR and "RGB order" in finding.message
+    assert finding.remedy is None  # either the key or the values: no one cure
 
 
 def test_illegal_type_pair(tmp_path):
@@ -64,6 +71,7 @@ def test_blue_data_is_only_a_hint_without_a_classifier(tmp_path):
     calib = to_nchw(_bgr(natural_images(20)))
     [finding] = rule.check(make_context(tmp_path, calib=calib, model=heatmap_model()))
     assert finding.severity is Severity.INFO and "bluer" in finding.message
+    assert finding.remedy is None
 
 
 def test_quiet_on_rgb_data_and_config(tmp_path):
@@ -88,6 +96,7 @@ def test_evaluation_images_alone_give_major_without_a_classifier(tmp_path):
     ctx = make_context(tmp_path, calib=calib, model=heatmap_model(), eval_images=_eval())
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.MAJOR and "reverse channel order" in finding.message
+    assert finding.remedy.fixes == (InputFix.SWAP_CHANNELS,)
 
 
 def test_labelled_images_show_the_config_order_is_wrong(tmp_path):
@@ -102,12 +111,13 @@ def test_labelled_images_show_the_config_order_is_wrong(tmp_path):
     )
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL and "labelled" in finding.message
-    assert finding.yaml_change.splitlines() == [
-        "input_parameters.input_type_train: bgr -> rgb",
-        "input_parameters.mean_value: 103.53 116.28 123.675 -> 123.675 116.28 103.53",
-        "input_parameters.scale_value: 0.01743 0.01751 0.01712 -> 0.01712 0.01751 0.01743",
-    ]
     assert "100.0 % with channels swapped" in finding.measured
+    assert [(e.key, e.new) for e in finding.remedy.config] == [
+        ("input_parameters.input_type_train", "rgb"),
+        ("input_parameters.mean_value", (123.675, 116.28, 103.53)),
+        ("input_parameters.scale_value", (0.01712, 0.01751, 0.01743)),
+    ]
+    assert all(isinstance(e, ConfigEdit) for e in finding.remedy.config)
 
 
 def test_labelled_images_confirm_a_reversed_mean(tmp_path):

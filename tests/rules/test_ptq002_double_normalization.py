@@ -4,6 +4,7 @@ import numpy as np
 from ptqtui.rules import ptq002_double_normalization as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import InputChange, InputFix, Remedy
 from tests.check.factories import (
     MEAN,
     SCALE,
@@ -27,14 +28,21 @@ def test_fires_on_normalised_calibration_data(tmp_path):
     assert "already normalised" in finding.message
     assert finding.evidence[1].expected == "0..255 pixels"
     assert "config normalisation removed" in finding.measured
+    assert finding.remedy == Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION, "images"),))
 
 
 def test_fires_when_the_model_normalises_itself(tmp_path):
     ctx = make_context(tmp_path, model=colour_classifier(own_normalisation=True))
     [finding] = rule.check(ctx)
     assert finding.severity is Severity.CRITICAL and "its own normalisation" in finding.message
-    assert finding.yaml_change == "input_parameters.norm_type: data_mean_and_scale -> no_preprocess"
     assert finding.evidence[1].where == "node /norm/Sub"
+    [change] = finding.remedy.config  # the config's normalisation goes, the data stays
+    assert (change.key, change.old, change.new) == (
+        "input_parameters.norm_type",
+        "data_mean_and_scale",
+        "no_preprocess",
+    )
+    assert change.line is not None and finding.remedy.inputs == ()
 
 
 def test_quiet_on_raw_pixels(tmp_path):

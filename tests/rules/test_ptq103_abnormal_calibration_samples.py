@@ -4,6 +4,7 @@ import numpy as np
 from ptqtui.rules import ptq103_abnormal_calibration_samples as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import InputFix
 from tests.check.factories import make_context, natural_images, to_nchw
 
 
@@ -17,6 +18,9 @@ def test_fires_on_black_white_and_duplicate_samples(tmp_path):
     assert "near-duplicate (s022.bin = s004.bin)" in text
     assert "over-exposed (s010.bin)" in text
     assert finding.severity is Severity.MAJOR  # 4 of 23, 3 of them exposure
+    [drop] = finding.remedy.inputs
+    assert drop.fix is InputFix.DROP_SAMPLES and drop.input == "images"
+    assert sorted(drop.samples) == ["s010.bin", "s020.bin", "s021.bin", "s022.bin"]
 
 
 def test_one_duplicate_is_minor(tmp_path):
@@ -24,6 +28,7 @@ def test_one_duplicate_is_minor(tmp_path):
     images.append(images[7].copy())
     [finding] = rule.check(make_context(tmp_path, calib=to_nchw(images)))
     assert finding.severity is Severity.MINOR and "s040.bin = s007.bin" in finding.message
+    assert finding.remedy.inputs[0].samples == ("s040.bin",)  # the copy goes, not the original
 
 
 def test_many_abnormal_samples_is_major(tmp_path):

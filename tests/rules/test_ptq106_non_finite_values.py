@@ -4,6 +4,7 @@ import numpy as np
 from ptqtui.rules import ptq106_non_finite_values as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import InputChange, InputFix, Remedy
 from tests.check.factories import make_context, natural_images, to_nchw
 
 
@@ -14,6 +15,8 @@ def test_fires_on_nan_and_inf(tmp_path):
     [finding] = rule.check(make_context(tmp_path, calib=calib))
     assert finding.severity is Severity.CRITICAL
     assert "2 of 6" in finding.message and "s002.bin (4)" in finding.message
+    drop = InputChange(InputFix.DROP_SAMPLES, "images", ("s002.bin", "s004.bin"))
+    assert finding.remedy == Remedy(inputs=(drop,))
 
 
 def test_quiet_on_finite_data(tmp_path):

@@ -3,15 +3,20 @@ from __future__ import annotations
 from ptqtui.rules import ptq201_invalid_config_value as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import ConfigEdit
 from tests.check.factories import config_context, mapper_config
 
 
-def test_fires_on_illegal_value_with_line_and_yaml_change(tmp_path):
+def test_fires_on_illegal_value_with_line_and_remedy(tmp_path):
     ctx = config_context(tmp_path, mapper_config(cal__calibration_type="klx"))
     [finding] = rule.check(ctx)
     assert finding.code == "PTQ201" and finding.severity is Severity.MAJOR
     assert "klx" in finding.message and "line" in finding.evidence[0].where
-    assert finding.yaml_change == "calibration_parameters.calibration_type: klx -> kl"
+    line = ctx.config.line_of("calibration_parameters.calibration_type")
+    assert line is not None
+    assert finding.remedy.config == (
+        ConfigEdit("calibration_parameters.calibration_type", new="kl", old="klx", line=line),
+    )
 
 
 def test_fires_on_misspelt_and_missing_keys(tmp_path):
@@ -20,6 +25,7 @@ def test_fires_on_misspelt_and_missing_keys(tmp_path):
     messages = " ".join(f.message for f in findings)
     assert "per_chanel" in messages and "norm_type" in messages
     assert any("per_channel" in (f.fix or "") for f in findings)
+    assert all(f.remedy is None for f in findings)  # a key to add or rename: no value to set
 
 
 def test_deprecated_key_is_minor(tmp_path):

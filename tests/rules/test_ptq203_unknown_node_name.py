@@ -16,7 +16,15 @@ def test_fires_with_closest_names(tmp_path):
     assert len(findings) == 2
     first = next(f for f in findings if "Softmx" in f.message)
     assert "closest: /head/Softmax" in first.message
-    assert first.yaml_change == "model_parameters.node_info node: /head/Softmx -> /head/Softmax"
+    [rename] = first.remedy.config
+    assert rename.rename and (rename.key, rename.node, rename.new) == (
+        "model_parameters.node_info",
+        "/head/Softmx",
+        "/head/Softmax",
+    )
+    assert rename.line is not None
+    other = next(f for f in findings if f is not first)
+    assert other.remedy is None  # nothing close to rename it to
 
 
 def test_quiet_when_names_exist(tmp_path):

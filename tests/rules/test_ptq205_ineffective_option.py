@@ -9,7 +9,9 @@ from tests.check.factories import colour_classifier, config_context, mapper_conf
 def test_fires_on_per_channel_with_default(tmp_path):
     [finding] = rule.check(config_context(tmp_path, mapper_config(cal__per_channel=True)))
     assert "per_channel" in finding.message
-    assert finding.yaml_change == "calibration_parameters.per_channel: True -> (remove)"
+    [change] = finding.remedy.config
+    assert change.key == "calibration_parameters.per_channel" and change.remove
+    assert change.old is True and change.line is not None
 
 
 def test_fires_on_percentile_without_max_and_asymmetric(tmp_path):
@@ -19,25 +21,40 @@ def test_fires_on_percentile_without_max_and_asymmetric(tmp_path):
     findings = rule.check(config_context(tmp_path, config))
     text = " ".join(f.message for f in findings)
     assert "max_percentile" in text and "asymmetric" in text
+    percentile = next(f for f in findings if f.evidence[0].what == "max_percentile")
+    [change] = percentile.remedy.config
+    assert (change.key, change.old, change.new) == (
+        "calibration_parameters.calibration_type",
+        "default",
+        "max",
+    )
 
 
 def test_ignored_mean_is_major(tmp_path):
     config = mapper_config(input__norm_type="data_scale")
     [finding] = rule.check(config_context(tmp_path, config))
     assert finding.severity is Severity.MAJOR and "mean_value" in finding.message
-    assert finding.yaml_change == "input_parameters.norm_type: data_scale -> data_mean_and_scale"
+    [change] = finding.remedy.config
+    assert (change.old, change.new) == ("data_scale", "data_mean_and_scale")
 
 
 def test_op_item_without_such_op(tmp_path):
     config = mapper_config(cal__optimization="set_LayerNormalization_input_int16")
     findings = rule.check(config_context(tmp_path, config, model=colour_classifier()))
     assert len(findings) == 1 and "LayerNormalization" in findings[0].message
+    assert findings[0].remedy is None
 
 
 def test_skip_calibration_is_major(tmp_path):
     config = mapper_config(cal__calibration_type="skip")
     findings = rule.check(config_context(tmp_path, config))
     assert findings[0].severity is Severity.MAJOR
+    [change] = findings[0].remedy.config
+    assert (change.key, change.old, change.new) == (
+        "calibration_parameters.calibration_type",
+        "skip",
+        "default",
+    )
 
 
 def test_quiet_on_effective_options(tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from ptqtui.rules import ptq301_per_tensor_weight_range as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import Remedy, SettingsDelta
 from tests.advise.fakes import FakeContext, analysis, node, row
 
 NODES = (
@@ -22,8 +23,8 @@ def test_fires_major_with_the_measured_gain():
     [f] = rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep)))
     assert f.code == "PTQ301" and f.severity is Severity.MAJOR
     assert "38.5x" in f.message and "0.9500 -> 0.9950" in f.message
-    assert f.yaml_change == "calibration_parameters.per_channel: (unset) -> True"
     assert f.related == ("b1/dw/Conv",)
+    assert f.remedy == Remedy(settings=SettingsDelta(per_channel=True))
 
 
 def test_small_gain_is_minor():
@@ -33,6 +34,7 @@ def test_small_gain_is_minor():
     )
     [f] = rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep)))
     assert f.severity is Severity.MINOR
+    assert f.remedy.settings.per_channel is True
 
 
 def test_quiet_when_gain_within_noise():
@@ -57,3 +59,16 @@ def test_measured_by_the_simulator_when_the_sweep_stopped_early():
     [f] = rule.check(FakeContext(analysis(nodes=NODES, sweep=sweep), sim=sim))
     assert f.severity is Severity.MAJOR and "0.9600 -> 0.9990" in f.message
     assert [s.per_channel for s in sim.calls] == [False, True]
+    assert f.remedy.settings.apply(sim.settings) == QuantSettings("max", 0.99995, per_channel=True)
+
+
+def test_default_calibration_names_the_method_measured_with_per_channel(tmp_path):
+    from ptqtui.inputs.config import load_config
+
+    path = tmp_path / "m.yaml"
+    path.write_text("calibration_parameters:\n  calibration_type: default\n")
+    sweep = (row("default", 0.95, ("calibration_type", "default"), chosen=True),)
+    sweep += (row("max", 0.95, MAX), row("max + per_channel", 0.995, MAX, PC))
+    ctx = FakeContext(analysis(nodes=NODES, sweep=sweep), config=load_config(path))
+    [f] = rule.check(ctx)
+    assert f.remedy == Remedy(settings=SettingsDelta(calibration_type="max", per_channel=True))

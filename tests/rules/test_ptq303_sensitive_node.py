@@ -3,6 +3,7 @@ from __future__ import annotations
 from ptqtui.rules import ptq303_sensitive_node as rule
 
 from ptqtui.check.findings import Severity
+from ptqtui.remedy import DType, NodeChange, Remedy, SettingsDelta
 from tests.advise.fakes import FakeContext, analysis, node
 
 
@@ -16,8 +17,12 @@ def test_fires_per_sensitive_node_worst_first():
     first, second = rule.check(FakeContext(analysis(nodes=nodes)))
     assert first.related == ("b2/Conv",) and first.severity is Severity.MAJOR
     assert "int16 on b2/Conv gains 0.0120" in first.message
+    assert first.remedy == Remedy(
+        settings=SettingsDelta(nodes=(NodeChange("b2/Conv", dtype=DType.INT16),))
+    )
     assert second.related == ("head/Gemm",) and second.severity is Severity.MINOR
     assert "no measurable help" in second.message
+    assert second.remedy is None  # int16 measurably does not help: no cure to offer
 
 
 def test_quiet_when_every_node_is_above_the_threshold():
@@ -37,7 +42,9 @@ def test_int16_gain_measured_by_the_simulator_or_unavailable_on_x3(tmp_path):
     )
     [f] = rule.check(FakeContext(analysis(nodes=nodes), sim=sim))
     assert "int16 on b2/Conv gains 0.0100" in f.message
+    assert f.remedy.settings.nodes == (NodeChange("b2/Conv", dtype=DType.INT16),)
     path = tmp_path / "x3.yaml"
     path.write_text("model_parameters:\n  march: bernoulli2\n")
     [f] = rule.check(FakeContext(analysis(nodes=nodes), config=load_config(path), sim=sim))
     assert "not available on march bernoulli2" in f.message
+    assert f.remedy is None

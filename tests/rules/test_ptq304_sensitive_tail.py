@@ -4,6 +4,7 @@ from ptqtui.rules import ptq304_sensitive_tail as rule
 
 from ptqtui.check.findings import Severity
 from ptqtui.quant.scheme import QuantSettings
+from ptqtui.remedy import DType, NodeChange, Placement
 from tests.advise.fakes import FakeContext, FakeSim, analysis, node
 
 NODES = (
@@ -21,11 +22,15 @@ def test_fires_with_the_measured_cpu_gain():
     assert f.related == ("head/Gemm",) and f.severity is Severity.MAJOR
     assert "gains from CPU" in f.message and "0.9700 -> 0.9900" in f.message
     assert "int16 gains 0.0010" in f.message
+    assert f.remedy.settings.nodes == (NodeChange("head/Gemm", placement=Placement.CPU),)
+    moved = f.remedy.settings.apply(sim.settings).node_overrides
+    assert [(o.node, o.on) for o in moved] == [("head/Gemm", "CPU")]
 
 
 def test_fires_on_int16_gain_alone_without_simulator():
     [f] = rule.check(FakeContext(analysis(nodes=NODES)))
     assert f.severity is Severity.MINOR and "gains from int16" in f.message
+    assert f.remedy.settings.nodes == (NodeChange("head/Gemm", dtype=DType.INT16),)
 
 
 def test_quiet_when_nothing_helps():

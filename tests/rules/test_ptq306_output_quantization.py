@@ -9,6 +9,7 @@ from ptqtui.check.context import MissingFact
 from ptqtui.check.findings import Severity
 from ptqtui.inputs.config import load_config
 from ptqtui.quant.scheme import QuantSettings
+from ptqtui.remedy import SettingsDelta
 from tests.advise.fakes import FakeContext, FakeSim
 
 CONFIG = """\
@@ -47,9 +48,8 @@ def test_fires_when_int8_outputs_cost(tmp_path):
     config = _config(tmp_path, "set_model_output_int8,asymmetric")
     [f] = rule.check(FakeContext(config=config, sim=_sim(0.004)))
     assert f.severity is Severity.MINOR and "0.0040" in f.message
-    assert f.yaml_change == (
-        "calibration_parameters.optimization: set_model_output_int8,asymmetric -> asymmetric"
-    )
+    assert f.remedy.settings == SettingsDelta(set_model_output_int8=False)
+    assert f.remedy.settings.apply(_sim(0.004).settings) == QuantSettings("max")
 
 
 def test_quiet_when_outputs_are_float_or_free(tmp_path):

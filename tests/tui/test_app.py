@@ -69,7 +69,7 @@ async def test_a_finding_shows_its_detail_and_jumps_to_its_nodes(viewer):
         assert "Evidence" in text_of(viewer, "#finding-text")
         await pilot.press("down")
         assert "PTQ301" in text_of(viewer, "#finding-text")
-        assert "per_channel: true" in text_of(viewer, "#finding-text")
+        assert "per_channel on" in text_of(viewer, "#finding-text")
         await pilot.press("n")
         await pilot.pause()
         assert viewer.query_one(TabbedContent).active == "nodes"

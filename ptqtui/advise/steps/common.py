@@ -17,13 +17,14 @@ from ptqtui.analysis.whatif import CannotEmulate, WhatIfService, settings_after
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.policy import (
     LARGE_LOSS_POINTS,
-    MAJOR_GAIN_COSINE,
-    MEDIUM_LOSS_POINTS,
+    MAJOR_COSINE_GAIN,
+    MAJOR_POINTS,
     MIN_GAIN,
+    NO_INT16_MARCH,
     LossBand,
 )
 from ptqtui.progress import ProgressCallback, check_cancel, report
-from ptqtui.remedy import Remedy, settings_delta
+from ptqtui.remedy import OUTPUT_FLAGS, Remedy, settings_delta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Analysis
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 STAGE = "planning"  # the progress stage
 MAX_MEASURES = 60  # what-ifs the planner may measure in all
-NO_INT16_MARCH = ("bernoulli2",)  # X3: int16 node types are not available
 NUMERICS = "numerics"  # the rule category whose findings the tuning steps answer
 DATA = "data"  # the rule category of the calibration files and set
 
@@ -188,7 +188,8 @@ def try_settings(state: State, env: Env, settings: QuantSettings) -> tuple[Remed
 
 def yaml_of(env: Env, remedy: Remedy, before: QuantSettings) -> tuple[ConfigChange, ...]:
     """The YAML changes a step's remedy makes from the settings `before` it."""
-    return tuple(remedy_changes(remedy, before, cpu_key=env.cpu_key))
+    items = env.config.optimization if env.config is not None else None
+    return tuple(remedy_changes(remedy, before, cpu_key=env.cpu_key, optimization=items))
 
 
 def reached(env: Env, remedy: Remedy) -> QuantSettings:
@@ -238,7 +239,7 @@ def grade(before: Measure | None, after: Measure | None, cap: Severity) -> Sever
     gain = cos(after) - cos(before)
     if pts is not None and pts > LARGE_LOSS_POINTS:
         sev = Severity.CRITICAL
-    elif (pts is not None and pts >= MEDIUM_LOSS_POINTS) or gain >= MAJOR_GAIN_COSINE:
+    elif (pts is not None and pts >= MAJOR_POINTS) or gain >= MAJOR_COSINE_GAIN:
         sev = Severity.MAJOR
     else:
         sev = Severity.MINOR
@@ -283,8 +284,10 @@ def moves_nodes(r: Remedy) -> bool:
 
 
 def edits_outputs(r: Remedy) -> bool:
-    """A change of the optimization items (int8 outputs are set there)."""
-    return any(e.key == OPTIMIZATION for e in r.config)
+    """A change of the int8 outputs (optimization items)."""
+    s = r.settings
+    flags = s is not None and any(getattr(s, f) is not None for f in OUTPUT_FLAGS)
+    return flags or any(e.key == OPTIMIZATION for e in r.config)
 
 
 OPTIMIZATION = "calibration_parameters.optimization"

@@ -24,7 +24,7 @@ from ptqtui.advise.steps.common import (
     short,
     yaml_of,
 )
-from ptqtui.analysis.whatif import CannotEmulate
+from ptqtui.analysis.whatif import CannotEmulate, input_changes
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.progress import check_cancel
 from ptqtui.remedy import InputFix, Remedy
@@ -83,14 +83,15 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
     applied = state.remedy.then(remedy)
     settings = reached(env, applied)
     meter = env.meter
-    if remedy.inputs and meter is not None and state.measure is not None:
-        fix = ", ".join(c.describe() for c in remedy.inputs)
+    changes_data = input_changes(remedy)  # a norm_type no_preprocess edit is one too
+    if changes_data and meter is not None and state.measure is not None:
+        fix = ", ".join(c.describe() for c in changes_data)
         service = meter.service
-        if all(service.can_emulate(c) for c in remedy.inputs):
+        if all(service.can_emulate(c) for c in changes_data):
             check_cancel(env.cancel)
             deployed = (
-                service.measure_as_deployed(state.remedy, remedy.inputs[0])
-                if len(remedy.inputs) == 1
+                service.measure_as_deployed(state.remedy, changes_data[0])
+                if len(changes_data) == 1
                 else None
             )
             try:
@@ -121,13 +122,13 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
         evidence.append(f"measured by the rule: {f.measured}")
     else:
         evidence.append("not measured: no simulator what-if for this finding")
-    if not tried and not remedy.inputs and settings != state.settings:
+    if not tried and not changes_data and settings != state.settings:
         # the remedy changes what the simulator runs: measure it
         m = meter.measure(applied, settings.describe()) if meter is not None else None
         if m is not None:
             before, after, tried = state.measure, m, True
             state = state.moved(applied, settings, m)
-    elif not tried and not remedy.inputs:
+    elif not tried and not changes_data:
         state = state.moved(applied, state.settings, state.measure)  # nothing simulated
     if remedy.settings is not None and not remedy.settings.is_empty():
         changes += yaml_of(env, Remedy(settings=remedy.settings), start)

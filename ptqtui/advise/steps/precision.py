@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from ptqtui.advise.results import PlanStage
 from ptqtui.advise.steps.common import (
     NUMERICS,
-    OPTIMIZATION,
     Draft,
     Env,
     State,
@@ -27,10 +26,11 @@ from ptqtui.advise.steps.common import (
     try_settings,
     yaml_of,
 )
+from ptqtui.analysis.whatif import OPTIMIZATION_ITEMS
 from ptqtui.check.findings import Severity
 from ptqtui.policy import MIN_GAIN
 from ptqtui.quant.scheme import QuantSettings
-from ptqtui.remedy import ConfigEdit, DType, NodeChange, Placement, Remedy, SettingsDelta
+from ptqtui.remedy import DType, NodeChange, Placement, Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import NodeRow
@@ -44,9 +44,8 @@ MIN_TAIL_POINTS = 1.0  # a tail-to-CPU gain of this many accuracy points is a st
 # option (the small band of the reference ends at 1.5 points; one point is already worth a
 # CPU operator)
 OUTPUT_FLAGS = {  # optimization items that make outputs int8 -> QuantSettings fields
-    "set_model_output_int8": "set_model_output_int8",
-    "set_Softmax_input_int8": "softmax_input_int8",
-    "set_Softmax_output_int8": "softmax_output_int8",
+    i: OPTIMIZATION_ITEMS[i]
+    for i in ("set_model_output_int8", "set_Softmax_input_int8", "set_Softmax_output_int8")
 }
 
 
@@ -171,15 +170,9 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
     meter = env.meter
     if not on or env.config is None or meter is None or state.measure is None:
         return [], state
-    s = dataclasses.replace(state.settings, **{OUTPUT_FLAGS[i]: False for i in on})
-    keep = [i for i in env.config.optimization if i not in OUTPUT_FLAGS]
-    old = ",".join(env.config.optimization) or None
-    edit = (
-        ConfigEdit(OPTIMIZATION, ",".join(keep), old)
-        if keep
-        else ConfigEdit(OPTIMIZATION, None, old, remove=True)
-    )
-    remedy = Remedy(config=(edit,))
+    delta = SettingsDelta(**{OUTPUT_FLAGS[i]: False for i in on})
+    remedy = Remedy(settings=delta)
+    s = delta.apply(state.settings)
     applied = state.remedy.then(remedy)
     m = meter.measure(applied, s.describe())
     if m is None:

@@ -88,10 +88,9 @@ class FindingsView(Vertical):
         if f.fix:
             parts.append(Text("\nFix", style="bold"))
             parts.append(Text(f"  {f.fix}"))
-        if f.yaml_change:
-            parts.append(Text("\nYAML change", style="bold"))
-            for line in f.yaml_change.splitlines():
-                parts.append(Text(f"  {line}", style=GOOD))
+        if f.remedy is not None and not f.remedy.is_empty():
+            parts.append(Text("\nChange", style="bold"))
+            parts.append(Text(f"  {f.remedy.describe()}", style=GOOD))
         if f.related:
             nodes = [r for r in f.related if r in self.node_names]
             files = [r for r in f.related if r not in self.node_names]
