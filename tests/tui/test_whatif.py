@@ -255,3 +255,22 @@ def test_relocating_keeps_absolute_paths_and_every_input_folder(tmp_path):
     assert relocate_paths(text, tmp_path, tmp_path) == text
     far = yaml.safe_load(relocate_paths(text, Path("/elsewhere/x"), tmp_path))
     assert far["model_parameters"]["working_dir"] == "/elsewhere/x/out"  # no climb to /
+
+
+async def test_a_v1_file_opens_with_node_what_ifs_and_no_calibration_ones():
+    import json
+
+    from ptqtui.diagnosis import Diagnosis
+
+    path = Path(__file__).parents[1] / "report/fixtures/diagnosis-v1.json"
+    d = Diagnosis.from_json(json.loads(path.read_text()))
+    assert d.analysis.sweep and all(r.remedy is None for r in d.analysis.sweep)
+    app = make_viewer(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        assert not app.query("#whatif-method")
+        assert "no calibration what-ifs" in text_of(app, "#whatif-no-rows")
+        assert "pick a calibration" not in text_of(app, "#whatif-title")
+        app.query_one("#whatif-nodes").focus()
+        await pilot.press("c")
+        assert "{ON: CPU}" in text_of(app, "#config-diff")
