@@ -53,6 +53,7 @@ from ptqtui.tui.whatif import (
     ConfigPatch,
     WhatIfService,
     config_patch,
+    relocate_paths,
     yaml_fragment,
 )
 from ptqtui.tui.widgets.progress import ProgressPanel
@@ -508,13 +509,18 @@ class PtqApp(App["Diagnosis | None"]):
             full = plan.patched_config
         if full is None:
             return None
-        if config is None:
-            return full
+        import yaml
+
         from ptqtui.advise.patch import PatchError
 
         try:
-            return config.relocated(full, folder)
-        except (PatchError, ValueError) as exc:
+            if config is not None:
+                return config.relocated(full, folder)
+            ref = next((f for f in self.diagnosis.files if f.role == "config"), None)
+            if ref is None:  # pragma: no cover - a patched config comes from a config
+                return full
+            return relocate_paths(full, Path(ref.path).parent, folder)  # the config changed
+        except (PatchError, ValueError, yaml.YAMLError) as exc:
             raise OSError(f"cannot rewrite the config's relative paths: {exc}") from None
 
     # ------------------------------------------------------------------ command palette

@@ -274,3 +274,22 @@ async def test_a_v1_file_opens_with_node_what_ifs_and_no_calibration_ones():
         app.query_one("#whatif-nodes").focus()
         await pilot.press("c")
         assert "{ON: CPU}" in text_of(app, "#config-diff")
+
+
+async def test_the_plans_config_saved_elsewhere_names_the_same_files_even_if_changed(tmp_path):
+    d, config = with_config(tmp_path)
+    patched = CONFIG.format(march="bayes").replace("default", "max")
+    d = dataclasses.replace(d, plan=dataclasses.replace(d.plan, patched_config=patched))
+    config.write_text(CONFIG.format(march="bayes") + "# edited since the diagnosis\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    app = make_viewer(d)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.config_patch is None  # changed since: no what-if diffs from it
+        await pilot.press("5", "w")
+        app.screen.query_one("#save-path").value = str(out / "plan.yaml")
+        await pilot.press("enter")
+        await pilot.pause()
+    saved = yaml.safe_load((out / "plan.yaml").read_text())
+    assert saved["model_parameters"]["onnx_model"] == "../project/model.onnx"
+    assert saved["calibration_parameters"]["calibration_type"] == "max"
