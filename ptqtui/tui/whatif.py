@@ -192,7 +192,8 @@ def yaml_fragment(remedy: Remedy) -> str:
     if delta.nodes:
         lines += ["model_parameters:", "  node_info:"]
         for c in delta.nodes:
-            fields = [f"ON: {c.placement.value}"] if c.placement is not None else []
+            # 'ON' quoted: bare ON is YAML 1.1's true (hb_mapper's own examples quote it)
+            fields = [f"'ON': {c.placement.value}"] if c.placement is not None else []
             if c.dtype is not None:  # int16 is the node's inputs and output (NodeChange)
                 fields.append(f"InputType: {c.dtype.value}")
                 if c.dtype is DType.INT16:

@@ -19,7 +19,7 @@ from ptqtui.tui.app import make_app, make_viewer
 from ptqtui.tui.screens.dialogs import ConfirmDialog, SaveDialog
 from ptqtui.tui.whatif import Choices, Toggle, relocate_paths
 from tests.tui.conftest import ROW_SETTINGS, FakeWhatIf, Run, whatif_diagnosis
-from tests.tui.test_app import SIZE, ready, text_of
+from tests.tui.test_app import SIZE, measured, ready, text_of
 
 CONFIG = """\
 # the user's config
@@ -70,13 +70,13 @@ async def test_every_sweep_row_is_measured_with_exactly_its_settings(whatif):
             if row.chosen:
                 continue
             pick_row(app, index)
-            await ready(app, pilot)
+            await measured(app, pilot, whatif, len(whatif.asked) + 1)
             assert whatif.settings_asked()[-1] == ROW_SETTINGS[row.label], row.label
             assert whatif.asked[-1] == row.remedy, row.label
             assert "cosine 0.9871" in text_of(app, "#whatif-result")
-    measured = [s for s in whatif.settings_asked()]
-    assert len(measured) == len(sweep) - 1  # every row but the configured one
-    flags = {(s.asymmetric, s.bias_correction) for s in measured}
+    asked = whatif.settings_asked()
+    assert len(asked) == len(sweep) - 1  # every row but the configured one
+    flags = {(s.asymmetric, s.bias_correction) for s in asked}
     assert {(True, False), (False, True)} <= flags  # the rows the string round trip lost
 
 
@@ -88,10 +88,10 @@ async def test_a_node_toggle_keeps_the_rows_calibration(whatif):
         await ready(app, pilot)
         await pilot.press("5")
         pick_row(app, labels.index("max 0.9999 + per_channel + bias_correction"))
-        await ready(app, pilot)
+        await measured(app, pilot, whatif, 1)
         app.query_one("#whatif-nodes").focus()
         await pilot.press("i")  # head/Gemm to int16
-        await ready(app, pilot)
+        await measured(app, pilot, whatif, 2)
         assert "cosine 0.9881" in text_of(app, "#whatif-result")
     last = whatif.settings_asked()[-1]
     assert (last.calibration_type, last.max_percentile) == ("max", 0.9999)
@@ -151,7 +151,7 @@ async def test_a_node_is_on_the_cpu_or_in_int16_never_both(whatif):
         await pilot.press("c", "i")  # head/Gemm to the CPU, then int16: int16 only
         await ready(app, pilot)
         assert view.choices.nodes == (NodeChange("head/Gemm", dtype=DType.INT16),)
-        assert "{ON: CPU" not in text_of(app, "#config-diff")
+        assert "'ON': CPU" not in text_of(app, "#config-diff")
         await pilot.press("c")  # and to the CPU: int16 cleared
         await ready(app, pilot)
         assert view.choices.nodes == (NodeChange("head/Gemm", Placement.CPU),)
@@ -264,7 +264,7 @@ async def test_a_v1_file_opens_with_node_what_ifs_and_no_calibration_ones():
         assert "pick a calibration" not in text_of(app, "#whatif-title")
         app.query_one("#whatif-nodes").focus()
         await pilot.press("c")
-        assert "{ON: CPU}" in text_of(app, "#config-diff")
+        assert "{'ON': CPU}" in text_of(app, "#config-diff")
 
 
 async def test_the_plans_config_saved_elsewhere_names_the_same_files_even_if_changed(tmp_path):
@@ -284,3 +284,25 @@ async def test_the_plans_config_saved_elsewhere_names_the_same_files_even_if_cha
     saved = yaml.safe_load((out / "plan.yaml").read_text())
     assert saved["model_parameters"]["onnx_model"] == "../project/model.onnx"
     assert saved["calibration_parameters"]["calibration_type"] == "max"
+
+
+def test_a_fragment_names_every_change_of_the_remedy():
+    from ptqtui.remedy import Remedy, SettingsDelta
+    from ptqtui.tui.whatif import yaml_fragment
+
+    delta = SettingsDelta(
+        "max", 0.9999, per_channel=True, asymmetric=True, bias_correction=True,
+        nodes=(NodeChange("a", Placement.CPU), NodeChange("b", dtype=DType.INT16)),
+    )  # fmt: skip
+    assert yaml.safe_load(yaml_fragment(Remedy(settings=delta))) == {
+        "calibration_parameters": {
+            "calibration_type": "max",
+            "max_percentile": 0.9999,
+            "per_channel": True,
+            "optimization": "asymmetric,bias_correction",
+        },
+        "model_parameters": {
+            "node_info": {"a": {"ON": "CPU"}, "b": {"InputType": "int16", "OutputType": "int16"}}
+        },
+    }
+    assert yaml_fragment(Remedy()) == ""
