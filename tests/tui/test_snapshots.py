@@ -35,7 +35,9 @@ def test_plan_after_a_toggle(snap_compare, size):
     async def toggle(pilot):
         await pilot.press("5")
         pilot.app.query_one("#whatif-nodes").focus()
+        await pilot.pause()
         await pilot.press("i")
+        await pilot.pause()
 
     app = make_viewer(whatif_diagnosis(bias_row=False))
     assert snap_compare(app, run_before=toggle, terminal_size=size)
