@@ -43,6 +43,16 @@ async def ready(app, pilot) -> None:
     await pilot.pause()
 
 
+async def error_dialog(app, pilot) -> None:
+    """Wait for the error dialog the failed worker's state change opens (a message later)."""
+    await app.workers.wait_for_complete()
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if isinstance(app.screen, ErrorDialog):
+            return
+    raise AssertionError(f"no error dialog; the screen is {app.screen!r}")
+
+
 async def measured(app, pilot, whatif, count: int) -> None:
     """Wait until the service was asked `count` times and the screen shows the result (the
     what-if's worker starts from a message: it may not run yet when the pilot returns)."""
@@ -253,9 +263,7 @@ async def test_a_failed_diagnosis_opens_an_error_dialog_and_a_bug_exits_3():
 
     app = make_app(Request(), diagnose=broken)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, ErrorDialog)
+        await error_dialog(app, pilot)
         assert "could not load the model" in text_of(app, "#error-message")
         await pilot.press("q")
     assert app.return_code == 3  # an internal error, as the CLI's
@@ -269,8 +277,7 @@ async def test_unreadable_input_in_the_diagnosis_exits_2(tmp_path):
 
     app = make_app(Request(), diagnose=unreadable)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await error_dialog(app, pilot)
         assert "model.onnx" in text_of(app, "#error-message")
         await pilot.press("q")
     assert app.return_code == 2
