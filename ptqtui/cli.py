@@ -347,13 +347,7 @@ def run(request: Request) -> int:
     if request.write_config is not None and request.config is None:
         raise UsageError("--write-config needs -c CONFIG.yaml: it writes a patched copy of it")
     if request.report is None and sys.stdout.isatty() and request.output is None:
-        from ptqtui.tui.app import make_app  # Textual only when the TUI starts
-
-        app = make_app(request)
-        result = app.run()
-        if result is None:  # closed before the diagnosis finished
-            return int(app.return_code or ExitCode.INTERRUPTED)
-        return exit_code_for(result, request.fail_on)
+        return _run_tui(request)
     from ptqtui.diagnosis import diagnose
     from ptqtui.report.progress import StderrProgress
 
@@ -364,6 +358,22 @@ def run(request: Request) -> int:
         if request.write_config is not None:
             _write_config(diagnosis, request)
     return exit_code_for(diagnosis, request.fail_on)
+
+
+def _run_tui(request: Request) -> int:
+    """The TUI; then --write-config as in report mode. Exit codes: the findings' (0/1), 130
+    closed before the diagnosis finished, 128+n on SIGTERM/SIGHUP, 2 bad input, 3 a bug."""
+    from ptqtui.tui.app import make_app  # Textual only when the TUI starts
+
+    app = make_app(request, handle_signals=True)
+    result = app.run()
+    if app.crashed:
+        return ExitCode.INTERNAL
+    if result is None:  # closed before the diagnosis finished, failed, or a signal
+        return int(app.return_code if app.return_code is not None else ExitCode.INTERRUPTED)
+    if request.write_config is not None:
+        _write_config(result, request)
+    return exit_code_for(result, request.fail_on)
 
 
 def _write_config(diagnosis: object, request: Request) -> None:
@@ -536,8 +546,11 @@ def _view(args: list[str]) -> int:
     if ns.fmt is None and ns.output is None and sys.stdout.isatty():
         from ptqtui.tui.app import make_viewer
 
-        make_viewer(diagnosis).run()
-        return ExitCode.OK
+        app = make_viewer(diagnosis, handle_signals=True)  # type: ignore[arg-type]
+        app.run()
+        if app.crashed:
+            return ExitCode.INTERNAL
+        return int(app.return_code or ExitCode.OK)
     emit(diagnosis, ns.fmt or "text", ns.output)
     return ExitCode.OK
 

@@ -1,4 +1,5 @@
-"""`diagnose()` and the `Diagnosis` every front end renders (versioned JSON both ways)."""
+"""`diagnose()` / `run_diagnosis()` and the `Diagnosis` every front end renders (versioned JSON
+both ways)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import threading
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.request import Request
 
 if typing.TYPE_CHECKING:  # the records load fast (ptqtui view); the pipeline only when it runs
+    from ptqtui.analysis.context import SimContext
+    from ptqtui.analysis.whatif import WhatIf
     from ptqtui.check.engine import RuleRun
     from ptqtui.check.registry import Rule
     from ptqtui.inputs.resolve import LoadedInputs
@@ -189,19 +192,35 @@ def _expect(value: Any, kind: type, what: Any) -> None:
         raise TypeError(f"{type(value).__name__} where {getattr(what, '__name__', what)} is needed")
 
 
+@dataclass(frozen=True, slots=True)
+class DiagnosisRun:
+    """What one run hands a front end: the Diagnosis, and the what-if service it measured
+    with (None when the simulator did not run), for what-ifs after the diagnosis."""
+
+    diagnosis: Diagnosis
+    whatif: WhatIf | None = None
+
+
 def diagnose(
     request: Request,
     rules: Sequence[Rule] | None = None,
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-    on_sim: Callable[[Any], None] | None = None,
 ) -> Diagnosis:
-    """Load the inputs, simulate, run the rules (default: every installed one), plan.
+    """Load the inputs, simulate, run the rules (default: every installed one), plan."""
+    return run_diagnosis(request, rules, progress=progress, cancel=cancel).diagnosis
 
-    `on_sim` receives the simulator context (analysis.context.SimContext) so a front end can
-    re-measure what-ifs after the diagnosis without building it again.
-    """
+
+def run_diagnosis(
+    request: Request,
+    rules: Sequence[Rule] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> DiagnosisRun:
+    """`diagnose`, and the what-if service (over the simulator the analyses calibrated) that
+    measured the plan, so a front end re-measures what-ifs without building it again."""
     from ptqtui.check.context import Context
     from ptqtui.check.engine import run_rules
     from ptqtui.check.registry import load_rules
@@ -213,21 +232,26 @@ def diagnose(
     inputs = load_inputs(request)
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
-    # `_sim` (analysis.context.SimContext) re-measures what-ifs: for Context's `sim` fact
-    analysis, sim = _analyse(inputs, progress, cancel)
-    if sim is not None and on_sim is not None:
-        on_sim(sim)
-    context = Context.from_inputs(inputs, analysis=analysis, sim=sim)
+    analysis, sim, unavailable = _analyse(inputs, progress, cancel)
+    missing = {} if unavailable is None else {"analysis": unavailable}
+    context = Context.from_inputs(inputs, analysis=analysis, sim=sim, missing=missing)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
-    plan = _plan(inputs, rule_run, analysis, sim, progress, cancel)
+    whatif = None
+    if sim is not None:
+        from ptqtui.analysis.whatif import WhatIf
+
+        whatif = WhatIf(sim, inputs, cancel=cancel)
+    categories = {r.code: r.info.category for r in rules}
+    plan = _plan(inputs, rule_run, categories, analysis, whatif, progress, cancel)
     converter = None
     if inputs.mapper_log is not None:
         from ptqtui.analysis.converter import compare
 
         converter = compare(inputs.mapper_log, analysis)
         converter = _with_workdir_thresholds(converter, inputs, sim)
-    return dataclasses.replace(
-        summarise(inputs, rule_run), analysis=analysis, plan=plan, converter=converter
+    diagnosis = summarise(inputs, rule_run, missing=missing)
+    return DiagnosisRun(
+        dataclasses.replace(diagnosis, analysis=analysis, plan=plan, converter=converter), whatif
     )
 
 
@@ -254,20 +278,22 @@ def _with_workdir_thresholds(converter: Any, inputs: LoadedInputs, sim: Any) -> 
 def _plan(
     inputs: LoadedInputs,
     rule_run: RuleRun,
+    categories: Mapping[str, str],
     analysis: Analysis | None,
-    sim: Any,
+    whatif: WhatIf | None,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> Plan | None:
     """The ordered steps, measured on the simulator where it ran."""
-    from ptqtui.advise.plan import plan_for_inputs
+    from ptqtui.advise.plan import build_plan
 
     check_cancel(cancel)
-    return plan_for_inputs(
+    return build_plan(
         rule_run.findings,
         analysis,
-        sim,
-        inputs,
+        whatif,
+        inputs.config,
+        categories=categories,
         target_cosine=inputs.request.target_cosine,
         time_budget=inputs.request.time_budget,
         progress=progress,
@@ -277,16 +303,16 @@ def _plan(
 
 def _analyse(
     inputs: LoadedInputs, progress: ProgressCallback | None, cancel: threading.Event | None
-) -> tuple[Analysis | None, Any]:
-    """The simulator's analyses; when they cannot run, the reason goes to `inputs.missing`
-    (shown as Skipped("analysis", reason), and rules needing the analysis are skipped)."""
+) -> tuple[Analysis | None, SimContext | None, str | None]:
+    """The simulator's analyses and its context, or why they cannot run (shown as
+    Skipped("analysis", reason); rules needing the analysis are skipped)."""
     from ptqtui.analysis.run import AnalysisUnavailable, run_analysis  # lazy: onnx, numpy
 
     request = inputs.request
     if "analysis" in inputs.missing:  # the inputs already say why it cannot run
-        return None, None
+        return None, None, inputs.missing["analysis"]
     try:
-        return run_analysis(
+        analysis, sim = run_analysis(
             inputs,
             sensitivity_samples=request.sensitivity_samples,
             time_budget=request.time_budget,
@@ -295,13 +321,20 @@ def _analyse(
             cancel=cancel,
         )
     except AnalysisUnavailable as exc:
-        inputs.missing["analysis"] = str(exc)
+        return None, None, str(exc)
     except PtqInputError as exc:
-        inputs.missing["analysis"] = exc.one_line()
-    return None, None
+        return None, None, exc.one_line()
+    return analysis, sim, None
 
 
-def summarise(inputs: LoadedInputs, rule_run: RuleRun | None = None) -> Diagnosis:
+def summarise(
+    inputs: LoadedInputs,
+    rule_run: RuleRun | None = None,
+    *,
+    missing: Mapping[str, str] | None = None,
+) -> Diagnosis:
+    """The Diagnosis of the loaded inputs and the rules' findings; `missing` adds facts that
+    could not be had beyond the inputs' own (fact -> why)."""
     graph = inputs.graph
     request = inputs.request
     files = [FileRef("model", str(graph.path), sha256_of(graph.path))]
@@ -336,7 +369,8 @@ def summarise(inputs: LoadedInputs, rule_run: RuleRun | None = None) -> Diagnosi
                 f"{len(ev)} images, {len(ev.classes)} classes",
             )
         )
-    skipped = tuple(Skipped(what, why) for what, why in inputs.missing.items())
+    unavailable = {**inputs.missing, **(missing or {})}
+    skipped = tuple(Skipped(what, why) for what, why in unavailable.items())
     if rule_run is not None:
         skipped += tuple(Skipped(s.code, s.reason) for s in rule_run.skipped)
     return Diagnosis(

@@ -53,7 +53,7 @@ _BAND_SPANS = {
 # --- the calibration tuning order of the reference (§2) ------------------------------------
 PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)  # reference §2, in its order
 
-# --- grading a measured gain (rules PTQ301-306) -------------------------------------------
+# --- grading a measured gain (rules PTQ301-306, the plan's steps) -------------------------
 # An output cosine gain (or one node's loss) this large is graded the 1.5-4 % kind: the rules'
 # own judgement (PTQ301-306 wrote it four times), not yet measured against the loss bands.
 MAJOR_COSINE_GAIN = 0.01

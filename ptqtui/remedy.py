@@ -127,7 +127,8 @@ class InputChange:
 
 @dataclass(frozen=True, slots=True)
 class NodeChange:
-    """A node's placement and/or activation dtype (None: as it was)."""
+    """A node's placement and/or dtype (None: as it was); int16 is the node's activation
+    inputs and its output, as node_info InputType/OutputType int16 write it."""
 
     node: str
     placement: Placement | None = None
@@ -198,6 +199,8 @@ class SettingsDelta:
                         cpu.remove(change.node)
                 if change.dtype is not None:
                     in_dtype = change.dtype.value if change.dtype is not DType.FLOAT else None
+                    # a node in int16 writes int16 too (node_info InputType and OutputType)
+                    out_dtype = "int16" if change.dtype is DType.INT16 else None
                     if change.dtype is DType.INT16:
                         if on == "CPU":
                             on = "BPU"

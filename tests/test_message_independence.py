@@ -39,7 +39,7 @@ def test_rewritten_messages_leave_the_numerics_rules_alone(name):
     from ptqtui.diagnosis import _analyse
 
     inputs = load_inputs(_request(name))
-    analysis, sim = _analyse(inputs, None, None)
+    analysis, sim, _ = _analyse(inputs, None, None)
     _compare(Context.from_inputs(inputs, analysis=analysis, sim=sim), ALL)
 
 

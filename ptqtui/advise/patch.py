@@ -11,6 +11,10 @@ anything else raises `PatchError` (a bug here, never a silently wrong config).
 lines, or block) and the data-type-only string `'node_a:int16;node_b:int16'`, which is kept
 a string while the changes are data types only and becomes a flow mapping when a node must
 also move (`ON: CPU`).
+
+Changes come as `remedy.ConfigEdit`s (`change_of`) or as a settings change
+(`settings_changes(old, new)`, the YAML that takes the config from one `QuantSettings` to
+another); `patch_remedy` applies a whole `Remedy`.
 """
 
 from __future__ import annotations
@@ -27,12 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ptqtui.analysis.whatif import OPTIMIZATION_ITEMS
 from ptqtui.atomic import write_atomically
 from ptqtui.errors import PtqInputError, UsageError
 from ptqtui.inputs.yamltext import compose, is_null, parse_node_string
+from ptqtui.policy import NO_INT16_MARCH
+from ptqtui.remedy import ConfigEdit, Placement, Remedy, settings_delta
 
 if TYPE_CHECKING:
     from ptqtui.advise.results import Plan
+    from ptqtui.inputs.config import MapperConfig
+    from ptqtui.quant.scheme import QuantSettings
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +142,148 @@ def node_setting(
     if not fields:
         raise ValueError(f"node_info change for {node} sets nothing")
     return ConfigChange(NODE_INFO, node=node, fields=fields)
+
+
+def change_of(edit: ConfigEdit) -> ConfigChange:
+    """The patch change for a remedy's config edit (ValueError for a key no patch edits)."""
+    if edit.rename:
+        return rename_node(edit.key, str(edit.node), str(edit.new))
+    if edit.fields:
+        return ConfigChange(NODE_INFO, node=edit.node, fields=edit.fields)
+    if edit.remove:
+        return set_key(edit.key, REMOVE)
+    value = edit.new
+    if isinstance(value, tuple):  # mean_value 123.675 116.28 103.53; optimization a,b
+        sep = LIST_SEPARATORS.get(edit.key, " ")
+        value = sep.join(_plain(v) if not isinstance(v, float) else f"{v:g}" for v in value)
+    if edit.append:
+        return add_item(edit.key, str(value))
+    return set_key(edit.key, value)
+
+
+def cpu_key_for(config: MapperConfig | None) -> str:
+    """Where a node goes to the CPU: run_on_cpu on X3 (bernoulli2, no node_info there) or
+    where the config already uses it, else node_info ON: CPU."""
+    if config is None:
+        return "node_info"
+    if config.march in NO_INT16_MARCH or config.run_on_cpu:
+        return "run_on_cpu"
+    return "node_info"
+
+
+def settings_changes(
+    old: QuantSettings,
+    new: QuantSettings,
+    *,
+    cpu_key: str,
+    optimization: Sequence[str] | None = None,
+) -> list[ConfigChange]:
+    """The YAML changes that take the config from `old` to `new` settings; `optimization` is
+    the config's list of optimization items (needed to turn one off, keeping the others)."""
+    out: list[ConfigChange] = []
+    cp = "calibration_parameters"
+    if new.calibration_type != old.calibration_type:
+        out.append(set_key(f"{cp}.calibration_type", new.calibration_type))
+    old_p = old.max_percentile if old.max_percentile not in (None, 1.0) else None
+    new_p = new.max_percentile if new.max_percentile not in (None, 1.0) else None
+    if new_p != old_p:
+        if new_p is not None:
+            out.append(set_key(f"{cp}.max_percentile", new_p))
+        elif new.calibration_type == "max":
+            out.append(set_key(f"{cp}.max_percentile", REMOVE))
+    if new.per_channel != old.per_channel:
+        out.append(set_key(f"{cp}.per_channel", new.per_channel))
+    out += _optimization_changes(old, new, optimization)
+    cpu = [n.node for n in settings_delta(old, new).nodes if n.placement is Placement.CPU]
+    old_over = {o.node: o for o in old.node_overrides}
+    for o in new.node_overrides:
+        if old_over.get(o.node) == o:
+            continue
+        prev = old_over.get(o.node)
+        if cpu_key == "run_on_cpu" and o.on == "CPU" and o.node in cpu:
+            continue  # written to run_on_cpu below
+        out.append(
+            node_setting(
+                o.node,
+                on=o.on if (prev is None or prev.on != o.on) else None,
+                input_type=o.input_dtype
+                if (prev is None or prev.input_dtype != o.input_dtype)
+                else None,
+                output_type=o.output_dtype
+                if (prev is None or prev.output_dtype != o.output_dtype)
+                else None,
+            )
+        )
+    for node in new.run_on_cpu:
+        if node not in old.run_on_cpu:
+            out.append(add_item(f"{cp}.{cpu_key}", node))
+    if cpu_key == "run_on_cpu":
+        for o in new.node_overrides:
+            if o.on == "CPU" and o.node in cpu and o.node not in new.run_on_cpu:
+                out.append(add_item(f"{cp}.run_on_cpu", o.node))
+    return out
+
+
+def _optimization_changes(
+    old: QuantSettings, new: QuantSettings, items: Sequence[str] | None
+) -> list[ConfigChange]:
+    """Items turned on are added; when one is turned off (and the config's list is known)
+    the list is written whole: the items as they stand, less those off, plus those on."""
+    key = "calibration_parameters.optimization"
+    on = [i for i, f in OPTIMIZATION_ITEMS.items() if getattr(new, f) and not getattr(old, f)]
+    off = [i for i, f in OPTIMIZATION_ITEMS.items() if getattr(old, f) and not getattr(new, f)]
+    if not off or items is None:
+        return [add_item(key, i) for i in on]
+    current = [
+        i for i in items if i not in OPTIMIZATION_ITEMS or getattr(old, OPTIMIZATION_ITEMS[i])
+    ]
+    current += [i for i, f in OPTIMIZATION_ITEMS.items() if getattr(old, f) and i not in current]
+    kept = [i for i in current if i not in off] + on
+    return [set_key(key, ",".join(kept) if kept else REMOVE)]
+
+
+def remedy_changes(
+    remedy: Remedy,
+    base: QuantSettings,
+    *,
+    cpu_key: str = "node_info",
+    optimization: Sequence[str] | None = None,
+) -> list[ConfigChange]:
+    """The YAML changes of `remedy` from the configured `base` settings: its config edits,
+    then the settings change its settings delta makes."""
+    out = [change_of(e) for e in remedy.config]
+    if remedy.settings is not None and not remedy.settings.is_empty():
+        after = remedy.settings.apply(base)
+        out += settings_changes(base, after, cpu_key=cpu_key, optimization=optimization)
+    return out
+
+
+def patch_remedy(
+    text: str,
+    remedy: Remedy,
+    base: QuantSettings,
+    config: MapperConfig | None = None,
+    *,
+    name: str = "config.yaml",
+) -> PatchResult:
+    """The config text with `remedy` applied (the TUI's what-if choices, a plan step)."""
+    items = config.optimization if config is not None else None
+    changes = remedy_changes(remedy, base, cpu_key=cpu_key_for(config), optimization=items)
+    return apply_changes(text, changes, name=name)
+
+
+def patch_settings(
+    text: str,
+    old: QuantSettings,
+    new: QuantSettings,
+    config: MapperConfig | None = None,
+    *,
+    name: str = "config.yaml",
+) -> PatchResult:
+    """The config text changed from `old` to `new` settings."""
+    items = config.optimization if config is not None else None
+    changes = settings_changes(old, new, cpu_key=cpu_key_for(config), optimization=items)
+    return apply_changes(text, changes, name=name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
+from ptqtui.analysis.results import Measure
 from ptqtui.check.findings import Severity
 from ptqtui.remedy import Remedy
 
+__all__ = ["Measure", "Plan", "PlanStage", "PlanStep"]
 
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """The model's quality in one state: output cosine, and top-1 when labels exist."""
 
-    cosine: float
-    top1: float | None = None  # 0..1
-    agreement: float | None = None  # top-1 agreement with the float model, 0..1
-    noise: float | None = None  # run-to-run spread of `cosine` (standard error over samples)
+class PlanStage(enum.StrEnum):
+    """The plan's stages, in the reference's triage order (the JSON value is the string)."""
+
+    PIPELINE = "pipeline"  # pipeline, config and data findings
+    CALIBRATION = "calibration"  # calibration method and flags
+    CALIBRATION_SET = "calibration-set"  # what the calibration set holds
+    PRECISION = "precision"  # int16 nodes, the tail on the CPU, high-precision outputs
+    NODES = "nodes"  # what the node analysis says
+    QAT = "qat"  # when nothing reaches the target
 
 
 @dataclass(frozen=True, slots=True)
 class PlanStep:
     number: int
-    stage: str  # "pipeline", "calibration", "calibration-set", "precision", "nodes", "qat"
+    stage: PlanStage
     title: str  # "Feed RGB data: swap the channels of the calibration files"
     action: str  # what to change, imperative
     why: str
@@ -29,7 +34,7 @@ class PlanStep:
     evidence: tuple[str, ...] = ()
     before: Measure | None = None  # measured by the simulator where it could try the step
     after: Measure | None = None
-    yaml_change: str | None = None  # "calibration_parameters.per_channel: true"
+    yaml_change: str | None = None  # the remedy's YAML: "calibration_parameters.per_channel: true"
     codes: tuple[str, ...] = ()  # the findings this step answers
     tried: bool = False  # the simulator applied the change and measured it
     remedy: Remedy | None = None  # the change, typed

@@ -93,6 +93,7 @@ class SimContext:
     pass_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
+    _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ what-ifs
     def scheme_for(self, settings: QuantSettings) -> Scheme:
@@ -134,9 +135,17 @@ class SimContext:
         ``what``: settings (re-calibrated as they ask, cached), a scheme (with this context's
         calibration unless ``calibration`` is given), or None for the configured scheme.
         """
+        memo = None
         if isinstance(what, QuantSettings):
             scheme = self.scheme_for(what)
+            cached = self._cals.get(_settings_key(self, what))
             cal = calibration or self.calibration_for(what, cancel=cancel)
+            if calibration is None or calibration is cached:
+                # what-ifs repeat (the sweep's rows, the plan, the TUI): measured once
+                memo = (what, self._eval_count(eval_limit))
+                hit = self._measured.get(memo)
+                if hit is not None:
+                    return hit
         else:
             scheme = what if what is not None else self.scheme
             cal = calibration or self.calibration
@@ -169,7 +178,17 @@ class SimContext:
                 agree = float(np.mean(p == self.eval.float_top1[: len(p)]))
         elif same:
             agree = float(np.mean(same))
-        return Measurement(sim_, acc, agree, noise)
+        result = Measurement(sim_, acc, agree, noise)
+        if memo is not None:
+            self._measured[memo] = result
+        return result
+
+    def _eval_count(self, eval_limit: int | None) -> int:
+        """How many labelled images a measurement with `eval_limit` evaluates."""
+        if not self.classifier or self.eval is None:
+            return 0
+        n = len(self.eval)
+        return n if eval_limit is None else min(n, eval_limit)
 
     def backend_check(self) -> BackendAgreement:
         """The configured scheme on onnxruntime's own int8 kernels vs the simulator, with 7-bit

@@ -71,6 +71,17 @@ class SweepRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Measure:
+    """The model's quality in one state (a what-if's result): output cosine, and top-1 when
+    labels exist."""
+
+    cosine: float
+    top1: float | None = None  # 0..1
+    agreement: float | None = None  # top-1 agreement with the float model, 0..1
+    noise: float | None = None  # run-to-run spread of `cosine` (standard error over samples)
+
+
+@dataclass(frozen=True, slots=True)
 class Quality:
     """Headline: float vs quantized, and the loss band that routes the plan."""
 

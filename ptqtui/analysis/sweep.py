@@ -2,8 +2,10 @@
 
 Order (reference §3/4 and the triage flow): default, mix, kl, max, max with max_percentile
 0.99999, 0.99995, 0.9999, 0.9995, 0.999; then per_channel on the best so far, asymmetric on the
-best, bias_correction on the best. Every row keeps the config's placement and dtypes (node_info,
-run_on_cpu, int16) and changes only the calibration. With labels each row also gets top-1.
+best, bias_correction on the best. Every row keeps the config's placement and dtypes
+(node_info, run_on_cpu, int16) and changes only the calibration; it carries that change as
+its `Remedy` (a settings delta from the configured state: what a what-if of the row measures
+and a patch writes). With labels each row also gets top-1.
 Under a time budget rows are dropped from the end of the order (the tuning steps the
 reference tries last) and the evaluation images are subsampled, and the notes say so.
 """
@@ -18,10 +20,11 @@ import time
 from ptqtui.analysis.context import Measurement, SimContext
 from ptqtui.analysis.measure import Outcome, affordable, cost_note
 from ptqtui.analysis.results import SweepRow
+from ptqtui.policy import PERCENTILES
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.scheme import QuantSettings
+from ptqtui.remedy import Remedy, settings_delta
 
-PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)
 SEARCH_PASSES = {"default": 16, "mix": 40}  # rough cost of a search, in passes
 
 
@@ -165,6 +168,7 @@ def method_sweep(
                 noise=m.noise,
                 chosen=_same_calibration(s, configured),
                 note=note,
+                remedy=Remedy(settings=settings_delta(configured, s)),
             )
         )
     return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start)

@@ -6,8 +6,9 @@ onnxruntime): the first frame shows before the worker imports it.
 
 from __future__ import annotations
 
-import inspect
+import asyncio
 import io
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -34,7 +35,14 @@ from ptqtui.tui.messages import (
     ShowNodes,
 )
 from ptqtui.tui.screens.calibration import CalibrationView
-from ptqtui.tui.screens.dialogs import EXPORTS, ErrorDialog, ExplainDialog, ExportDialog
+from ptqtui.tui.screens.dialogs import (
+    EXPORTS,
+    ConfirmDialog,
+    ErrorDialog,
+    ExplainDialog,
+    ExportDialog,
+    SaveDialog,
+)
 from ptqtui.tui.screens.findings import FindingsView
 from ptqtui.tui.screens.log import LogView
 from ptqtui.tui.screens.nodes import COLUMNS, WIDE, NodesView
@@ -42,17 +50,17 @@ from ptqtui.tui.screens.plan import PlanView
 from ptqtui.tui.screens.summary import SummaryView
 from ptqtui.tui.whatif import (
     Choices,
-    PatchConfig,
-    Remeasure,
-    config_file,
-    initial_choices,
-    patch_from_file,
+    ConfigPatch,
+    WhatIfService,
+    config_patch,
+    relocate_paths,
+    yaml_fragment,
 )
 from ptqtui.tui.widgets.progress import ProgressPanel
 from ptqtui.tui.widgets.text import BAD, BAND_STYLE
 
 if TYPE_CHECKING:
-    from ptqtui.diagnosis import Diagnosis
+    from ptqtui.diagnosis import Diagnosis, DiagnosisRun
     from ptqtui.progress import Progress
     from ptqtui.request import Request
 
@@ -68,8 +76,11 @@ TABS = (
 )
 INTERRUPTED, USAGE = ExitCode.INTERRUPTED, ExitCode.USAGE  # the CLI's exit codes
 INTERNAL = ExitCode.INTERNAL
+# exit 128 + the signal, the terminal restored (a SIGINT from kill: 130, as Ctrl+C's key)
+SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
-Diagnose = Callable[..., "Diagnosis"]
+# diagnose(request, *, progress, cancel): a Diagnosis, or a DiagnosisRun with its what-ifs
+Diagnose = Callable[..., "Diagnosis | DiagnosisRun"]
 
 
 class PtqApp(App["Diagnosis | None"]):
@@ -94,38 +105,34 @@ class PtqApp(App["Diagnosis | None"]):
         *,
         diagnosis: Diagnosis | None = None,
         diagnose: Diagnose | None = None,
-        remeasure: Remeasure | None = None,
-        patch_config: PatchConfig | None = None,
         export_dir: Path | None = None,
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
         self.request = request
         self.diagnosis = diagnosis
         self._diagnose = diagnose
-        self.remeasure = remeasure
-        self.patch_config = patch_config
-        self.export_dir = export_dir or Path.cwd()
+        self.whatif: WhatIfService | None = None  # measures what-ifs; from DiagnosisReady
+        self.config_patch: ConfigPatch | None = None  # the user's config, here and unchanged
+        self.export_dir = export_dir  # None: next to the config, else the current folder
+        self.handle_signals = handle_signals  # SIGNALS: exit 128+n (the CLI's app only)
         self.failure: str | None = None
+        self.failure_code = USAGE  # INTERNAL when the diagnosis failed on a ptqtui bug
+        self.crashed = False  # the app itself raised (Textual printed the traceback)
         self._started = time.monotonic()
         self._remeasuring: Choices | None = None
-        self._sim: Any = None
         self.patch_note: str | None = None  # why what-ifs show YAML keys instead of a diff
         if diagnosis is not None:
-            self._adopt(diagnosis)
+            self._adopt(diagnosis, None)
 
-    def _adopt(self, diagnosis: Diagnosis) -> None:
-        """Take the Diagnosis; edit the user's config for what-ifs when it is unchanged here."""
+    def _adopt(self, diagnosis: Diagnosis, whatif: WhatIfService | None) -> None:
+        """Take the Diagnosis and its what-if service; the user's config for what-if diffs
+        when it is here and unchanged."""
         self.diagnosis = diagnosis
-        if self.remeasure is None and self._sim is not None:
-            from ptqtui.tui.live import remeasure_with
-
-            self.remeasure = remeasure_with(self._sim, initial_choices(diagnosis))
-        if self.patch_config is None:
-            path = config_file(diagnosis)
-            if path is not None:
-                self.patch_config = patch_from_file(path, initial_choices(diagnosis))
-            elif any(f.role == "config" for f in diagnosis.files):
-                self.patch_note = "the config is not here or changed since: keys, not a diff"
+        self.whatif = whatif
+        self.config_patch = config_patch(diagnosis)
+        if self.config_patch is None and any(f.role == "config" for f in diagnosis.files):
+            self.patch_note = "the config is not here or changed since: keys, not a diff"
 
     # ------------------------------------------------------------------ layout
 
@@ -139,6 +146,10 @@ class PtqApp(App["Diagnosis | None"]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in SIGNALS:
+                loop.add_signal_handler(signum, self._on_signal, signum)
         if self.diagnosis is None and self.request is not None:
             # after the first frame: the worker's imports (numpy, onnx) would hold the GIL
             self.call_after_refresh(self.start_diagnosis)
@@ -175,8 +186,9 @@ class PtqApp(App["Diagnosis | None"]):
             "calibration": CalibrationView(d, id="calibration-view"),
             "plan": PlanView(
                 d,
-                can_measure=self.remeasure is not None,
+                can_measure=self.whatif is not None,
                 unmeasured="view mode" if self.request is None else "no simulator for what-ifs",
+                march=self.config_patch.march if self.config_patch else None,
                 id="plan-view",
             ),
             "log": LogView(d, id="log-view"),
@@ -194,17 +206,16 @@ class PtqApp(App["Diagnosis | None"]):
         cancel = get_current_worker().cancelled_event
         diagnose = self._diagnose
         if diagnose is None:
-            from ptqtui.diagnosis import diagnose  # numpy, onnx: only in the worker
-        extra: dict[str, Any] = {}
-        if self.remeasure is None and "on_sim" in inspect.signature(diagnose).parameters:
-            extra["on_sim"] = self._keep_sim  # the simulator stays for live what-ifs
-        result = diagnose(self.request, progress=self._post_progress, cancel=cancel, **extra)
-        if not cancel.is_set():
-            self.post_message(DiagnosisReady(result))
+            from ptqtui.diagnosis import run_diagnosis as diagnose  # numpy, onnx: the worker's
+        from ptqtui.diagnosis import Diagnosis
 
-    def _keep_sim(self, sim: Any) -> None:
-        """Called in the worker: keep the SimContext until the Diagnosis arrives."""
-        self._sim = sim
+        result = diagnose(self.request, progress=self._post_progress, cancel=cancel)
+        if cancel.is_set():
+            return
+        if isinstance(result, Diagnosis):
+            self.post_message(DiagnosisReady(result))
+        else:
+            self.post_message(DiagnosisReady(result.diagnosis, result.whatif))
 
     def _post_progress(self, progress: Progress) -> None:
         self.post_message(ProgressMade(progress, time.monotonic()))
@@ -215,7 +226,7 @@ class PtqApp(App["Diagnosis | None"]):
             panels.first().show(message.progress, message.at)
 
     async def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
-        self._adopt(message.diagnosis)
+        self._adopt(message.diagnosis, message.whatif)
         self.query_one("#title-bar", Static).update(self._title_text())
         await self.query(ProgressPanel).remove()
         await self.mount(self._tabs(message.diagnosis), before=self.query_one(Footer))
@@ -235,7 +246,11 @@ class PtqApp(App["Diagnosis | None"]):
                 self._plan_view_show(self._remeasuring, None, f"could not measure: {error}")
             return
         if worker.group == DIAGNOSIS_GROUP:
+            from ptqtui.errors import PtqInputError, UsageError
+
             self.failure = _describe(error, self.request)
+            bad_input = isinstance(error, PtqInputError | UsageError)
+            self.failure_code = USAGE if bad_input else INTERNAL
             panels = self.query(ProgressPanel)
             if panels:
                 panels.first().query_one("#progress-stage", Static).update(
@@ -246,16 +261,16 @@ class PtqApp(App["Diagnosis | None"]):
     # ------------------------------------------------------------------ what-ifs
 
     def on_choices_changed(self, message: ChoicesChanged) -> None:
-        if self.remeasure is None:
+        if self.whatif is None:
             return
         self._remeasuring = message.choices
-        self.run_remeasure(message.choices)
+        self.run_remeasure(self.whatif, message.choices)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=REMEASURE_GROUP)
-    def run_remeasure(self, choices: Choices) -> None:
+    def run_remeasure(self, whatif: WhatIfService, choices: Choices) -> None:
+        """Measure the choices' remedy; a superseded what-if's result is dropped."""
         cancel = get_current_worker().cancelled_event
-        assert self.remeasure is not None
-        measure = self.remeasure(choices, cancel)
+        measure = whatif.measure(choices.remedy(), cancel=cancel)
         if not cancel.is_set():
             self.post_message(Remeasured(choices, measure))
 
@@ -324,14 +339,35 @@ class PtqApp(App["Diagnosis | None"]):
     # ------------------------------------------------------------------ quitting
 
     async def action_quit(self) -> None:
-        running = [w for w in self.workers if w.is_running]
-        for worker in running:
-            worker.cancel()
+        self._cancel_workers()
         if self.diagnosis is None:
-            code = USAGE if self.failure else (INTERRUPTED if self.request is not None else 0)
+            interrupted = INTERRUPTED if self.request is not None else 0
+            code = self.failure_code if self.failure else interrupted
             self.exit(None, return_code=code)
             return
         self.exit(self.diagnosis, return_code=self._findings_code())
+
+    def _cancel_workers(self) -> None:
+        for worker in [w for w in self.workers if w.is_running]:
+            worker.cancel()
+
+    def _on_signal(self, signum: int) -> None:
+        """SIGTERM, SIGHUP or SIGINT: stop the workers and leave as on quit (Textual restores the
+        terminal: alternate screen off, mouse tracking off, cursor shown); exit 128 + n."""
+        self._cancel_workers()
+        self.exit(None, return_code=128 + signum)
+
+    def on_unmount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An exception in the app itself: a ptqtui bug, exit 3 as the CLI's internal error."""
+        self.crashed = True
+        super()._handle_exception(error)
+        self._return_code = INTERNAL
 
     def _findings_code(self) -> int:
         if self.request is None or self.diagnosis is None or self.request.fail_on == "never":
@@ -369,13 +405,33 @@ class PtqApp(App["Diagnosis | None"]):
 
         def done(result: tuple[str, Path] | None) -> None:
             if result is not None:
-                self.export(*result)
+                self.write_or_ask(*result)
 
-        dialog = ExportDialog(self.export_dir, "ptqtui-report", self._config_name(), fmt)
+        config = self._config_folder() / self._config_name()
+        dialog = ExportDialog(self._folder(), "ptqtui-report", config, fmt)
         self.push_screen(dialog, done)
 
     def action_save_config(self) -> None:
-        self.export("config", self.export_dir / self._config_name())
+        """Save the config for the chosen what-ifs (or the plan's): next to the user's config
+        by default, anywhere the user types; asks before overwriting."""
+        if self.diagnosis is None:
+            return
+
+        def done(path: Path | None) -> None:
+            if path is not None:
+                self.write_or_ask("config", path)
+
+        self.push_screen(SaveDialog(self._config_folder() / self._config_name()), done)
+
+    def _folder(self) -> Path:
+        """Where reports go by default: the app's export folder, else the current folder."""
+        return self.export_dir or Path.cwd()
+
+    def _config_folder(self) -> Path:
+        """Where a saved config goes by default: beside the user's, so its paths still hold."""
+        if self.export_dir is None and self.config_patch is not None:
+            return self.config_patch.path.parent
+        return self._folder()
 
     def _config_name(self) -> str:
         config = (
@@ -386,6 +442,19 @@ class PtqApp(App["Diagnosis | None"]):
         stem = Path(config.path).stem if config else "config"
         return f"{stem}.ptqtui.yaml"
 
+    def write_or_ask(self, fmt: str, path: Path) -> None:
+        """Write at once, or after a yes when `path` exists already."""
+        if not path.exists():
+            self.export(fmt, path)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.export(fmt, path)
+
+        what = "a folder" if path.is_dir() else "a file"
+        self.push_screen(ConfirmDialog(f"{path} exists ({what}). Overwrite it?"), done)
+
     def export(self, fmt: str, path: Path) -> Path | None:
         """Write a report or the patched config atomically; notify, or show why not."""
         if self.diagnosis is None:
@@ -393,8 +462,10 @@ class PtqApp(App["Diagnosis | None"]):
         try:
             if _is_input(path, self.diagnosis, self.request):
                 raise OSError(f"{path} is one of your inputs; ptqtui never overwrites them")
+            if path.is_dir():
+                raise OSError(f"{path} is a folder; give a file name")
             if fmt == "config":
-                text = self._config_text()
+                text = self._config_text(path.parent)
                 if text is None:
                     self.notify(
                         "Nothing to save: no patched config and no changes chosen",
@@ -414,23 +485,42 @@ class PtqApp(App["Diagnosis | None"]):
         self.notify(f"Wrote {path}", title="Export")
         return path
 
-    def _config_text(self) -> str | None:
+    def _config_text(self, folder: Path) -> str | None:
+        """The config to save in `folder`: the user's with the chosen what-ifs (else the
+        plan's changes), its relative paths rewritten to hold from `folder`; without the
+        user's config, the changed keys as a fragment to merge."""
         views = self.query(PlanView)
         view = views.first() if views else None
         plan = self.diagnosis.plan if self.diagnosis else None
-        if view is not None and view.choices != view.base:
-            if self.patch_config is not None:
-                result = self.patch_config(view.choices)
-                if result is not None:
-                    return result[1]
-            source = self._config_name().replace(".ptqtui", "")
-            return (
-                f"# ptqtui: the changes chosen on the Plan screen, to merge into {source}\n"
-                + view.choices.yaml_change(view.base)
-            )
-        if plan is not None and plan.patched_config:
-            return plan.patched_config
-        return None
+        config = self.config_patch
+        full: str | None = None
+        if view is not None and not view.choices.is_empty():
+            remedy = view.choices.remedy()
+            result = config.patch(remedy) if config is not None else None
+            if result is None:
+                source = self._config_name().replace(".ptqtui", "")
+                return (
+                    f"# ptqtui: the changes chosen on the Plan screen, to merge into {source}\n"
+                    + yaml_fragment(remedy)
+                )
+            full = result[1]
+        elif plan is not None and plan.patched_config:
+            full = plan.patched_config
+        if full is None:
+            return None
+        import yaml
+
+        from ptqtui.advise.patch import PatchError
+
+        try:
+            if config is not None:
+                return config.relocated(full, folder)
+            ref = next((f for f in self.diagnosis.files if f.role == "config"), None)
+            if ref is None:  # pragma: no cover - a patched config comes from a config
+                return full
+            return relocate_paths(full, Path(ref.path).parent, folder)  # the config changed
+        except (PatchError, ValueError, yaml.YAMLError) as exc:
+            raise OSError(f"cannot rewrite the config's relative paths: {exc}") from None
 
     # ------------------------------------------------------------------ command palette
 
@@ -540,20 +630,19 @@ def make_app(
     request: Request,
     diagnose: Diagnose | None = None,
     *,
-    remeasure: Remeasure | None = None,
-    patch_config: PatchConfig | None = None,
     export_dir: Path | None = None,
+    handle_signals: bool = False,
 ) -> PtqApp:
-    """The live app: `diagnose` (default `ptqtui.diagnosis.diagnose`) runs in a worker."""
-    return PtqApp(
-        request, diagnose=diagnose, remeasure=remeasure, patch_config=patch_config,
-        export_dir=export_dir,
-    )  # fmt: skip
+    """The live app: `diagnose` (default: the diagnosis with its what-if service) runs in a
+    worker and returns a Diagnosis or a DiagnosisRun (the Diagnosis and its what-ifs)."""
+    return PtqApp(request, diagnose=diagnose, export_dir=export_dir, handle_signals=handle_signals)
 
 
-def make_viewer(diagnosis: Diagnosis, *, export_dir: Path | None = None) -> PtqApp:
+def make_viewer(
+    diagnosis: Diagnosis, *, export_dir: Path | None = None, handle_signals: bool = False
+) -> PtqApp:
     """A saved Diagnosis (ptqtui view): the same screens, what-ifs not measured."""
-    return PtqApp(diagnosis=diagnosis, export_dir=export_dir)
+    return PtqApp(diagnosis=diagnosis, export_dir=export_dir, handle_signals=handle_signals)
 
 
 __all__ = ["DIAGNOSIS_GROUP", "REMEASURE_GROUP", "PtqApp", "make_app", "make_viewer"]

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from ptqtui.advise.results import Measure
+    from ptqtui.analysis.results import Measure
     from ptqtui.diagnosis import Diagnosis
     from ptqtui.progress import Progress
-    from ptqtui.tui.whatif import Choices
+    from ptqtui.tui.whatif import Choices, WhatIfService
 
 
 @dataclass
@@ -30,7 +30,10 @@ class ProgressMade(Message):
 
 @dataclass
 class DiagnosisReady(Message):
+    """The diagnosis is done; `whatif` measures what-ifs on its simulator (None: not here)."""
+
     diagnosis: Diagnosis
+    whatif: WhatIfService | None = None
 
 
 @dataclass
@@ -42,7 +45,7 @@ class ChoicesChanged(Message):
 
 @dataclass
 class Remeasured(Message):
-    """The simulator measured `choices` (None when it could not)."""
+    """The service measured `choices` (None when it could not, and `note` says why)."""
 
     choices: Choices
     measure: Measure | None

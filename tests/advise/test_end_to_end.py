@@ -20,11 +20,13 @@ import pytest
 import yaml
 
 from ptqtui.advise.patch import write_patched_config
-from ptqtui.advise.plan import plan_for_inputs
+from ptqtui.advise.plan import build_plan
 from ptqtui.advise.results import Plan
 from ptqtui.analysis.results import Analysis
 from ptqtui.analysis.run import run_analysis
+from ptqtui.analysis.whatif import WhatIf
 from ptqtui.check.findings import Severity
+from ptqtui.check.registry import load_rules
 from ptqtui.diagnosis import diagnose
 from ptqtui.inputs.resolve import load_inputs
 from ptqtui.request import Request
@@ -51,6 +53,13 @@ compiler_parameters:
   compile_mode: 'latency'
   optimize_level: 'O3'   # deployment
 """
+
+
+def plan_for_inputs(findings, analysis, ctx, inputs) -> Plan:
+    """What `run_diagnosis` plans: over the what-if service of the analyses' SimContext."""
+    categories = {r.code: r.info.category for r in load_rules(entry_points=False)}
+    whatif = WhatIf(ctx, inputs)
+    return build_plan(findings, analysis, whatif, inputs.config, categories=categories)
 
 
 def _write(tmp: Path) -> Path:
@@ -188,7 +197,6 @@ def test_demo_critical_fix_first_with_recovered_accuracy(
 ) -> None:
     from ptqtui.check.context import Context
     from ptqtui.check.engine import run_rules
-    from ptqtui.check.registry import load_rules
 
     _, request = _demo_request(name, tmp_path)
     inputs = load_inputs(request)

@@ -319,3 +319,65 @@ def test_any_changes_read_back_and_keep_comments(text: str, changes: list) -> No
     assert comments(result.text) == comments(text)
     kept = [line for line in text.splitlines() if line.strip().startswith("#")]
     assert all(line in result.text.splitlines() for line in kept)
+
+
+def _config(tmp_path: Path, text: str):
+    from ptqtui.inputs.config import load_config
+
+    path = tmp_path / "mapper.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+REMEDY_CONFIG = """\
+model_parameters:
+  onnx_model: m.onnx
+  march: bayes-e
+calibration_parameters:
+  cal_data_dir: ./cal   # 100 images
+  calibration_type: max
+  optimization: set_model_output_int8,asymmetric
+"""
+
+
+def test_a_remedy_patch_writes_every_flag_and_keeps_the_others(tmp_path: Path) -> None:
+    """A sweep row's remedy (asymmetric and bias_correction on) is written with its flags;
+    one that turns an item off keeps the user's other items."""
+    from ptqtui.advise.patch import patch_remedy
+    from ptqtui.quant.settings import settings_from_config
+    from ptqtui.remedy import ConfigEdit, Remedy, SettingsDelta
+
+    cfg = _config(tmp_path, REMEDY_CONFIG)
+    base = settings_from_config(cfg)
+    row = Remedy(settings=SettingsDelta("kl", per_channel=True, bias_correction=True))
+    data = yaml.safe_load(patch_remedy(REMEDY_CONFIG, row, base, cfg).text)
+    cp = data["calibration_parameters"]
+    assert cp["calibration_type"] == "kl" and cp["per_channel"] is True
+    assert cp["optimization"].split(",") == [
+        "set_model_output_int8",
+        "asymmetric",
+        "bias_correction",
+    ]
+    off = Remedy(settings=SettingsDelta(set_model_output_int8=False, asymmetric=False))
+    result = patch_remedy(REMEDY_CONFIG, off, base, cfg)
+    assert "optimization" not in yaml.safe_load(result.text)["calibration_parameters"]
+    assert "# 100 images" in result.text
+    only_output = Remedy(settings=SettingsDelta(set_model_output_int8=False))
+    cp = yaml.safe_load(patch_remedy(REMEDY_CONFIG, only_output, base, cfg).text)
+    assert cp["calibration_parameters"]["optimization"] == "asymmetric"
+    edit = Remedy(config=(ConfigEdit("calibration_parameters.calibration_type", "kl", "max"),))
+    cp = yaml.safe_load(patch_remedy(REMEDY_CONFIG, edit, base, cfg).text)
+    assert cp["calibration_parameters"]["calibration_type"] == "kl"
+
+
+def test_nodes_go_to_run_on_cpu_where_the_march_has_no_node_info(tmp_path: Path) -> None:
+    from ptqtui.advise.patch import patch_remedy
+    from ptqtui.quant.settings import settings_from_config
+    from ptqtui.remedy import NodeChange, Placement, Remedy, SettingsDelta
+
+    text = REMEDY_CONFIG.replace("bayes-e", "bernoulli2")
+    cfg = _config(tmp_path, text)
+    cpu = Remedy(settings=SettingsDelta(nodes=(NodeChange("head/Gemm", Placement.CPU),)))
+    data = yaml.safe_load(patch_remedy(text, cpu, settings_from_config(cfg), cfg).text)
+    assert data["calibration_parameters"]["run_on_cpu"] == "head/Gemm"
+    assert "node_info" not in data["model_parameters"]

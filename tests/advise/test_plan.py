@@ -1,4 +1,5 @@
-"""The planner against a fake measurer: order, noise threshold, greedy precision, QAT, routes."""
+"""The planner against a fake what-if service: order, noise threshold, greedy precision, QAT,
+routes; findings speak through their remedies only."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ from pathlib import Path
 
 import yaml
 
-from ptqtui.advise import measurer as fixes
 from ptqtui.advise.plan import build_plan, node_verdict
-from ptqtui.advise.results import Measure
+from ptqtui.advise.results import Measure, PlanStage
 from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, Similarity
+from ptqtui.analysis.whatif import CannotEmulate, input_changes, settings_after
 from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.check.registry import load_rules
 from ptqtui.inputs.config import load_config
 from ptqtui.quant.scheme import QuantSettings
-from ptqtui.remedy import ConfigEdit, InputChange, InputFix, Remedy
+from ptqtui.quant.settings import settings_from_config
+from ptqtui.remedy import (
+    ConfigEdit,
+    InputChange,
+    InputFix,
+    NodeChange,
+    Placement,
+    Remedy,
+    SettingsDelta,
+)
 
 CONFIG_TEXT = """\
 # demo config
@@ -44,15 +55,20 @@ NODES = ("stem/Conv", "b1/dw/Conv", "b1/pw/Conv", "b2/Conv", "head/Gemm", "head/
 Effect = Callable[[QuantSettings], float]
 
 
-class FakeMeasurer:
-    """Cosine = base + the gains the settings earn; records every measured settings."""
+CATEGORIES = {r.code: r.info.category for r in load_rules()}
 
-    def __init__(self, base: float, effects: dict[str, float], noise: float = 0.0005) -> None:
+
+class FakeWhatIf:
+    """Cosine = base + the gains the settings and input fixes earn; records every measured
+    settings. Gains are keyed by what changes, e.g. "per_channel", "int16:b2/Conv" or an
+    `InputFix`."""
+
+    def __init__(self, base: float, effects: dict[object, float], noise: float = 0.0005) -> None:
         self.base = base
         self.effects = effects
         self.noise = noise
+        self.settings = QuantSettings("max", 0.99995)  # CONFIG_TEXT's; `plan` sets the real one
         self.calls: list[QuantSettings] = []
-        self.fixes: list[str] = []
 
     def _gain(self, s: QuantSettings) -> float:
         e = self.effects
@@ -75,23 +91,44 @@ class FakeMeasurer:
             g += e.get("output_int8", 0.0)
         return g
 
-    def measure(self, settings: QuantSettings) -> Measure:
+    def measure(self, remedy: Remedy) -> Measure:
+        if not all(self.can_emulate(c) for c in input_changes(remedy)):
+            raise CannotEmulate("not in the fake")
+        settings = settings_after(self.settings, remedy)
         self.calls.append(settings)
-        c = min(1.0, self.base + self._gain(settings))
+        fixed = sum(self.effects[c.fix] for c in input_changes(remedy))
+        c = min(1.0, self.base + fixed + self._gain(settings))
         return Measure(c, None, 1 - 5 * (1 - c), self.noise)
 
-    def measure_as_deployed(self, fix: str, settings: QuantSettings) -> Measure | None:
-        if fix not in self.effects or "deployed" not in self.effects:
-            return None
-        m = self.measure(settings)
-        return dataclasses.replace(m, top1=self.effects["deployed"])
+    def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
+        return None
 
-    def with_input_fix(self, fix: str) -> FakeMeasurer | None:
-        if fix not in self.effects:
+    def can_emulate(self, change: InputChange) -> bool:
+        return change.fix in self.effects
+
+    def measure_as_deployed(self, remedy: Remedy, mistake: InputChange) -> Measure | None:
+        if mistake.fix not in self.effects or "deployed" not in self.effects:
             return None
-        other = FakeMeasurer(self.base + self.effects[fix], self.effects, self.noise)
-        other.fixes = [*self.fixes, fix]
-        return other
+        return dataclasses.replace(self.measure(remedy), top1=self.effects["deployed"])
+
+
+def make_plan(findings, analysis, fake, cfg, **kw):
+    """`build_plan` with the fake bound to the config's settings and the rules' categories."""
+    if fake is not None and cfg is not None:
+        fake.settings = settings_from_config(cfg)
+    return build_plan(findings, analysis, fake, cfg, categories=CATEGORIES, **kw)
+
+
+def swap_finding(**kw) -> Finding:
+    return Finding(
+        "PTQ001",
+        Severity.CRITICAL,
+        "calibration files look BGR; input_type_train is rgb",
+        (Evidence("mean top-1 probability", "0.62", "0.94"),),
+        fix="Write the calibration files in RGB order.",
+        remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS),)),
+        **kw,
+    )
 
 
 def _node(i: int, name: str, sens: float, gain: float = 0.0, placement: str = "BPU") -> NodeRow:
@@ -146,8 +183,8 @@ def config(tmp_path: Path, text: str = CONFIG_TEXT):
 
 
 def test_per_channel_is_the_first_calibration_step_and_lands_in_the_patch(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.95, {"per_channel": 0.045, "type:kl": 0.0003, "asymmetric": 0.0002})
-    plan = build_plan([], analysis(), fake, config(tmp_path))
+    fake = FakeWhatIf(0.95, {"per_channel": 0.045, "type:kl": 0.0003, "asymmetric": 0.0002})
+    plan = make_plan([], analysis(), fake, config(tmp_path))
     cal = [s for s in plan.steps if s.stage == "calibration"]
     assert cal[0].title.startswith("Turn on per_channel")
     assert cal[0].tried and cal[0].after is not None and cal[0].before is not None
@@ -165,8 +202,8 @@ def test_per_channel_is_the_first_calibration_step_and_lands_in_the_patch(tmp_pa
 
 
 def test_reference_order_of_candidates(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.95, {})
-    build_plan([], analysis(), fake, config(tmp_path))
+    fake = FakeWhatIf(0.95, {})
+    make_plan([], analysis(), fake, config(tmp_path))
     labels = [s.describe() for s in fake.calls]
     assert labels[:9] == [
         "max p=0.99995",  # the configured state first
@@ -183,8 +220,8 @@ def test_reference_order_of_candidates(tmp_path: Path) -> None:
 
 
 def test_method_gain_above_noise_is_recommended_with_its_trend(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.95, {"type:kl": 0.02, "p:0.9999": 0.01})
-    plan = build_plan([], analysis(), fake, config(tmp_path))
+    fake = FakeWhatIf(0.95, {"type:kl": 0.02, "p:0.9999": 0.01})
+    plan = make_plan([], analysis(), fake, config(tmp_path))
     step = next(s for s in plan.steps if s.stage == "calibration")
     assert step.title == "Calibrate with kl"
     assert "calibration_parameters.calibration_type: kl" in (step.yaml_change or "")
@@ -192,8 +229,8 @@ def test_method_gain_above_noise_is_recommended_with_its_trend(tmp_path: Path) -
 
 
 def test_gains_within_noise_keep_the_calibration(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.995, {"type:kl": 0.0008, "per_channel": 0.0009}, noise=0.001)
-    plan = build_plan([], analysis("small", 0.995), fake, config(tmp_path))
+    fake = FakeWhatIf(0.995, {"type:kl": 0.0008, "per_channel": 0.0009}, noise=0.001)
+    plan = make_plan([], analysis("small", 0.995), fake, config(tmp_path))
     [step] = [s for s in plan.steps if s.stage == "calibration"]
     assert step.title.startswith("Keep the calibration")
     assert step.severity is Severity.INFO
@@ -203,8 +240,8 @@ def test_gains_within_noise_keep_the_calibration(tmp_path: Path) -> None:
 
 def test_greedy_precision_tail_to_cpu_then_int16(tmp_path: Path) -> None:
     effects = {"cpu:head/Gemm": 0.02, "int16:b2/Conv": 0.015, "int16:head/Gemm": 0.01}
-    fake = FakeMeasurer(0.96, effects)
-    plan = build_plan([], analysis(), fake, config(tmp_path), target_cosine=0.99)
+    fake = FakeWhatIf(0.96, effects)
+    plan = make_plan([], analysis(), fake, config(tmp_path), target_cosine=0.99)
     prec = [s for s in plan.steps if s.stage == "precision"]
     assert [s.title for s in prec] == [
         "Run head/Gemm on the CPU (float)",
@@ -223,8 +260,8 @@ def test_greedy_precision_tail_to_cpu_then_int16(tmp_path: Path) -> None:
 
 def test_cpu_goes_to_run_on_cpu_on_x3_and_no_int16(tmp_path: Path) -> None:
     text = CONFIG_TEXT.replace("march: bayes-e", "march: bernoulli2")
-    fake = FakeMeasurer(0.96, {"cpu:head/Gemm": 0.02, "int16:b2/Conv": 0.03})
-    plan = build_plan([], analysis(), fake, config(tmp_path, text))
+    fake = FakeWhatIf(0.96, {"cpu:head/Gemm": 0.02, "int16:b2/Conv": 0.03})
+    plan = make_plan([], analysis(), fake, config(tmp_path, text))
     prec = [s for s in plan.steps if s.stage == "precision"]
     assert [s.title for s in prec] == ["Run head/Gemm on the CPU (float)"]
     patched = yaml.safe_load(plan.patched_config or "")
@@ -233,8 +270,8 @@ def test_cpu_goes_to_run_on_cpu_on_x3_and_no_int16(tmp_path: Path) -> None:
 
 
 def test_qat_when_nothing_reaches_the_target(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.90, {"per_channel": 0.01, "int16:b2/Conv": 0.005})
-    plan = build_plan([], analysis("large", 0.9), fake, config(tmp_path))
+    fake = FakeWhatIf(0.90, {"per_channel": 0.01, "int16:b2/Conv": 0.005})
+    plan = make_plan([], analysis("large", 0.9), fake, config(tmp_path))
     assert plan.steps[-1].stage == "qat"
     assert plan.steps[-1].severity is Severity.MAJOR
     assert "max p=0.99995 per_channel" in plan.steps[-1].evidence[0]
@@ -246,20 +283,15 @@ def test_qat_when_nothing_reaches_the_target(tmp_path: Path) -> None:
 def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
     tmp_path: Path,
 ) -> None:
-    fake = FakeMeasurer(0.80, {fixes.SWAP_CHANNELS: 0.15, "per_channel": 0.045})
-    swap = Finding(
-        "PTQ001",
-        Severity.CRITICAL,
-        "calibration files look BGR; input_type_train is rgb",
-        (Evidence("mean top-1 probability", "0.62", "0.94"),),
-        fix="Write the calibration files in RGB order.",
-        remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS),)),
-    )
+    fake = FakeWhatIf(0.80, {InputFix.SWAP_CHANNELS: 0.15, "per_channel": 0.045})
+    swap = swap_finding()
     minor = Finding("PTQ205", Severity.MINOR, "per_channel has no effect with default")
     info = Finding("PTQ104", Severity.INFO, "100 samples")
-    plan = build_plan([minor, swap, info], analysis("large", 0.8), fake, config(tmp_path))
+    plan = make_plan([minor, swap, info], analysis("large", 0.8), fake, config(tmp_path))
     first, second = plan.steps[:2]
     assert first.codes == ("PTQ001",) and first.severity is Severity.CRITICAL
+    assert first.stage is PlanStage.PIPELINE and first.stage == "pipeline"
+    assert first.remedy == swap.remedy
     assert first.tried and first.before and first.after
     assert round(first.after.cosine - first.before.cosine, 6) == 0.15
     assert second.codes == ("PTQ205",) and not second.tried
@@ -271,28 +303,24 @@ def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
 
 
 def test_pipeline_fix_not_emulable_says_not_measured(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.80, {})
-    norm = Finding(
-        "PTQ002",
-        Severity.CRITICAL,
-        "data normalised twice",
-        remedy=Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)),
-    )
-    plan = build_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
+    fake = FakeWhatIf(0.80, {})
+    norm = Finding("PTQ002", Severity.CRITICAL, "data normalised twice",
+                   remedy=Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)))  # fmt: skip
+    plan = make_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
     step = plan.steps[0]
     assert not step.tried and step.after is None
     assert any("not measured" in e for e in step.evidence)
 
 
-def test_finding_config_edits_applied_to_the_patch(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.995, {})
+def test_finding_yaml_change_applied_to_the_patch(tmp_path: Path) -> None:
+    fake = FakeWhatIf(0.995, {})
     f = Finding(
         "PTQ202",
         Severity.MAJOR,
         "input_layout_train NCHW but the model takes NHWC",
         remedy=Remedy(config=(ConfigEdit("input_parameters.input_layout_train", "NHWC", "NCHW"),)),
     )
-    plan = build_plan([f], analysis("small", 0.995), fake, config(tmp_path))
+    plan = make_plan([f], analysis("small", 0.995), fake, config(tmp_path))
     assert plan.steps[0].yaml_change == "input_parameters.input_layout_train: NHWC"
     assert (
         yaml.safe_load(plan.patched_config or "")["input_parameters"]["input_layout_train"]
@@ -301,7 +329,7 @@ def test_finding_config_edits_applied_to_the_patch(tmp_path: Path) -> None:
 
 
 def test_without_measurer_uses_the_analysis_numbers(tmp_path: Path) -> None:
-    plan = build_plan([], analysis("medium", 0.97), None, config(tmp_path))
+    plan = make_plan([], analysis("medium", 0.97), None, config(tmp_path))
     prec = [s for s in plan.steps if s.stage == "precision"]
     assert [s.title for s in prec] == ["Run head/Gemm in int16", "Run b2/Conv in int16"]
     assert not any(s.tried for s in prec)
@@ -311,7 +339,7 @@ def test_without_measurer_uses_the_analysis_numbers(tmp_path: Path) -> None:
 def test_band_routes() -> None:
     q = analysis("medium").quality
     assert q is not None
-    plan = build_plan([], analysis("medium"), None, None)
+    plan = make_plan([], analysis("medium"), None, None)
     assert plan.route.startswith("medium loss (2.5 points of top-1 agreement")
     assert "calibration and node sensitivity" in plan.route
     labelled = dataclasses.replace(
@@ -319,7 +347,7 @@ def test_band_routes() -> None:
         quality=dataclasses.replace(q, top1_float=0.95, top1_quant=0.87, loss_points=8.0,
                                     band="large", basis="top-1 accuracy on 300 labelled images"),
     )  # fmt: skip
-    plan = build_plan([], labelled, None, None)
+    plan = make_plan([], labelled, None, None)
     assert plan.route.startswith("large loss (8.0 points of top-1 accuracy")
     assert plan.patched_config is None and plan.config_diff == ""
 
@@ -340,9 +368,9 @@ def test_measure_budget_and_cancel(tmp_path: Path) -> None:
 
     cancel = threading.Event()
     cancel.set()
-    fake = FakeMeasurer(0.9, {})
+    fake = FakeWhatIf(0.9, {})
     try:
-        build_plan([], analysis(), fake, config(tmp_path), cancel=cancel)
+        make_plan([], analysis(), fake, config(tmp_path), cancel=cancel)
     except Cancelled:
         pass
     else:
@@ -350,14 +378,14 @@ def test_measure_budget_and_cancel(tmp_path: Path) -> None:
 
 
 def test_config_cure_is_not_emulated_as_a_data_fix(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.80, {fixes.SWAP_CHANNELS: 0.15})
+    fake = FakeWhatIf(0.80, {InputFix.SWAP_CHANNELS: 0.15})
     f = Finding(
         "PTQ001",
         Severity.CRITICAL,
         "the float model prefers the samples swapped",
         remedy=Remedy(config=(ConfigEdit("input_parameters.input_type_train", "bgr", "rgb"),)),
     )
-    plan = build_plan([f], analysis("large", 0.8), fake, config(tmp_path))
+    plan = make_plan([f], analysis("large", 0.8), fake, config(tmp_path))
     assert not plan.steps[0].tried
     assert yaml.safe_load(plan.patched_config or "")["input_parameters"]["input_type_train"] == (
         "bgr"
@@ -365,28 +393,27 @@ def test_config_cure_is_not_emulated_as_a_data_fix(tmp_path: Path) -> None:
 
 
 def test_range_direction_of_ptq003(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.80, {fixes.SCALE_UP: 0.1, fixes.SCALE_DOWN: -0.1})
-    up = Finding("PTQ003", Severity.CRITICAL, "the calibration data of input x lies in 0..1 "
-                 "(skimage-style floats) but the float model expects 0..255 pixels",
-                 remedy=Remedy(inputs=(InputChange(InputFix.SCALE_X255, "x"),)))  # fmt: skip
-    plan = build_plan([up], analysis("large", 0.8), fake, config(tmp_path))
-    assert plan.steps[0].tried and fake.fixes == []
+    fake = FakeWhatIf(0.80, {InputFix.SCALE_X255: 0.1, InputFix.SCALE_DIV255: -0.1})
+    up = Finding("PTQ003", Severity.CRITICAL, "the calibration data of input x lies in 0..1",
+                 remedy=Remedy(inputs=(InputChange(InputFix.SCALE_X255),)))  # fmt: skip
+    plan = make_plan([up], analysis("large", 0.8), fake, config(tmp_path))
+    assert plan.steps[0].tried
     assert plan.steps[0].after is not None and plan.steps[0].after.cosine > 0.85
 
 
 def test_no_node_step_once_the_target_is_reached(tmp_path: Path) -> None:
     sens = {"head/Gemm": 0.96}
-    fake = FakeMeasurer(0.95, {"per_channel": 0.045})
-    plan = build_plan([], analysis("medium", 0.95, sens), fake, config(tmp_path))
+    fake = FakeWhatIf(0.95, {"per_channel": 0.045})
+    plan = make_plan([], analysis("medium", 0.95, sens), fake, config(tmp_path))
     assert not any(s.stage == "nodes" for s in plan.steps)
-    short = FakeMeasurer(0.95, {})
-    plan = build_plan([], analysis("medium", 0.95, sens), short, config(tmp_path))
+    short = FakeWhatIf(0.95, {})
+    plan = make_plan([], analysis("medium", 0.95, sens), short, config(tmp_path))
     assert any(s.stage == "nodes" and "head/Gemm" in s.title for s in plan.steps)
 
 
 def test_method_change_dropped_when_per_channel_makes_it_moot(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.95, {"type:kl": 0.01, "per_channel_caps": 0.045})
-    plan = build_plan([], analysis(), fake, config(tmp_path))
+    fake = FakeWhatIf(0.95, {"type:kl": 0.01, "per_channel_caps": 0.045})
+    plan = make_plan([], analysis(), fake, config(tmp_path))
     cal = [s for s in plan.steps if s.stage == "calibration"]
     assert [s.title for s in cal] == ["Turn on per_channel"]
     assert any("no longer matters" in e for e in cal[0].evidence)
@@ -405,20 +432,20 @@ def test_a_change_that_cannot_be_patched_is_named_and_the_rest_applied(tmp_path:
         "compile_mode speed is not one of latency, bandwidth, balance",
         remedy=Remedy(config=(ConfigEdit("compiler_parameters.compile_mode", "latency", "speed"),)),
     )
-    fake = FakeMeasurer(0.95, {"per_channel": 0.045})
-    plan = build_plan([f], analysis(), fake, config(tmp_path, text))
+    fake = FakeWhatIf(0.95, {"per_channel": 0.045})
+    plan = make_plan([f], analysis(), fake, config(tmp_path, text))
     assert plan.config_diff.startswith("# not applied: PTQ201")
     assert "+  per_channel: true" in plan.config_diff
     assert yaml.safe_load(plan.patched_config or "")["calibration_parameters"]["per_channel"]
 
 
 def test_step_titles_keep_the_first_clause_whole() -> None:
-    from ptqtui.advise.plan import _short
+    from ptqtui.advise.steps.common import short
 
-    assert _short("short message") == "short message"
+    assert short("short message") == "short message"
     long = "the calibration data of input images is in the reverse channel order of the " * 2
-    assert _short(long) == long  # no clause to stop at: whole, the front end wraps it
-    assert _short(long + "; and more") == long
+    assert short(long) == long  # no clause to stop at: whole, the front end wraps it
+    assert short(long + "; and more") == long
 
 
 def test_patch_settings_for_what_if_choices(tmp_path: Path) -> None:
@@ -444,8 +471,8 @@ def test_int8_outputs_dropped_when_they_cost(tmp_path: Path) -> None:
         "  max_percentile: 0.99995\n",
         "  max_percentile: 0.99995\n  optimization: set_model_output_int8,asymmetric\n",
     )
-    fake = FakeMeasurer(0.985, {"output_int8": -0.01})
-    plan = build_plan([], analysis(), fake, config(tmp_path, text))
+    fake = FakeWhatIf(0.985, {"output_int8": -0.01})
+    plan = make_plan([], analysis(), fake, config(tmp_path, text))
     [step] = [s for s in plan.steps if s.stage == "precision"]
     assert step.title == "Keep the model outputs in high precision" and step.tried
     assert step.yaml_change == "calibration_parameters.optimization: asymmetric"
@@ -454,8 +481,8 @@ def test_int8_outputs_dropped_when_they_cost(tmp_path: Path) -> None:
 
 
 def test_time_budget_stops_the_what_ifs_and_says_so(tmp_path: Path) -> None:
-    fake = FakeMeasurer(0.95, {"per_channel": 0.045})
-    plan = build_plan([], analysis(), fake, config(tmp_path), time_budget=0.0)
+    fake = FakeWhatIf(0.95, {"per_channel": 0.045})
+    plan = make_plan([], analysis(), fake, config(tmp_path), time_budget=0.0)
     assert "time budget" in plan.route
     assert len(fake.calls) == 0
     assert plan.reached is not None and plan.reached.cosine == 0.95  # the analysis' headline
@@ -505,24 +532,30 @@ def test_node_rename_from_a_finding(tmp_path: Path) -> None:
             "PTQ299",
             Severity.MINOR,
             "odd change",
-            remedy=Remedy(config=(ConfigEdit("not_a.group key", "x"),)),
+            remedy=Remedy(config=(ConfigEdit("odd group.key", "x"),)),
         ),
     ]
-    plan = build_plan(findings, analysis("small", 0.999), FakeMeasurer(0.999, {}),
+    plan = make_plan(findings, analysis("small", 0.999), FakeWhatIf(0.999, {}),
                       config(tmp_path, text))  # fmt: skip
     data = yaml.safe_load(plan.patched_config or "")
     assert data["model_parameters"]["node_info"] == {"/head/softmax/Softmax": {"ON": "CPU"}}
     assert data["calibration_parameters"]["run_on_cpu"] == "x/Conv;head/Gemm"
     assert "node_info node" not in (plan.patched_config or "")
     odd = next(s for s in plan.steps if s.codes == ("PTQ299",))
-    assert odd.yaml_change == "not_a.group key: (unset) -> x"  # shown, not applied
+    assert odd.yaml_change is None and odd.remedy is not None
+    assert plan.config_diff.startswith("# not applied: PTQ299")
+
+
+def tail_finding() -> Finding:
+    cpu = SettingsDelta(nodes=(NodeChange("head/Gemm", Placement.CPU),))
+    return Finding("PTQ304", Severity.MINOR, "output operator head/Gemm gains from CPU",
+                   related=("head/Gemm",), remedy=Remedy(settings=cpu))  # fmt: skip
 
 
 def test_tail_gain_offered_as_optional_when_the_target_is_met(tmp_path: Path) -> None:
-    tail = Finding("PTQ304", Severity.MINOR, "output operator head/Gemm gains from CPU",
-                   related=("head/Gemm",))  # fmt: skip
-    fake = FakeMeasurer(0.9995, {"cpu:head/Gemm": 0.0004}, noise=0.0001)
-    plan = build_plan([tail], analysis("small", 0.9995), fake, config(tmp_path))
+    tail = tail_finding()
+    fake = FakeWhatIf(0.9995, {"cpu:head/Gemm": 0.0004}, noise=0.0001)
+    plan = make_plan([tail], analysis("small", 0.9995), fake, config(tmp_path))
     [step] = [s for s in plan.steps if s.stage == "precision"]
     assert step.title == "Optional: run head/Gemm on the CPU (float)"
     assert step.severity is Severity.MINOR and step.tried
@@ -530,21 +563,91 @@ def test_tail_gain_offered_as_optional_when_the_target_is_met(tmp_path: Path) ->
     assert step.after.cosine > step.before.cosine
     assert "head/Gemm" not in (plan.patched_config or "")  # offered, not written
     # within the noise, or without the finding: nothing offered
-    quiet = FakeMeasurer(0.9995, {"cpu:head/Gemm": 0.00005}, noise=0.0001)
-    plan = build_plan([tail], analysis("small", 0.9995), quiet, config(tmp_path))
+    quiet = FakeWhatIf(0.9995, {"cpu:head/Gemm": 0.00005}, noise=0.0001)
+    plan = make_plan([tail], analysis("small", 0.9995), quiet, config(tmp_path))
     assert not any(s.stage == "precision" for s in plan.steps)
-    plan = build_plan([], analysis("small", 0.9995), fake, config(tmp_path))
+    plan = make_plan([], analysis("small", 0.9995), fake, config(tmp_path))
     assert not any(s.stage == "precision" for s in plan.steps)
 
 
 def test_tail_gain_in_accuracy_points_is_a_real_step(tmp_path: Path) -> None:
     """Cosine target met, but the tail on the CPU wins accuracy points: a step in the patch."""
-    tail = Finding("PTQ304", Severity.MINOR, "output operator head/Gemm gains from CPU",
-                   related=("head/Gemm",))  # fmt: skip
-    fake = FakeMeasurer(0.996, {"cpu:head/Gemm": 0.003}, noise=0.0001)  # agreement +1.5 pts
-    plan = build_plan([tail], analysis("medium", 0.996), fake, config(tmp_path))
+    tail = tail_finding()
+    fake = FakeWhatIf(0.996, {"cpu:head/Gemm": 0.003}, noise=0.0001)  # agreement +1.5 pts
+    plan = make_plan([tail], analysis("medium", 0.996), fake, config(tmp_path))
     [step] = [s for s in plan.steps if s.stage == "precision"]
     assert step.title == "Run head/Gemm on the CPU (float)"
     assert step.severity is Severity.MAJOR  # 1.5 points: the medium band's grade
     assert "head/Gemm" in (plan.patched_config or "")
     assert plan.reached is not None and plan.reached.cosine == step.after.cosine
+
+
+def _reversed(f: Finding) -> Finding:
+    return dataclasses.replace(
+        f,
+        message=f.message[::-1],
+        fix=f.fix[::-1] if f.fix else None,
+        evidence=tuple(dataclasses.replace(e, what=e.what[::-1]) for e in f.evidence),
+    )
+
+
+def test_the_plan_reads_remedies_not_messages(tmp_path: Path) -> None:
+    drop = InputChange(InputFix.DROP_SAMPLES, samples=("0007.bin",))
+    findings = [
+        swap_finding(),
+        Finding("PTQ202", Severity.MAJOR, "input_layout_train NCHW but the model takes NHWC",
+                remedy=Remedy(config=(ConfigEdit("input_parameters.input_layout_train", "NHWC",
+                                                 "NCHW"),))),
+        Finding("PTQ103", Severity.MAJOR, "0007.bin is black", remedy=Remedy(inputs=(drop,))),
+        Finding("PTQ301", Severity.MAJOR, "per-tensor weights lose accuracy",
+                remedy=Remedy(settings=SettingsDelta(per_channel=True))),
+        tail_finding(),
+    ]  # fmt: skip
+    effects = {InputFix.SWAP_CHANNELS: 0.1, "per_channel": 0.03, "cpu:head/Gemm": 0.004}
+
+    def run(fs: list[Finding]):
+        fake = FakeWhatIf(0.85, effects)
+        plan = make_plan(fs, analysis("large", 0.85), fake, config(tmp_path))
+        keep = ("stage", "codes", "remedy", "tried", "before", "after", "yaml_change", "severity")
+        return [tuple(getattr(s, k) for k in keep) for s in plan.steps], plan.patched_config
+
+    assert run(findings) == run([_reversed(f) for f in findings])
+
+
+def test_stage_of_a_finding_comes_from_its_category_and_remedy(tmp_path: Path) -> None:
+    drop = Remedy(inputs=(InputChange(InputFix.DROP_SAMPLES, samples=("0007.bin",)),))
+    abnormal = Finding("PTQ103", Severity.MAJOR, "0007.bin is black", remedy=drop)
+    nan = Finding("PTQ106", Severity.CRITICAL, "0003.bin holds NaN", remedy=drop)
+    per_tensor = Finding("PTQ301", Severity.MAJOR, "per-tensor weights",
+                         remedy=Remedy(settings=SettingsDelta(per_channel=True)))  # fmt: skip
+    fake = FakeWhatIf(0.90, {InputFix.DROP_SAMPLES: 0.02, "per_channel": 0.09})
+    plan = make_plan([abnormal, nan, per_tensor], analysis("large", 0.9), fake, config(tmp_path))
+    stages = {s.codes: s.stage for s in plan.steps}
+    assert stages[("PTQ106",)] is PlanStage.PIPELINE  # critical: fixed first, and measured
+    assert stages[("PTQ103",)] is PlanStage.CALIBRATION_SET
+    assert stages[("PTQ301",)] is PlanStage.CALIBRATION  # numerics: answered by tuning
+    first = plan.steps[0]
+    assert first.codes == ("PTQ106",) and first.tried and first.remedy == drop
+    assert first.after is not None and first.before is not None
+    assert round(first.after.cosine - first.before.cosine, 6) == 0.02
+    per_channel = next(s for s in plan.steps if s.title.startswith("Turn on per_channel"))
+    assert per_channel.codes == ("PTQ301",)
+    assert per_channel.remedy == Remedy(settings=SettingsDelta(per_channel=True))
+    assert per_channel.yaml_change == "calibration_parameters.per_channel: true"
+
+
+def test_norm_type_no_preprocess_is_emulated_as_removing_the_normalisation(tmp_path: Path) -> None:
+    """A self-normalising model: the cure is the config (norm_type no_preprocess), and the
+    simulator tries it by removing the normalisation from the data (the same values)."""
+    edit = ConfigEdit("input_parameters.norm_type", "no_preprocess", "data_mean_and_scale")
+    norm = Finding("PTQ002", Severity.CRITICAL, "the model normalises too",
+                   remedy=Remedy(config=(edit,)))  # fmt: skip
+    fake = FakeWhatIf(0.80, {InputFix.REMOVE_NORMALISATION: 0.15})
+    plan = make_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
+    first = plan.steps[0]
+    assert first.tried and first.after is not None and first.before is not None
+    assert round(first.after.cosine - first.before.cosine, 6) == 0.15
+    assert first.yaml_change == "input_parameters.norm_type: no_preprocess"
+    assert yaml.safe_load(plan.patched_config or "")["input_parameters"]["norm_type"] == (
+        "no_preprocess"
+    )

@@ -15,10 +15,9 @@ from ptqtui.diagnosis import Diagnosis
 from ptqtui.progress import Cancelled, Progress
 from ptqtui.request import Request
 from ptqtui.tui.app import TABS, make_app, make_viewer
-from ptqtui.tui.screens.dialogs import ErrorDialog, ExplainDialog, ExportDialog
+from ptqtui.tui.screens.dialogs import ErrorDialog, ExplainDialog, ExportDialog, SaveDialog
 from ptqtui.tui.screens.nodes import NodeDetailScreen, NodesView
-from tests.prepared import prepared_diagnosis
-from tests.tui.conftest import bare_diagnosis, clean_diagnosis
+from tests.tui.conftest import bare_diagnosis, clean_diagnosis, whatif_diagnosis
 
 SIZE = (100, 30)
 
@@ -42,6 +41,27 @@ def rows(app, selector: str = "#nodes-table") -> list[str]:
 async def ready(app, pilot) -> None:
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def error_dialog(app, pilot) -> None:
+    """Wait for the error dialog the failed worker's state change opens (a message later)."""
+    await app.workers.wait_for_complete()
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if isinstance(app.screen, ErrorDialog):
+            return
+    raise AssertionError(f"no error dialog; the screen is {app.screen!r}")
+
+
+async def measured(app, pilot, whatif, count: int) -> None:
+    """Wait until the service was asked `count` times and the screen shows the result (the
+    what-if's worker starts from a message: it may not run yet when the pilot returns)."""
+    for _ in range(200):
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.02)
+        if len(whatif.asked) >= count and "measuring" not in text_of(app, "#whatif-result"):
+            return
+    raise AssertionError(f"asked {len(whatif.asked)} times, expected {count}")
 
 
 async def test_opens_on_the_summary_once_the_diagnosis_is_ready(live_app):
@@ -123,16 +143,16 @@ async def test_a_node_detail_shows_metrics_range_and_histogram(viewer):
         assert not isinstance(viewer.screen, NodeDetailScreen)
 
 
-async def test_toggling_a_node_remeasures_in_the_background(live_app):
+async def test_toggling_a_node_remeasures_in_the_background(live_app, whatif):
     async with live_app.run_test(size=SIZE) as pilot:
         await ready(live_app, pilot)
         await pilot.press("5")
         live_app.query_one("#whatif-nodes").focus()
         await pilot.press("i")  # head/Gemm, the most sensitive, to int16
-        await live_app.workers.wait_for_complete()
-        await pilot.pause()
+        await measured(live_app, pilot, whatif, 1)
         assert "cosine 0.9881" in text_of(live_app, "#whatif-result")
-        assert "head/Gemm: {InputType: int16}" in text_of(live_app, "#config-diff")
+        diff = text_of(live_app, "#config-diff")
+        assert "head/Gemm: {InputType: int16, OutputType: int16}" in diff
         await pilot.press("i")  # and back: the config as given
         assert "the config as given" in text_of(live_app, "#whatif-result")
         await pilot.press("enter")  # the node's detail, from the what-if table too
@@ -146,7 +166,7 @@ async def test_view_mode_toggles_update_the_diff_but_are_not_measured(viewer):
         viewer.query_one("#whatif-nodes").focus()
         await pilot.press("down", "c")  # head/Softmax to the CPU
         assert "not measured (view mode)" in text_of(viewer, "#whatif-result")
-        assert "head/Softmax: {ON: CPU}" in text_of(viewer, "#config-diff")
+        assert "head/Softmax: {'ON': CPU}" in text_of(viewer, "#config-diff")
         viewer.query_one("#whatif-method", Select).value = 8  # max 0.9999 + per_channel
         await pilot.pause()
         assert "per_channel: true" in text_of(viewer, "#config-diff")
@@ -165,10 +185,12 @@ async def test_save_config_writes_the_chosen_changes_next_to_nothing_of_the_user
         await pilot.press("5")
         viewer.query_one("#whatif-nodes").focus()
         await pilot.press("i", "w")
+        assert isinstance(viewer.screen, SaveDialog)
+        await pilot.press("enter")
         await pilot.pause()
     saved = tmp_path / "config.ptqtui.yaml"
     text = saved.read_text()
-    assert "head/Gemm: {InputType: int16}" in text
+    assert "head/Gemm: {InputType: int16, OutputType: int16}" in text
     assert text.startswith("# ptqtui:")
 
 
@@ -184,7 +206,7 @@ async def test_export_dialog_writes_a_report_atomically(viewer, tmp_path):
         await pilot.press("up", "enter")
         await pilot.pause()
     written = tmp_path / "ptqtui-report.json"
-    assert Diagnosis.from_json(json.loads(written.read_text())) == prepared_diagnosis()
+    assert Diagnosis.from_json(json.loads(written.read_text())) == whatif_diagnosis()
     assert [p.name for p in tmp_path.iterdir()] == ["ptqtui-report.json"]  # no temp file left
     assert written.stat().st_mode & 0o777 != 0o600  # an ordinary file, not mkstemp's
 
@@ -235,18 +257,44 @@ async def test_progress_shows_the_stage_and_q_cancels_cleanly():
     assert app.return_value is None
 
 
-async def test_a_failed_diagnosis_opens_an_error_dialog():
+async def test_a_failed_diagnosis_opens_an_error_dialog_and_a_bug_exits_3():
     def broken(request, rules=(), *, progress=None, cancel=None):
         raise RuntimeError("onnxruntime could not load the model")
 
     app = make_app(Request(), diagnose=broken)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, ErrorDialog)
+        await error_dialog(app, pilot)
         assert "could not load the model" in text_of(app, "#error-message")
         await pilot.press("q")
+    assert app.return_code == 3  # an internal error, as the CLI's
+
+
+async def test_unreadable_input_in_the_diagnosis_exits_2(tmp_path):
+    from ptqtui.errors import PtqInputError
+
+    def unreadable(request, rules=(), *, progress=None, cancel=None):
+        raise PtqInputError(tmp_path / "model.onnx", "not an ONNX model")
+
+    app = make_app(Request(), diagnose=unreadable)
+    async with app.run_test(size=SIZE) as pilot:
+        await error_dialog(app, pilot)
+        assert "model.onnx" in text_of(app, "#error-message")
+        await pilot.press("q")
     assert app.return_code == 2
+
+
+async def test_an_exception_in_the_app_itself_exits_3():
+    def boom() -> None:
+        raise RuntimeError("a bug in a screen")
+
+    app = make_viewer(whatif_diagnosis())
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.call_later(boom)
+            await pilot.pause()
+    except RuntimeError:
+        pass  # the pilot re-raises it for the test
+    assert app.crashed and app.return_code == 3
 
 
 async def test_exit_code_follows_fail_on(live_app):
@@ -254,7 +302,7 @@ async def test_exit_code_follows_fail_on(live_app):
         await ready(live_app, pilot)
         await pilot.press("q")
     assert live_app.return_code == 1  # a critical finding, --fail-on critical
-    assert live_app.return_value == prepared_diagnosis()
+    assert live_app.return_value == whatif_diagnosis()
 
 
 async def test_a_diagnosis_without_analysis_or_plan_still_shows_every_screen():
@@ -283,89 +331,6 @@ def test_importing_the_app_leaves_numpy_onnx_and_onnxruntime_unloaded():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-CONFIG = """\
-# the user's config
-model_parameters:
-  onnx_model: model.onnx  # float model
-  march: bayes
-calibration_parameters:
-  cal_data_dir: ./calibration
-  calibration_type: default
-"""
-
-
-def viewer_with_config(tmp_path):
-    """The prepared Diagnosis pointing at a config file that is here and unchanged."""
-    import dataclasses
-    import hashlib
-
-    from ptqtui.diagnosis import FileRef
-
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    d = prepared_diagnosis()
-    files = tuple(
-        FileRef("config", str(config), hashlib.sha256(CONFIG.encode()).hexdigest())
-        if f.role == "config"
-        else f
-        for f in d.files
-    )
-    out = tmp_path / "out"
-    out.mkdir()
-    return make_viewer(dataclasses.replace(d, files=files), export_dir=out), config, out
-
-
-async def test_what_ifs_edit_the_users_config_when_it_is_here_and_unchanged(tmp_path):
-    app, config, out = viewer_with_config(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5")
-        app.query_one("#whatif-method", Select).value = 8  # max 0.9999 + per_channel
-        app.query_one("#whatif-nodes").focus()
-        await pilot.press("i", "w")
-        await pilot.pause()
-        diff = text_of(app, "#config-diff")
-        assert "+++ b/config.yaml" in diff
-        assert "-  calibration_type: default" in diff and "+  calibration_type: max" in diff
-    saved = (out / "config.ptqtui.yaml").read_text()
-    assert saved.startswith("# the user's config")  # comments kept
-    assert "per_channel: true" in saved and "head/Gemm" in saved
-    assert config.read_text() == CONFIG  # the user's file untouched
-
-
-async def test_a_diagnose_that_hands_over_its_simulator_gets_live_what_ifs():
-    from types import SimpleNamespace
-
-    from ptqtui.quant.scheme import QuantSettings
-
-    asked = []
-
-    class FakeSim:
-        settings = QuantSettings(calibration_type="default")
-
-        def measure(self, settings, *, eval_limit=None, cancel=None):
-            asked.append(settings)
-            return SimpleNamespace(similarity=SimpleNamespace(cosine=0.9934), top1=0.912)
-
-    def diagnose(request, rules=None, *, progress=None, cancel=None, on_sim=None):
-        on_sim(FakeSim())
-        return prepared_diagnosis()
-
-    app = make_app(Request(), diagnose=diagnose)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(app, pilot)
-        await pilot.press("5")
-        app.query_one("#whatif-method", Select).value = 8  # max 0.9999 + per_channel
-        await app.workers.wait_for_complete()
-        app.query_one("#whatif-nodes").focus()
-        await pilot.press("i")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert "cosine 0.9934" in text_of(app, "#whatif-result")
-    last = asked[-1]
-    assert (last.calibration_type, last.max_percentile, last.per_channel) == ("max", 0.9999, True)
-    assert [(o.node, o.input_dtype) for o in last.node_overrides] == [("head/Gemm", "int16")]
 
 
 def test_progress_reports_of_one_stage_replace_each_other_but_not_another_stages():

@@ -1,4 +1,5 @@
-"""Every screen at 80x24 and 120x40, over the prepared Diagnosis (no clocks, relative paths).
+"""Every screen at 80x24 and 120x40, over the prepared Diagnosis with its sweep remedies (no
+clocks, relative paths).
 
 Update after reading the diff: `pytest tests/tui/test_snapshots.py --snapshot-update`.
 """
@@ -8,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ptqtui.tui.app import make_viewer
-from tests.prepared import prepared_diagnosis
-from tests.tui.conftest import bare_diagnosis
+from tests.tui.conftest import bare_diagnosis, whatif_diagnosis
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 SCREENS = [
@@ -26,7 +26,7 @@ SCREENS = [
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("press", SCREENS)
 def test_screen(snap_compare, press, size):
-    app = make_viewer(prepared_diagnosis())
+    app = make_viewer(whatif_diagnosis(bias_row=False))
     assert snap_compare(app, press=press, terminal_size=size)
 
 
@@ -35,9 +35,11 @@ def test_plan_after_a_toggle(snap_compare, size):
     async def toggle(pilot):
         await pilot.press("5")
         pilot.app.query_one("#whatif-nodes").focus()
+        await pilot.pause()
         await pilot.press("i")
+        await pilot.pause()
 
-    app = make_viewer(prepared_diagnosis())
+    app = make_viewer(whatif_diagnosis(bias_row=False))
     assert snap_compare(app, run_before=toggle, terminal_size=size)
 
 

@@ -65,16 +65,16 @@ class ExportDialog(ModalScreen["tuple[str, Path] | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, directory: Path, stem: str, config_name: str, fmt: str = "md") -> None:
+    def __init__(self, directory: Path, stem: str, config_path: Path, fmt: str = "md") -> None:
         super().__init__()
         self.directory = directory
         self.stem = stem
-        self.config_name = config_name  # "config.ptqtui.yaml": next to nothing of the user's
+        self.config_path = config_path  # ".../config.ptqtui.yaml": beside the user's config
         self.fmt = fmt
 
     def _path_for(self, fmt: str) -> str:
         if fmt == "config":
-            return str(self.directory / self.config_name)
+            return str(self.config_path)
         suffix = next(s for f, _, s in EXPORTS if f == fmt)
         return str(self.directory / f"{self.stem}{suffix}")
 
@@ -110,3 +110,49 @@ class ExportDialog(ModalScreen["tuple[str, Path] | None"]):
         value = self.query_one("#export-path", Input).value.strip()
         if value:
             self.dismiss((self.fmt, Path(value).expanduser()))
+
+
+class SaveDialog(ModalScreen["Path | None"]):
+    """Where to save the config: the path to edit, enter to save; returns the path or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self):
+        with Vertical(id="save-dialog", classes="dialog"):
+            yield Static(Text("Save the config", style="bold"))
+            yield Input(str(self.path), id="save-path")
+            yield Static(
+                Text("relative paths are rewritten to hold from there", style="dim"),
+            )
+            yield Static(Text("enter save, esc cancel", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip()
+        if value:
+            self.dismiss(Path(value).expanduser())
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question (overwrite a file?): y yes, n or esc no."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "dismiss(True)", "Yes"),
+        Binding("n,escape", "dismiss(False)", "No"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self):
+        with Vertical(id="confirm-dialog", classes="dialog"):
+            yield Static(Text(self.question, style="bold"), id="confirm-question")
+            yield Static(Text("y yes, n no", style="dim"))

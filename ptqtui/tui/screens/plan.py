@@ -11,12 +11,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Select, Static
 
 from ptqtui.tui.messages import ChoicesChanged
-from ptqtui.tui.whatif import Choices, initial_choices
+from ptqtui.tui.whatif import Choices, Toggle, int16_allowed, row_calibration, yaml_fragment
 from ptqtui.tui.widgets.text import GOOD, REMOVED, WARN, clip, num, pct, severity_text, signed
 
 if TYPE_CHECKING:
-    from ptqtui.advise.results import Measure, PlanStep
-    from ptqtui.analysis.results import NodeRow
+    from ptqtui.advise.results import PlanStep
+    from ptqtui.analysis.results import Measure, NodeRow
     from ptqtui.diagnosis import Diagnosis
 
 
@@ -51,17 +51,26 @@ class PlanView(VerticalScroll):
     ]
 
     def __init__(
-        self, diagnosis: Diagnosis, can_measure: bool, unmeasured: str = "view mode", **kwargs
+        self,
+        diagnosis: Diagnosis,
+        can_measure: bool,
+        unmeasured: str = "view mode",
+        *,
+        march: str | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.unmeasured = unmeasured  # why what-ifs are not measured, when they are not
         self.diagnosis = diagnosis
         self.plan = diagnosis.plan
         self.can_measure = can_measure
-        self.base = initial_choices(diagnosis)
+        self.march = march
+        self.int16 = int16_allowed(march)  # X3 (bernoulli2) has no int16 node types
+        self.base = Choices()  # the config as given
         self.choices = self.base
         analysis = diagnosis.analysis
         self.sweep = analysis.sweep if analysis else ()
+        self.configured = next((i for i, r in enumerate(self.sweep) if r.chosen), None)
         nodes = analysis.nodes if analysis else ()
         # most sensitive first: those are the ones worth a toggle
         self.nodes: list[NodeRow] = sorted(
@@ -86,18 +95,18 @@ class PlanView(VerticalScroll):
                 )  # fmt: skip
             yield table
             yield Static(self._step(plan.steps[0]), id="step-detail")
-        yield Static(
-            Text("What if", style="bold").append(
-                "   pick a calibration;  i node to int16,  c node to CPU,  w save config",
-                style="dim",
-            ),
-            id="whatif-title",
-        )
-        if self.sweep:
-            options = [(r.label, i) for i, r in enumerate(self.sweep)]
-            chosen = next((i for i, r in enumerate(self.sweep) if r.chosen), Select.NULL)
+        yield Static(self._whatif_title(), id="whatif-title")
+        options = [(r.label, i) for i, r in enumerate(self.sweep) if r.remedy is not None]
+        if options:
+            chosen = self.configured if self.configured is not None else Select.NULL
             yield Select(options, value=chosen, prompt="calibration as configured",
                          id="whatif-method")  # fmt: skip
+        elif self.sweep:
+            yield Static(
+                Text("  (no calibration what-ifs: the sweep rows carry no typed change)",
+                     style="dim"),
+                id="whatif-no-rows",
+            )  # fmt: skip
         if self.nodes:
             table = DataTable(id="whatif-nodes", cursor_type="row")
             table.add_column("node (most sensitive first)", key="name")
@@ -148,24 +157,29 @@ class PlanView(VerticalScroll):
             parts.append(Text("answers: ", style="dim").append(", ".join(s.codes)))
         return Group(*parts)
 
-    def _runs_as(self, name: str) -> Text:
-        labels = []
-        if name in self.choices.int16:
-            labels.append("int16")
-        if name in self.choices.cpu:
-            labels.append("CPU")
-        text = " + ".join(labels) or "int8"
-        changed = (name in self.choices.int16, name in self.choices.cpu) != (
-            name in self.base.int16,
-            name in self.base.cpu,
+    def _whatif_title(self) -> Text:
+        pick = "pick a calibration;  " if any(r.remedy is not None for r in self.sweep) else ""
+        keys = "i node to int16,  " if self.int16 else ""
+        text = Text("What if", style="bold").append(
+            f"   {pick}{keys}c node to CPU,  w save config", style="dim"
         )
-        return Text(text + (" *" if changed else ""), style=f"bold {GOOD}" if changed else "")
+        if not self.int16:
+            text.append(f"\n  no int16 on {self.march}: CPU only", style="dim")
+        return text
+
+    def _runs_as(self, name: str) -> Text:
+        row = next(n for n in self.nodes if n.name == name)
+        state = self.choices.state(row)
+        changed = not state.same(self.base.state(row))
+        return Text(
+            state.label() + (" *" if changed else ""), style=f"bold {GOOD}" if changed else ""
+        )
 
     def _result(self, note: str | None = None) -> Text:
         text = Text("Measured: ", style="bold")
         analysis = self.diagnosis.analysis
         quality = analysis.quality if analysis else None
-        if self.choices == self.base:
+        if self.choices.is_empty():
             if quality is None:
                 return text.append("nothing (no simulator results)")
             text.append(f"cosine {num(quality.output_cosine)}")
@@ -191,17 +205,18 @@ class PlanView(VerticalScroll):
         return text.append("measuring...", style=WARN)
 
     def _sweep_only(self):
-        if self.choices.int16 != self.base.int16 or self.choices.cpu != self.base.cpu:
+        if self.choices.nodes or self.choices.row is None:
             return None
-        return next((r for r in self.sweep if r.label == self.choices.method), None)
+        return self.sweep[self.choices.row]
 
     def _diff(self) -> Group:
-        change = self.choices.yaml_change(self.base)
-        patch = getattr(self.app, "patch_config", None)
+        remedy = self.choices.remedy()
+        change = yaml_fragment(remedy)
+        config = getattr(self.app, "config_patch", None)
         parts: list = [Text("Config changes for these choices", style="bold")]
         if not change:
             parts.append(Text("  none: the config as given", style="dim"))
-        elif patch is not None and (result := patch(self.choices)) is not None:
+        elif config is not None and (result := config.patch(remedy)) is not None:
             parts.append(diff_text(result[0]))
         else:
             note = getattr(self.app, "patch_note", None)
@@ -233,19 +248,33 @@ class PlanView(VerticalScroll):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        if event.value == Select.NULL:
-            choices = self.choices.with_method(self.base.method, self.base.settings)
-        else:
-            row = self.sweep[int(event.value)]  # type: ignore[arg-type]
-            choices = self.choices.with_method(row.label, row.settings)
-        self.set_choices(choices)
+        self.choose_row(None if event.value == Select.NULL else int(event.value))  # type: ignore[arg-type]
+
+    def choose_row(self, index: int | None) -> None:
+        """The calibration of sweep row `index` (None or the configured row: as configured)."""
+        if index is None or index == self.configured:
+            self.set_choices(self.choices.with_row(None, None))
+            return
+        row = self.sweep[index]
+        self.set_choices(self.choices.with_row(index, row_calibration(row)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """No int16 key where the march has no int16 node types."""
+        return not (action == "toggle" and parameters == ("int16",) and not self.int16)
 
     def action_toggle(self, what: str) -> None:
-        table = self.query_one("#whatif-nodes", DataTable)
+        toggle = Toggle(what)
+        if toggle is Toggle.INT16 and not self.int16:
+            return
+        tables = self.query("#whatif-nodes")
+        if not tables:
+            return
+        table = tables.first(DataTable)
         if table.row_count == 0:
             return
         name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        self.set_choices(self.choices.toggled(name, what))
+        row = next(n for n in self.nodes if n.name == name)
+        self.set_choices(self.choices.toggled(row, toggle))
         table.update_cell(name, "choice", self._runs_as(name))
 
     def action_show_diff(self) -> None:
@@ -259,7 +288,7 @@ class PlanView(VerticalScroll):
         self.query_one("#whatif-result", Static).update(self._result())
         self.query_one("#config-diff", Static).update(self._diff())
         self.query_one("#whatif-result").scroll_visible(animate=False)
-        if self.can_measure and choices != self.base:
+        if self.can_measure and not choices.is_empty():
             self.post_message(ChoicesChanged(choices))
 
     def show_measure(self, choices: Choices, measure: Measure | None, note: str | None) -> None:

@@ -1,0 +1,289 @@
+"""What every plan step shares: the state so far, the environment, a step draft, the metered
+what-if service, and the small formatters and graders of measured effects."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ptqtui.advise.patch import ConfigChange, cpu_key_for, remedy_changes
+from ptqtui.advise.results import Measure, PlanStage
+from ptqtui.analysis.whatif import CannotEmulate, WhatIfService, settings_after
+from ptqtui.check.findings import Evidence, Finding, Severity
+from ptqtui.policy import (
+    LARGE_LOSS_POINTS,
+    MAJOR_COSINE_GAIN,
+    MAJOR_POINTS,
+    MIN_GAIN,
+    NO_INT16_MARCH,
+    LossBand,
+)
+from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.remedy import OUTPUT_FLAGS, Remedy, settings_delta
+
+if TYPE_CHECKING:
+    from ptqtui.analysis.results import Analysis
+    from ptqtui.inputs.config import MapperConfig
+    from ptqtui.quant.scheme import QuantSettings
+
+STAGE = "planning"  # the progress stage
+MAX_MEASURES = 60  # what-ifs the planner may measure in all
+NUMERICS = "numerics"  # the rule category whose findings the tuning steps answer
+DATA = "data"  # the rule category of the calibration files and set
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Where the plan stands: every remedy applied in the simulator so far (relative to the
+    configured state), the settings it leads to, their measure, the pipeline fixes made."""
+
+    remedy: Remedy
+    settings: QuantSettings
+    measure: Measure | None
+    fixes: tuple[str, ...] = ()  # "swap channels (PTQ001)"
+
+    def moved(self, remedy: Remedy, settings: QuantSettings, measure: Measure | None) -> State:
+        return dataclasses.replace(self, remedy=remedy, settings=settings, measure=measure)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A plan step before it is numbered; `changes` is its YAML, written to the patched
+    config unless `written` is False (an option, shown only)."""
+
+    stage: PlanStage
+    title: str
+    action: str
+    why: str
+    severity: Severity
+    evidence: tuple[str, ...] = ()
+    before: Measure | None = None
+    after: Measure | None = None
+    remedy: Remedy | None = None
+    changes: tuple[ConfigChange, ...] = ()
+    codes: tuple[str, ...] = ()
+    tried: bool = False
+    written: bool = True
+    unpatchable: tuple[str, ...] = ()  # config edits no patch can make, with why
+
+
+class Meter:
+    """The what-if service, metered: at most MAX_MEASURES what-ifs and the time budget,
+    progress reported, cancel checked. The one mutable object of a planning run."""
+
+    def __init__(
+        self,
+        service: WhatIfService,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        limit: int = MAX_MEASURES,
+    ) -> None:
+        self.service = service
+        self.progress = progress
+        self.cancel = cancel
+        self.deadline = deadline
+        self.limit = limit
+        self.count = 0
+        self.stopped: str | None = None  # why later what-ifs were not measured
+
+    def measure(self, remedy: Remedy, label: str) -> Measure | None:
+        """The remedy measured, or None once the budget is spent (or it cannot be)."""
+        check_cancel(self.cancel)
+        if self.count >= self.limit:
+            self.stopped = f"stopped after {self.limit} what-ifs"
+            return None
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.stopped = f"what-ifs stopped by the time budget after {self.count}"
+            return None
+        self.count += 1
+        report(self.progress, STAGE, self.count, None, label)
+        try:
+            return self.service.measure(remedy)
+        except CannotEmulate:
+            return None
+
+    def noise(self, a: Remedy, ma: Measure | None, b: Remedy, mb: Measure | None) -> float:
+        """The noise of the difference b - a: paired over the same samples where the service
+        can say (much smaller than either measure's own spread), else the larger of the two
+        measures' noise."""
+        value = self.service.paired_noise(a, b)
+        if value is not None and not math.isnan(value):
+            return max(MIN_GAIN, value)
+        return noise_of(ma, mb)
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    """What the steps read: findings, analyses, config, policy, and the metered service."""
+
+    findings: tuple[Finding, ...]
+    analysis: Analysis | None
+    config: MapperConfig | None
+    target: float
+    base: QuantSettings  # the configured settings every remedy starts from
+    meter: Meter | None  # None: no simulator (plan from the analysis' numbers)
+    categories: Mapping[str, str] = field(default_factory=dict)  # rule code -> category
+    cancel: threading.Event | None = None
+
+    @property
+    def band(self) -> LossBand | None:
+        quality = self.analysis.quality if self.analysis is not None else None
+        if quality is None:
+            return None
+        try:
+            return LossBand(quality.band)
+        except ValueError:
+            return None
+
+    @property
+    def cap(self) -> Severity:
+        """Tuning steps are graded by their measured gain, at most major (critical is for
+        pipeline mistakes)."""
+        return Severity.MAJOR
+
+    @property
+    def cpu_key(self) -> str:
+        return cpu_key_for(self.config)
+
+    @property
+    def int16_ok(self) -> bool:
+        return self.config is None or self.config.march not in NO_INT16_MARCH
+
+    def category(self, f: Finding) -> str | None:
+        return self.categories.get(f.code)
+
+    def answered(self, predicate: Callable[[Remedy], bool]) -> tuple[str, ...]:
+        """Codes of the numerics findings whose remedy `predicate` accepts (what a tuning
+        step answers), in finding order."""
+        codes = [
+            f.code
+            for f in self.findings
+            if self.category(f) == NUMERICS and predicate(f.remedy or Remedy())
+        ]
+        return tuple(dict.fromkeys(codes))
+
+
+# ---------------------------------------------------------------------- measuring
+
+
+def toward(state: State, settings: QuantSettings) -> Remedy:
+    """The state's remedy followed by the settings change that leads to `settings`."""
+    return state.remedy.then(Remedy(settings=settings_delta(state.settings, settings)))
+
+
+def try_settings(state: State, env: Env, settings: QuantSettings) -> tuple[Remedy, Measure | None]:
+    """`settings` as a remedy from the state, and its measure (None: not measured)."""
+    remedy = toward(state, settings)
+    if env.meter is None:
+        return remedy, None
+    return remedy, env.meter.measure(remedy, settings.describe())
+
+
+def yaml_of(env: Env, remedy: Remedy, before: QuantSettings) -> tuple[ConfigChange, ...]:
+    """The YAML changes a step's remedy makes from the settings `before` it."""
+    items = env.config.optimization if env.config is not None else None
+    return tuple(remedy_changes(remedy, before, cpu_key=env.cpu_key, optimization=items))
+
+
+def reached(env: Env, remedy: Remedy) -> QuantSettings:
+    return settings_after(env.base, remedy)
+
+
+# ---------------------------------------------------------------------- formatting
+
+
+def fmt(m: Measure | None) -> str:
+    if m is None:
+        return "not measured"
+    parts = [f"cosine {m.cosine:.4f}"]
+    if m.top1 is not None:
+        parts.append(f"top-1 {100 * m.top1:.1f} %")
+    elif m.agreement is not None:
+        parts.append(f"agreement {100 * m.agreement:.1f} %")
+    return ", ".join(parts)
+
+
+def noise_of(*ms: Measure | None) -> float:
+    values = [m.noise for m in ms if m is not None and m.noise is not None]
+    finite = [v for v in values if not math.isnan(v)]
+    return max([MIN_GAIN, *finite])
+
+
+def cos(m: Measure | None) -> float:
+    if m is None or m.cosine is None or math.isnan(m.cosine):
+        return -math.inf
+    return m.cosine
+
+
+def points(before: Measure | None, after: Measure | None) -> float | None:
+    """Accuracy points gained (top-1 with labels, else agreement)."""
+    if before is None or after is None:
+        return None
+    if before.top1 is not None and after.top1 is not None:
+        return 100 * (after.top1 - before.top1)
+    if before.agreement is not None and after.agreement is not None:
+        return 100 * (after.agreement - before.agreement)
+    return None
+
+
+def grade(before: Measure | None, after: Measure | None, cap: Severity) -> Severity:
+    """Severity from the measured gain, as the loss bands grade a loss."""
+    pts = points(before, after)
+    gain = cos(after) - cos(before)
+    if pts is not None and pts > LARGE_LOSS_POINTS:
+        sev = Severity.CRITICAL
+    elif (pts is not None and pts >= MAJOR_POINTS) or gain >= MAJOR_COSINE_GAIN:
+        sev = Severity.MAJOR
+    else:
+        sev = Severity.MINOR
+    return sev if sev.rank <= cap.rank else cap
+
+
+def short(text: str, limit: int = 80) -> str:
+    """The first clause of a long message, whole: front ends wrap it, saved reports keep it."""
+    return text.split("; ")[0] if len(text) > limit else text
+
+
+def evidence_line(e: Evidence) -> str:
+    line = f"{e.what}: {e.observed}"
+    if e.expected:
+        line += f" (expected {e.expected})"
+    if e.where:
+        line += f" [{e.where}]"
+    return line
+
+
+# ---------------------------------------------------------------------- remedy kinds
+
+
+def touches_calibration(r: Remedy) -> bool:
+    s = r.settings
+    return s is not None and (s.calibration_type is not None or s.max_percentile is not None)
+
+
+def sets_flag(flag: str) -> Callable[[Remedy], bool]:
+    def accepts(r: Remedy) -> bool:
+        return r.settings is not None and getattr(r.settings, flag) is not None
+
+    return accepts
+
+
+def moves_nodes(r: Remedy) -> bool:
+    return r.settings is not None and bool(r.settings.nodes)
+
+
+def edits_outputs(r: Remedy) -> bool:
+    """A change of the int8 outputs (optimization items)."""
+    s = r.settings
+    flags = s is not None and any(getattr(s, f) is not None for f in OUTPUT_FLAGS)
+    return flags or any(e.key == OPTIMIZATION for e in r.config)
+
+
+OPTIMIZATION = "calibration_parameters.optimization"
