@@ -35,6 +35,7 @@ STAGE = "planning"  # the progress stage
 MAX_MEASURES = 60  # what-ifs the planner may measure in all
 NUMERICS = "numerics"  # the rule category whose findings the tuning steps answer
 DATA = "data"  # the rule category of the calibration files and set
+CONVERTER = "converter"  # the rule category of what the converter's own log says
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from ptqtui.advise.patch import ConfigChange, change_of
 from ptqtui.advise.results import PlanStage
 from ptqtui.advise.steps.common import (
+    CONVERTER,
     DATA,
     NUMERICS,
     Draft,
@@ -32,12 +33,14 @@ from ptqtui.remedy import InputFix, Remedy
 
 def stage_of(f: Finding, env: Env) -> PlanStage | None:
     """The plan stage that answers `f`: None for numerics (the tuning steps measure those
-    themselves); the calibration set for data findings whose remedy only changes which
+    themselves) and for converter-log findings that change neither config nor data; the calibration set for data findings whose remedy only changes which
     samples it holds (or says nothing), unless critical; else the pipeline stage."""
     category = env.category(f)
     if category == NUMERICS:
         return None
     remedy = f.remedy or Remedy()
+    if category == CONVERTER and not remedy.config and not remedy.inputs:
+        return None  # what the converter's log says: evidence; the plan measures its own
     samples_only = (
         not remedy.config
         and (remedy.settings is None or remedy.settings.is_empty())
