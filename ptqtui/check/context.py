@@ -124,9 +124,12 @@ class Context:
         *,
         analysis: Analysis | None = None,
         sim: SimContext | None = None,
+        missing: dict[str, str] | None = None,
         probe_samples: int = PROBE_SAMPLES,
     ) -> Context:
-        return cls(inputs, analysis=analysis, sim=sim, probe_samples=probe_samples)
+        """The facts of `inputs`; `missing` adds why facts the run could not compute are absent
+        (the analysis, when the simulator could not run)."""
+        return cls(inputs, analysis=analysis, sim=sim, missing=missing, probe_samples=probe_samples)
 
     # -- access helpers
 

@@ -33,7 +33,8 @@ from ptqtui.remedy import InputFix, Remedy
 
 def stage_of(f: Finding, env: Env) -> PlanStage | None:
     """The plan stage that answers `f`: None for numerics (the tuning steps measure those
-    themselves) and for converter-log findings that change neither config nor data; the calibration set for data findings whose remedy only changes which
+    themselves) and for converter-log findings that change neither config nor data; the
+    calibration set for data findings whose remedy only changes which
     samples it holds (or says nothing), unless critical; else the pipeline stage."""
     category = env.category(f)
     if category == NUMERICS:
