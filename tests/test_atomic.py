@@ -42,6 +42,6 @@ def test_an_unwritable_place_is_one_line_naming_the_path(tmp_path):
     target = tmp_path / "a_dir"
     target.mkdir()
     (target / "inside").write_text("keep")
-    with pytest.raises(PtqInputError, match="a_dir: cannot write"):
+    with pytest.raises(PtqInputError, match="a_dir: is a directory"):
         write_atomically(target, "x")  # a directory cannot be replaced by a file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir"]
