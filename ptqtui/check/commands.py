@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import html
 import json
 import sys
@@ -169,7 +170,18 @@ def write_lint(results: Sequence[LintResult], fmt: str, out: TextIO) -> None:
 def _finding_json(f: Finding) -> dict[str, object]:
     data = asdict(f)
     data["severity"] = f.severity.value
+    data["remedy"] = _plain(data["remedy"])  # its enums (input fix, placement, dtype) as values
     return data
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _lint_json(results: Sequence[LintResult]) -> dict[str, object]:
