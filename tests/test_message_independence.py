@@ -1,6 +1,6 @@
 """Rules decide through codes, severities and typed remedies, never through their text: with
 every message rewritten (reversed), every demo scenario gives the same decisions, and the plan
-built from them (on a fake measurer) the same steps and the same written config."""
+built from them (on a fake what-if service) the same steps and the same written config."""
 
 from __future__ import annotations
 
@@ -33,13 +33,12 @@ def _compare(ctx: Context, rules) -> None:
 
 def _plan_decisions(findings, config):
     """What the plan decides from the findings: its steps, what it measured on a fake
-    measurer that can emulate every data fix, and the config it writes."""
-    from ptqtui.advise import measurer as fixes
-    from ptqtui.advise.plan import build_plan
-    from tests.advise.test_plan import FakeMeasurer
+    what-if service that can emulate every data fix, and the config it writes."""
+    from ptqtui.remedy import InputFix
+    from tests.advise.test_plan import FakeWhatIf, make_plan
 
-    fake = FakeMeasurer(0.8, {fix: 0.1 for fix in fixes.FIXES})
-    plan = build_plan(findings, None, fake, config)
+    fake = FakeWhatIf(0.8, {fix: 0.1 for fix in InputFix})
+    plan = make_plan(findings, None, fake, config)
     steps = [
         (s.stage, s.codes, s.severity, s.yaml_change, s.tried, s.before, s.after)
         for s in plan.steps
