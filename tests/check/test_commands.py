@@ -258,3 +258,21 @@ def test_cli_wiring(tmp_path, capsys):
     (rules_dir / "bad.py").write_text("RULE = 1\ndef check(ctx):\n    return []\n")
     assert main(["rules", "--rules", str(rules_dir)]) == 2
     assert "bad.py" in capsys.readouterr().err
+
+
+def test_lint_json_writes_a_remedy_with_its_enums_as_values():
+    import json
+
+    from ptqtui.check.commands import _finding_json
+    from ptqtui.check.findings import Finding, Severity
+    from ptqtui.remedy import InputChange, InputFix, NodeChange, Placement, Remedy, SettingsDelta
+
+    remedy = Remedy(
+        inputs=(InputChange(InputFix.DROP_SAMPLES, "x", ("a.bin",)),),
+        settings=SettingsDelta(nodes=(NodeChange("n", Placement.CPU),)),
+    )
+    data = json.loads(
+        json.dumps(_finding_json(Finding("PTQ999", Severity.MINOR, "m", remedy=remedy)))
+    )
+    assert data["remedy"]["inputs"][0]["fix"] == "drop-samples"
+    assert data["remedy"]["settings"]["nodes"][0]["placement"] == "CPU"

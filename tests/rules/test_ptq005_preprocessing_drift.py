@@ -16,6 +16,7 @@ def _eval():
 def test_fires_on_scale_drift(tmp_path):
     calib = [x / 255.0 for x in to_nchw(natural_images(20), np.float32)]
     [finding] = rule.check(make_context(tmp_path, calib=calib, eval_images=_eval()))
+    assert finding.remedy is None  # which of the two sets is wrong is not known: no typed cure
     assert finding.severity is Severity.MAJOR and "preprocessed differently" in finding.message
 
 

@@ -10,6 +10,7 @@ def test_fires_when_the_loss_is_spread():
     values = [1.0 - 0.002 * i for i in range(10)]  # 0.018 lost, evenly
     nodes = tuple(node(i, f"n{i}", sensitivity_cosine=0.9985) for i in range(10))
     [f] = rule.check(FakeContext(analysis(nodes=nodes, curve=curve(values))))
+    assert f.remedy is None  # whole-model advice: no single typed change
     assert f.severity is Severity.MINOR
     assert "explain 25 %" in f.message
 
