@@ -11,6 +11,7 @@ from ptqtui.advise.results import Measure, Plan, PlanStep
 from ptqtui.analysis.results import (
     Analysis,
     CurvePoint,
+    MethodThreshold,
     NodeRow,
     Quality,
     Similarity,
@@ -69,8 +70,41 @@ def _node(i: int, name: str, op: str) -> NodeRow:
         act_p9999=round(3.0 + 0.5 * i, 3),
         threshold=round(3.2 + 0.5 * i, 3),
         weight_range_ratio=38.5 if dw else (2.1 if op in ("Conv", "Gemm") else None),
-        histogram=tuple(max(0, 400 - 37 * k + (i % 3)) for k in range(12)),
+        histogram=_histogram(i),
         topo_index=i,
+        histogram_top=round(6.4 + i, 3),
+        thresholds=_thresholds(i),
+        weight_channel_max=_channels(i, dw) if op in ("Conv", "Gemm") else (),
+        weight_channels=len(_channels(i, dw)) if op in ("Conv", "Gemm") else 0,
+        weight_tensor_max=max(_channels(i, dw)) if op in ("Conv", "Gemm") else None,
+    )
+
+
+def _histogram(i: int) -> tuple[int, ...]:
+    """A long-tailed |x| histogram: most values near 0, a thin tail to max (64 bins)."""
+    return tuple(int(40000 * 0.82**k) + (1 if k in (50 + i % 5, 63) else 0) for k in range(64))
+
+
+def _thresholds(i: int) -> tuple[MethodThreshold, ...]:
+    top = round(6.0 + i, 3)
+    values = (
+        ("max", top),
+        ("max_percentile 0.99999", round(0.9 * top, 3)),
+        ("max_percentile 0.99995", round(0.7 * top, 3)),
+        ("max_percentile 0.9999", round(3.2 + 0.5 * i, 3)),
+        ("max_percentile 0.9995", round(0.35 * top, 3)),
+        ("max_percentile 0.999", round(0.3 * top, 3)),
+        ("kl", round(0.45 * top, 3)),
+    )
+    return tuple(MethodThreshold(m, t, m == "max_percentile 0.9999") for m, t in values)
+
+
+def _channels(i: int, depthwise: bool) -> tuple[float, ...]:
+    """Per-channel |w| max: depthwise convs have a few wide channels (the PTQ301 picture)."""
+    n = 32 if depthwise else 16
+    return tuple(
+        round((3.85 if depthwise and c in (3, 17) else 0.1 + 0.004 * ((c * 7 + i) % 11)), 4)
+        for c in range(n)
     )
 
 

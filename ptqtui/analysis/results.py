@@ -22,6 +22,15 @@ class Similarity:
 
 
 @dataclass(frozen=True, slots=True)
+class MethodThreshold:
+    """One calibration method's |x| threshold for a node's activation input."""
+
+    method: str  # "max", "max_percentile 0.99995", "kl"
+    threshold: float
+    chosen: bool = False  # equals the threshold the configured calibration used
+
+
+@dataclass(frozen=True, slots=True)
 class NodeRow:
     """One quantized node: its output under the full scheme vs float, and how it runs."""
 
@@ -40,8 +49,13 @@ class NodeRow:
     act_p9999: float | None = None  # 99.99th percentile of |x|
     threshold: float | None = None  # the calibrated |x| threshold used
     weight_range_ratio: float | None = None  # widest / median per-channel |w| max
-    histogram: tuple[int, ...] = ()  # |x| counts in equal bins from 0 to max |x|
+    histogram: tuple[int, ...] = ()  # |x| counts in equal bins from 0 to `histogram_top`
     topo_index: int = 0
+    histogram_top: float | None = None  # upper edge of the last bin (at or above max |x|)
+    thresholds: tuple[MethodThreshold, ...] = ()  # every method's threshold, for the plots
+    weight_channel_max: tuple[float, ...] = ()  # per output channel |w| max (first 512)
+    weight_channels: int = 0  # output channels of the weight (may exceed what is stored)
+    weight_tensor_max: float | None = None  # the per-tensor |w| max, for contrast
 
 
 @dataclass(frozen=True, slots=True)
