@@ -16,7 +16,7 @@ from typing import Any
 
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
-from ptqtui.analysis.results import Analysis
+from ptqtui.analysis.results import Analysis, SampleThumbnail
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.errors import PtqInputError
 from ptqtui.progress import ProgressCallback, check_cancel, report
@@ -94,6 +94,7 @@ class Diagnosis:
     notes: tuple[str, ...] = field(default=())
     analysis: Analysis | None = None  # what the simulator measured
     plan: Plan | None = None  # the ordered steps, with their measured effects
+    thumbnails: tuple[SampleThumbnail, ...] = ()  # samples findings point at, small PNGs
 
     def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.at_least(severity))
@@ -183,7 +184,14 @@ def diagnose(
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     plan = _plan(inputs, rule_run, analysis, sim, progress, cancel)
-    return dataclasses.replace(summarise(inputs, rule_run), analysis=analysis, plan=plan)
+    from ptqtui.analysis.thumbnails import sample_thumbnails  # lazy: numpy, cv2
+
+    return dataclasses.replace(
+        summarise(inputs, rule_run),
+        analysis=analysis,
+        plan=plan,
+        thumbnails=sample_thumbnails(rule_run.findings, inputs),
+    )
 
 
 def _plan(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ptqtui.remedy import Remedy
+from ptqtui.remedy import InputFix, Remedy
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,21 @@ class NodeRow:
     weight_channel_max: tuple[float, ...] = ()  # per output channel |w| max (first 512)
     weight_channels: int = 0  # output channels of the weight (may exceed what is stored)
     weight_tensor_max: float | None = None  # the per-tensor |w| max, for contrast
+
+
+@dataclass(frozen=True, slots=True)
+class SampleThumbnail:
+    """A small RGB picture of a calibration sample a finding points at, as given or as the
+    finding's input fix would read it (PNG, base64)."""
+
+    code: str  # the finding's rule code
+    input: str  # the model input
+    sample: str  # the file, as the finding names it
+    view: str  # "as given", or the fix as people read it: "swap channels"
+    png: str  # base64 PNG, RGB, at most THUMB_SIZE pixels a side
+    width: int
+    height: int
+    fix: InputFix | None = None  # None: as given
 
 
 @dataclass(frozen=True, slots=True)
