@@ -260,8 +260,10 @@ def run(request: Request) -> int:
         raise UsageError("--write-config needs -c CONFIG.yaml: it writes a patched copy of it")
     if request.report is None and sys.stdout.isatty() and request.output is None:
         from ptqtui.tui.app import make_app  # Textual only when the TUI starts
+        from ptqtui.tui.widgets.images import prepare
 
         app = make_app(request)
+        prepare()  # the terminal's graphics protocol, asked before Textual takes the terminal
         result = app.run()
         if result is None:  # closed before the diagnosis finished
             return int(app.return_code or ExitCode.INTERRUPTED)
@@ -410,7 +412,9 @@ def _view(args: list[str]) -> int:
     diagnosis = load_saved(ns.report)
     if ns.fmt is None and ns.output is None and sys.stdout.isatty():
         from ptqtui.tui.app import make_viewer
+        from ptqtui.tui.widgets.images import prepare
 
+        prepare()
         make_viewer(diagnosis).run()
         return ExitCode.OK
     emit(diagnosis, ns.fmt or "text", ns.output)
