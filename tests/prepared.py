@@ -323,7 +323,7 @@ def prepared_with_pictures() -> Diagnosis:
     import dataclasses
 
     from ptqtui.analysis.results import SampleThumbnail
-    from ptqtui.remedy import InputChange, InputFix, Remedy, SettingsDelta
+    from ptqtui.remedy import DType, InputChange, InputFix, NodeChange, Remedy, SettingsDelta
 
     base = prepared_diagnosis()
     swap = dataclasses.replace(
@@ -332,6 +332,8 @@ def prepared_with_pictures() -> Diagnosis:
     weights = dataclasses.replace(
         base.findings[1], remedy=Remedy(settings=SettingsDelta(per_channel=True))
     )
+    int16 = SettingsDelta(nodes=(NodeChange("head/Gemm", dtype=DType.INT16),))
+    tail_node = dataclasses.replace(base.findings[2], remedy=Remedy(settings=int16))
     tail = Finding(
         code="PTQ302",
         severity=Severity.MINOR,
@@ -357,5 +359,5 @@ def prepared_with_pictures() -> Diagnosis:
         SampleThumbnail("PTQ103", "images", "0017.bin", "as given", _BLACK, 32, 32),
         SampleThumbnail("PTQ103", "images", "0018.bin", "as given", _BLACK, 32, 32),
     )  # fmt: skip
-    findings = (swap, weights, *base.findings[2:3], tail, dark, *base.findings[3:])
+    findings = (swap, weights, tail_node, tail, dark, *base.findings[3:])
     return dataclasses.replace(base, findings=findings, thumbnails=thumbs)

@@ -10,8 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from ptqtui.report.pictures import picture_of
 from ptqtui.tui.messages import ShowNodes
-from ptqtui.tui.screens.plots import picture_for, thumbnails_of
+from ptqtui.tui.screens.plots import picture_for
 from ptqtui.tui.widgets.text import GOOD, clip, severity_text
 
 if TYPE_CHECKING:
@@ -115,11 +116,8 @@ class FindingsView(Vertical):
         return nodes
 
     def _has_picture(self, f: Finding) -> bool:
-        if thumbnails_of(f, self.diagnosis.thumbnails):
-            return True
         rows = self.diagnosis.analysis.nodes if self.diagnosis.analysis else ()
-        names = set(self._nodes_of(f))
-        return any(n.name in names and (n.histogram or n.weight_channel_max) for n in rows)
+        return picture_of(f, self.diagnosis.thumbnails, rows) is not None
 
     def action_picture(self) -> None:
         """The finding's picture: its samples' thumbnails, else its nodes' weight ranges (a
@@ -128,7 +126,7 @@ class FindingsView(Vertical):
         if f is None:
             return
         rows = self.diagnosis.analysis.nodes if self.diagnosis.analysis else ()
-        screen = picture_for(f, self.diagnosis.thumbnails, rows, self._nodes_of(f))
+        screen = picture_for(f, self.diagnosis.thumbnails, rows)
         if screen is None:
             self.notify(f"{f.code} has no picture", severity="warning")
             return

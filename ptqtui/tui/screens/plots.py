@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from ptqtui.report.pictures import PictureKind, picture_of, thumbnails_of
 from ptqtui.tui.widgets.images import image_widget
 from ptqtui.tui.widgets.plots import (
     ActivationHistogram,
@@ -188,39 +189,22 @@ class SamplesScreen(Screen[None]):
         self.dismiss(result)
 
 
-def thumbnails_of(finding: Finding, thumbnails: Sequence[SampleThumbnail]) -> list[SampleThumbnail]:
-    """The thumbnails made for this finding (its rule, the inputs its remedy changes)."""
-    inputs = {c.input for c in finding.remedy.inputs} if finding.remedy is not None else set()
-    return [
-        t
-        for t in thumbnails
-        if t.code == finding.code and (None in inputs or not inputs or t.input in inputs)
-    ]
-
-
 def picture_for(
-    finding: Finding,
-    thumbnails: Sequence[SampleThumbnail],
-    rows: Sequence[NodeRow],
-    names: Sequence[str],
+    finding: Finding, thumbnails: Sequence[SampleThumbnail], rows: Sequence[NodeRow]
 ) -> Screen[None] | None:
-    """What shows a finding's evidence: the samples its remedy changes, else the nodes it names
-    (weight ranges when its remedy is per-channel weights, else activation histograms)."""
-    thumbs = thumbnails_of(finding, thumbnails)
-    if thumbs:
+    """The screen that shows a finding's picture (see ptqtui.report.pictures), or None."""
+    picture = picture_of(finding, thumbnails, rows)
+    if picture is None:
+        return None
+    if picture.kind is PictureKind.SAMPLES:
+        thumbs = picture.thumbnails
         fixes = sorted({t.view for t in thumbs if t.fix is not None})
         note = f"each sample as given and with the fix ({', '.join(fixes)})" if fixes else ""
         return SamplesScreen(f"{finding.code}: calibration samples", thumbs, note)
-    by_name = {n.name: n for n in rows}
-    nodes = [by_name[name] for name in names if name in by_name]
-    if not nodes:
-        return None
-    settings = finding.remedy.settings if finding.remedy is not None else None
-    weights = settings is not None and settings.per_channel is True
-    if weights and any(n.weight_channel_max for n in nodes):
-        return NodePlotScreen([n for n in nodes if n.weight_channel_max], 0, PlotKind.WEIGHTS)
-    shown = [n for n in nodes if n.histogram]
-    return NodePlotScreen(shown, 0, PlotKind.HISTOGRAM) if shown else None
+    if picture.kind is PictureKind.SENSITIVITY:
+        return sensitivity_screen(rows)
+    kind = PlotKind.WEIGHTS if picture.kind is PictureKind.WEIGHTS else PlotKind.HISTOGRAM
+    return NodePlotScreen(picture.nodes, 0, kind)
 
 
 __all__ = [
