@@ -130,8 +130,11 @@ def _bars_svg(chart: Chart) -> str:
             f'fill="{colour}"><title>{_e(label)}: {value:.5f}</title></rect>'
             f'<text x="{label_w + max(w, 1) + 4:.1f}" y="{y + 13}">{value:.4f}</text>'
         )
+    end_label = f"{low:.4f}"
     if chart.reference is not None:
         x = label_w + bar_w * (high - chart.reference) / (high - low)
+        if label_w + bar_w - x < 60:  # the threshold's label would cover the scale's end
+            end_label = ""
         parts.append(
             f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{height - 24}" stroke="#333" '
             f'stroke-dasharray="4 3"/><text x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
@@ -139,7 +142,7 @@ def _bars_svg(chart: Chart) -> str:
         )
     parts.append(
         f'<text x="{label_w}" y="{height - 8}">1.0</text><text x="{label_w + bar_w}" '
-        f'y="{height - 8}" text-anchor="end">{low:.4f}</text></svg>'
+        f'y="{height - 8}" text-anchor="end">{end_label}</text></svg>'
         f'<figcaption class="note">bar length: {_e(chart.y_label)} lost (1 - value); the dashed '
         f"line is the threshold</figcaption></figure>"
     )

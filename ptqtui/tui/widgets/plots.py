@@ -276,7 +276,7 @@ def sensitivity_legend(nodes: Sequence[NodeRow]) -> Text:
         worst = ranked[0]
         text.append("\nworst: ", style="dim").append(worst.name, style="bold")
         text.append(f" cosine {num(worst.sensitivity_cosine, 6)}")
-        if worst.int16_gain:
+        if worst.int16_gain is not None and worst.int16_gain > 0:
             text.append(f"  int16 gains {worst.int16_gain:+.4f}", style=GOOD)
         text.append(f"\n{len(sensitive)} of the {len(ranked)} shown are below the line")
     return text
