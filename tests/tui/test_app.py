@@ -41,7 +41,11 @@ def rows(app, selector: str = "#nodes-table") -> list[str]:
 
 async def ready(app, pilot) -> None:
     await app.workers.wait_for_complete()
-    await pilot.pause()
+    for _ in range(100):  # the tabs mount over a few frames: more of them on a loaded machine
+        await pilot.pause()
+        tabs = app.query(TabbedContent)
+        if tabs and tabs.first().active:
+            break
 
 
 async def test_opens_on_the_summary_once_the_diagnosis_is_ready(live_app):
