@@ -28,7 +28,7 @@ PROG = "ptqtui"
 DEFAULT_WIDTH = 80  # text reports without a terminal: the 80x24 an SSH session may have
 MIN_WIDTH, MAX_WIDTH = 40, 1000  # COLUMNS outside these is a mistake, not a wish
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a saved diagnosis is a few MB; refuse to read more
-SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint", "log")
+SUBCOMMANDS = ("demo", "rules", "explain", "view", "diff", "lint", "log", "serve")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -346,7 +346,7 @@ def run(request: Request) -> int:
             check_output_path(out, flag)
     if request.write_config is not None and request.config is None:
         raise UsageError("--write-config needs -c CONFIG.yaml: it writes a patched copy of it")
-    if request.report is None and sys.stdout.isatty() and request.output is None:
+    if request.report is None and _terminal() and request.output is None:
         return _run_tui(request)
     from ptqtui.diagnosis import diagnose
     from ptqtui.report.progress import StderrProgress
@@ -364,8 +364,10 @@ def _run_tui(request: Request) -> int:
     """The TUI; then --write-config as in report mode. Exit codes: the findings' (0/1), 130
     closed before the diagnosis finished, 128+n on SIGTERM/SIGHUP, 2 bad input, 3 a bug."""
     from ptqtui.tui.app import make_app  # Textual only when the TUI starts
+    from ptqtui.tui.widgets.images import prepare
 
     app = make_app(request, handle_signals=True)
+    prepare()  # the terminal's graphics protocol, asked before Textual takes the terminal
     result = app.run()
     if app.crashed:
         return ExitCode.INTERNAL
@@ -543,9 +545,11 @@ def _view(args: list[str]) -> int:
         check_output_path(ns.output, "-o")
         _refuse_same_file(ns.output, (ns.report,))
     diagnosis = load_saved(ns.report)
-    if ns.fmt is None and ns.output is None and sys.stdout.isatty():
+    if ns.fmt is None and ns.output is None and _terminal():
         from ptqtui.tui.app import make_viewer
+        from ptqtui.tui.widgets.images import prepare
 
+        prepare()  # the terminal's graphics protocol, asked before Textual takes it
         app = make_viewer(diagnosis, handle_signals=True)  # type: ignore[arg-type]
         app.run()
         if app.crashed:
@@ -553,6 +557,49 @@ def _view(args: list[str]) -> int:
         return int(app.return_code or ExitCode.OK)
     emit(diagnosis, ns.fmt or "text", ns.output)
     return ExitCode.OK
+
+
+def _terminal() -> bool:
+    """A terminal to draw the TUI on: stdout is one, or `ptqtui serve` runs us in a browser."""
+    from ptqtui.serve import SERVED_ENV
+
+    return sys.stdout.isatty() or os.environ.get(SERVED_ENV) == "1"
+
+
+def _serve(args: list[str]) -> int:
+    parser = _Parser(
+        prog=f"{PROG} serve",
+        description="The TUI in a browser (textual-serve), for you only: the URL carries a "
+        "token. Give the main command's arguments, or a saved REPORT.json.",
+        epilog=f"e.g. '{PROG} serve model.onnx -c config.yaml', '{PROG} serve report.json', "
+        f"'{PROG} serve demo bgr_swap'. On a remote board: ssh -N -L PORT:localhost:PORT "
+        "USER@BOARD, then open the printed URL on your laptop.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    ns, rest = parser.parse_known_args(args)
+    if not rest:
+        raise UsageError(
+            f"give the main command's arguments or a REPORT.json (see '{PROG} serve --help')"
+        )
+    if not 0 <= ns.port <= 65535:
+        raise UsageError(f"--port {ns.port} is not a port number")
+    if "--report" in rest or any(a.startswith("--report=") for a in rest):
+        raise UsageError("serve shows the TUI; write reports with the main command")
+    if len(rest) == 1 and rest[0].endswith(".json"):
+        load_saved(Path(rest[0]))  # a bad file fails here, once, not in every browser tab
+        target = ["view", str(Path(rest[0]).resolve())]
+    elif rest[0] == "demo":
+        target = rest
+    else:
+        _request_from(_main_parser().parse_args(rest))  # bad arguments fail here, once
+        target = rest
+    from ptqtui.serve import serve
+
+    try:
+        return serve(target, host=ns.host, port=ns.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
 
 
 def _diff(args: list[str]) -> int:
@@ -605,4 +652,5 @@ _SUBCOMMAND_RUNNERS = {
     "diff": _diff,
     "lint": _lint,
     "log": _log,
+    "serve": _serve,
 }

@@ -18,7 +18,7 @@ from typing import Any
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
 from ptqtui.analysis.converter import ConverterEvidence
-from ptqtui.analysis.results import Analysis
+from ptqtui.analysis.results import Analysis, SampleThumbnail
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.errors import PtqInputError
 from ptqtui.progress import ProgressCallback, check_cancel, report
@@ -100,6 +100,7 @@ class Diagnosis:
     analysis: Analysis | None = None  # what the simulator measured
     plan: Plan | None = None  # the ordered steps, with their measured effects
     converter: ConverterEvidence | None = None  # the converter's log beside the simulator
+    thumbnails: tuple[SampleThumbnail, ...] = ()  # samples findings point at, small PNGs
 
     def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.at_least(severity))
@@ -249,10 +250,16 @@ def run_diagnosis(
 
         converter = compare(inputs.mapper_log, analysis)
         converter = _with_workdir_thresholds(converter, inputs, sim)
-    diagnosis = summarise(inputs, rule_run, missing=missing)
-    return DiagnosisRun(
-        dataclasses.replace(diagnosis, analysis=analysis, plan=plan, converter=converter), whatif
+    from ptqtui.analysis.thumbnails import sample_thumbnails  # lazy: numpy, cv2
+
+    diagnosis = dataclasses.replace(
+        summarise(inputs, rule_run, missing=missing),
+        analysis=analysis,
+        plan=plan,
+        converter=converter,
+        thumbnails=sample_thumbnails(rule_run.findings, inputs),
     )
+    return DiagnosisRun(diagnosis, whatif)
 
 
 def _with_workdir_thresholds(converter: Any, inputs: LoadedInputs, sim: Any) -> Any:

@@ -11,6 +11,7 @@ from ptqtui.advise.results import Measure, Plan, PlanStep
 from ptqtui.analysis.results import (
     Analysis,
     CurvePoint,
+    MethodThreshold,
     NodeRow,
     Quality,
     Similarity,
@@ -70,8 +71,41 @@ def _node(i: int, name: str, op: str) -> NodeRow:
         act_p9999=round(3.0 + 0.5 * i, 3),
         threshold=round(3.2 + 0.5 * i, 3),
         weight_range_ratio=38.5 if dw else (2.1 if op in ("Conv", "Gemm") else None),
-        histogram=tuple(max(0, 400 - 37 * k + (i % 3)) for k in range(12)),
+        histogram=_histogram(i),
         topo_index=i,
+        histogram_top=round(6.4 + i, 3),
+        thresholds=_thresholds(i),
+        weight_channel_max=_channels(i, dw) if op in ("Conv", "Gemm") else (),
+        weight_channels=len(_channels(i, dw)) if op in ("Conv", "Gemm") else 0,
+        weight_tensor_max=max(_channels(i, dw)) if op in ("Conv", "Gemm") else None,
+    )
+
+
+def _histogram(i: int) -> tuple[int, ...]:
+    """A long-tailed |x| histogram: most values near 0, a thin tail to max (64 bins)."""
+    return tuple(int(40000 * 0.82**k) + (1 if k in (50 + i % 5, 63) else 0) for k in range(64))
+
+
+def _thresholds(i: int) -> tuple[MethodThreshold, ...]:
+    top = round(6.0 + i, 3)
+    values = (
+        ("max", top),
+        ("max_percentile 0.99999", round(0.9 * top, 3)),
+        ("max_percentile 0.99995", round(0.7 * top, 3)),
+        ("max_percentile 0.9999", round(3.2 + 0.5 * i, 3)),
+        ("max_percentile 0.9995", round(0.35 * top, 3)),
+        ("max_percentile 0.999", round(0.3 * top, 3)),
+        ("kl", round(0.45 * top, 3)),
+    )
+    return tuple(MethodThreshold(m, t, m == "max_percentile 0.9999") for m, t in values)
+
+
+def _channels(i: int, depthwise: bool) -> tuple[float, ...]:
+    """Per-channel |w| max: depthwise convs have a few wide channels (the PTQ301 picture)."""
+    n = 32 if depthwise else 16
+    return tuple(
+        round((3.85 if depthwise and c in (3, 17) else 0.1 + 0.004 * ((c * 7 + i) % 11)), 4)
+        for c in range(n)
     )
 
 
@@ -264,3 +298,69 @@ def prepared_diagnosis() -> Diagnosis:
         analysis=analysis,
         plan=plan,
     )  # fmt: skip
+
+
+# 32x32 RGB PNGs (made once with ptqtui.analysis.thumbnails.encode_png, kept as text so the
+# golden files do not depend on the PNG encoder): a scene as BGR data shows it, fixed, black.
+_SCENE_AS_GIVEN = (
+    "iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAu0lEQVRIDbXBMRFFIQwEwDtfpykNFBEBRqKDIl5i4r"
+    "f/DR0z2WWFoRMrDJ1YYejECkMnVhg6scLwamvhzzgTF1YYnmwtXMaZ+GKF4cnWwmWciS9WGJ5sLVzGmfhiheHJ1sJl"
+    "nIkvVhiebC1cxpn4YoXh1dbCn3EmLqwwdGKFoRPliU6UJzpRnuhEeaIT5YlOlCc6UZ7oRHmiE+WJTpQnOlGe6ER5oh"
+    "PliU6UJzpRnuhEeaIT5YlOlCc6/QD+x0wD/TK0tQAAAABJRU5ErkJggg=="
+)
+_SCENE_SWAPPED = (
+    "iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAu0lEQVRIDbXBMRFFIQwEwDtfpykNFBEBRqKDIl5i4r"
+    "f/DR0z2aVFoRMtCp1oUehEi0InWhQ60aLwamnjzzwDF1oUnixtXOYZ+KJF4cnSxmWegS9aFJ4sbVzmGfiiReHJ0sZl"
+    "noEvWhSeLG1c5hn4okXh1dLGn3kGLrQodKJFoRPThU5MFzoxXejEdKET04VOTBc6MV3oxHShE9OFTkwXOjFd6MR0oR"
+    "PThU5MFzoxXejEdKET04VOTBc6/QAE2kwDXCh4RgAAAABJRU5ErkJggg=="
+)
+_BLACK = (
+    "iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAQElEQVRIDbXBAQEAAABAIP6ftkLJTGYyk5nMZCYzmc"
+    "lMZjKTmcxkJjOZyUxmMpOZzGQmM5nJTGYyk5nMZCYzmQXUMAAh/li15wAAAABJRU5ErkJggg=="
+)
+
+
+def prepared_with_pictures() -> Diagnosis:
+    """The prepared Diagnosis plus findings whose pictures the TUI and reports draw: a long
+    tail (PTQ302), abnormal samples (PTQ103) and the channel swap's samples, with thumbnails."""
+    import dataclasses
+
+    from ptqtui.analysis.results import SampleThumbnail
+    from ptqtui.remedy import DType, InputChange, InputFix, NodeChange, Remedy, SettingsDelta
+
+    base = prepared_diagnosis()
+    swap = dataclasses.replace(
+        base.findings[0], remedy=Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS, "images"),))
+    )
+    weights = dataclasses.replace(
+        base.findings[1], remedy=Remedy(settings=SettingsDelta(per_channel=True))
+    )
+    int16 = SettingsDelta(nodes=(NodeChange("head/Gemm", dtype=DType.INT16),))
+    tail_node = dataclasses.replace(base.findings[2], remedy=Remedy(settings=int16))
+    tail = Finding(
+        code="PTQ302",
+        severity=Severity.MINOR,
+        message="block1/Add: max |x| 9.0 is 2.1x its 99.99th percentile 4.3; max calibration "
+        "spends levels on a few outliers",
+        evidence=(Evidence("max / 99.99 % |x|", "2.1", "< 1.5", "node block1/Add"),),
+        related=("block1/Add",),
+        remedy=Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.9999)),
+    )
+    dark = Finding(
+        code="PTQ103",
+        severity=Severity.MINOR,
+        message="2 of 100 calibration samples are abnormal: 2 black (0017.bin, 0018.bin)",
+        evidence=(Evidence("black samples", "2", "0", "0017.bin, 0018.bin"),),
+        remedy=Remedy(
+            inputs=(InputChange(InputFix.DROP_SAMPLES, "images", ("0017.bin", "0018.bin")),)
+        ),
+    )
+    thumbs = (
+        SampleThumbnail("PTQ001", "images", "0001.bin", "as given", _SCENE_AS_GIVEN, 32, 32),
+        SampleThumbnail("PTQ001", "images", "0001.bin", "swap channels", _SCENE_SWAPPED, 32, 32,
+                        InputFix.SWAP_CHANNELS),
+        SampleThumbnail("PTQ103", "images", "0017.bin", "as given", _BLACK, 32, 32),
+        SampleThumbnail("PTQ103", "images", "0018.bin", "as given", _BLACK, 32, 32),
+    )  # fmt: skip
+    findings = (swap, weights, tail_node, tail, dark, *base.findings[3:])
+    return dataclasses.replace(base, findings=findings, thumbnails=thumbs)

@@ -13,19 +13,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ptqtui.analysis.measure import UNLIMITED, Allowance, Outcome, affordable, to_record
-from ptqtui.analysis.results import NodeRow
+from ptqtui.analysis.results import MethodThreshold, NodeRow
+from ptqtui.policy import PERCENTILES
 from ptqtui.progress import check_cancel, report
 from ptqtui.quant import metrics
-from ptqtui.quant.calibrate import Calibration
+from ptqtui.quant.calibrate import Calibration, _kl_range, activation_range
 from ptqtui.quant.graph import QNode
-from ptqtui.quant.observe import NUM_BINS, Observation
+from ptqtui.quant.observe import NUM_BINS, Observation, TensorStats
 from ptqtui.quant.scheme import Scheme
 from ptqtui.quant.simulate import Simulator
 
 if TYPE_CHECKING:
     from ptqtui.analysis.context import SimContext
 
-HIST_BINS = 32  # the node table's |x| histogram: 2048 calibration bins merged 64 to one
+HIST_BINS = 64  # the node table's |x| histogram: the 2048 calibration bins up to max |x|, merged
+MAX_CHANNELS = 512  # per-channel weight maxima stored per node (the JSON stays small)
+CHOSEN_TOLERANCE = 1e-6  # relative: a method's threshold equal to the one used is "chosen"
 _WIDTH = {"float": 0, "int8": 1, "int16": 2}
 
 
@@ -96,22 +99,61 @@ def _ranges(sim: Simulator, cal: Calibration, obs: Observation | None, node: QNo
         key = node.act_points[0]
         tensor = sim.graph.points[key].tensor
         stats = obs.stats.get(tensor) if obs is not None else None
+        r = cal.activations.get(key)
+        used = float(r.threshold) if r is not None else None
         if stats is not None and stats.count:
             out["act_min"] = float(stats.min)
             out["act_max"] = float(stats.max)
             out["act_p9999"] = float(stats.abs_percentile(0.9999))
             if stats.hist_max > 0:
-                merged = stats.hist.reshape(HIST_BINS, NUM_BINS // HIST_BINS).sum(axis=1)
-                out["histogram"] = tuple(int(c) for c in merged)
-        r = cal.activations.get(key)
-        if r is not None:
-            out["threshold"] = float(r.threshold)
+                out["histogram"], out["histogram_top"] = abs_histogram(stats)
+            out["thresholds"] = method_thresholds(stats, used)
+        if used is not None:
+            out["threshold"] = used
     if node.weight_point is not None:
         p = sim.graph.points[node.weight_point]
         w = np.abs(sim.graph.initializers[p.tensor])
         axes = tuple(k for k in range(w.ndim) if k != p.axis)
-        ch = w.max(axis=axes)
+        ch = w.max(axis=axes) if axes else w
         med = float(np.median(ch))
         if med > 0:
             out["weight_range_ratio"] = float(ch.max() / med)
+        out["weight_channel_max"] = tuple(float(v) for v in ch[:MAX_CHANNELS])
+        out["weight_channels"] = int(ch.size)
+        out["weight_tensor_max"] = float(ch.max()) if ch.size else 0.0
     return out
+
+
+def abs_histogram(stats: TensorStats, bins: int = HIST_BINS) -> tuple[tuple[int, ...], float]:
+    """|x| counts in `bins` equal bins from 0 to just above max |x|, and that upper edge.
+
+    The observation's 2048 bins run to a power-of-two multiple of the first sample's max; the
+    bins past max |x| are empty, so only those up to it are kept and merged.
+    """
+    width = stats.bin_width
+    needed = min(NUM_BINS, max(1, int(np.ceil(stats.abs_max / width - 1e-9))))
+    merge = -(-needed // bins)  # ceil
+    fine = np.zeros(bins * merge, np.int64)
+    take = min(NUM_BINS, bins * merge)
+    fine[:take] = stats.hist[:take]
+    fine[bins * merge - 1] += int(stats.hist[take:].sum())
+    counts = fine.reshape(bins, merge).sum(axis=1)
+    return tuple(int(c) for c in counts), float(bins * merge * width)
+
+
+def method_thresholds(stats: TensorStats, used: float | None) -> tuple[MethodThreshold, ...]:
+    """max, max with each percentile of the reference's list, and kl (the calibrator's own
+    functions; kl is cached on `stats`, so the method sweep does not compute it again)."""
+    values = [("max", activation_range(stats, "max", None, False).threshold)]
+    values += [
+        (f"max_percentile {p:g}", activation_range(stats, "max", p, False).threshold)
+        for p in PERCENTILES
+    ]
+    values.append(("kl", _kl_range(stats, False).threshold))
+
+    def chosen(t: float) -> bool:
+        if used is None:
+            return False
+        return abs(t - used) <= CHOSEN_TOLERANCE * max(abs(used), 1e-12)
+
+    return tuple(MethodThreshold(m, float(t), chosen(float(t))) for m, t in values)

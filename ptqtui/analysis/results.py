@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ptqtui.policy import LossBand
-from ptqtui.remedy import Remedy
+from ptqtui.remedy import InputFix, Remedy
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,15 @@ class Similarity:
     mre: float
     sqnr_db: float
     chebyshev: float
+
+
+@dataclass(frozen=True, slots=True)
+class MethodThreshold:
+    """One calibration method's |x| threshold for a node's activation input."""
+
+    method: str  # "max", "max_percentile 0.99995", "kl"
+    threshold: float
+    chosen: bool = False  # equals the threshold the configured calibration used
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +50,28 @@ class NodeRow:
     act_p9999: float | None = None  # 99.99th percentile of |x|
     threshold: float | None = None  # the calibrated |x| threshold used
     weight_range_ratio: float | None = None  # widest / median per-channel |w| max
-    histogram: tuple[int, ...] = ()  # |x| counts in equal bins from 0 to max |x|
+    histogram: tuple[int, ...] = ()  # |x| counts in equal bins from 0 to `histogram_top`
     topo_index: int = 0
+    histogram_top: float | None = None  # upper edge of the last bin (at or above max |x|)
+    thresholds: tuple[MethodThreshold, ...] = ()  # every method's threshold, for the plots
+    weight_channel_max: tuple[float, ...] = ()  # per output channel |w| max (first 512)
+    weight_channels: int = 0  # output channels of the weight (may exceed what is stored)
+    weight_tensor_max: float | None = None  # the per-tensor |w| max, for contrast
+
+
+@dataclass(frozen=True, slots=True)
+class SampleThumbnail:
+    """A small RGB picture of a calibration sample a finding points at, as given or as the
+    finding's input fix would read it (PNG, base64)."""
+
+    code: str  # the finding's rule code
+    input: str  # the model input
+    sample: str  # the file, as the finding names it
+    view: str  # "as given", or the fix as people read it: "swap channels"
+    png: str  # base64 PNG, RGB, at most THUMB_SIZE pixels a side
+    width: int
+    height: int
+    fix: InputFix | None = None  # None: as given
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from ptqtui.policy import SENSITIVE_COSINE, TARGET_COSINE
 
 if TYPE_CHECKING:
     from ptqtui.check.commands import LintResult
+from ptqtui.report.pictures import NODES_PER_FINDING, PictureKind, pictures
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -64,7 +65,52 @@ class Chart:
     reference: float | None = None  # a threshold line, e.g. the 0.999 of the converter
 
 
-Block = Heading | Para | KeyValues | Table | Code | Chart
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A threshold drawn on a histogram."""
+
+    label: str  # "kl", "p99.99%"
+    value: float
+    chosen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """|x| counts in equal bins from 0 to `top` (log scale), thresholds marked."""
+
+    title: str
+    counts: tuple[int, ...]
+    top: float
+    marks: tuple[Mark, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelBars:
+    """One bar per output channel (max |w|), the per-tensor max as a line."""
+
+    title: str
+    values: tuple[float, ...]
+    tensor_max: float
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    caption: str  # "0007.bin: swap channels"
+    png: str  # base64 PNG
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnails:
+    title: str
+    items: tuple[Thumbnail, ...]
+    note: str = ""
+
+
+Block = Heading | Para | KeyValues | Table | Code | Chart | Histogram | ChannelBars | Thumbnails
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -89,6 +135,7 @@ def build(d: Diagnosis) -> list[Block]:
     blocks: list[Block] = [Heading(1, title)]
     blocks += _headline(d)
     blocks += _findings(d)
+    blocks += _pictures(d)
     blocks += _plan(d)
     blocks += _nodes(d)
     blocks += _converter(d)
@@ -171,6 +218,71 @@ def build_lint(results: Sequence[LintResult]) -> list[Block]:
             blocks += finding_blocks(f)
         blocks += [Para(f"note: {note}", "muted") for note in r.notes]
     return blocks
+SMALL_LEVELS = 16  # int8 levels below which a channel is "squeezed" by a per-tensor scale
+
+
+def _pictures(d: Diagnosis) -> list[Block]:
+    """The pictures behind the findings: samples, histograms with thresholds, weight ranges."""
+    found = pictures(d)
+    if not found:
+        return []
+    out: list[Block] = [Heading(2, "Pictures")]
+    for f, picture in found:
+        if picture.kind is PictureKind.SAMPLES:
+            items = tuple(
+                Thumbnail(f"{t.sample}: {t.view}", t.png, t.width, t.height)
+                for t in picture.thumbnails
+            )
+            note = (
+                "each as given and as the fix would read it"
+                if any(t.fix is not None for t in picture.thumbnails)
+                else "as given"
+            )
+            out.append(Thumbnails(f"{f.code}: calibration samples", items, note))
+            continue
+        for n in picture.nodes[:NODES_PER_FINDING]:
+            if picture.kind is PictureKind.WEIGHTS:
+                out.append(weight_bars(n, f.code))
+            elif picture.kind is PictureKind.HISTOGRAM:
+                out.append(node_histogram(n, f.code))
+            # SENSITIVITY: the Nodes section draws the ranking once for every finding
+    return out
+
+
+def method_label(method: str) -> str:
+    """'max', 'p99.99%', 'kl'."""
+    if method.startswith("max_percentile "):
+        return f"p{100 * float(method.split(' ', 1)[1]):g}%"
+    return method
+
+
+def node_histogram(n: NodeRow, code: str = "") -> Histogram:
+    top = n.histogram_top or max(abs(n.act_min or 0.0), abs(n.act_max or 0.0)) or 1.0
+    marks = tuple(Mark(method_label(m.method), m.threshold, m.chosen) for m in n.thresholds)
+    if not marks and n.threshold is not None:
+        marks = (Mark("in use", n.threshold, True),)
+    used = next((m for m in marks if m.chosen), None)
+    note = ""
+    amax = max(abs(n.act_min or 0.0), abs(n.act_max or 0.0))
+    if used is not None and amax > used.value > 0:
+        note = f"the threshold in use ({used.label} {used.value:.4g}) clips the top "
+        note += f"{100 * (1 - used.value / amax):.0f} % of the range (max |x| {amax:.4g})"
+    prefix = f"{code}: " if code else ""
+    return Histogram(f"{prefix}|x| at the input of {n.name}", n.histogram, top, marks, note)
+
+
+def weight_bars(n: NodeRow, code: str = "") -> ChannelBars:
+    values = n.weight_channel_max
+    tensor = n.weight_tensor_max if n.weight_tensor_max is not None else max(values)
+    squeezed = sum(1 for v in values if tensor > 0 and 127 * v / tensor < SMALL_LEVELS)
+    note = (
+        f"per-tensor max |w| {tensor:.4g}: {squeezed} of {len(values)} channels use fewer "
+        f"than {SMALL_LEVELS} of the 127 int8 levels; per_channel gives each its own scale"
+    )
+    if n.weight_channels > len(values):
+        note += f" (first {len(values)} of {n.weight_channels} channels shown)"
+    prefix = f"{code}: " if code else ""
+    return ChannelBars(f"{prefix}max |w| per output channel of {n.name}", values, tensor, note)
 
 
 def _plan(d: Diagnosis) -> list[Block]:
@@ -433,3 +545,54 @@ def _run(d: Diagnosis) -> list[Block]:
         ]
     out += [Heading(2, "Run"), KeyValues(tuple(rows))]
     return out
+
+
+BAR = 30  # characters of the longest text bar
+EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+
+def text_pictures(block: object) -> list[str] | None:
+    """Histograms, channel bars and thumbnails as plain lines (markdown fences, text report)."""
+    if isinstance(block, Histogram):
+        return _histogram_lines(block)
+    if isinstance(block, ChannelBars):
+        return _channel_lines(block)
+    if isinstance(block, Thumbnails):
+        lines = [f"{item.caption} ({item.width}x{item.height})" for item in block.items]
+        return [*lines, f"({block.note}; the pictures are in the HTML report)"]
+    return None
+
+
+def _histogram_lines(h: Histogram, rows: int = 16) -> list[str]:
+    """`rows` merged bins of log counts, each threshold named on the row it falls in."""
+    merge = max(1, -(-len(h.counts) // rows))
+    merged = [sum(h.counts[i : i + merge]) for i in range(0, len(h.counts), merge)]
+    width = h.top * merge / max(len(h.counts), 1)
+    ymax = max(math.log10(1 + c) for c in merged) or 1.0
+    lines = []
+    for i, count in enumerate(merged):
+        lo, hi = i * width, (i + 1) * width
+        bar = "#" * round(BAR * math.log10(1 + count) / ymax)
+        here = [
+            m for m in h.marks if lo <= m.value < hi or (i == len(merged) - 1 and m.value >= hi)
+        ]
+        tags = ", ".join(m.label + (" (in use)" if m.chosen else "") for m in here)
+        row = f"{lo:8.3g}..{hi:<8.3g} {bar:<{BAR}} {count:>8}"
+        lines.append(f"{row}  <- {tags}" if tags else row)
+    if h.note:
+        lines.append(h.note)
+    return lines
+
+
+def _channel_lines(c: ChannelBars, per_line: int = 64) -> list[str]:
+    """Each channel one character high by eighths: the odd wide channel stands out."""
+    high = max(c.tensor_max, 1e-12)
+    levels = [EIGHTHS[min(8, max(1 if v > 0 else 0, round(8 * v / high)))] for v in c.values]
+    lines = []
+    for start in range(0, len(levels), per_line):
+        end = min(start + per_line, len(levels)) - 1
+        lines.append(f"channels {start:>3}-{end:<3} {''.join(levels[start : end + 1])}")
+    lines.append(f"a full block: the per-tensor max |w| {c.tensor_max:.4g}")
+    if c.note:
+        lines.append(c.note)
+    return lines

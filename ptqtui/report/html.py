@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
+from ptqtui.report.document import (
+    Block,
+    ChannelBars,
+    Chart,
+    Code,
+    Heading,
+    Histogram,
+    KeyValues,
+    Para,
+    Table,
+    Thumbnails,
+    build,
+)
 
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1000px; margin: 2em auto;
@@ -27,6 +40,9 @@ pre { background: #f5f5f7; padding: .6em .8em; overflow-x: auto; font-size: .9em
 .muted { color: #666; } .strong { font-weight: 600; }
 .note { color: #666; font-size: .88em; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 1em; margin: .5em 0; }
+.thumbs figure { margin: 0; text-align: center; font-size: .85em; }
+.thumbs img { width: 128px; height: auto; image-rendering: pixelated; border: 1px solid #ccc; }
 """
 
 
@@ -85,6 +101,12 @@ def _render(block: object) -> str:
         return f"<pre>{_e(block.text)}</pre>"
     if isinstance(block, Chart):
         return _bars_svg(block) if block.kind == "bars" else _line_svg(block)
+    if isinstance(block, Histogram):
+        return _histogram_svg(block)
+    if isinstance(block, ChannelBars):
+        return _channels_svg(block)
+    if isinstance(block, Thumbnails):
+        return _thumbnails(block)
     raise TypeError(f"unknown block {block!r}")
 
 
@@ -114,8 +136,11 @@ def _bars_svg(chart: Chart) -> str:
             f'fill="{colour}"><title>{_e(label)}: {value:.5f}</title></rect>'
             f'<text x="{label_w + max(w, 1) + 4:.1f}" y="{y + 13}">{value:.4f}</text>'
         )
+    end_label = f"{low:.4f}"
     if chart.reference is not None:
         x = label_w + bar_w * (high - chart.reference) / (high - low)
+        if label_w + bar_w - x < 60:  # the threshold's label would cover the scale's end
+            end_label = ""
         parts.append(
             f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{height - 24}" stroke="#333" '
             f'stroke-dasharray="4 3"/><text x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
@@ -123,7 +148,7 @@ def _bars_svg(chart: Chart) -> str:
         )
     parts.append(
         f'<text x="{label_w}" y="{height - 8}">1.0</text><text x="{label_w + bar_w}" '
-        f'y="{height - 8}" text-anchor="end">{low:.4f}</text></svg>'
+        f'y="{height - 8}" text-anchor="end">{end_label}</text></svg>'
         f'<figcaption class="note">bar length: {_e(chart.y_label)} lost (1 - value); the dashed '
         f"line is the threshold</figcaption></figure>"
     )
@@ -170,3 +195,103 @@ def _line_svg(chart: Chart) -> str:
         f"nodes in topological order; y: {_e(chart.y_label)}</text></svg></figure>"
     )
     return "".join(parts)
+
+
+def _histogram_svg(h: Histogram) -> str:
+    """Log-count bars from 0 to `top`; each threshold a vertical line, the one in use red."""
+    left, width, top, height = 50, 640, 30, 180
+    logs = [math.log10(1 + c) for c in h.counts]
+    ymax = max(max(logs, default=1.0), 1.0)
+    n = max(len(h.counts), 1)
+    bw = width / n
+
+    def x_of(v: float) -> float:
+        return left + width * min(max(v / h.top, 0.0), 1.0) if h.top > 0 else left
+
+    parts = [f'<figure><figcaption class="strong">{_e(h.title)}</figcaption>'
+             f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
+             f'height="{top + height + 40}" role="img" aria-label="{_e(h.title)}">'
+             f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="#fafafa" '
+             f'stroke="#ccc"/>']  # fmt: skip
+    for i, (count, v) in enumerate(zip(h.counts, logs, strict=True)):
+        bh = height * v / ymax
+        parts.append(
+            f'<rect x="{left + i * bw:.1f}" y="{top + height - bh:.1f}" width="{bw:.1f}" '
+            f'height="{bh:.1f}" fill="#7fa7e0"><title>{count}</title></rect>'
+        )
+    for d in range(int(ymax) + 1):
+        y = top + height - height * d / ymax
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{10**d:g}</text>')
+    for k, m in enumerate(sorted(h.marks, key=lambda m: m.value)):
+        x = x_of(m.value)
+        colour, dash = ("#b00020", "") if m.chosen else ("#555", ' stroke-dasharray="3 3"')
+        y = top - 4 - 11 * (k % 2)  # labels alternate between two rows
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + height}" stroke="{colour}" '
+            f'stroke-width="{2 if m.chosen else 1}"{dash}><title>{_e(m.label)}: {m.value:.5g}'
+            f'</title></line><text x="{x:.1f}" y="{y}" text-anchor="middle" '
+            f'style="fill:{colour}">{_e(m.label)}</text>'
+        )
+    parts.append(
+        f'<text x="{left}" y="{top + height + 16}">0</text><text x="{left + width}" '
+        f'y="{top + height + 16}" text-anchor="end">{h.top:.4g}</text>'
+        f'<text x="{left + width / 2}" y="{top + height + 34}" text-anchor="middle">|x|; y: '
+        f"count (log); red: the threshold in use</text></svg>"
+    )
+    rows = "".join(
+        f'<tr><td>{_e(m.label)}</td><td class="num">{m.value:.5g}</td>'
+        f"<td>{'in use' if m.chosen else ''}</td></tr>"
+        for m in h.marks
+    )
+    parts.append(
+        f'<table><thead><tr><th>method</th><th class="num">threshold</th><th></th></tr>'
+        f"</thead><tbody>{rows}</tbody></table>"
+    )
+    if h.note:
+        parts.append(f'<figcaption class="note">{_e(h.note)}</figcaption>')
+    return "".join(parts) + "</figure>"
+
+
+def _channels_svg(c: ChannelBars) -> str:
+    left, width, top, height = 50, 640, 12, 180
+    n = max(len(c.values), 1)
+    bw = width / n
+    high = max(c.tensor_max, max(c.values, default=0.0), 1e-12) * 1.05
+    parts = [f'<figure><figcaption class="strong">{_e(c.title)}</figcaption>'
+             f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
+             f'height="{top + height + 40}" role="img" aria-label="{_e(c.title)}">'
+             f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="#fafafa" '
+             f'stroke="#ccc"/>']  # fmt: skip
+    gap = 1.0 if bw >= 4 else 0.0
+    for i, v in enumerate(c.values):
+        bh = height * v / high
+        parts.append(
+            f'<rect x="{left + i * bw:.1f}" y="{top + height - bh:.1f}" '
+            f'width="{max(bw - gap, 0.5):.1f}" height="{bh:.1f}" fill="#7fa7e0">'
+            f"<title>channel {i}: {v:.5g}</title></rect>"
+        )
+    y = top + height - height * c.tensor_max / high
+    parts.append(
+        f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#b00020" '
+        f'stroke-width="2"/><text x="{left + width - 4}" y="{y - 4:.1f}" text-anchor="end" '
+        f'style="fill:#b00020">per-tensor max {c.tensor_max:.4g}</text>'
+        f'<text x="{left - 6}" y="{top + height + 4}" text-anchor="end">0</text>'
+        f'<text x="{left}" y="{top + height + 16}">0</text><text x="{left + width}" '
+        f'y="{top + height + 16}" text-anchor="end">{len(c.values) - 1}</text>'
+        f'<text x="{left + width / 2}" y="{top + height + 34}" text-anchor="middle">output '
+        f"channel; y: max |w|</text></svg>"
+    )
+    if c.note:
+        parts.append(f'<figcaption class="note">{_e(c.note)}</figcaption>')
+    return "".join(parts) + "</figure>"
+
+
+def _thumbnails(t: Thumbnails) -> str:
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{item.png}" width="128" '
+        f'alt="{_e(item.caption)}" title="{item.width}x{item.height} pixels">'
+        f"<figcaption>{_e(item.caption)}</figcaption></figure>"
+        for item in t.items
+    )
+    note = f'<p class="note">{_e(t.note)}</p>' if t.note else ""
+    return f'<h3>{_e(t.title)}</h3><div class="thumbs">{figures}</div>{note}'

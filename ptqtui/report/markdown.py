@@ -6,7 +6,20 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
+from ptqtui.report.document import (
+    Block,
+    ChannelBars,
+    Chart,
+    Code,
+    Heading,
+    Histogram,
+    KeyValues,
+    Para,
+    Table,
+    Thumbnails,
+    build,
+    text_pictures,
+)
 
 
 def write_markdown(diagnosis: Diagnosis, out: TextIO) -> None:
@@ -43,4 +56,22 @@ def _render(block: object) -> str:
         lines = [f"**{block.title}**", "", "| | " + block.y_label + " |", "|---|---:|"]
         lines += [f"| {_cell(label)} | {value:.4f} |" for label, value in block.points]
         return "\n".join(lines) + "\n"
+    if isinstance(block, Histogram):
+        rows = [f"| {_cell(m.label)} | {m.value:.5g} | {'in use' if m.chosen else ''} |"
+                for m in block.marks]  # fmt: skip
+        table = ["| method | threshold | |", "|---|---:|---|", *rows]
+        fence = "\n".join(text_pictures(block) or [])
+        return f"**{block.title}**\n\n" + "\n".join(table) + f"\n\n```text\n{fence}\n```\n"
+    if isinstance(block, ChannelBars):
+        fence = "\n".join(text_pictures(block) or [])
+        return f"**{block.title}**\n\n```text\n{fence}\n```\n"
+    if isinstance(block, Thumbnails):
+        rows = [f"| {_cell(i.caption)} | {i.width}x{i.height} |" for i in block.items]
+        note = f"\n_{block.note}; the pictures are in the HTML report_\n"
+        return (
+            f"**{block.title}**\n\n| sample | pixels |\n|---|---:|\n"
+            + "\n".join(rows)
+            + "\n"
+            + note
+        )
     raise TypeError(f"unknown block {block!r}")

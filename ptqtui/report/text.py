@@ -14,7 +14,17 @@ from rich.text import Text
 
 from ptqtui.check.findings import Severity
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.report.document import Block, Chart, Code, Heading, KeyValues, Para, Table, build
+from ptqtui.report.document import (
+    Block,
+    Chart,
+    Code,
+    Heading,
+    KeyValues,
+    Para,
+    Table,
+    build,
+    text_pictures,
+)
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold red",
@@ -107,6 +117,10 @@ def _render(console: Console, block: object) -> None:
             console.print(Text("    " + line, style=style), overflow="fold")
     elif isinstance(block, Chart):
         _chart(console, block)
+    elif (lines := text_pictures(block)) is not None:
+        console.print(Text(getattr(block, "title", ""), style="bold"))
+        for line in lines:
+            console.print(Text("  " + line), overflow="ellipsis", no_wrap=True)
 
 
 def _chart(console: Console, chart: Chart) -> None:

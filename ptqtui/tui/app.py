@@ -293,6 +293,8 @@ class PtqApp(App["Diagnosis | None"]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """A click on a tab: focus its main widget (stale events, e.g. the first one, not)."""
+        if not self.screen_stack:  # a late event while the app shuts down
+            return
         if event.pane.id and event.pane.id == event.tabbed_content.active:
             focused = self.focused
             if focused is None or event.pane not in focused.ancestors:

@@ -85,7 +85,8 @@ def test_json_is_the_diagnosis_and_reads_back():
 def test_html_is_self_contained_and_well_formed():
     text = render("html")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), "no external resources"
-    assert text.count("<svg") == 2  # sensitivity bars and the accumulated-error curve
+    # sensitivity bars, the accumulated-error curve, and the findings' pictures (three histograms)
+    assert text.count("<svg") == 5
 
     class Checker(HTMLParser):
         VOID = frozenset({"meta", "br", "img", "input", "link", "hr"})

@@ -40,7 +40,11 @@ def rows(app, selector: str = "#nodes-table") -> list[str]:
 
 async def ready(app, pilot) -> None:
     await app.workers.wait_for_complete()
-    await pilot.pause()
+    for _ in range(100):  # the tabs mount over a few frames: more of them on a loaded machine
+        await pilot.pause()
+        tabs = app.query(TabbedContent)
+        if tabs and tabs.first().active:
+            break
 
 
 async def error_dialog(app, pilot) -> None:

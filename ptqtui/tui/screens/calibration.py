@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from ptqtui.tui.screens.plots import NodePlotScreen, curve_screen, longest_tails
 from ptqtui.tui.widgets.chart import ColumnChart
 from ptqtui.tui.widgets.text import GOOD, WARN, clip, num, pct
 
@@ -18,6 +20,11 @@ if TYPE_CHECKING:
 
 
 class CalibrationView(VerticalScroll):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "histograms", "Histograms"),
+        Binding("c", "curve", "Curve plot"),
+    ]
+
     def __init__(self, diagnosis: Diagnosis, **kwargs) -> None:
         super().__init__(**kwargs)
         self.analysis = diagnosis.analysis
@@ -32,6 +39,20 @@ class CalibrationView(VerticalScroll):
             yield _sweep_table(a, self.app.size.width)
         if a.curve:
             yield Static(_curve(a), id="curve-chart")
+
+    def action_histograms(self) -> None:
+        """Every node's histogram with the methods' thresholds, longest tail first."""
+        nodes = longest_tails(self.analysis.nodes) if self.analysis else []
+        if not nodes:
+            self.notify("No activation histograms in this diagnosis", severity="warning")
+            return
+        self.app.push_screen(NodePlotScreen(nodes))
+
+    def action_curve(self) -> None:
+        if self.analysis is None or not self.analysis.curve:
+            self.notify("No accumulated-error curve in this diagnosis", severity="warning")
+            return
+        self.app.push_screen(curve_screen(self.analysis.curve))
 
 
 _SHORTER = (

@@ -10,7 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from ptqtui.report.pictures import picture_of
 from ptqtui.tui.messages import ShowNodes
+from ptqtui.tui.screens.plots import picture_for
 from ptqtui.tui.widgets.text import GOOD, clip, severity_text
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ class FindingsView(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "related_nodes", "Related nodes"),
         Binding("e", "explain", "Explain"),
+        Binding("p", "picture", "Picture"),
     ]
 
     def __init__(self, diagnosis: Diagnosis, **kwargs) -> None:
@@ -91,6 +94,8 @@ class FindingsView(Vertical):
         if f.remedy is not None and not f.remedy.is_empty():
             parts.append(Text("\nChange", style="bold"))
             parts.append(Text(f"  {f.remedy.describe()}", style=GOOD))
+        if self._has_picture(f):
+            parts.append(Text("\nPicture", style="bold").append("  (p: show)", "dim"))
         if f.related:
             nodes = [r for r in f.related if r in self.node_names]
             files = [r for r in f.related if r not in self.node_names]
@@ -102,14 +107,35 @@ class FindingsView(Vertical):
                 parts.append(Text("  " + ", ".join(files)))
         return Group(*parts)
 
-    def action_related_nodes(self) -> None:
-        f = self.current()
-        if f is None:
-            return
+    def _nodes_of(self, f: Finding) -> tuple[str, ...]:
         nodes = tuple(r for r in f.related if r in self.node_names)
         for e in f.evidence:
             if e.where and e.where.startswith("node ") and e.where[5:] in self.node_names:
                 nodes += (e.where[5:],) if e.where[5:] not in nodes else ()
+        return nodes
+
+    def _has_picture(self, f: Finding) -> bool:
+        rows = self.diagnosis.analysis.nodes if self.diagnosis.analysis else ()
+        return picture_of(f, self.diagnosis.thumbnails, rows) is not None
+
+    def action_picture(self) -> None:
+        """The finding's picture: its samples' thumbnails, else its nodes' weight ranges (a
+        per-channel remedy) or activation histograms."""
+        f = self.current()
+        if f is None:
+            return
+        rows = self.diagnosis.analysis.nodes if self.diagnosis.analysis else ()
+        screen = picture_for(f, self.diagnosis.thumbnails, rows)
+        if screen is None:
+            self.notify(f"{f.code} has no picture", severity="warning")
+            return
+        self.app.push_screen(screen)
+
+    def action_related_nodes(self) -> None:
+        f = self.current()
+        if f is None:
+            return
+        nodes = self._nodes_of(f)
         if not nodes:
             self.notify(f"{f.code} names no nodes", severity="warning")
             return

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Select, Static
 
+from ptqtui.tui.screens.plots import NodePlotScreen, PlotKind, sensitivity_screen
 from ptqtui.tui.widgets.chart import ColumnChart
 from ptqtui.tui.widgets.text import MISSING, clip, clip_middle, gen, num, signed
 
@@ -74,6 +75,9 @@ class NodesView(Vertical):
         Binding("slash", "search", "Search"),
         Binding("escape", "clear_filters", "Clear filters"),
         Binding("enter", "details", "Details", show=False),
+        Binding("h", "plot('histogram')", "Plot"),
+        Binding("w", "plot('weights')", "Weight ranges", show=False),
+        Binding("g", "sensitivity_plot", "Sensitivity plot", show=False),
     ]
 
     def __init__(self, diagnosis: Diagnosis, wide: bool = False, width: int = 80, **kwargs) -> None:
@@ -247,6 +251,19 @@ class NodesView(Vertical):
         if node is not None:
             self.app.push_screen(NodeDetailScreen(node))
 
+    def action_plot(self, kind: str) -> None:
+        """The current node's histogram or weight ranges; left/right walk the listed nodes."""
+        node = self.current()
+        if node is None:
+            return
+        rows = self.visible()
+        index = next((i for i, n in enumerate(rows) if n.name == node.name), 0)
+        self.app.push_screen(NodePlotScreen(rows, index, PlotKind(kind)))
+
+    def action_sensitivity_plot(self) -> None:
+        if self.nodes:
+            self.app.push_screen(sensitivity_screen(self.nodes))
+
 
 class NodeDetailScreen(ModalScreen[None]):
     """Everything measured about one node: metrics, sensitivity, range and histogram."""
@@ -305,7 +322,7 @@ def _node_body(n: NodeRow) -> Group:
         rng,
     ]
     if n.histogram:
-        top = max(abs(n.act_min or 0.0), abs(n.act_max or 0.0))
+        top = n.histogram_top or max(abs(n.act_min or 0.0), abs(n.act_max or 0.0))
         parts.append(Text("Histogram of |x| over calibration (log counts)", style="bold"))
         logs = [math.log10(1 + c) for c in n.histogram]
         parts.append(
