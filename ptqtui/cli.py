@@ -262,6 +262,7 @@ _EPILOG = f"""subcommands (each has --help):
   {PROG} view REPORT.json            open a saved JSON diagnosis
   {PROG} diff A.json B.json          what changed between two saved runs
   {PROG} log hb_mapper_makertbin.log read what the converter's own log says
+  {PROG} serve [ARGS | REPORT.json]  the TUI in a browser, on 127.0.0.1 with a token
 
 exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
   2 bad usage or unreadable input, 130 interrupted (Ctrl+C),
