@@ -178,6 +178,10 @@ def diagnose(
     report(progress, "loading inputs", 1, 1)
     # `_sim` (analysis.context.SimContext) re-measures what-ifs: for Context's `sim` fact
     analysis, sim = _analyse(inputs, progress, cancel)
+    if request.check_backend and analysis is not None and sim is not None:
+        report(progress, "backend check", 0, 1)
+        analysis = dataclasses.replace(analysis, backend=sim.backend_record())
+        report(progress, "backend check", 1, 1)
     if sim is not None and on_sim is not None:
         on_sim(sim)
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim)

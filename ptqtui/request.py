@@ -46,6 +46,7 @@ class Request:
     time_budget: float | None = None  # seconds; analyses trim samples and nodes to fit
     target_cosine: float = 0.99  # the plan's precision step aims at this output cosine
     write_config: Path | None = None  # --write-config: the patched YAML goes here
+    check_backend: bool = False  # --check-backend: compare with onnxruntime's int8 kernels
 
     def __post_init__(self) -> None:
         if self.report is not None and self.report not in REPORT_FORMATS:

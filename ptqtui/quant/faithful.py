@@ -199,6 +199,20 @@ class BackendAgreement:
         return self.cosine_reduce_range - self.cosine_full_range
 
 
+def cpu_has_vnni() -> bool | None:
+    """Whether this CPU has VNNI (x86 ``avx512_vnni`` / ``avx_vnni``); None where unknown."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return "vnni" in text
+
+
 def int8_session(model: onnx.ModelProto, threads: int | None = None):  # -> ort.InferenceSession
     import onnxruntime as ort
 

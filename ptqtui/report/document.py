@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ptqtui.analysis.results import NodeRow
+from ptqtui.analysis.results import Analysis, NodeRow
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
+from ptqtui.policy import BACKEND_SATURATION_COSINE
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -86,6 +87,7 @@ def build(d: Diagnosis) -> list[Block]:
     blocks += _plan(d)
     blocks += _nodes(d)
     blocks += _calibration(d)
+    blocks += _backend(d.analysis)
     blocks += _inputs(d)
     blocks += _run(d)
     return blocks
@@ -264,6 +266,30 @@ def _calibration(d: Diagnosis) -> list[Block]:
                 tuple((p.node, p.cosine) for p in a.curve),
                 "output cosine",
                 reference=0.99,
+            )
+        )
+    return out
+
+
+def _backend(a: Analysis | None) -> list[Block]:
+    """--check-backend: the simulator against onnxruntime's own int8 kernels."""
+    b = a.backend if a is not None else None
+    if b is None:
+        return []
+    vnni = {True: "yes", False: "no", None: "unknown"}[b.cpu_vnni]
+    rows = (
+        ("7-bit weights", f"output cosine {fmt(b.cosine_reduce_range)} (simulator vs onnxruntime)"),
+        ("8-bit weights", f"output cosine {fmt(b.cosine_full_range)}"),
+        ("lost to the kernels", f"{fmt(b.saturation_loss)} cosine; CPU with VNNI: {vnni}"),
+        ("samples", str(b.samples)),
+    )
+    out: list[Block] = [Heading(2, "Backend check (onnxruntime int8 kernels)"), KeyValues(rows)]
+    if b.saturation_loss > BACKEND_SATURATION_COSINE:
+        out.append(
+            Para(
+                "onnxruntime's u8s8 kernels saturate int16 sums of 8-bit weights on this CPU: "
+                "what you measure with onnxruntime here is worse than the model's quantization. "
+                "Compare with reduce_range (7-bit) weights, or on a CPU with VNNI or on the NPU."
             )
         )
     return out
