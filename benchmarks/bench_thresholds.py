@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ptqtui.quant.calibrate import Calibration, calibrate_simple, output_cosine
+from ptqtui.quant.calibrate import Calibration, calibrate_simple, kl_threshold, output_cosine
 from ptqtui.quant.observe import Observation, TensorStats
 from ptqtui.quant.qparams import ActRange
 
@@ -86,6 +86,17 @@ def collect(sim, samples):
     return obs, {"max": ort_max, "percentile": ort_pct, "kl": ort_ent}
 
 
+def _kl_zero_bin_kept(sim, obs) -> dict[str, ActRange]:
+    acts = {}
+    for p in sim.points:
+        if p.kind in ("activation", "output") and p.tensor in obs.stats:
+            st = obs.stats[p.tensor]
+            t = kl_threshold(st.hist, st.bin_width, flatten_zero_bin=False) if st.hist_max else 0.0
+            t = min(t, st.abs_max)
+            acts[p.key] = ActRange(-t, t, True)
+    return acts
+
+
 def with_thresholds(sim, cal: Calibration, thresholds: dict[str, float]) -> Calibration:
     acts = {}
     for p in sim.points:
@@ -107,9 +118,12 @@ def compare(name: str, config: Path, top: int = 5, limit: int | None = None) -> 
         "|---|---|---|---|---|---|---|---|",
     ]
     worst_rows = []
-    for method in ("max", "percentile", "kl"):
+    for method in ("max", "percentile", "kl", "kl, zero bin kept"):
         if method == "kl":
             cal = calibrate_simple(sim, obs, "kl")
+        elif method.startswith("kl,"):  # the kl of ptqtui before the zero-bin fix
+            cal = calibrate_simple(sim, obs, "kl")
+            cal = cal.replace(activations=_kl_zero_bin_kept(sim, obs))
         else:
             pct = PERCENTILE if method == "percentile" else None
             cal = calibrate_simple(sim, obs, "max", percentile=pct)
@@ -119,7 +133,7 @@ def compare(name: str, config: Path, top: int = 5, limit: int | None = None) -> 
                 ours[p.tensor] = cal.activations[p.key].threshold
         rel = {}
         for t, v in ours.items():
-            ref = theirs[method].get(t)
+            ref = theirs[method.split(",")[0]].get(t)
             if ref is None or ref <= 0:
                 continue
             rel[t] = (v - ref) / ref
@@ -128,16 +142,19 @@ def compare(name: str, config: Path, top: int = 5, limit: int | None = None) -> 
         within10 = sum(abs(r) <= 0.10 for r in rel.values())
         worst = sorted(rel, key=lambda t: -abs(rel[t]))[:top]
         c_ours = output_cosine(sim, obs.kept, scheme, cal)
-        c_theirs = output_cosine(sim, obs.kept, scheme, with_thresholds(sim, cal, theirs[method]))
+        ref_method = method.split(",")[0]
+        c_theirs = output_cosine(
+            sim, obs.kept, scheme, with_thresholds(sim, cal, theirs[ref_method])
+        )
         w = worst[0] if worst else "-"
         lines.append(
             f"| {method} | {within1}/{n} | {within10}/{n} | `{w[-40:]}` | "
-            f"{ours.get(w, float('nan')):.4g} | {theirs[method].get(w, float('nan')):.4g} | "
+            f"{ours.get(w, float('nan')):.4g} | {theirs[ref_method].get(w, float('nan')):.4g} | "
             f"{c_ours:.4f} | {c_theirs:.4f} |"
         )
         for t in worst:
             worst_rows.append(
-                f"| {method} | `{t[-48:]}` | {ours[t]:.4g} | {theirs[method][t]:.4g} | "
+                f"| {method} | `{t[-48:]}` | {ours[t]:.4g} | {theirs[ref_method][t]:.4g} | "
                 f"{100 * rel[t]:+.1f} % |"
             )
     lines += ["", "| method | tensor | ours | onnxruntime | difference |", "|---|---|---|---|---|"]
