@@ -25,8 +25,8 @@ from ptqtui.quant.faithful import backend_agreement, cpu_has_vnni
 from ptqtui.quant.observe import observe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpus  # noqa: E402
-from bench_thresholds import model_samples  # noqa: E402
+import corpus
+from bench_thresholds import model_samples
 
 FAITHFUL_COSINE = 0.999  # issue 13: simulator vs onnxruntime's int8 execution, per model
 
