@@ -43,7 +43,12 @@ PASS_THROUGH = frozenset({"Relu"})
 def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelProto:
     """The scheme as a QDQ model (int8 points only; int16 and float points stay float)."""
     graph = sim.graph
-    if graph.opset < 13:
+    per_channel = any(
+        np.unique(np.asarray(v)).size > 1
+        for k, v in cal.weights.items()
+        if scheme.dtype(k) == "int8"
+    )
+    if graph.opset < 13 and per_channel:
         raise ValueError("a per-channel QDQ export needs opset 13 or later")
     src = graph.model.graph
     inits = {t.name: t for t in src.initializer}
@@ -128,15 +133,18 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
         bscale = (np.float32(act_scale[in_key]) * scales).astype(np.float32)
         bname = f"__b{i}"
         new_inits.append(numpy_helper.from_array(_int32(np.round(b / bscale)), f"{bname}__int32"))
-        new_inits.append(numpy_helper.from_array(bscale, f"{bname}__s"))
-        new_inits.append(numpy_helper.from_array(np.zeros(bp.channels, np.int32), f"{bname}__zp"))
+        bzp = np.zeros((), np.int32) if per_tensor else np.zeros(bp.channels, np.int32)
+        new_inits.append(
+            numpy_helper.from_array(bscale[0] if per_tensor else bscale, f"{bname}__s")
+        )
+        new_inits.append(numpy_helper.from_array(bzp, f"{bname}__zp"))
         before.append(
             helper.make_node(
                 "DequantizeLinear",
                 [f"{bname}__int32", f"{bname}__s", f"{bname}__zp"],
                 [f"{bname}__deq"],
                 name=f"{bname}/DQ",
-                axis=0,
+                **({} if per_tensor else {"axis": 0}),
             )
         )
         rename_pos[(node.name, 2)] = f"{bname}__deq"

@@ -68,3 +68,12 @@ def test_faithful_on_the_demo_model():
         sim, cal, scheme = _setup(model, xs, per_channel)
         result = backend_agreement(sim, cal, scheme, xs[:8])
         assert result.cosine_reduce_range >= 0.999, result
+
+
+def test_per_tensor_export_needs_no_opset_13():
+    xs = samples(3)
+    sim, cal, scheme = _setup(small_cnn(opset=12), xs, False)
+    assert backend_agreement(sim, cal, scheme, xs).cosine_reduce_range >= 0.999
+    sim, cal, scheme = _setup(small_cnn(opset=12), xs, True)
+    with pytest.raises(ValueError, match="opset 13"):
+        export_qdq(sim, cal, scheme)
