@@ -595,6 +595,9 @@ def _config(spec: ModelSpec, model_rel: str, kinds: tuple[str, ...], data_type: 
         f"  cal_data_type: {data_type}",
         "  calibration_type: default",
         "compiler_parameters:",
+        "  compile_mode: latency",
+        "  debug: False",
+        "  core_num: 1",
         "  optimize_level: O3",
         "",
     ]
