@@ -48,9 +48,10 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
         for k, v in cal.weights.items()
         if scheme.dtype(k) == "int8"
     )
+    source = graph.model
     if graph.opset < 13 and per_channel:
-        raise ValueError("a per-channel QDQ export needs opset 13 or later")
-    src = graph.model.graph
+        source = _opset_13(source)
+    src = source.graph
     inits = {t.name: t for t in src.initializer}
     new_inits: list[onnx.TensorProto] = []
     rename_in: dict[str, str] = {}  # tensor -> rounded tensor for every consumer
@@ -169,9 +170,24 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
     g = helper.make_graph(
         nodes, src.name or "qdq", list(src.input), list(src.output), [*kept, *new_inits]
     )
-    model = helper.make_model(g, opset_imports=list(graph.model.opset_import))
+    model = helper.make_model(g, opset_imports=list(source.opset_import))
     model.ir_version = graph.model.ir_version
     return model
+
+
+def _opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model at opset 13, where DequantizeLinear takes a per-channel ``axis``; node and
+    tensor names are kept (onnx's version converter only adapts ops whose signature changed)."""
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(model, 13)
+    except Exception as exc:  # the converter raises bare RuntimeErrors and ValidationErrors
+        raise ValueError(f"a per-channel QDQ export needs opset 13 or later ({exc})") from exc
+    names = {n.name for n in converted.graph.node}
+    if any(n.name not in names for n in model.graph.node):
+        raise ValueError("a per-channel QDQ export needs opset 13; conversion renamed nodes")
+    return converted
 
 
 def _round_before_relu(sim, tensor, key, scale, zp, rename_out, after, qdq) -> None:
