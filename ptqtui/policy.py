@@ -36,6 +36,7 @@ PERCENTILES = (0.99999, 0.99995, 0.9999, 0.9995, 0.999)  # reference §2, in its
 
 # --- the backend check (--check-backend) ---------------------------------------------------
 # Output cosine lost to onnxruntime's kernels alone (8-bit vs 7-bit weights, simulator vs
-# onnxruntime) above which the report warns: the simulator matches onnxruntime's int8 kernels
-# to >= 0.999 when nothing saturates (benchmarks/README.md, faithfulness), so 1e-3 is beyond it.
-BACKEND_SATURATION_COSINE = 1e-3
+# onnxruntime) above which the report warns. Measured on a CPU with VNNI, where nothing
+# saturates: up to 0.001 (EfficientNet-Lite1, per-tensor weights; benchmarks/README.md,
+# faithfulness), so the warning starts well above that floor.
+BACKEND_SATURATION_COSINE = 5e-3
