@@ -62,6 +62,9 @@ class Calibration:
     bias_deltas: dict[str, np.ndarray] = field(default_factory=dict)
     reduce_range_weights: bool = False  # 7-bit weights (onnxruntime's reduce_range)
     point_methods: dict[str, str] = field(default_factory=dict)  # mix: per-point method
+    # the full observed range of every activation: an int16 point uses it (no clipping), since
+    # percentile and kl trade clipping for resolution, which 16 bits do not need
+    wide: dict[str, ActRange] = field(default_factory=dict)
     log: tuple[str, ...] = ()
 
     def replace(self, **changes: object) -> Calibration:
@@ -209,9 +212,11 @@ def calibrate_simple(
 ) -> Calibration:
     """One method for every point: ``max`` (optionally with a percentile) or ``kl``."""
     acts: dict[str, ActRange] = {}
+    wide: dict[str, ActRange] = {}
     for p in sim.points:
         if p.kind in ("activation", "output") and p.tensor in obs.stats:
             stats = obs.stats[p.tensor]
+            wide[p.key] = activation_range(stats, "max", None, asymmetric)
             if method == "kl":
                 acts[p.key] = _kl_range(stats, asymmetric, percentile)
             else:
@@ -228,6 +233,7 @@ def calibrate_simple(
         per_channel=per_channel,
         asymmetric=asymmetric,
         reduce_range_weights=reduce_range_weights,
+        wide=wide,
     )
 
 

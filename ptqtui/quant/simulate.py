@@ -269,7 +269,10 @@ class Simulator:
                 on = on and cal is not None and p.key in cal.activations
                 s, zp = 1.0, 0
                 if on and cal is not None:
-                    qp = activation_qparams(cal.activations[p.key], dtype)
+                    r = cal.activations[p.key]
+                    if dtype == "int16":  # no clipping at 16 bits: the full observed range
+                        r = cal.wide.get(p.key, r)
+                    qp = activation_qparams(r, dtype)
                     s, zp = qp.scale, qp.zero_point
                     act_scale[p.key] = s
                     if dtype == "int16":

@@ -86,3 +86,17 @@ def test_int16_never_loses_beyond_noise_on_the_demo_model():
         assert c16.mean() >= c8.mean() - noise, node.name
     all16 = _cos(sim, xs, sim.scheme(QuantSettings(set_all_nodes_int16=True)), cal)
     assert all16.mean() >= c8.mean()
+
+
+def test_an_int16_point_keeps_the_full_range_that_a_percentile_clips():
+    sim = Simulator(small_cnn())
+    xs = samples(4)
+    xs[0]["x"][0, 0, 0, 0] = 40.0  # one outlier: the 0.99 percentile clips it at int8
+    obs = observe(sim, xs)
+    cal = calibrate(sim, obs, QuantSettings(calibration_type="max", max_percentile=0.99))
+    name = sim.rounded_name("act:x")
+    int8 = sim.run(xs[0], sim.scheme().only(["act:x"]), calibration=cal, outputs=[name])[name]
+    wide = sim.scheme().with_dtypes({"act:x": "int16"}).only(["act:x"])
+    int16 = sim.run(xs[0], wide, calibration=cal, outputs=[name])[name]
+    assert int8.max() < 10.0  # clipped at the percentile
+    assert int16.max() == pytest.approx(40.0, rel=1e-3)  # int16: the observed range
