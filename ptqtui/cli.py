@@ -191,6 +191,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help=f"output cosine the plan's precision step aims at (default {TARGET_COSINE:g})",
     )
     sim.add_argument(
+        "--check-backend",
+        action="store_true",
+        help="also run the scheme on onnxruntime's int8 kernels and report where they differ",
+    )
+    sim.add_argument(
         "--write-config",
         type=Path,
         metavar="OUT.yaml",
@@ -332,6 +337,7 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             sensitivity_samples=ns.sensitivity_samples,
             time_budget=ns.time_budget,
             target_cosine=ns.target,
+            check_backend=ns.check_backend,
             write_config=ns.write_config,
             **inputs,  # type: ignore[arg-type]
         )

@@ -234,6 +234,10 @@ def run_diagnosis(
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
     analysis, sim, unavailable = _analyse(inputs, progress, cancel)
+    if request.check_backend and analysis is not None and sim is not None:
+        report(progress, "backend check", 0, 1)
+        analysis = dataclasses.replace(analysis, backend=sim.backend_record())
+        report(progress, "backend check", 1, 1)
     missing = {} if unavailable is None else {"analysis": unavailable}
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim, missing=missing)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)

@@ -61,3 +61,10 @@ MAJOR_POINTS = MEDIUM_LOSS_POINTS  # a gain of this many accuracy points is majo
 
 # --- what the hardware offers ---------------------------------------------------------------
 NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available (PTQ303/304, plan.py)
+
+# --- the backend check (--check-backend) ---------------------------------------------------
+# Output cosine lost to onnxruntime's kernels alone (8-bit vs 7-bit weights, simulator vs
+# onnxruntime) above which the report warns. Measured on a CPU with VNNI, where nothing
+# saturates: up to 0.001 (EfficientNet-Lite1, per-tensor weights; benchmarks/README.md,
+# faithfulness), so the warning starts well above that floor.
+BACKEND_SATURATION_COSINE = 5e-3

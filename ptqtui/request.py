@@ -50,6 +50,7 @@ class Request:
     target_cosine: float = TARGET_COSINE  # the plan's precision step aims at this output cosine
     write_config: Path | None = None  # --write-config: the patched YAML goes here
     mapper_log: Path | None = None  # --mapper-log: the converter's hb_mapper_makertbin.log
+    check_backend: bool = False  # --check-backend: compare with onnxruntime's int8 kernels
 
     def __post_init__(self) -> None:
         if self.report is not None and self.report not in REPORT_FORMATS:

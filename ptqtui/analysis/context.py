@@ -32,6 +32,7 @@ from ptqtui.quant.settings import QuantFlags, settings_from_config
 from ptqtui.quant.simulate import BATCH
 
 if TYPE_CHECKING:
+    from ptqtui.analysis.results import BackendCheck
     from ptqtui.inputs.resolve import LoadedInputs
     from ptqtui.quant.faithful import BackendAgreement
     from ptqtui.quant.simulate import Simulator
@@ -197,6 +198,14 @@ class SimContext:
         from ptqtui.quant.faithful import backend_agreement
 
         return backend_agreement(self.sim, self.calibration, self.scheme, self.samples)
+
+    def backend_record(self) -> BackendCheck:
+        """``backend_check`` as the diagnosis records it (with this CPU's VNNI flag)."""
+        from ptqtui.analysis.results import BackendCheck
+        from ptqtui.quant.faithful import cpu_has_vnni
+
+        b = self.backend_check()
+        return BackendCheck(b.cosine_reduce_range, b.cosine_full_range, b.samples, cpu_has_vnni())
 
     @property
     def out(self) -> str:

@@ -135,6 +135,23 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendCheck:
+    """The configured scheme on onnxruntime's own int8 kernels (a QDQ export with the
+    simulator's scales) against the simulator: with 7-bit weights no kernel can saturate, with
+    8-bit weights the u8s8 kernels of x86 CPUs without VNNI can (``--check-backend``)."""
+
+    cosine_reduce_range: float  # output cosine, simulator vs onnxruntime, 7-bit weights
+    cosine_full_range: float  # the same with 8-bit weights
+    samples: int
+    cpu_vnni: bool | None  # this CPU has VNNI (None: unknown)
+
+    @property
+    def saturation_loss(self) -> float:
+        """Output cosine lost to the backend's kernels alone, never to the model."""
+        return self.cosine_reduce_range - self.cosine_full_range
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     """Everything the simulator measured for one Diagnosis."""
 
@@ -146,3 +163,4 @@ class Analysis:
     log: tuple[str, ...] = ()  # converter-style lines: "Select kl method."
     timings: tuple[Timing, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    backend: BackendCheck | None = None  # --check-backend: onnxruntime's int8 kernels

@@ -29,7 +29,7 @@ from ptqtui.analysis.measure import (
 from ptqtui.analysis.results import NodeRow
 from ptqtui.progress import check_cancel, report
 from ptqtui.quant.calibrate import Calibration
-from ptqtui.quant.scheme import Scheme, node_points
+from ptqtui.quant.scheme import Scheme, node_points, widen_node
 from ptqtui.quant.simulate import Simulator
 
 if TYPE_CHECKING:
@@ -151,21 +151,17 @@ def _int16_gains(
     start: float,
     notes: list[str],
 ) -> None:
-    """Full scheme with one node's activation inputs at int16: the output cosine it gains."""
+    """Full scheme with one node at int16 (``widen_node``: inputs and outputs, as node_info
+    asks): the output cosine it gains."""
     worst = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))[:INT16_TOP]
     if budget_seconds is not None and time.perf_counter() - start > budget_seconds:
         notes.append("sensitivity: int16 gains not measured (time budget)")
         return
     base, _ = output_similarity(sim, samp, scheme, cal, rf)
     for node in worst:
-        keys = [
-            k
-            for k in node_points(sim.graph, scheme, node, "activation")
-            if scheme.dtype(k) == "int8"
-        ]
-        if not keys:
+        wider = widen_node(sim.graph, scheme, node)
+        if wider.key() == scheme.key():
             continue
-        wider = scheme.with_dtypes({k: "int16" for k in keys})
         s16, _ = output_similarity(sim, samp, wider, cal, rf)
         values[node]["int16"] = s16.cosine - base.cosine
 

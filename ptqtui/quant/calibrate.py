@@ -2,7 +2,8 @@
 
 - ``max``: max |x| (or [min, max] when asymmetric); with ``max_percentile`` p < 1, the p-quantile
   of |x| read from the histogram (upper edge of the bin where the CDF reaches p).
-- ``kl``: TensorRT's entropy calibration on the 2048-bin |x| histogram: for every cut-off i
+- ``kl``: TensorRT's entropy calibration on the 2048-bin |x| histogram (bin 0, the exact zeros
+  of a ReLU, flattened to bin 1's count as TensorRT does): for every cut-off i
   from 128 bins up, the reference distribution keeps bins [0, i) with the outliers folded into
   bin i-1, the candidate merges them into 128 levels and spreads each level back over its
   non-empty bins; the threshold is the upper edge of the cut-off with the minimum KL divergence.
@@ -62,6 +63,9 @@ class Calibration:
     bias_deltas: dict[str, np.ndarray] = field(default_factory=dict)
     reduce_range_weights: bool = False  # 7-bit weights (onnxruntime's reduce_range)
     point_methods: dict[str, str] = field(default_factory=dict)  # mix: per-point method
+    # the full observed range of every activation: an int16 point uses it (no clipping), since
+    # percentile and kl trade clipping for resolution, which 16 bits do not need
+    wide: dict[str, ActRange] = field(default_factory=dict)
     log: tuple[str, ...] = ()
 
     def replace(self, **changes: object) -> Calibration:
@@ -69,8 +73,14 @@ class Calibration:
 
 
 # ---------------------------------------------------------------------- thresholds
-def kl_threshold(hist: np.ndarray, bin_width: float) -> float:
+def kl_threshold(hist: np.ndarray, bin_width: float, *, flatten_zero_bin: bool = True) -> float:
     """TensorRT's minimum-KL threshold of an |x| histogram (see module docstring).
+
+    As TensorRT's own calibrator (pytorch-quantization ``_compute_amax_entropy``) does, bin 0
+    first takes the count of bin 1 (``flatten_zero_bin``): after a ReLU or ReLU6 it holds every
+    exact zero, often half the tensor, and a spike that size makes every cut-off that merges
+    bin 0 with its neighbours look worse than the smallest ones (m = 1 level per bin), so
+    the search clips at 128-255 bins, a sixteenth to an eighth of the range (docs/thresholds.md).
 
     Per cut-off i: p = hist[:i] with the outliers folded into bin i-1; q merges hist[:i] into
     128 levels (bins j*m .. (j+1)*m, the last level running to i; m = i // 128) and spreads
@@ -78,10 +88,14 @@ def kl_threshold(hist: np.ndarray, bin_width: float) -> float:
     ``_smooth_distribution`` does and KL(p || q) is taken. Written with one bincount per
     cut-off instead of per-level loops; ``tests/quant`` checks it against the loop version.
     """
-    hist = np.asarray(hist, dtype=np.float64)
+    hist = np.array(hist, dtype=np.float64)
     n = hist.size
     if hist.sum() == 0:
         return 0.0
+    if flatten_zero_bin and n > 1:
+        hist[0] = hist[1]
+        if hist.sum() == 0:
+            return bin_width  # nothing but zeros: any positive threshold is exact
     if n <= KL_START_BIN:
         return n * bin_width
     suffix = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # suffix[i] = sum(hist[i:])
@@ -199,9 +213,11 @@ def calibrate_simple(
 ) -> Calibration:
     """One method for every point: ``max`` (optionally with a percentile) or ``kl``."""
     acts: dict[str, ActRange] = {}
+    wide: dict[str, ActRange] = {}
     for p in sim.points:
         if p.kind in ("activation", "output") and p.tensor in obs.stats:
             stats = obs.stats[p.tensor]
+            wide[p.key] = activation_range(stats, "max", None, asymmetric)
             if method == "kl":
                 acts[p.key] = _kl_range(stats, asymmetric, percentile)
             else:
@@ -218,6 +234,7 @@ def calibrate_simple(
         per_channel=per_channel,
         asymmetric=asymmetric,
         reduce_range_weights=reduce_range_weights,
+        wide=wide,
     )
 
 

@@ -44,9 +44,15 @@ PASS_THROUGH = frozenset({"Relu"})
 def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelProto:
     """The scheme as a QDQ model (int8 points only; int16 and float points stay float)."""
     graph = sim.graph
-    if graph.opset < 13:
-        raise ValueError("a per-channel QDQ export needs opset 13 or later")
-    src = graph.model.graph
+    per_channel = any(
+        np.unique(np.asarray(v)).size > 1
+        for k, v in cal.weights.items()
+        if scheme.dtype(k) == "int8"
+    )
+    source = graph.model
+    if graph.opset < 13 and per_channel:
+        source = _opset_13(source)
+    src = source.graph
     inits = {t.name: t for t in src.initializer}
     new_inits: list[onnx.TensorProto] = []
     rename_in: dict[str, str] = {}  # tensor -> rounded tensor for every consumer
@@ -129,15 +135,18 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
         bscale = (np.float32(act_scale[in_key]) * scales).astype(np.float32)
         bname = f"__b{i}"
         new_inits.append(numpy_helper.from_array(_int32(np.round(b / bscale)), f"{bname}__int32"))
-        new_inits.append(numpy_helper.from_array(bscale, f"{bname}__s"))
-        new_inits.append(numpy_helper.from_array(np.zeros(bp.channels, np.int32), f"{bname}__zp"))
+        bzp = np.zeros((), np.int32) if per_tensor else np.zeros(bp.channels, np.int32)
+        new_inits.append(
+            numpy_helper.from_array(bscale[0] if per_tensor else bscale, f"{bname}__s")
+        )
+        new_inits.append(numpy_helper.from_array(bzp, f"{bname}__zp"))
         before.append(
             helper.make_node(
                 "DequantizeLinear",
                 [f"{bname}__int32", f"{bname}__s", f"{bname}__zp"],
                 [f"{bname}__deq"],
                 name=f"{bname}/DQ",
-                axis=0,
+                **({} if per_tensor else {"axis": 0}),
             )
         )
         rename_pos[(node.name, 2)] = f"{bname}__deq"
@@ -162,9 +171,24 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
     g = helper.make_graph(
         nodes, src.name or "qdq", list(src.input), list(src.output), [*kept, *new_inits]
     )
-    model = helper.make_model(g, opset_imports=list(graph.model.opset_import))
+    model = helper.make_model(g, opset_imports=list(source.opset_import))
     model.ir_version = graph.model.ir_version
     return model
+
+
+def _opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model at opset 13, where DequantizeLinear takes a per-channel ``axis``; node and
+    tensor names are kept (onnx's version converter only adapts ops whose signature changed)."""
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(model, 13)
+    except Exception as exc:  # the converter raises bare RuntimeErrors and ValidationErrors
+        raise ValueError(f"a per-channel QDQ export needs opset 13 or later ({exc})") from exc
+    names = {n.name for n in converted.graph.node}
+    if any(n.name not in names for n in model.graph.node):
+        raise ValueError("a per-channel QDQ export needs opset 13; conversion renamed nodes")
+    return converted
 
 
 def _round_before_relu(sim, tensor, key, scale, zp, rename_out, after, qdq) -> None:
@@ -198,6 +222,20 @@ class BackendAgreement:
     def saturation_loss(self) -> float:
         """Cosine lost to the backend alone (0 on CPUs with VNNI or on ARM)."""
         return self.cosine_reduce_range - self.cosine_full_range
+
+
+def cpu_has_vnni() -> bool | None:
+    """Whether this CPU has VNNI (x86 ``avx512_vnni`` / ``avx_vnni``); None where unknown."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return "vnni" in text
 
 
 def int8_session(model: onnx.ModelProto, threads: int | None = None):  # -> ort.InferenceSession

@@ -180,7 +180,8 @@ def build_scheme(graph: QuantGraph, settings: QuantSettings | None = None) -> Sc
     for key, p in graph.points.items():
         if p.kind == "activation":
             widths = [in_dtype.get(n, "float") for n in p.nodes]
-            producer = graph.producer.get(p.tensor)
+            # the producer's OutputType, looking through Relu/Reshape/... (fused into it)
+            producer = _npu_source(graph, p.tensor, placement)
             if producer in out_dtype and any(w != "float" for w in widths):
                 widths.append(out_dtype[producer])
             dtype = max(widths, key=_WIDTH.__getitem__, default="float")
@@ -244,3 +245,16 @@ def node_points(
             if cpu_only and _npu_source(graph, p.tensor, dict(scheme.placement)) == node:
                 keys.append(key)
     return tuple(keys)
+
+
+def widen_node(graph: QuantGraph, scheme: Scheme, node: str) -> Scheme:
+    """``scheme`` with ``node`` at int16 as ``node_info`` InputType/OutputType int16 asks: its
+    int8 activation inputs, the int8 points on its own outputs (read by its consumers, or a
+    model output) and the int8 tensors it hands to the CPU all widen to int16; weights stay
+    int8 and float points stay float (the converter widens only what it quantizes)."""
+    keys = set(node_points(graph, scheme, node, "activation"))
+    placement = dict(scheme.placement)
+    for key, p in graph.points.items():
+        if p.kind in ("activation", "output") and _npu_source(graph, p.tensor, placement) == node:
+            keys.add(key)
+    return scheme.with_dtypes({k: "int16" for k in sorted(keys) if scheme.dtype(k) == "int8"})

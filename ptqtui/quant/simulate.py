@@ -258,6 +258,7 @@ class Simulator:
     def _make_feeds(self, scheme: Scheme | None, cal: Calibration | None) -> dict[str, np.ndarray]:
         feeds: dict[str, np.ndarray] = {}
         act_scale: dict[str, float] = {}
+        wide_in: set[str] = set()  # activation points rounded at int16
         w_scale: dict[str, np.ndarray] = {}
         reduce = bool(cal is not None and cal.reduce_range_weights)
         for i, p in enumerate(self.points):
@@ -268,9 +269,14 @@ class Simulator:
                 on = on and cal is not None and p.key in cal.activations
                 s, zp = 1.0, 0
                 if on and cal is not None:
-                    qp = activation_qparams(cal.activations[p.key], dtype)
+                    r = cal.activations[p.key]
+                    if dtype == "int16":  # no clipping at 16 bits: the full observed range
+                        r = cal.wide.get(p.key, r)
+                    qp = activation_qparams(r, dtype)
                     s, zp = qp.scale, qp.zero_point
                     act_scale[p.key] = s
+                    if dtype == "int16":
+                        wide_in.add(p.key)
                 elif cal is not None and p.key in cal.activations:
                     act_scale[p.key] = activation_qparams(cal.activations[p.key], "int8").scale
                 wide = dtype == "int16"
@@ -298,9 +304,8 @@ class Simulator:
             s_in = act_scale.get(node.act_points[0]) if node.act_points else None
             s_w = w_scale.get(node.weight_point) if node.weight_point is not None else None
             if on and s_in is not None and s_w is not None:
-                bs = np.maximum((np.float32(s_in) * s_w).astype(np.float32), np.float32(1e-30))
-                q = np.clip(np.round(b.astype(np.float64) / bs), -(2.0**31), 2.0**31 - 1)
-                b = (q * bs).astype(np.float32)  # int32 bias: saturates like the register
+                wide = bool(node.act_points) and node.act_points[0] in wide_in
+                b = round_bias(b, np.float32(s_in) * s_w, wide)
             feeds[f"__q{i}_b"] = b
         return feeds
 
@@ -330,6 +335,20 @@ class Simulator:
         while len(self._wcache) > _WEIGHT_CACHE * max(1, self._n_weights):
             self._wcache.popitem(last=False)
         return rounded
+
+
+def round_bias(b: np.ndarray, scale: np.ndarray, wide_input: bool) -> np.ndarray:
+    """A bias rounded to int32 at ``scale`` (``s_in * s_w``). At int8 input it saturates like
+    the register. At int16 input ``s_in`` is 256 times finer and a large bias can overflow
+    int32 at ``s_in * s_w``: the scale then grows, per channel, to the finest that holds the
+    bias (as onnxruntime's quantizer widens the scale of an int32 bias that would not fit),
+    so more activation bits never cost the bias its value."""
+    bs = np.maximum(np.asarray(scale, np.float32), np.float32(1e-30)).astype(np.float64)
+    b64 = np.asarray(b, np.float64)
+    if wide_input:
+        bs = np.maximum(bs, np.abs(b64) / (2.0**31 - 1))
+    q = np.clip(np.round(b64 / bs), -(2.0**31), 2.0**31 - 1)
+    return (q * bs).astype(np.float32)
 
 
 def sample_digest(inputs: Mapping[str, np.ndarray]) -> str:

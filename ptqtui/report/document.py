@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ptqtui.analysis.results import NodeRow
+from ptqtui.analysis.results import Analysis, NodeRow
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.policy import SENSITIVE_COSINE, TARGET_COSINE
+from ptqtui.policy import BACKEND_SATURATION_COSINE, SENSITIVE_COSINE, TARGET_COSINE
+from ptqtui.report.pictures import NODES_PER_FINDING, PictureKind, pictures
 
 if TYPE_CHECKING:
     from ptqtui.check.commands import LintResult
-from ptqtui.report.pictures import NODES_PER_FINDING, PictureKind, pictures
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -140,6 +140,7 @@ def build(d: Diagnosis) -> list[Block]:
     blocks += _nodes(d)
     blocks += _converter(d)
     blocks += _calibration(d)
+    blocks += _backend(d.analysis)
     blocks += _inputs(d)
     blocks += _run(d)
     return blocks
@@ -218,6 +219,8 @@ def build_lint(results: Sequence[LintResult]) -> list[Block]:
             blocks += finding_blocks(f)
         blocks += [Para(f"note: {note}", "muted") for note in r.notes]
     return blocks
+
+
 SMALL_LEVELS = 16  # int8 levels below which a channel is "squeezed" by a per-tensor scale
 
 
@@ -485,6 +488,30 @@ def _calibration(d: Diagnosis) -> list[Block]:
                 tuple((p.node, p.cosine) for p in a.curve),
                 "output cosine",
                 reference=TARGET_COSINE,
+            )
+        )
+    return out
+
+
+def _backend(a: Analysis | None) -> list[Block]:
+    """--check-backend: the simulator against onnxruntime's own int8 kernels."""
+    b = a.backend if a is not None else None
+    if b is None:
+        return []
+    vnni = {True: "yes", False: "no", None: "unknown"}[b.cpu_vnni]
+    rows = (
+        ("7-bit weights", f"output cosine {fmt(b.cosine_reduce_range)} (simulator vs onnxruntime)"),
+        ("8-bit weights", f"output cosine {fmt(b.cosine_full_range)}"),
+        ("lost to the kernels", f"{fmt(b.saturation_loss)} cosine; CPU with VNNI: {vnni}"),
+        ("samples", str(b.samples)),
+    )
+    out: list[Block] = [Heading(2, "Backend check (onnxruntime int8 kernels)"), KeyValues(rows)]
+    if b.saturation_loss > BACKEND_SATURATION_COSINE:
+        out.append(
+            Para(
+                "onnxruntime's u8s8 kernels saturate int16 sums of 8-bit weights on this CPU: "
+                "what you measure with onnxruntime here is worse than the model's quantization. "
+                "Compare with reduce_range (7-bit) weights, or on a CPU with VNNI or on the NPU."
             )
         )
     return out

@@ -12,12 +12,17 @@ def _init(name: str, a: np.ndarray) -> onnx.TensorProto:
 
 
 def small_cnn(
-    seed: int = 0, *, wide_channel: float | None = None, opset: int = 13
+    seed: int = 0,
+    *,
+    wide_channel: float | None = None,
+    opset: int = 13,
+    head_bias: float = 0.0,
 ) -> onnx.ModelProto:
     """x[N,3,8,8] -> Conv(8) -> Relu -> depthwise Conv -> Relu -> Add(skip) -> Concat
     -> GlobalAveragePool -> Flatten -> Gemm(5) -> Softmax.
 
-    ``wide_channel`` scales channel 0 of the depthwise weight (a per-tensor weight hazard).
+    ``wide_channel`` scales channel 0 of the depthwise weight (a per-tensor weight hazard);
+    ``head_bias`` is added to the Gemm's bias (a bias far above ``s_in * s_w``).
     """
     rng = np.random.default_rng(seed)
     w1 = rng.normal(0, 0.3, (8, 3, 3, 3))
@@ -26,7 +31,7 @@ def small_cnn(
     if wide_channel is not None:
         wd[0] *= wide_channel
     w3 = rng.normal(0, 0.3, (5, 16))
-    b3 = rng.normal(0, 0.1, 5)
+    b3 = rng.normal(0, 0.1, 5) + head_bias * np.arange(1, 6) / 5
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),

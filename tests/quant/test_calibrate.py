@@ -117,8 +117,11 @@ def test_kl_matches_the_published_algorithm_on_a_laplace_histogram():
     x = np.abs(np.random.default_rng(3).laplace(0.0, 1.0, 20000))
     hist, _ = np.histogram(x, bins=512, range=(0, x.max()))
     width = x.max() / 512
-    t = kl_threshold(hist, width)
+    t = kl_threshold(hist, width, flatten_zero_bin=False)
     assert t == pytest.approx(_mxnet_kl_threshold(hist, width))
+    flat = hist.copy()
+    flat[0] = flat[1]
+    assert kl_threshold(hist, width) == pytest.approx(_mxnet_kl_threshold(flat, width))
 
 
 def test_kl_keeps_a_tail_that_128_levels_reproduce_exactly():
@@ -191,3 +194,17 @@ def test_observation_memory_does_not_grow_with_samples():
     assert many.n_samples == 50 and len(many.kept) == 1
     for name, st in many.stats.items():
         assert st.hist.size == few.stats[name].hist.size == NUM_BINS
+
+
+def test_kl_is_not_pulled_down_by_the_zeros_of_a_relu():
+    # ReLU-like: half the values exactly 0, the rest long-tailed (real arrays, not counts)
+    rng = np.random.default_rng(5)
+    x = np.concatenate([np.zeros(50_000), np.abs(rng.laplace(0, 0.3, 50_000))])
+    top = float(x.max())
+    hist, _ = np.histogram(x, bins=NUM_BINS, range=(0, top))
+    width = top / NUM_BINS
+    spiked = kl_threshold(hist, width, flatten_zero_bin=False)
+    fixed = kl_threshold(hist, width)
+    assert spiked <= top / 7  # the zero spike alone drags the cut-off to the first candidates
+    assert fixed >= top / 2  # without it the tail is kept
+    assert float(np.mean(x > fixed)) < 1e-3  # and almost nothing is clipped

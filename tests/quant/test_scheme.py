@@ -76,3 +76,24 @@ def test_only_and_without(graph):
     only = s.only(graph.node_points("dw"))
     assert set(only.active()) == {"act:r1", "w:dw", "b:dw"}
     assert "w:dw" not in s.without(["w:dw"]).active()
+
+
+@pytest.mark.parametrize("node", ["conv1", "dw", "add", "concat", "gap", "fc"])
+def test_widen_node_is_what_node_info_int16_asks(graph, node):
+    from ptqtui.quant.scheme import widen_node
+
+    base = build_scheme(graph)
+    asked = build_scheme(
+        graph,
+        QuantSettings(node_overrides=(NodeOverride(node, "BPU", "int16", "int16"),)),
+    )
+    widened = widen_node(graph, base, node)
+    assert dict(widened.dtypes) == dict(asked.dtypes)
+    assert any(widened.dtype(k) == "int16" for k in widened.dtypes)
+
+
+def test_output_type_int16_reaches_through_a_fused_relu(graph):
+    wide_out = NodeOverride("conv1", output_dtype="int16")
+    s = build_scheme(graph, QuantSettings(node_overrides=(wide_out,)))
+    assert s.dtype("act:r1") == "int16"  # conv1 -> relu1 -> r1: the Relu runs inside conv1
+    assert s.dtype("act:r2") == "int8"
