@@ -55,11 +55,9 @@ def test_rewritten_messages_leave_the_rules_decisions_alone(name):
 @pytest.mark.skipif(not FULL, reason="PTQTUI_QUICK=1: the simulator's analyses skipped")
 @pytest.mark.parametrize("name", NAMES)
 def test_rewritten_messages_leave_the_numerics_rules_alone(name):
-    from ptqtui.diagnosis import _analyse
+    from tests.demo_runs import context_of
 
-    inputs = load_inputs(_request(name))
-    analysis, sim, _ = _analyse(inputs, None, None)
-    _compare(Context.from_inputs(inputs, analysis=analysis, sim=sim), ALL)
+    _compare(context_of(name), ALL)
 
 
 def test_the_demo_scenarios_carry_remedies():

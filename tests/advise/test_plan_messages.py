@@ -11,9 +11,8 @@ from ptqtui.analysis.whatif import WhatIf
 from ptqtui.check.context import Context
 from ptqtui.check.engine import run_rules
 from ptqtui.check.registry import load_rules
-from ptqtui.diagnosis import _analyse
-from ptqtui.inputs.resolve import load_inputs
-from tests.check.test_demo_scenarios import FULL, NAMES, _request
+from tests.check.test_demo_scenarios import FULL, NAMES
+from tests.demo_runs import analysed
 from tests.message_rewrite import rewritten_rules
 
 RULES = load_rules(entry_points=False)
@@ -32,8 +31,7 @@ def _decisions(plan):
 @pytest.mark.skipif(not FULL, reason="PTQTUI_QUICK=1: the simulator's analyses skipped")
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_rewritten_messages_leave_the_plan_alone(name):
-    inputs = load_inputs(_request(name))
-    analysis, sim, _ = _analyse(inputs, None, None)
+    inputs, analysis, sim = analysed(name)
     assert sim is not None
     ctx = Context.from_inputs(inputs, analysis=analysis, sim=sim)
     whatif = WhatIf(sim, inputs)

@@ -64,7 +64,8 @@ def _meets(expected: dict, findings: tuple[Finding, ...], codes: set[str] | None
         assert not above, above
 
 
-RULES = tuple(r for r in load_rules(entry_points=False) if r.info.category != "numerics")
+ALL_RULES = load_rules(entry_points=False)
+RULES = tuple(r for r in ALL_RULES if r.info.category != "numerics")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -76,6 +77,8 @@ def test_rules_meet_expected(name):
 @pytest.mark.skipif(not FULL, reason="PTQTUI_QUICK=1: full diagnosis skipped")
 @pytest.mark.parametrize("name", NAMES)
 def test_full_diagnosis_meets_expected(name):
-    from ptqtui.diagnosis import diagnose
+    """Every rule, the numerics ones on the simulator's analyses (one run per scenario, shared
+    with the other modules that read it: tests/demo_runs.py)."""
+    from tests.demo_runs import context_of
 
-    _meets(_expected(name), diagnose(_request(name)).findings, None)
+    _meets(_expected(name), run_rules(context_of(name), ALL_RULES).findings, None)
