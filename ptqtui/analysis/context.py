@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ptqtui.analysis.measure import Sample, is_classifier, to_record, top1
+from ptqtui.analysis.measure import Sample, is_classifier, top1
 from ptqtui.analysis.results import Similarity
 from ptqtui.errors import PtqInputError
 from ptqtui.progress import ProgressCallback, check_cancel, report
@@ -164,7 +164,7 @@ class SimContext:
                 per_sample.append(metrics.nanmean(x.cosine for x in these))
             if self.classifier:
                 same.append(bool(top1(out[self.out])[0] == top1(ref[self.out])[0]))
-        sim_ = to_record(metrics.average(sims))
+        sim_ = metrics.average(sims)
         noise = _standard_error(per_sample)
         acc = agree = None
         if self.classifier and self.eval is not None:

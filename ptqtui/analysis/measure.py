@@ -52,10 +52,6 @@ class Allowance:
 UNLIMITED = Allowance()
 
 
-def to_record(s: metrics.Similarity) -> Similarity:
-    return Similarity(s.cosine, s.mse, s.mre, s.sqnr_db, s.chebyshev)
-
-
 def references(sim: Simulator, samples: Sequence[Sample]) -> list[dict[str, np.ndarray]]:
     """Float model outputs of ``samples`` (cached by the simulator, keyed by position)."""
     return [sim.reference(s, key=("analysis", i)) for i, s in enumerate(samples)]
@@ -77,7 +73,7 @@ def output_similarity(
         these = [metrics.compare(ref[name], out[name]) for name in sim.outputs]
         sims += these
         per_sample.append(metrics.nanmean(s.cosine for s in these))
-    return to_record(metrics.average(sims)), per_sample
+    return metrics.average(sims), per_sample
 
 
 def top1(output: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptqtui.analysis.measure import UNLIMITED, Allowance, Outcome, affordable, to_record
+from ptqtui.analysis.measure import UNLIMITED, Allowance, Outcome, affordable
 from ptqtui.analysis.results import MethodThreshold, NodeRow
 from ptqtui.policy import PERCENTILES
 from ptqtui.progress import check_cancel, report
@@ -85,7 +85,7 @@ def node_table(
                 output=t,
                 dtype=node_dtype(node, scheme),
                 placement=scheme.placement.get(node.name, "BPU"),
-                similarity=to_record(metrics.average(per_node[t])),
+                similarity=metrics.average(per_node[t]),
                 topo_index=node.index,
                 **_ranges(sim, cal, obs, node),
             )

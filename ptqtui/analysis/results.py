@@ -10,16 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ptqtui.policy import LossBand
+from ptqtui.quant.similarity import Similarity
 from ptqtui.remedy import InputFix, Remedy
-
-
-@dataclass(frozen=True, slots=True)
-class Similarity:
-    cosine: float
-    mse: float
-    mre: float
-    sqnr_db: float
-    chebyshev: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
+
+from ptqtui.quant.similarity import Similarity
 
 MAX_SQNR_DB = 200.0  # identical tensors; float32 itself resolves about 150 dB
 _TINY = 1e-30
@@ -85,17 +86,6 @@ def chebyshev(ref: np.ndarray, q: np.ndarray) -> float:
         return math.nan
     a, b = p
     return float(np.max(np.abs(a - b)))
-
-
-@dataclass(frozen=True, slots=True)
-class Similarity:
-    """All metrics of one tensor (or their NaN-ignoring means over samples)."""
-
-    cosine: float
-    mse: float
-    mre: float
-    sqnr_db: float
-    chebyshev: float
 
 
 def compare(ref: np.ndarray, q: np.ndarray) -> Similarity:
