@@ -266,8 +266,8 @@ _EPILOG = f"""subcommands (each has --help):
   {PROG} explain CODE                explain one rule, e.g. PTQ002
   {PROG} view REPORT.json            open a saved JSON diagnosis
   {PROG} diff A.json B.json          what changed between two saved runs
-  {PROG} log hb_mapper_makertbin.log read what the converter's own log says
-  {PROG} serve [ARGS | REPORT.json]  the TUI in a browser, on 127.0.0.1 with a token
+  {PROG} log LOG                     read the converter's own log
+  {PROG} serve [ARGS | REPORT.json]  the TUI in a browser, for you only
 
 exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
   2 bad usage or unreadable input, 130 interrupted (Ctrl+C),

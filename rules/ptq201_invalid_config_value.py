@@ -11,23 +11,26 @@ RULE = RuleInfo(
     code="PTQ201",
     name="invalid-config-value",
     category="config",
-    severity=Severity.MAJOR,
+    severity=Severity.CRITICAL,
     title="Config keys with wrong types, illegal values, unknown or missing keys",
     why="hb_mapper refuses such a config, or silently ignores a misspelt option, so the model "
     "is converted with settings other than the ones you meant.",
     fix="Correct each key on the line shown (the closest legal value or key is suggested).",
     needs=("config",),
-    example="[major] PTQ201 calibration_type 'klx' is not one of default, mix, kl, max, load, "
+    example="[critical] PTQ201 calibration_type 'klx' is not one of default, mix, kl, max, load, "
     "skip (mapper.yaml line 31)\n  change: calibration_parameters.calibration_type: klx -> kl",
 )
 
-# Problem kinds of the config parser, and how much each costs. Errors stop the converter or
-# change what it does (major); deprecated keys still work (minor). "unsupported" is PTQ206's.
+# Problem kinds of the config parser, and how much each costs. The converter's schema check
+# refuses a wrong type, an illegal value, a missing required key and contradicting keys: no
+# model comes out at all, worse than any accuracy band (critical). A misspelt key is ignored,
+# so an option silently does not apply (major); deprecated keys still work (minor).
+# "unsupported" is PTQ206's.
 SEVERITY_OF_KIND = {
-    "type": Severity.MAJOR,
-    "value": Severity.MAJOR,
-    "missing-key": Severity.MAJOR,
-    "inconsistent": Severity.MAJOR,
+    "type": Severity.CRITICAL,
+    "value": Severity.CRITICAL,
+    "missing-key": Severity.CRITICAL,
+    "inconsistent": Severity.CRITICAL,
     "unknown-key": Severity.MAJOR,
     "deprecated": Severity.MINOR,
 }

@@ -199,7 +199,7 @@ def test_lint_many_files_json_and_bad_input(tmp_path):
     data = json.loads(out.getvalue())
     assert data["schema"] == "ptqtui.lint/1"
     assert [len(c["findings"]) for c in data["configs"]] == [0, 1]
-    assert data["configs"][1]["findings"][0]["severity"] == "major"
+    assert data["configs"][1]["findings"][0]["severity"] == "critical"
     broken = write_config(tmp_path / "c.yaml", "model_parameters: [1, 2\n")
     text = io.StringIO()
     assert lint([str(good), str(broken)], text) == 2
@@ -207,7 +207,7 @@ def test_lint_many_files_json_and_bad_input(tmp_path):
     for fmt in ("md", "html", "text"):
         text = io.StringIO()
         lint([str(bad), "--report", fmt], text)
-        assert "PTQ201" in text.getvalue() and "1 major" in text.getvalue()
+        assert "PTQ201" in text.getvalue() and "1 critical" in text.getvalue()
         assert "klx" in text.getvalue()  # the finding as a diagnosis shows it
 
 
@@ -216,8 +216,8 @@ def test_lint_writes_its_output_atomically(tmp_path):
     out = tmp_path / "lint.md"
     assert lint([str(bad), "--report", "md", "-o", str(out), "--fail-on", "major"]) == 1
     text = out.read_text()
-    assert text.startswith("# ptqtui lint") and f"## {bad}: 1 major" in text
-    assert "### [major] PTQ201" in text
+    assert text.startswith("# ptqtui lint") and f"## {bad}: 1 critical" in text
+    assert "### [critical] PTQ201" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.yaml", "lint.md"]
     with pytest.raises(PtqInputError, match="does not exist"):
         lint([str(bad), "-o", str(tmp_path / "no" / "lint.txt")])
@@ -231,7 +231,7 @@ def test_lint_bad_usage():
 def test_list_and_explain():
     out = io.StringIO()
     list_rules(out)
-    assert "PTQ201  major" in out.getvalue()
+    assert "PTQ201  critical" in out.getvalue()
     out = io.StringIO()
     explain("ptq205", out)
     text = out.getvalue()
@@ -246,7 +246,7 @@ def test_cli_wiring(tmp_path, capsys):
     good = write_config(tmp_path / "a.yaml", mapper_config())
     bad = write_config(tmp_path / "b.yaml", mapper_config(cal__calibration_type="klx"))
     assert main(["lint", str(good)]) == 0
-    assert main(["lint", str(bad), "--fail-on", "major"]) == 1
+    assert main(["lint", str(bad)]) == 1  # the converter refuses it: critical, the default
     assert main(["lint", str(tmp_path / "missing.yaml")]) == 2
     assert main(["lint"]) == 2  # usage
     capsys.readouterr()
@@ -263,16 +263,18 @@ def test_cli_wiring(tmp_path, capsys):
 def test_lint_json_writes_a_remedy_with_its_enums_as_values():
     import json
 
-    from ptqtui.check.commands import _finding_json
+    from ptqtui.check.commands import LintResult
     from ptqtui.check.findings import Finding, Severity
+    from ptqtui.report.json import write_lint_json
     from ptqtui.remedy import InputChange, InputFix, NodeChange, Placement, Remedy, SettingsDelta
 
     remedy = Remedy(
         inputs=(InputChange(InputFix.DROP_SAMPLES, "x", ("a.bin",)),),
         settings=SettingsDelta(nodes=(NodeChange("n", Placement.CPU),)),
     )
-    data = json.loads(
-        json.dumps(_finding_json(Finding("PTQ999", Severity.MINOR, "m", remedy=remedy)))
-    )
+    out = io.StringIO()
+    finding = Finding("PTQ999", Severity.MINOR, "m", remedy=remedy)
+    write_lint_json([LintResult("x.yaml", (finding,), (), ())], out)
+    data = json.loads(out.getvalue())["configs"][0]["findings"][0]
     assert data["remedy"]["inputs"][0]["fix"] == "drop-samples"
     assert data["remedy"]["settings"]["nodes"][0]["placement"] == "CPU"
