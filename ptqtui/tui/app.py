@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ptqtui.atomic import write_atomically
 from ptqtui.check.findings import Severity
 from ptqtui.errors import ExitCode, PtqInputError
+from ptqtui.remedy import Remedy
 from ptqtui.tui.messages import (
     ChoicesChanged,
     DiagnosisReady,
@@ -53,6 +54,7 @@ from ptqtui.tui.whatif import (
     ConfigPatch,
     WhatIfService,
     config_patch,
+    plan_data_fixes,
     relocate_paths,
     yaml_fragment,
 )
@@ -270,17 +272,22 @@ class PtqApp(App["Diagnosis | None"]):
     def run_remeasure(self, whatif: WhatIfService, choices: Choices) -> None:
         """Measure the choices' remedy; a superseded what-if's result is dropped."""
         cancel = get_current_worker().cancelled_event
-        measure = whatif.measure(choices.remedy(), cancel=cancel)
+        fixes = plan_data_fixes(self.diagnosis) if self.diagnosis is not None else ()
+        base = Remedy(inputs=fixes)
+        measure = whatif.measure(base.then(choices.remedy()), cancel=cancel)
+        reference = whatif.measure(base, cancel=cancel) if fixes else None
         if not cancel.is_set():
-            self.post_message(Remeasured(choices, measure))
+            self.post_message(Remeasured(choices, measure, reference=reference))
 
     def on_remeasured(self, message: Remeasured) -> None:
-        self._plan_view_show(message.choices, message.measure, message.note)
+        self._plan_view_show(message.choices, message.measure, message.note, message.reference)
 
-    def _plan_view_show(self, choices: Choices, measure: Any, note: str | None) -> None:
+    def _plan_view_show(
+        self, choices: Choices, measure: Any, note: str | None, reference: Any = None
+    ) -> None:
         views = self.query(PlanView)
         if views:
-            views.first().show_measure(choices, measure, note)
+            views.first().show_measure(choices, measure, note, reference)
 
     # ------------------------------------------------------------------ navigation
 

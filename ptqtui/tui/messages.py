@@ -50,6 +50,7 @@ class Remeasured(Message):
     choices: Choices
     measure: Measure | None
     note: str | None = None
+    reference: Measure | None = None  # the config as given on the data the plan fixes
 
 
 @dataclass

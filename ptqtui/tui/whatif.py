@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ptqtui.policy import NO_INT16_MARCH
-from ptqtui.remedy import DType, NodeChange, Placement, Remedy, SettingsDelta
+from ptqtui.remedy import DType, InputChange, NodeChange, Placement, Remedy, SettingsDelta
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Measure, NodeRow, SweepRow
@@ -44,6 +44,19 @@ class WhatIfService(Protocol):
         """The model with `remedy` applied to the configured state, measured; `cancel` stops
         a superseded measurement (it raises Cancelled)."""
         ...
+
+
+def plan_data_fixes(diagnosis: Diagnosis) -> tuple[InputChange, ...]:
+    """The data fixes the plan's pipeline steps tried: a what-if is measured on the data as
+    the plan fixes it, so its figures continue the plan's (and answer "and then?")."""
+    plan = diagnosis.plan
+    if plan is None:
+        return ()
+    fixes: list[InputChange] = []
+    for step in plan.steps:
+        if step.tried and step.remedy is not None and step.stage == "pipeline":
+            fixes += [c for c in step.remedy.inputs if c not in fixes]
+    return tuple(fixes)
 
 
 class Toggle(enum.Enum):

@@ -306,3 +306,43 @@ def test_a_fragment_names_every_change_of_the_remedy():
         },
     }
     assert yaml_fragment(Remedy()) == ""
+
+
+async def test_what_ifs_continue_the_plan_on_the_data_its_pipeline_steps_fix(whatif):
+    """A plan whose step 1 swaps the channels: every what-if is measured on the swapped data,
+    and its gain is against the config as given on that same data (not the data as given)."""
+    from ptqtui.remedy import InputChange, InputFix, Remedy
+
+    d = whatif_diagnosis()
+    swap = InputChange(InputFix.SWAP_CHANNELS, "images")
+    steps = list(d.plan.steps)
+    steps[0] = dataclasses.replace(
+        steps[0], stage="pipeline", tried=True, remedy=Remedy(inputs=(swap,))
+    )
+    d = dataclasses.replace(d, plan=dataclasses.replace(d.plan, steps=tuple(steps)))
+    app = live(d, whatif)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press("5")
+        app.query_one("#whatif-nodes").focus()
+        await pilot.press("i")
+        await measured(app, pilot, whatif, 2)
+        result = text_of(app, "#whatif-result")
+    choice, reference = whatif.asked[-2:]
+    assert choice.inputs == (swap,) and choice.settings is not None  # the toggle, on fixed data
+    assert reference == Remedy(inputs=(swap,))  # the config as given, on the same data
+    assert "cosine 0.9881 (+0.0010)" in result
+    assert "swap channels of images" in " ".join(result.split())
+
+
+async def test_without_pipeline_fixes_a_what_if_is_measured_on_the_data_as_given(whatif):
+    d = whatif_diagnosis()
+    assert not any(s.stage == "pipeline" and s.remedy and s.remedy.inputs for s in d.plan.steps)
+    app = live(d, whatif)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press("5")
+        app.query_one("#whatif-nodes").focus()
+        await pilot.press("i")
+        await measured(app, pilot, whatif, 1)
+    assert len(whatif.asked) == 1 and whatif.asked[0].inputs == ()

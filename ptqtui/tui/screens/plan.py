@@ -11,7 +11,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Select, Static
 
 from ptqtui.tui.messages import ChoicesChanged
-from ptqtui.tui.whatif import Choices, Toggle, int16_allowed, row_calibration, yaml_fragment
+from ptqtui.tui.whatif import (
+    Choices,
+    Toggle,
+    int16_allowed,
+    plan_data_fixes,
+    row_calibration,
+    yaml_fragment,
+)
 from ptqtui.tui.widgets.text import GOOD, REMOVED, WARN, clip, num, pct, severity_text, signed
 
 if TYPE_CHECKING:
@@ -77,6 +84,7 @@ class PlanView(VerticalScroll):
             nodes, key=lambda n: n.sensitivity_cosine if n.sensitivity_cosine is not None else 1.0
         )
         self.measured: Measure | None = None
+        self.reference: Measure | None = None  # the config as given, on the plan's fixed data
 
     def compose(self):
         plan = self.plan
@@ -190,11 +198,17 @@ class PlanView(VerticalScroll):
             return text.append(note, style=WARN)
         if self.measured is not None:
             m = self.measured
+            ref = self.reference
             text.append(f"cosine {num(m.cosine)}", style=f"bold {GOOD}")
-            if quality is not None:
+            if ref is not None:
+                text.append(f" ({signed(m.cosine - ref.cosine)})")
+            elif quality is not None:
                 text.append(f" ({signed(m.cosine - quality.output_cosine)})")
             if m.top1 is not None:
                 text.append(f", top-1 {pct(m.top1)}")
+            if ref is not None:
+                fixes = ", ".join(c.describe() for c in plan_data_fixes(self.diagnosis))
+                text.append(f"  (vs {num(ref.cosine)}: on the data the plan fixes: {fixes})", "dim")
             return text
         if not self.can_measure:
             text.append(f"not measured ({self.unmeasured})", style=WARN)
@@ -285,17 +299,26 @@ class PlanView(VerticalScroll):
             return
         self.choices = choices
         self.measured = None
+        self.reference = None
         self.query_one("#whatif-result", Static).update(self._result())
         self.query_one("#config-diff", Static).update(self._diff())
         self.query_one("#whatif-result").scroll_visible(animate=False)
         if self.can_measure and not choices.is_empty():
             self.post_message(ChoicesChanged(choices))
 
-    def show_measure(self, choices: Choices, measure: Measure | None, note: str | None) -> None:
-        """A re-measurement finished; stale ones (older choices) are dropped."""
+    def show_measure(
+        self,
+        choices: Choices,
+        measure: Measure | None,
+        note: str | None,
+        reference: Measure | None = None,
+    ) -> None:
+        """A re-measurement finished; stale ones (older choices) are dropped. `reference` is
+        the config as given on the data the plan's pipeline steps fix (None: data as given)."""
         if choices != self.choices:
             return
         self.measured = measure
+        self.reference = reference
         self.query_one("#whatif-result", Static).update(
             self._result(note if measure is None else None)
         )

@@ -31,10 +31,12 @@ def prepare() -> None:
         return
     if not sys.__stdout__.isatty():
         return
-    from textual_image.renderable import HalfcellImage, UnicodeImage
-    from textual_image.renderable import Image as Detected
-    from textual_image.widget import Image as AutoImage
-
+    try:  # importing textual-image asks the terminal; a pty without a size makes it divide by 0
+        from textual_image.renderable import HalfcellImage, UnicodeImage
+        from textual_image.renderable import Image as Detected
+        from textual_image.widget import Image as AutoImage
+    except Exception:  # any failure of the detection: our half blocks, which work everywhere
+        return
     if Detected not in (HalfcellImage, UnicodeImage):
         _graphics = AutoImage
 
