@@ -265,8 +265,8 @@ def test_lint_json_writes_a_remedy_with_its_enums_as_values():
 
     from ptqtui.check.commands import LintResult
     from ptqtui.check.findings import Finding, Severity
-    from ptqtui.report.json import write_lint_json
     from ptqtui.remedy import InputChange, InputFix, NodeChange, Placement, Remedy, SettingsDelta
+    from ptqtui.report.json import write_lint_json
 
     remedy = Remedy(
         inputs=(InputChange(InputFix.DROP_SAMPLES, "x", ("a.bin",)),),
