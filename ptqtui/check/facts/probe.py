@@ -17,6 +17,7 @@ from ptqtui.check.facts.missing import MissingFact
 from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
 from ptqtui.check.facts.stats import channel_axis
 from ptqtui.progress import check_cancel, report
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -32,6 +33,10 @@ DIV_255 = "scaled /255"
 NORM_REMOVED = "config normalisation removed"
 NORM_ADDED = "ImageNet normalisation added"
 OTHER_LAYOUT = "bytes read in the other layout"  # NHWC files read NCHW, or the reverse
+# Combinations: two mistakes at once (0..1 floats written NHWC is a common pair); each single
+# fix alone leaves garbage, so only the pair explains such data
+TIMES_255_OTHER_LAYOUT = "scaled x255, bytes read in the other layout"
+DIV_255_OTHER_LAYOUT = "scaled /255, bytes read in the other layout"
 
 # Verdict thresholds on the mean top-1 probability (classifiers). A pipeline mistake moves
 # it by tens of points (0.4 -> 0.9 on the demo); sampling noise over 32 samples is a few.
@@ -40,11 +45,29 @@ STRONG_WINS = 0.75  # share of samples on which the alternative is more confiden
 WEAK_MARGIN = 0.05
 WEAK_WINS = 0.6
 
+# A paired difference of top-1 probability this many standard errors from zero is a real
+# preference, not sampling noise (about p < 0.05 two-sided on 32 samples)
+PAIRED_Z = 2.0
+
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
 IMAGENET_SCALE_RGB = (1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225))
 COLOR_TYPES = ("rgb", "bgr")
 
 Variants = dict[str, Callable[[np.ndarray], np.ndarray]]
+
+# The data fixes that turn the samples as given into each variant (the finding's remedy)
+VARIANT_FIXES: dict[str, tuple[InputFix, ...]] = {
+    AS_GIVEN: (),
+    SWAPPED: (InputFix.SWAP_CHANNELS,),
+    TIMES_255: (InputFix.SCALE_X255,),
+    DIV_255: (InputFix.SCALE_DIV255,),
+    NORM_REMOVED: (InputFix.REMOVE_NORMALISATION,),
+    NORM_ADDED: (InputFix.ADD_NORMALISATION,),
+    OTHER_LAYOUT: (),  # the direction (NHWC or NCHW) depends on the declared layout
+    TIMES_255_OTHER_LAYOUT: (InputFix.SCALE_X255,),
+    DIV_255_OTHER_LAYOUT: (InputFix.SCALE_DIV255,),
+}
+LAYOUT_VARIANTS = (OTHER_LAYOUT, TIMES_255_OTHER_LAYOUT, DIV_255_OTHER_LAYOUT)
 
 
 class ProbeStrength(str, enum.Enum):
@@ -67,6 +90,8 @@ class VariantScore:
     output_mean: float
     output_std: float
     decisiveness: float | None  # heads in [0, 1]: mean |2p - 1|
+    # classifiers: mean per-sample gain of top-1 probability over as given, in standard errors
+    paired_z: float | None = None
 
     def describe(self) -> str:
         if self.mean_top1 is not None:
@@ -96,6 +121,14 @@ class ProbeVerdict:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", ProbeStrength(self.strength))
+
+    def fixes(self, variant: str, declared_layout: str | None) -> tuple[InputFix, ...]:
+        """The data fixes that turn the samples as given into `variant`."""
+        fixes = VARIANT_FIXES.get(variant, ())
+        if variant in LAYOUT_VARIANTS:
+            read = InputFix.READ_NCHW if declared_layout == "NHWC" else InputFix.READ_NHWC
+            fixes = (*fixes, read)
+        return fixes
 
     def score(self, variant: str) -> VariantScore | None:
         for s in self.scores:
@@ -182,6 +215,10 @@ def variants_for(ctx: Context, pre: Preprocessor) -> Variants:
     other = other_layout_reader(ctx.calibration, pre.input_name)
     if other is not None:
         variants[OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32))
+        if TIMES_255 in variants:
+            variants[TIMES_255_OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32) * 255.0)
+        if DIV_255 in variants:
+            variants[DIV_255_OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32) / 255.0)
     normalises = pre.norm_type not in (None, "no_preprocess")
     if normalises:
         variants[NORM_REMOVED] = lambda x: x.astype(np.float32)
@@ -284,6 +321,9 @@ def _classifier_verdict(
     scores = []
     for v, p in stacked.items():
         top = p.max(axis=1)
+        diff = top - given_top
+        spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+        z = float(diff.mean() / (spread / math.sqrt(diff.size))) if spread > 0 else 0.0
         entropy = float(np.mean(-np.sum(p * np.log(np.clip(p, 1e-12, 1.0)), axis=1)))
         scores.append(
             VariantScore(
@@ -295,6 +335,7 @@ def _classifier_verdict(
                 output_mean=float(flat[v].mean()),
                 output_std=float(flat[v].std()),
                 decisiveness=None,
+                paired_z=z,
             )
         )
     best = max(scores, key=lambda s: s.mean_top1 or 0.0)
