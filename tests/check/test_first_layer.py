@@ -99,3 +99,15 @@ def test_bluer_than_natural_data_gives_ptq001_without_evaluation_images():
     assert finding.severity.value == "major"
     assert [c.fix for c in finding.remedy.inputs] == [InputFix.SWAP_CHANNELS]
     assert ptq001_channel_order_mismatch.check(_context("good")) == []
+
+
+def test_non_finite_samples_are_left_out_and_the_analysis_goes_on():
+    from ptqtui.diagnosis import diagnose
+
+    scenario = find_scenario("nan_files")
+    report = diagnose(Request(config=scenario.config, quiet=True, sensitivity_samples=2))
+    assert any(f.code == "PTQ106" for f in report.findings)
+    analysis = report.analysis
+    assert analysis is not None and analysis.quality is not None
+    assert analysis.quality.top1_agreement == 1.0  # 4 NaN samples no longer disagree
+    assert any("NaN/Inf left out" in note for note in analysis.notes)
