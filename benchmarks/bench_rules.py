@@ -42,9 +42,42 @@ class CaseResult:
     error: str | None = None
 
 
+def rules_only(case_dir: Path, probe_samples: int) -> dict:
+    """The pipeline, data and config rules alone (no simulator, no plan): a report-like dict."""
+    from ptqtui.check.context import Context
+    from ptqtui.check.engine import run_rules
+    from ptqtui.check.registry import load_rules
+    from ptqtui.inputs.resolve import load_inputs
+    from ptqtui.request import Request
+
+    rules = tuple(r for r in load_rules(entry_points=False) if r.info.category != "numerics")
+    inputs = load_inputs(Request(config=case_dir / "config.yaml", quiet=True))
+    run = run_rules(Context.from_inputs(inputs, probe_samples=probe_samples), rules)
+    findings = [
+        {
+            "code": f.code,
+            "severity": f.severity.value,
+            "remedy": {"inputs": [{"fix": c.fix.value} for c in f.remedy.inputs]}
+            if f.remedy is not None
+            else None,
+        }
+        for f in run.findings
+    ]
+    # the plan's first step is the first pipeline finding by severity, then code
+    ordered = sorted(
+        (f for f in findings if RANKS[f["severity"]] >= RANKS["minor"]),
+        key=lambda f: (-RANKS[f["severity"]], f["code"]),
+    )
+    steps = [{"title": f["code"], "remedy": f["remedy"]} for f in ordered[:1]]
+    return {"findings": findings, "plan": {"steps": steps}}
+
+
 def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
     """ptqtui on one case; the JSON report read back and scored against case.json."""
     spec = json.loads((case_dir / "case.json").read_text())
+    if args.rules_only:
+        start = time.perf_counter()
+        return score(spec, rules_only(case_dir, args.probe_samples), time.perf_counter() - start)
     cmd = [
         str(ROOT / ".venv" / "bin" / "ptqtui"),
         "-c",
@@ -68,7 +101,13 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
         return CaseResult(
             spec["model"], spec["case"], kinds, len(planted), 0, (), None, (), "", seconds, tail
         )
-    doc = json.loads(proc.stdout)
+    return score(spec, json.loads(proc.stdout), seconds)
+
+
+def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
+    """One report scored against its case.json."""
+    kinds = tuple(p["kind"] for p in spec["planted"]) or ("correct",)
+    planted = [p for p in spec["planted"] if p["severity"] == "critical"]
     findings = doc.get("findings", [])
     sev = defaultdict(int)
     for f in findings:
@@ -86,7 +125,11 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
     )
     steps = (doc.get("plan") or {}).get("steps") or []
     first = steps[0] if steps else None
-    first_fixes = [c["fix"] for c in ((first or {}).get("remedy") or {}).get("inputs", [])]
+    remedy = (first or {}).get("remedy")
+    if remedy is None and first is not None:  # a step without its own remedy: its finding's
+        codes = first.get("codes") or []
+        remedy = next((f.get("remedy") for f in findings if codes and f["code"] == codes[0]), None)
+    first_fixes = [c["fix"] for c in (remedy or {}).get("inputs", [])]
     expected_first = spec.get("first_fix")
     first_ok = None if expected_first is None else expected_first in first_fixes
     return CaseResult(
@@ -137,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensitivity-samples", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="run the pipeline/data/config rules in this process (no simulator, no plan)",
+    )
+    parser.add_argument("--probe-samples", type=int, default=32)
     args = parser.parse_args(argv)
     case_dirs = sorted((args.cache / "cases").glob("*/*/case.json"))
     if not case_dirs:
