@@ -113,7 +113,8 @@ def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
     for f in findings:
         sev[f["code"]] = max(sev[f["code"]], RANKS[f["severity"]])
     found_critical = sum(sev.get(p["code"], -1) >= RANKS["critical"] for p in planted)
-    planted_codes = {p["code"] for p in spec["planted"] if p["severity"] == "critical"}
+    # a planted code graded above its planted severity is over-graded, not a false critical
+    planted_codes = {p["code"] for p in spec["planted"]}
     false_critical = tuple(
         sorted(
             {
