@@ -57,7 +57,10 @@ def rules_only(case_dir: Path, probe_samples: int) -> dict:
         {
             "code": f.code,
             "severity": f.severity.value,
-            "remedy": {"inputs": [{"fix": c.fix.value} for c in f.remedy.inputs]}
+            "remedy": {
+                "inputs": [{"fix": c.fix.value} for c in f.remedy.inputs],
+                "config": [{"key": e.key, "new": e.new} for e in f.remedy.config],
+            }
             if f.remedy is not None
             else None,
         }
@@ -131,6 +134,10 @@ def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
         codes = first.get("codes") or []
         remedy = next((f.get("remedy") for f in findings if codes and f["code"] == codes[0]), None)
     first_fixes = [c["fix"] for c in (remedy or {}).get("inputs", [])]
+    # the config's own normalisation turned on is the typed form of "add the normalisation"
+    for edit in (remedy or {}).get("config", []):
+        if edit.get("key") == "input_parameters.norm_type" and edit.get("new") != "no_preprocess":
+            first_fixes.append("add-normalisation")
     expected_first = spec.get("first_fix")
     first_ok = None if expected_first is None else expected_first in first_fixes
     return CaseResult(

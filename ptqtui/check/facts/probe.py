@@ -334,7 +334,10 @@ def verdict(
     # Heads that are not classifiers: no generic measure says which input is right (scaled-up
     # inputs saturate a sigmoid head, which looks "decisive"), so the statistics are reported
     # and the verdict stays undetermined; the rules then rely on the data statistics.
-    scale = _scale_choice(scores, lambda s: -len(VARIANT_FIXES.get(s.variant, ())))
+    # fewest fixes first; between equals, the training's normalisation over a bare rescale
+    scale = _scale_choice(
+        scores, lambda s: (-len(VARIANT_FIXES.get(s.variant, ())), s.variant == NORM_ADDED)
+    )
     if scale is not None:
         return ProbeVerdict(
             input_name, False, samples, tuple(scores), scale, 0.0, ProbeStrength.STRONG
