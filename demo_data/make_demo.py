@@ -511,6 +511,25 @@ def prep_nhwc_u8(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[None])
 
 
+def prep_unit_nhwc_f32(img: np.ndarray) -> np.ndarray:
+    """skimage floats in 0..1, and HWC as skimage holds them: two mistakes at once."""
+    return np.ascontiguousarray(img[None].astype(np.float32) / 255.0)
+
+
+NAN_FILES = (3, 11, 17, 29)  # files of the nan_files scenario that hold NaN or Inf
+
+
+def nan_files(images: np.ndarray) -> list[np.ndarray]:
+    """Correct float32 values; a few files carry NaN/Inf (a failed resize or division)."""
+    out = []
+    for index, img in enumerate(images):
+        arr = prep_rgb_u8(img).astype(np.float32)
+        if index in NAN_FILES:
+            arr[0, :, 5:9, 5:9] = np.nan if index % 2 else np.inf
+        out.append(arr)
+    return out
+
+
 # Each scenario: config changes from the good config, its calibration data, what must fire.
 # data: None for the shared clean folder, else (folder name, preparation, dtype, count, kind).
 SCENARIOS: dict[str, dict] = {
@@ -597,6 +616,40 @@ SCENARIOS: dict[str, dict] = {
         "data": None,
         "must_fire": [("PTQ304", "minor")],
     },
+    "bgr_no_eval": {
+        "title": "BGR .bin files for an rgb config, no evaluation set",
+        "about": "The bgr_swap mistake as most users meet it: no labelled evaluation images. "
+        "The data is bluer than natural images and swapping it changes the model's answers.",
+        "config": {},
+        "data": None,
+        "cal_dir": "../bgr_swap/calibration_data_rgb",  # the same files: the demo stays small
+        "must_fire": [("PTQ001", "major")],
+        "eval": False,
+    },
+    "missing_norm": {
+        "title": "norm_type no_preprocess with raw 0..255 data",
+        "about": "The model was trained on ImageNet-normalised input, but the config turns the "
+        "converter's normalisation off and the data is raw pixels: nothing normalises.",
+        "config": {"norm_type": "no_preprocess"},
+        "data": None,
+        "must_fire": [("PTQ003", "critical")],
+    },
+    "unit_nhwc": {
+        "title": "0..1 floats written NHWC",
+        "about": "skimage floats (0..1) written as skimage holds them (HWC): two mistakes at "
+        "once; only x255 and reading NHWC together give the model its images back.",
+        "config": {"cal_data_type": "float32"},
+        "data": ("calibration_data_f32", prep_unit_nhwc_f32, "float32", N_CALIB_F32, "clean"),
+        "must_fire": [("PTQ003", "critical"), ("PTQ102", "critical")],
+    },
+    "nan_files": {
+        "title": "4 of 40 float32 files hold NaN or Inf",
+        "about": "Correct float32 data, but 4 files carry NaN/Inf values: they are reported and "
+        "left out; the analysis goes on with the rest.",
+        "config": {"cal_data_type": "float32"},
+        "data": ("calibration_data_f32", None, "float32", N_CALIB_F32, "nan"),
+        "must_fire": [("PTQ106", "major")],
+    },
     "bad_config": {
         "title": "illegal value, unknown node, per_channel under default",
         "about": "Three config mistakes, each on its own line: `compile_mode: speed` (not "
@@ -621,6 +674,10 @@ ORDER = (
     "per_tensor_loss",
     "sensitive_tail",
     "bad_config",
+    "bgr_no_eval",
+    "missing_norm",
+    "unit_nhwc",
+    "nan_files",
 )
 ABNORMAL = {  # file index -> what it is
     7: "over-exposed",
@@ -646,7 +703,7 @@ def config_text(name: str, spec: dict) -> str:
     bad = changes == "bad"
     changes = {} if bad else changes
     data = spec["data"]
-    cal_dir = f"../../{SHARED_CAL_DIR}" if data is None else data[0]
+    cal_dir = spec.get("cal_dir") or (f"../../{SHARED_CAL_DIR}" if data is None else data[0])
     cal_type = changes.get("cal_data_type", "uint8")
     lines = [
         f"# ptqtui demo scenario {name}: {spec['title']}",
@@ -674,10 +731,17 @@ def config_text(name: str, spec: dict) -> str:
         "  input_type_rt: rgb",
         "  input_layout_rt: NCHW",
         f"  input_shape: 1x3x{SIZE}x{SIZE}",
-        "  # the model was trained on (x/255 - mean)/std with ImageNet mean and std",
-        "  norm_type: data_mean_and_scale",
-        f"  mean_value: {_fmt_values(MEAN_VALUE)}",
-        f"  scale_value: {_fmt_values(SCALE_VALUE)}",
+    ]
+    if changes.get("norm_type") == "no_preprocess":
+        lines += ["  norm_type: no_preprocess"]
+    else:
+        lines += [
+            "  # the model was trained on (x/255 - mean)/std with ImageNet mean and std",
+            "  norm_type: data_mean_and_scale",
+            f"  mean_value: {_fmt_values(MEAN_VALUE)}",
+            f"  scale_value: {_fmt_values(SCALE_VALUE)}",
+        ]
+    lines += [
         "",
         "calibration_parameters:",
         f"  cal_data_dir: {cal_dir}",
@@ -711,6 +775,8 @@ def expected_json(spec: dict) -> str:
         "no_other_critical": True,
         "max_severity_otherwise": "minor" if good else None,
     }
+    if spec.get("eval") is False:
+        doc["eval"] = False  # ptqtui demo runs it without the evaluation images
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -770,6 +836,12 @@ def write_data(log: Callable[[str], None]) -> None:
         (folder / "expected.json").write_text(expected_json(spec), encoding="utf-8")
         if spec["data"] is not None:
             sub, prep, dtype, count, kind = spec["data"]
+            if kind == "nan":
+                folder_nan = folder / sub
+                folder_nan.mkdir(parents=True, exist_ok=True)
+                for i, arr in enumerate(nan_files(x_cal[:count])):
+                    arr.tofile(folder_nan / f"sign_{i:03d}.bin")
+                continue
             images = _abnormal(x_cal) if kind == "abnormal" else x_cal
             _write_bins(folder / sub, images[:count], prep, dtype)
     index = {"default": DEFAULT_SCENARIO, "order": list(ORDER)}

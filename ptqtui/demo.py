@@ -58,7 +58,10 @@ def find_scenario(name: str | None) -> Scenario:
     folder = demo_dir() / "scenarios" / chosen
     expected = folder / "expected.json"
     title = ""
+    with_eval = True  # a scenario's expected.json may say "eval": false (no evaluation set)
     if expected.exists():
-        title = json.loads(expected.read_text(encoding="utf-8")).get("title", "")
+        doc = json.loads(expected.read_text(encoding="utf-8"))
+        title, with_eval = doc.get("title", ""), bool(doc.get("eval", True))
     eval_dir = demo_dir() / "eval"
-    return Scenario(chosen, title, folder / "config.yaml", eval_dir if eval_dir.is_dir() else None)
+    usable = with_eval and eval_dir.is_dir()
+    return Scenario(chosen, title, folder / "config.yaml", eval_dir if usable else None)

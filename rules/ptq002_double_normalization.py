@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ptqtui.rules._remedies import config_remedy, edit, input_remedy
 
 from ptqtui.check.context import NORM_REMOVED, ProbeVerdict
+from ptqtui.check.facts.probe import ProbeStrength
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 from ptqtui.remedy import InputFix
@@ -88,6 +89,10 @@ def check(ctx: Context) -> list[Finding]:
                 )
             )
         strong = confirmed and verdict is not None and verdict.strength == "strong"
+        # one arbitration per input: when the float model clearly prefers another explanation
+        # (x255, the other layout, ...), that explanation is the finding, not this one
+        if not model_norm and _other_explanation(verdict):
+            continue
         # the model's response alone (no reason in the data or the graph) counts only when it is
         # decisive: a moderate preference is within what a colour-sensitive model shows on noise
         if not reasons and not strong:
@@ -138,6 +143,14 @@ def _verdict(ctx: Context, name: str) -> ProbeVerdict | None:
         if v.input == name:
             return v
     return None
+
+
+def _other_explanation(verdict: ProbeVerdict | None) -> bool:
+    return (
+        verdict is not None
+        and verdict.strength is ProbeStrength.STRONG
+        and verdict.preferred != NORM_REMOVED
+    )
 
 
 def _stats(ctx: Context, name: str) -> DataStats | None:

@@ -15,9 +15,10 @@ from ptqtui.check.context import (
     TIMES_255,
     ProbeVerdict,
 )
+from ptqtui.check.facts.probe import DIV_255_OTHER_LAYOUT, TIMES_255_OTHER_LAYOUT
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
-from ptqtui.remedy import InputFix
+from ptqtui.remedy import InputChange, InputFix, Remedy
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context, DataStats
@@ -103,6 +104,13 @@ def _expected_scale(ctx: Context, spec: InputSpec, name: str) -> tuple[str | Non
     return None, ""
 
 
+def _winner_remedy(ctx: Context, name: str, verdict: ProbeVerdict) -> Remedy | None:
+    """Every data fix of the explanation the float model prefers (e.g. x255 and read NHWC)."""
+    layout = next((lay.layout for lay in ctx.calibration.layouts if lay.name == name), None)
+    fixes = verdict.fixes(verdict.preferred, layout)
+    return Remedy(inputs=tuple(InputChange(f, input=name) for f in fixes)) if fixes else None
+
+
 def _fmt(values: tuple[float, ...] | None) -> str:
     return " ".join(f"{v:.4g}" for v in values) if values else "-"
 
@@ -126,11 +134,12 @@ def _unit_data(
 ) -> Finding | None:
     if stats.full_scale != 1.0 or stats.integral:
         return None
-    confirmed = verdict is not None and verdict.preferred == TIMES_255
+    confirmed = verdict is not None and verdict.preferred in (TIMES_255, TIMES_255_OTHER_LAYOUT)
     if expects[0] != "255" and not confirmed:
         return None
     strong = confirmed and verdict is not None and verdict.strength == "strong"
     why = expects[1] or "the float model"
+    remedy = _winner_remedy(ctx, name, verdict) if confirmed and verdict else None
     return RULE.finding(
         f"the calibration data of input {name} lies in 0..1 (skimage-style floats) but {why} "
         "expects 0..255 pixels",
@@ -138,8 +147,8 @@ def _unit_data(
         severity=Severity.CRITICAL if strong or expects[0] == "255" else Severity.MAJOR,
         fix="Multiply the data by 255 before writing it (or read it with OpenCV as uint8), "
         "keeping mean_value/scale_value in pixel units.",
-        remedy=input_remedy(InputFix.SCALE_X255, name),
-        measured=verdict.measured(TIMES_255) if confirmed and verdict else None,
+        remedy=remedy or input_remedy(InputFix.SCALE_X255, name),
+        measured=verdict.measured(verdict.preferred) if confirmed and verdict else None,
     )
 
 
@@ -153,8 +162,9 @@ def _pixel_data(
 ) -> Finding | None:
     if stats.full_scale != 255.0:
         return None
-    confirmed = verdict is not None and verdict.preferred == DIV_255
+    confirmed = verdict is not None and verdict.preferred in (DIV_255, DIV_255_OTHER_LAYOUT)
     strong = confirmed and verdict is not None and verdict.strength == "strong"
+    remedy = _winner_remedy(ctx, name, verdict) if confirmed and verdict else None
     # 0..255 data is the normal case: only an expectation of 0..1 or a decisive response count
     if expects[0] != "1" and not strong:
         return None
@@ -165,8 +175,8 @@ def _pixel_data(
         severity=Severity.CRITICAL if strong or expects[0] == "1" else Severity.MAJOR,
         fix="Keep the data in pixels and express mean_value/scale_value in pixel units "
         "(mean x 255, scale / 255), or divide the data by 255.",
-        remedy=input_remedy(InputFix.SCALE_DIV255, name),
-        measured=verdict.measured(DIV_255) if confirmed and verdict else None,
+        remedy=remedy or input_remedy(InputFix.SCALE_DIV255, name),
+        measured=verdict.measured(verdict.preferred) if confirmed and verdict else None,
     )
 
 

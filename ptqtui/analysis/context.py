@@ -281,8 +281,14 @@ def build_context(
         raise AnalysisUnavailable(f"onnxruntime cannot run the model: {first}") from exc
     convert = model_ready(inputs)
 
+    non_finite: list[str] = []
+
     def samples() -> Iterator[dict[str, np.ndarray]]:
         for s in source.iter_samples():
+            # NaN/Inf samples (PTQ106 names them) are left out of calibration and measurement
+            if any(a.dtype.kind == "f" and not np.isfinite(a).all() for a in s.arrays.values()):
+                non_finite.append(s.files[0].name)
+                continue
             yield convert(s.arrays)
 
     keep = max(sensitivity_samples, SEARCH_SAMPLES, AGREEMENT_SAMPLES)
@@ -291,6 +297,11 @@ def build_context(
         raise AnalysisUnavailable("no calibration sample could be read")
     if source.unreadable:
         notes.append(f"{len(source.unreadable)} calibration file(s) unreadable and skipped")
+    if non_finite:
+        notes.append(
+            f"{len(non_finite)} calibration sample(s) with NaN/Inf left out of calibration and "
+            "measurement (PTQ106)"
+        )
     settings = settings_from_config(inputs.config, flags, graph=inputs.graph)
     scheme = sim.scheme(settings)
     if scheme.unmatched:

@@ -13,6 +13,7 @@ from ptqtui.check.context import (
     MissingFact,
     ProbeStrength,
 )
+from ptqtui.check.facts.probe import DIV_255_OTHER_LAYOUT
 from ptqtui.diagnosis import diagnose
 from ptqtui.request import Request
 from tests.check.factories import heatmap_model, make_context, natural_images, to_nchw
@@ -27,6 +28,7 @@ def test_probe_on_clean_data_keeps_as_given(tmp_path):
         SWAPPED,
         DIV_255,
         OTHER_LAYOUT,
+        DIV_255_OTHER_LAYOUT,
         NORM_REMOVED,
     ]
     assert verdict.given.mean_top1 > 0.9

@@ -35,7 +35,12 @@ CODES = {
     "per_tensor_loss": {"PTQ301"},
     "sensitive_tail": {"PTQ304"},
     "bad_config": {"PTQ201", "PTQ203", "PTQ205"},
+    "bgr_no_eval": {"PTQ001"},
+    "missing_norm": {"PTQ003"},
+    "unit_nhwc": {"PTQ003", "PTQ102"},
+    "nan_files": {"PTQ106"},
 }
+WITHOUT_EVAL = {"bgr_no_eval"}  # expected.json "eval": false
 SEVERITIES = ("info", "minor", "major", "critical")
 
 
@@ -50,7 +55,9 @@ def test_index_lists_every_scenario_once_and_a_default():
 @pytest.mark.parametrize("name", sorted(CODES))
 def test_expected_json_is_well_formed(name):
     doc = json.loads((SCENARIOS / name / "expected.json").read_text(encoding="utf-8"))
-    assert set(doc) == {"title", "must_fire", "no_other_critical", "max_severity_otherwise"}
+    keys = {"title", "must_fire", "no_other_critical", "max_severity_otherwise"}
+    assert set(doc) == (keys | {"eval"} if name in WITHOUT_EVAL else keys)
+    assert doc.get("eval", True) is (name not in WITHOUT_EVAL)
     assert isinstance(doc["title"], str) and doc["title"]
     assert doc["no_other_critical"] is True
     codes = set()
@@ -94,7 +101,10 @@ def test_every_scenario_loads_through_the_foundation(name):
     scenario = find_scenario(name)
     inputs = load_inputs(Request(config=scenario.config, eval_dir=scenario.eval_dir))
     assert inputs.calibration is not None
-    assert inputs.eval_set is not None and len(inputs.eval_set) == 300
+    if name in WITHOUT_EVAL:
+        assert inputs.eval_set is None
+    else:
+        assert inputs.eval_set is not None and len(inputs.eval_set) == 300
     assert [t.name for t in inputs.graph.inputs] == ["images"]
     if name == "tofile_dtype":  # float32 files declared uint8: every size is wrong
         assert len(inputs.calibration) == 0
@@ -104,6 +114,9 @@ def test_every_scenario_loads_through_the_foundation(name):
     assert not inputs.calibration.mismatches
     samples = list(inputs.calibration.iter_samples(limit=3))
     assert samples and samples[0].arrays["images"].shape == (1, 3, 64, 64)
+    if name in ("unit_nhwc", "nan_files"):  # float32 files: 40 keep the folder small
+        assert len(inputs.calibration) == 40
+        return
     if name == "few_images":
         assert len(inputs.calibration) == 5
     elif name in ("double_norm", "skimage_range"):

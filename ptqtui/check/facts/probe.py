@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptqtui.check.facts.first_layer import FirstLayer, first_conv, off_scale
 from ptqtui.check.facts.forensics import other_layout_reader
 from ptqtui.check.facts.missing import MissingFact
 from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
 from ptqtui.check.facts.stats import channel_axis
 from ptqtui.progress import check_cancel, report
+from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
@@ -32,6 +34,10 @@ DIV_255 = "scaled /255"
 NORM_REMOVED = "config normalisation removed"
 NORM_ADDED = "ImageNet normalisation added"
 OTHER_LAYOUT = "bytes read in the other layout"  # NHWC files read NCHW, or the reverse
+# Combinations: two mistakes at once (0..1 floats written NHWC is a common pair); each single
+# fix alone leaves garbage, so only the pair explains such data
+TIMES_255_OTHER_LAYOUT = "scaled x255, bytes read in the other layout"
+DIV_255_OTHER_LAYOUT = "scaled /255, bytes read in the other layout"
 
 # Verdict thresholds on the mean top-1 probability (classifiers). A pipeline mistake moves
 # it by tens of points (0.4 -> 0.9 on the demo); sampling noise over 32 samples is a few.
@@ -40,11 +46,34 @@ STRONG_WINS = 0.75  # share of samples on which the alternative is more confiden
 WEAK_MARGIN = 0.05
 WEAK_WINS = 0.6
 
+# The first Conv's RMS this many decades outside the BatchNorm band (4x) says the data is on
+# another scale than the training's, whatever the outputs look like (first_layer.py)
+OFF_SCALE_DECADES = 0.6
+
+
+# A paired difference of top-1 probability this many standard errors from zero is a real
+# preference, not sampling noise (about p < 0.05 two-sided on 32 samples)
+PAIRED_Z = 2.0
+
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
 IMAGENET_SCALE_RGB = (1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225))
 COLOR_TYPES = ("rgb", "bgr")
 
 Variants = dict[str, Callable[[np.ndarray], np.ndarray]]
+
+# The data fixes that turn the samples as given into each variant (the finding's remedy)
+VARIANT_FIXES: dict[str, tuple[InputFix, ...]] = {
+    AS_GIVEN: (),
+    SWAPPED: (InputFix.SWAP_CHANNELS,),
+    TIMES_255: (InputFix.SCALE_X255,),
+    DIV_255: (InputFix.SCALE_DIV255,),
+    NORM_REMOVED: (InputFix.REMOVE_NORMALISATION,),
+    NORM_ADDED: (InputFix.ADD_NORMALISATION,),
+    OTHER_LAYOUT: (),  # the direction (NHWC or NCHW) depends on the declared layout
+    TIMES_255_OTHER_LAYOUT: (InputFix.SCALE_X255,),
+    DIV_255_OTHER_LAYOUT: (InputFix.SCALE_DIV255,),
+}
+LAYOUT_VARIANTS = (OTHER_LAYOUT, TIMES_255_OTHER_LAYOUT, DIV_255_OTHER_LAYOUT)
 
 
 class ProbeStrength(str, enum.Enum):
@@ -67,6 +96,9 @@ class VariantScore:
     output_mean: float
     output_std: float
     decisiveness: float | None  # heads in [0, 1]: mean |2p - 1|
+    # classifiers: mean per-sample gain of top-1 probability over as given, in standard errors
+    paired_z: float | None = None
+    first_rms: float | None = None  # median RMS of the first Conv's output (first_layer.py)
 
     def describe(self) -> str:
         if self.mean_top1 is not None:
@@ -79,6 +111,8 @@ class VariantScore:
         text = f"{self.variant}: output mean {self.output_mean:.4g}, std {self.output_std:.4g}"
         if self.decisiveness is not None:
             text += f", decisiveness {self.decisiveness:.3f}"
+        if self.first_rms is not None:
+            text += f", first conv RMS {self.first_rms:.3g}"
         return text
 
 
@@ -96,6 +130,14 @@ class ProbeVerdict:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", ProbeStrength(self.strength))
+
+    def fixes(self, variant: str, declared_layout: str | None) -> tuple[InputFix, ...]:
+        """The data fixes that turn the samples as given into `variant`."""
+        fixes = VARIANT_FIXES.get(variant, ())
+        if variant in LAYOUT_VARIANTS:
+            read = InputFix.READ_NCHW if declared_layout == "NHWC" else InputFix.READ_NHWC
+            fixes = (*fixes, read)
+        return fixes
 
     def score(self, variant: str) -> VariantScore | None:
         for s in self.scores:
@@ -149,6 +191,8 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
         if len(variants) < 2:
             continue
         outputs: dict[str, list[list[np.ndarray]]] = {v: [] for v in variants}
+        first = _first_layer(ctx, pre.input_name)
+        rms: dict[str, list[float]] = {v: [] for v in variants}
         for done, sample in enumerate(samples):
             check_cancel(ctx.cancel)
             report(ctx.progress, "model-response probe", done, len(samples), pre.input_name)
@@ -158,10 +202,24 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
                 feeds = dict(base)
                 feeds[pre.input_name] = make(x)
                 outputs[variant].append(model.run(feeds))
-        verdicts.append(verdict(pre.input_name, outputs, len(samples)))
+                if first is not None:
+                    rms[variant].append(first.rms(feeds[pre.input_name]))
+        medians = {v: float(np.nanmedian(r)) for v, r in rms.items() if r}
+        verdicts.append(verdict(pre.input_name, outputs, len(samples), medians))
     if not verdicts:
         raise MissingFact("no input the probe can vary (needs rgb/bgr/gray image inputs)")
     return tuple(verdicts)
+
+
+def _first_layer(ctx: Context, input_name: str) -> FirstLayer | None:
+    """The first-Conv runner of one input (None: no Conv right after the input)."""
+    conv = first_conv(ctx.graph, input_name)
+    if conv is None:
+        return None
+    try:
+        return FirstLayer(ctx.graph, conv)
+    except Exception:  # onnx's extractor and onnxruntime raise their own types
+        return None  # the probe goes on with the model's outputs alone
 
 
 def variants_for(ctx: Context, pre: Preprocessor) -> Variants:
@@ -182,6 +240,10 @@ def variants_for(ctx: Context, pre: Preprocessor) -> Variants:
     other = other_layout_reader(ctx.calibration, pre.input_name)
     if other is not None:
         variants[OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32))
+        if TIMES_255 in variants:
+            variants[TIMES_255_OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32) * 255.0)
+        if DIV_255 in variants:
+            variants[DIV_255_OTHER_LAYOUT] = lambda x: pre(other(x).astype(np.float32) / 255.0)
     normalises = pre.norm_type not in (None, "no_preprocess")
     if normalises:
         variants[NORM_REMOVED] = lambda x: x.astype(np.float32)
@@ -234,9 +296,13 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def verdict(
-    input_name: str, outputs: dict[str, list[list[np.ndarray]]], samples: int
+    input_name: str,
+    outputs: dict[str, list[list[np.ndarray]]],
+    samples: int,
+    first_rms: dict[str, float] | None = None,
 ) -> ProbeVerdict:
-    """The verdict from every variant's outputs (AS_GIVEN first)."""
+    """The verdict from every variant's outputs (AS_GIVEN first) and first-layer RMS."""
+    rms = first_rms or {}
     probs = {v: [class_probs(o) for o in outs] for v, outs in outputs.items()}
     flat = {
         v: np.concatenate([np.concatenate([np.ravel(o) for o in outs]) for outs in all_outs])
@@ -246,7 +312,7 @@ def verdict(
         stacked = {
             v: np.concatenate([p for p in plist if p is not None]) for v, plist in probs.items()
         }
-        return _classifier_verdict(input_name, stacked, flat, samples)
+        return _classifier_verdict(input_name, stacked, flat, samples, rms)
     scores = []
     for v, values in flat.items():
         finite = values[np.isfinite(values)]
@@ -262,14 +328,41 @@ def verdict(
                 output_mean=float(finite.mean()) if finite.size else math.nan,
                 output_std=float(finite.std()) if finite.size else math.nan,
                 decisiveness=decisive,
+                first_rms=rms.get(v),
             )
         )
     # Heads that are not classifiers: no generic measure says which input is right (scaled-up
     # inputs saturate a sigmoid head, which looks "decisive"), so the statistics are reported
     # and the verdict stays undetermined; the rules then rely on the data statistics.
+    # fewest fixes first; between equals, the training's normalisation over a bare rescale
+    scale = _scale_choice(
+        scores, lambda s: (-len(VARIANT_FIXES.get(s.variant, ())), s.variant == NORM_ADDED)
+    )
+    if scale is not None:
+        return ProbeVerdict(
+            input_name, False, samples, tuple(scores), scale, 0.0, ProbeStrength.STRONG
+        )
     return ProbeVerdict(
         input_name, False, samples, tuple(scores), AS_GIVEN, 0.0, ProbeStrength.NONE
     )
+
+
+def _scale_choice(scores: list[VariantScore], rank: Callable[[VariantScore], float]) -> str | None:
+    """The best-ranked variant that brings the first Conv back into the BatchNorm band, when
+    the data as given puts it far outside (None: the scale is right or cannot be told)."""
+    given = off_scale(scores[0].first_rms)
+    if given is None or given < OFF_SCALE_DECADES:
+        return None
+    inside = [s for s in scores[1:] if off_scale(s.first_rms) == 0.0 and s.variant != SWAPPED]
+    inside = [s for s in inside if s.variant not in LAYOUT_VARIANTS or _layout_only(s, scores)]
+    if not inside:
+        return None
+    return max(inside, key=rank).variant
+
+
+def _layout_only(candidate: VariantScore, scores: list[VariantScore]) -> bool:
+    """A layout combination counts only when the model's outputs prefer it (classifiers)."""
+    return candidate.paired_z is not None and candidate.paired_z >= PAIRED_Z
 
 
 def _classifier_verdict(
@@ -277,6 +370,7 @@ def _classifier_verdict(
     stacked: dict[str, np.ndarray],
     flat: dict[str, np.ndarray],
     samples: int,
+    rms: dict[str, float],
 ) -> ProbeVerdict:
     given = stacked[AS_GIVEN]
     given_top = given.max(axis=1)
@@ -284,6 +378,9 @@ def _classifier_verdict(
     scores = []
     for v, p in stacked.items():
         top = p.max(axis=1)
+        diff = top - given_top
+        spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+        z = float(diff.mean() / (spread / math.sqrt(diff.size))) if spread > 0 else 0.0
         entropy = float(np.mean(-np.sum(p * np.log(np.clip(p, 1e-12, 1.0)), axis=1)))
         scores.append(
             VariantScore(
@@ -295,7 +392,18 @@ def _classifier_verdict(
                 output_mean=float(flat[v].mean()),
                 output_std=float(flat[v].std()),
                 decisiveness=None,
+                paired_z=z,
+                first_rms=rms.get(v),
             )
+        )
+    # a confident answer on off-scale input is no evidence (a colour classifier stays sure of
+    # itself on raw pixels): when the first layer says the scale is wrong, that decides
+    scale = _scale_choice(scores, lambda s: s.mean_top1 or 0.0)
+    if scale is not None:
+        chosen = next(s for s in scores if s.variant == scale)
+        margin = (chosen.mean_top1 or 0.0) - (scores[0].mean_top1 or 0.0)
+        return ProbeVerdict(
+            input_name, True, samples, tuple(scores), scale, float(margin), ProbeStrength.STRONG
         )
     best = max(scores, key=lambda s: s.mean_top1 or 0.0)
     margin = (best.mean_top1 or 0.0) - (scores[0].mean_top1 or 0.0)
