@@ -536,7 +536,7 @@ def _lint(args: list[str]) -> int:
 
 
 def _log(args: list[str]) -> int:
-    from ptqtui.check.converter import log_command
+    from ptqtui.cli_log import log_command
 
     return log_command(args)
 

@@ -1,31 +1,24 @@
-"""`ptqtui log LOG`: what the converter's own log says, alone (no model, no data)."""
+"""The core of `ptqtui log LOG`: what the converter's own log says, alone (no model, no
+data): its facts and the converter rules' findings. The command line is `ptqtui.cli_log`;
+the report is `report.document.build_log`'s."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import html
-import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from ptqtui.analysis.converter import reading
 from ptqtui.check.context import Context
 from ptqtui.check.engine import run_rules
-from ptqtui.check.findings import Finding, Severity
+from ptqtui.check.findings import Finding
 from ptqtui.check.registry import load_rules
-from ptqtui.errors import UsageError
 from ptqtui.inputs.mapper_log import MapperLog, iter_worst_nodes, load_mapper_log
 
 LOG_SCHEMA = "ptqtui.converter-log/1"
-LOG_FORMATS = ("text", "md", "json", "html")
-FAIL_ON = ("critical", "major", "minor", "never")
 LOG_CATEGORY = "converter"
-EXIT_OK, EXIT_FINDINGS = 0, 1
 WORST_SHOWN = 10  # the converter's worst nodes listed
 
 # What a full run adds to the log alone: said once here, shown by every writer.
@@ -73,46 +66,6 @@ def read_log(path: Path, rule_dirs: Sequence[Path] = ()) -> LogReport:
     return LogReport(log, run.findings, tuple((s.code, s.reason) for s in run.skipped))
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def log_command(argv: Sequence[str], out: TextIO | None = None) -> int:
-    """`ptqtui log LOG`; returns the exit code (0, 1; unreadable logs raise PtqInputError)."""
-    parser = _Parser(
-        prog="ptqtui log",
-        description="Read the converter's hb_mapper_makertbin.log alone: samples, method, "
-        "node and output tables, and what they mean. Exit 0 nothing at or above --fail-on, "
-        "1 findings at or above it, 2 unreadable log.",
-    )
-    parser.add_argument("log", type=Path, metavar="LOG")
-    parser.add_argument("--report", choices=LOG_FORMATS, default="text")
-    parser.add_argument("-o", "--output", type=Path, metavar="PATH")
-    parser.add_argument("--fail-on", choices=FAIL_ON, default="critical")
-    parser.add_argument("--rules", type=Path, action="append", default=[], metavar="DIR")
-    parser.add_argument("--debug", action="store_true")
-    ns = parser.parse_args(list(argv))
-    report = read_log(ns.log, ns.rules)
-    if ns.output is not None:
-        from ptqtui.cli import write_atomically
-
-        write_atomically(ns.output, lambda fh: write_log_report(report, ns.report, fh))
-    else:
-        write_log_report(report, ns.report, out or sys.stdout)
-    if ns.fail_on == "never":
-        return EXIT_OK
-    threshold = Severity.parse(ns.fail_on)
-    return (
-        EXIT_FINDINGS
-        if report.findings and any(f.severity.at_least(threshold) for f in report.findings)
-        else EXIT_OK
-    )
-
-
-# ---------------------------------------------------------------- writers
-
-
 def summary_lines(log: MapperLog) -> list[str]:
     """What the log says, one fact a line (shared by the writers)."""
     lines = []
@@ -143,26 +96,14 @@ def summary_lines(log: MapperLog) -> list[str]:
     return lines
 
 
-def write_log_report(report: LogReport, fmt: str, out: TextIO) -> None:
-    if fmt == "json":
-        json.dump(report.to_json(), out, indent=2)
-        out.write("\n")
-    elif fmt == "md":
-        _write_md(report, out)
-    elif fmt == "html":
-        _write_html(report, out)
-    else:
-        _write_text(report, out)
-
-
-def _worst(log: MapperLog) -> list[tuple[str, str, str, str]]:
+def worst_rows(log: MapperLog) -> list[tuple[str, str, str, str]]:
     return [
         (n.name, n.type, f"{n.cosine:.6f}", n.dtype or "")
         for n in iter_worst_nodes(log, WORST_SHOWN)
     ]
 
 
-def _outputs(log: MapperLog) -> list[tuple[str, ...]]:
+def output_rows(log: MapperLog) -> list[tuple[str, ...]]:
     return [
         (
             o.name,
@@ -176,97 +117,8 @@ def _outputs(log: MapperLog) -> list[tuple[str, ...]]:
     ]
 
 
-def _finding_lines(f: Finding) -> list[str]:
-    lines = [f"[{f.severity.value}] {f.code} {f.message}"]
-    for e in f.evidence:
-        text = f"{e.what}: {e.observed}"
-        if e.expected:
-            text += f" (expected {e.expected})"
-        lines.append(f"    evidence: {text}")
-    if f.fix:
-        lines.append(f"    fix: {f.fix}")
-    if f.remedy is not None and not f.remedy.is_empty():
-        lines.append(f"    try: {f.remedy.describe()}")
-    return lines
-
-
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*header).rstrip()] + [fmt.format(*r).rstrip() for r in rows]
-
-
 OUTPUT_HEADER = ("output", "cosine", "L1", "L2", "Chebyshev", "reading")
 WORST_HEADER = ("node", "type", "cosine", "dtype")
-
-
-def _write_text(report: LogReport, out: TextIO) -> None:
-    log = report.log
-    for line in summary_lines(log):
-        out.write(f"{line}\n")
-    if log.outputs:
-        out.write("\nmodel outputs (the converter's measure):\n")
-        for line in _table(_outputs(log), OUTPUT_HEADER):
-            out.write(f"  {line}\n")
-    worst = _worst(log)
-    if worst:
-        out.write(f"\nlowest per-node cosine ({len(worst)} of {len(log.nodes)}):\n")
-        for line in _table(worst, WORST_HEADER):
-            out.write(f"  {line}\n")
-    out.write(f"\nfindings: {len(report.findings) or 'none'}\n")
-    for f in report.findings:
-        for line in _finding_lines(f):
-            out.write(f"  {line}\n")
-    for code, reason in report.skipped:
-        out.write(f"  skipped {code}: {reason}\n")
-    out.write("\nwith the model and data (ptqtui MODEL.onnx -c CONFIG --mapper-log LOG), also:\n")
-    for item in WOULD_ADD:
-        out.write(f"  - {item}\n")
-
-
-def _md_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    text = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
-    return text + "".join("| " + " | ".join((f"`{r[0]}`", *r[1:])) + " |\n" for r in rows)
-
-
-def _write_md(report: LogReport, out: TextIO) -> None:
-    log = report.log
-    out.write(f"# Converter log `{log.path.name}`\n\n")
-    for line in summary_lines(log):
-        out.write(f"- {line}\n")
-    if log.outputs:
-        out.write("\n## Model outputs\n\n" + _md_table(_outputs(log), OUTPUT_HEADER))
-    worst = _worst(log)
-    if worst:
-        out.write("\n## Lowest per-node cosine\n\n" + _md_table(worst, WORST_HEADER))
-    out.write("\n## Findings\n\n")
-    if not report.findings:
-        out.write("none\n")
-    for f in report.findings:
-        lines = _finding_lines(f)
-        out.write(f"- **{f.severity.value}** `{f.code}` {f.message}\n")
-        for line in lines[1:]:
-            out.write(f"  - {line.strip()}\n")
-    out.write("\n## With the model and data\n\n")
-    for item in WOULD_ADD:
-        out.write(f"- {item}\n")
-
-
-def _write_html(report: LogReport, out: TextIO) -> None:
-    out.write("<!doctype html><meta charset='utf-8'><title>ptqtui log</title>")
-    out.write(f"<h1>Converter log {html.escape(report.log.path.name)}</h1><ul>")
-    for line in summary_lines(report.log):
-        out.write(f"<li>{html.escape(line)}</li>")
-    out.write("</ul><h2>Findings</h2><ul>")
-    for f in report.findings:
-        lines = _finding_lines(f)
-        out.write(f"<li><b>{html.escape(lines[0])}</b><pre>")
-        out.write(html.escape("\n".join(line.strip() for line in lines[1:])))
-        out.write("</pre></li>")
-    out.write("</ul><h2>With the model and data</h2><ul>")
-    for item in WOULD_ADD:
-        out.write(f"<li>{html.escape(item)}</li>")
-    out.write("</ul>\n")
 
 
 def _finding_json(f: Finding) -> dict[str, object]:

@@ -20,6 +20,7 @@ from ptqtui.report.pictures import NODES_PER_FINDING, PictureKind, pictures
 
 if TYPE_CHECKING:
     from ptqtui.check.commands import LintResult
+    from ptqtui.check.converter import LogReport
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
 
@@ -204,6 +205,41 @@ def finding_blocks(f: Finding) -> list[Block]:
     if rows:
         out.append(KeyValues(tuple(rows)))
     return out
+
+
+def build_log(report: LogReport) -> list[Block]:
+    """`ptqtui log`: the log's facts, its output and worst-node tables, the converter rules'
+    findings (as in a diagnosis), and what a run with the model and data would add."""
+    from ptqtui.check.converter import (
+        OUTPUT_HEADER,
+        WORST_HEADER,
+        WOULD_ADD,
+        output_rows,
+        summary_lines,
+        worst_rows,
+    )
+
+    log = report.log
+    blocks: list[Block] = [Heading(1, f"Converter log {log.path.name}")]
+    blocks += [Para(line) for line in summary_lines(log)]
+    outputs = output_rows(log)
+    if outputs:
+        blocks.append(Heading(2, "Model outputs (the converter's measure)"))
+        numeric = (False, True, True, True, True, False)
+        blocks.append(Table(OUTPUT_HEADER, tuple(outputs), numeric))
+    worst = worst_rows(log)
+    if worst:
+        blocks.append(Heading(2, f"Lowest per-node cosine ({len(worst)} of {len(log.nodes)})"))
+        blocks.append(Table(WORST_HEADER, tuple(worst), (False, False, True, False)))
+    blocks.append(Heading(2, f"Findings ({severity_counts(report.findings) or 'none'})"))
+    for f in report.findings:
+        blocks += finding_blocks(f)
+    blocks += [Para(f"skipped {code}: {reason}", "muted") for code, reason in report.skipped]
+    blocks.append(
+        Heading(2, "With the model and data (ptqtui MODEL.onnx -c CONFIG --mapper-log LOG)")
+    )
+    blocks += [Para(f"- {item}") for item in WOULD_ADD]
+    return blocks
 
 
 def build_lint(results: Sequence[LintResult]) -> list[Block]:

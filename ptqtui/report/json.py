@@ -13,6 +13,7 @@ from ptqtui.diagnosis import Diagnosis
 
 if TYPE_CHECKING:
     from ptqtui.check.commands import LintResult
+    from ptqtui.check.converter import LogReport
 
 LINT_SCHEMA = "ptqtui.lint/1"
 
@@ -46,3 +47,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def write_log_json(report: LogReport, out: TextIO) -> None:
+    """`ptqtui log --report json`: the log's facts, findings and what a full run adds."""
+    json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
+    out.write("\n")
