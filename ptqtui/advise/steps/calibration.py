@@ -19,6 +19,7 @@ from ptqtui.advise.steps.common import (
     State,
     cos,
     fmt,
+    gains,
     grade,
     sets_flag,
     touches_calibration,
@@ -81,7 +82,13 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
     )
     steps: list[Draft] = []
     current = state
-    method_ok = cos(best_m) - cos(start_m) > noise and best_s != start
+    method_ok = gains(start_m, best_m, noise) and best_s != start
+    if best_s != start and cos(best_m) - cos(start_m) > noise and not method_ok:
+        evidence = (
+            *evidence,
+            f"{best_s.describe()} gains cosine beyond the noise but loses accuracy on the "
+            f"labelled images ({fmt(start_m)} -> {fmt(best_m)}): not recommended",
+        )
     if (
         method_ok
         and not start.per_channel
@@ -145,7 +152,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
             continue
         noise_f = meter.noise(current.remedy, current.measure, r, m)
         line = f"{s.describe()}: {fmt(m)} (without {flag}: {fmt(flag_base.measure)})"
-        if cos(m) - cos(current.measure) > noise_f:
+        if gains(current.measure, m, noise_f):
             remedy = Remedy(settings=settings_delta(current.settings, s))
             steps.append(
                 Draft(
