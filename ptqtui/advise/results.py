@@ -27,7 +27,7 @@ class Pipeline(enum.StrEnum):
     """Which pipeline a step's figures were measured through."""
 
     AS_WRITTEN = "as written"  # the user's data and config as they are
-    FIXED = "with the pipeline fixes above"  # the emulated fixes of the earlier steps applied
+    FIXED = "as fixed above"  # the emulated fixes of the earlier steps applied
     WRITTEN_THEN_FIXED = "as written, then as fixed"  # a pipeline fix: before and after it
 
 

@@ -755,7 +755,7 @@ def test_measured_on_says_samples_reference_and_pipeline() -> None:
     on = MeasuredOn(Pipeline.FIXED, samples=32, labelled=300, fixes=("swap channels (PTQ001)",))
     assert on.describe() == (
         "quantized vs float on 32 calibration samples, top-1 on 300 labelled images, "
-        "pipeline with the pipeline fixes above (swap channels (PTQ001))"
+        "pipeline as fixed above (swap channels (PTQ001))"
     )
     on = MeasuredOn(Pipeline.WRITTEN_THEN_FIXED, Reference.LABELS, labelled=300)
     assert on.describe() == (
