@@ -186,7 +186,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
                 stage=PlanStage.CALIBRATION,
                 title=f"Keep the calibration ({start.describe()})",
                 action="No calibration change: none beats the configured one by more than "
-                "the measurement noise.",
+                "the measurement noise without losing accuracy.",
                 why="The reference's calibration order was tried in the simulator.",
                 severity=Severity.INFO,
                 evidence=evidence,
@@ -207,16 +207,18 @@ def _from_sweep(state: State, env: Env) -> tuple[list[Draft], State]:
     if chosen is None:
         return [], state
     best = max(rows, key=lambda r: r.cosine if not math.isnan(r.cosine) else -1.0)
-    noise = max(MIN_GAIN, chosen.noise or 0.0, best.noise or 0.0)
+    # two rows measured apart: the noise of their difference is their spreads added
+    noise = max(MIN_GAIN, math.hypot(chosen.noise or 0.0, best.noise or 0.0))
     before = Measure(chosen.cosine, chosen.top1, chosen.agreement, chosen.noise)
     after = Measure(best.cosine, best.top1, best.agreement, best.noise)
     trend = ", ".join(f"{r.label} {r.cosine:.4f}" for r in rows)
-    if best is chosen or best.cosine - chosen.cosine <= noise:
+    if best is chosen or not gains(before, after, noise):
         return [
             Draft(
                 PlanStage.CALIBRATION,
                 f"Keep the calibration ({chosen.label})",
-                "No calibration change: none beats the configured one by more than the noise.",
+                "No calibration change: none beats the configured one by more than the noise "
+                "without losing accuracy.",
                 "The method sweep measured the reference's calibration order.",
                 Severity.INFO,
                 (f"sweep (cosine): {trend}",),
