@@ -4,6 +4,7 @@ routes; findings speak through their remedies only."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -762,3 +763,13 @@ def test_measured_on_says_samples_reference_and_pipeline() -> None:
         "top-1 vs the labels on 300 labelled images fed through the pipeline as written, "
         "then as fixed"
     )
+
+
+def test_what_a_step_was_measured_on_survives_a_saved_report(tmp_path: Path) -> None:
+    from ptqtui.advise.results import Plan
+    from ptqtui.diagnosis import _decode, _encode
+
+    fake = FakeWhatIf(0.98, {InputFix.SWAP_CHANNELS: -0.01, "deployed": 0.133})
+    plan = make_plan([swap_finding()], analysis("large", 0.98), fake, config(tmp_path))
+    assert plan.steps[0].measured_on is not None and plan.start is not None
+    assert _decode(Plan, json.loads(json.dumps(_encode(plan)))) == plan
