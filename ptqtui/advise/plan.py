@@ -36,7 +36,7 @@ from ptqtui.advise.patch import (
     settings_changes,
     unified_diff,
 )
-from ptqtui.advise.results import Measure, Plan, PlanStage, PlanStep
+from ptqtui.advise.results import Measure, MeasuredOn, Pipeline, Plan, PlanStage, PlanStep
 from ptqtui.advise.steps.calibration import calibration_steps
 from ptqtui.advise.steps.calibration_set import calibration_set_steps
 from ptqtui.advise.steps.common import Draft, Env, Meter, State
@@ -125,10 +125,24 @@ def build_plan(
     if measure is None and quality is not None:
         measure = Measure(quality.output_cosine, quality.top1_quant, quality.top1_agreement)
     state = State(Remedy(), base, measure)
+    start = measure
+    samples, labelled = whatif.counts() if whatif is not None else (None, None)
     drafts: list[Draft] = []
     for stage in STAGES:
+        fixes = state.fixes
         more, state = stage(state, env)
-        drafts += more
+        on = MeasuredOn(
+            Pipeline.FIXED if fixes else Pipeline.AS_WRITTEN,
+            samples=samples,
+            labelled=labelled or None,
+            fixes=fixes,
+        )
+        drafts += [
+            dataclasses.replace(d, measured_on=on)
+            if d.measured_on is None and (d.before is not None or d.after is not None)
+            else d
+            for d in more
+        ]
     report(progress, "planning", 1, 1)
     if state.fixes:
         note = (
@@ -165,6 +179,7 @@ def build_plan(
         reached=state.measure,
         config_diff=diff,
         patched_config=patched,
+        start=start,
     )
 
 
@@ -184,6 +199,7 @@ def _numbered(number: int, d: Draft) -> PlanStep:
         codes=d.codes,
         tried=d.tried,
         remedy=d.remedy,
+        measured_on=d.measured_on,
     )
 
 

@@ -9,7 +9,7 @@ from ptqtui.analysis.results import Measure
 from ptqtui.check.findings import Severity
 from ptqtui.remedy import Remedy
 
-__all__ = ["Measure", "Plan", "PlanStage", "PlanStep"]
+__all__ = ["Measure", "MeasuredOn", "Pipeline", "Plan", "PlanStage", "PlanStep", "Reference"]
 
 
 class PlanStage(enum.StrEnum):
@@ -21,6 +21,49 @@ class PlanStage(enum.StrEnum):
     PRECISION = "precision"  # int16 nodes, the tail on the CPU, high-precision outputs
     NODES = "nodes"  # what the node analysis says
     QAT = "qat"  # when nothing reaches the target
+
+
+class Pipeline(enum.StrEnum):
+    """Which pipeline a step's figures were measured through."""
+
+    AS_WRITTEN = "as written"  # the user's data and config as they are
+    FIXED = "as fixed above"  # the emulated fixes of the earlier steps applied
+    WRITTEN_THEN_FIXED = "as written, then as fixed"  # a pipeline fix: before and after it
+
+
+class Reference(enum.StrEnum):
+    """What a step's figures compare the quantized model with."""
+
+    FLOAT = "float"  # the float model on the same samples (cosine, agreement, top-1 with labels)
+    LABELS = "labels"  # the labels of the evaluation images only (a pipeline fix's before/after)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredOn:
+    """What a step's before and after were measured on: the pipeline, the reference, the
+    samples (cosine: calibration samples; top-1: labelled images)."""
+
+    pipeline: Pipeline
+    reference: Reference = Reference.FLOAT
+    samples: int | None = None  # calibration samples behind the cosine
+    labelled: int | None = None  # labelled images behind top-1
+    fixes: tuple[str, ...] = ()  # the pipeline fixes applied: "swap channels (PTQ001)"
+
+    def describe(self) -> str:
+        """One line: "quantized vs float on 32 calibration samples, pipeline as written"."""
+        if self.reference is Reference.LABELS:
+            images = f"{self.labelled} labelled images" if self.labelled else "labelled images"
+            head = f"top-1 vs the labels on {images} fed through the pipeline"
+        else:
+            samples = f"{self.samples} calibration samples" if self.samples else "the samples"
+            head = f"quantized vs float on {samples}"
+            if self.labelled:
+                head += f", top-1 on {self.labelled} labelled images"
+            head += ", pipeline"
+        line = f"{head} {self.pipeline.value}"
+        if self.fixes and self.pipeline is not Pipeline.AS_WRITTEN:
+            line += f" ({', '.join(self.fixes)})"
+        return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +81,52 @@ class PlanStep:
     codes: tuple[str, ...] = ()  # the findings this step answers
     tried: bool = False  # the simulator applied the change and measured it
     remedy: Remedy | None = None  # the change, typed
+    measured_on: MeasuredOn | None = None  # what `before` and `after` were measured on
+
+    @property
+    def actionable(self) -> bool:
+        """Whether the step asks for a change (not "keep it as it is", not a note)."""
+        return self.severity is not Severity.INFO
+
+    def effect(self) -> str | None:
+        """The measured effect in one line, with what it was measured on; None: not measured.
+
+        A pipeline fix compares top-1 against the labels only: before and after it the float
+        model sees different data, so their cosines have different references."""
+        on = self.measured_on
+        b, a = self.before, self.after
+        if a is None:
+            return None
+        if on is not None and on.reference is Reference.LABELS:
+            if b is None or b.top1 is None or a.top1 is None:
+                return None
+            return f"top-1 {_pct(b.top1)} -> {_pct(a.top1)} ({on.describe()})"
+        if b is None:
+            text = f"after it: {_figures(a)}"
+        else:
+            text = f"cosine {_cos(b)} -> {_cos(a)}"
+            if b.top1 is not None and a.top1 is not None:
+                text += f", top-1 {_pct(b.top1)} -> {_pct(a.top1)}"
+            elif b.agreement is not None and a.agreement is not None:
+                text += f", agreement {_pct(b.agreement)} -> {_pct(a.agreement)}"
+        return f"{text} ({on.describe()})" if on is not None else text
+
+
+def _cos(m: Measure) -> str:
+    return f"{m.cosine:.4f}"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f} %"
+
+
+def _figures(m: Measure) -> str:
+    text = f"cosine {_cos(m)}"
+    if m.top1 is not None:
+        text += f", top-1 {_pct(m.top1)}"
+    elif m.agreement is not None:
+        text += f", agreement {_pct(m.agreement)}"
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +137,9 @@ class Plan:
     reached: Measure | None  # the best state after every tried step
     config_diff: str = ""  # unified diff of the user's YAML and the patched one
     patched_config: str | None = None  # the patched YAML text (comments kept)
+    start: Measure | None = None  # the configured state the plan starts from (the summary's)
+
+    @property
+    def next_step(self) -> PlanStep | None:
+        """The first step that asks for a change (the headline), else the first step."""
+        return next((s for s in self.steps if s.actionable), self.steps[0] if self.steps else None)

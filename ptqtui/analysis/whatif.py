@@ -70,6 +70,10 @@ class WhatIfService(Protocol):
         """The model with `remedy` applied, re-calibrated, measured; raises CannotEmulate."""
         ...
 
+    def counts(self) -> tuple[int, int]:
+        """(calibration samples behind a measure's cosine, labelled images behind its top-1)."""
+        ...
+
     def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
         """The standard error of the output cosine difference b - a over the same samples
         (None when it cannot be said)."""
@@ -128,6 +132,9 @@ class WhatIf:
                 hit = Measure(m.similarity.cosine, m.top1, m.agreement, m.noise)
                 self._cache[key] = hit
             return hit
+
+    def counts(self) -> tuple[int, int]:
+        return len(self.ctx.samples), self.ctx._eval_count(self.eval_limit)
 
     def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
         """Standard error of the per-sample output cosine difference b - a over the analysis

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ptqtui.advise.results import Reference
 from ptqtui.analysis.results import Analysis, NodeRow
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
@@ -154,15 +155,27 @@ def _headline(d: Diagnosis) -> list[Block]:
     if q is not None:
         loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
         rows.append(("loss band", f"{q.band.value} ({q.band.span}): {loss}, from {q.basis}"))
-        rows.append(("output cosine", f"{fmt(q.output_cosine)} (quantized vs float)"))
+        rows.append(
+            (
+                "output cosine",
+                f"{fmt(q.output_cosine)} (quantized vs float on the calibration samples as given)",
+            )
+        )
         if q.top1_float is not None:
-            rows.append(("top-1", f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)}"))
+            rows.append(
+                (
+                    "top-1",
+                    f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)} (the labelled "
+                    "images read as the config says)",
+                )
+            )
         if q.top1_agreement is not None:
             rows.append(("top-1 agreement", pct(q.top1_agreement)))
+        rows += _as_deployed(d)
         rows.append(("scheme", d.analysis.scheme if d.analysis else "-"))
     rows.append(("findings", severity_counts(d.findings)))
-    if d.plan is not None and d.plan.steps:
-        first = d.plan.steps[0]
+    first = d.plan.next_step if d.plan is not None else None
+    if first is not None:
         rows.append(("next step", f"{first.number}. {first.title}"))
     elif q is None:
         rows.append(("simulation", "not run: " + _skip_reason(d, "analysis")))
@@ -324,6 +337,17 @@ def weight_bars(n: NodeRow, code: str = "") -> ChannelBars:
     return ChannelBars(f"{prefix}max |w| per output channel of {n.name}", values, tensor, note)
 
 
+def _as_deployed(d: Diagnosis) -> list[tuple[str, str]]:
+    """The pipeline fixes' top-1 as the user would see it (the plan's, same labelled images)."""
+    rows = []
+    for s in d.plan.steps if d.plan is not None else ():
+        if s.measured_on is not None and s.measured_on.reference is Reference.LABELS:
+            effect = s.effect()
+            if effect is not None:
+                rows.append(("pipeline fix", f"step {s.number}: {effect}"))
+    return rows
+
+
 def _plan(d: Diagnosis) -> list[Block]:
     if d.plan is None:
         return [Heading(2, "Plan"), Para("No plan: " + _skip_reason(d, "plan"), "muted")]
@@ -333,10 +357,8 @@ def _plan(d: Diagnosis) -> list[Block]:
         out.append(Heading(3, f"{s.number}. [{s.severity.value}] {s.title}", s.severity))
         rows = [("do", s.action), ("why", s.why)]
         rows += [("evidence", e) for e in s.evidence]
-        if s.before is not None and s.after is not None:
-            effect = f"cosine {fmt(s.before.cosine)} -> {fmt(s.after.cosine)}"
-            if s.before.top1 is not None and s.after.top1 is not None:
-                effect += f", top-1 {pct(s.before.top1)} -> {pct(s.after.top1)}"
+        effect = s.effect()
+        if effect is not None:
             rows.append(("measured", effect))
         else:
             rows.append(("measured", "not measured (the simulator cannot try this step)"))

@@ -4,13 +4,14 @@ routes; findings speak through their remedies only."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from ptqtui.advise.plan import build_plan, node_verdict
-from ptqtui.advise.results import Measure, PlanStage
+from ptqtui.advise.results import Measure, MeasuredOn, Pipeline, PlanStage, Reference
 from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, Similarity
 from ptqtui.analysis.whatif import CannotEmulate, input_changes, settings_after
 from ptqtui.check.findings import Evidence, Finding, Severity
@@ -98,7 +99,11 @@ class FakeWhatIf:
         self.calls.append(settings)
         fixed = sum(self.effects[c.fix] for c in input_changes(remedy))
         c = min(1.0, self.base + fixed + self._gain(settings))
-        return Measure(c, None, 1 - 5 * (1 - c), self.noise)
+        top1 = 1 - 5 * (1 - c) if "deployed" in self.effects else None  # labelled images
+        return Measure(c, top1, 1 - 5 * (1 - c), self.noise)
+
+    def counts(self) -> tuple[int, int]:
+        return 32, 300 if "deployed" in self.effects else 0
 
     def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
         return None
@@ -292,8 +297,12 @@ def test_pipeline_fix_emulated_first_and_later_steps_measured_on_fixed_data(
     assert first.codes == ("PTQ001",) and first.severity is Severity.CRITICAL
     assert first.stage is PlanStage.PIPELINE and first.stage == "pipeline"
     assert first.remedy == swap.remedy
-    assert first.tried and first.before and first.after
-    assert round(first.after.cosine - first.before.cosine, 6) == 0.15
+    # no labels: the fixed pipeline's own error only, never a cosine compared across inputs
+    assert first.tried and first.before is None and first.after
+    assert round(first.after.cosine, 6) == 0.95
+    assert first.measured_on == MeasuredOn(
+        Pipeline.FIXED, samples=32, fixes=("swap channels (PTQ001)",)
+    )
     assert second.codes == ("PTQ205",) and not second.tried
     assert "large loss" in plan.route and "pipeline" in plan.route
     cal = next(s for s in plan.steps if s.stage == "calibration")
@@ -645,9 +654,122 @@ def test_norm_type_no_preprocess_is_emulated_as_removing_the_normalisation(tmp_p
     fake = FakeWhatIf(0.80, {InputFix.REMOVE_NORMALISATION: 0.15})
     plan = make_plan([norm], analysis("large", 0.8), fake, config(tmp_path))
     first = plan.steps[0]
-    assert first.tried and first.after is not None and first.before is not None
-    assert round(first.after.cosine - first.before.cosine, 6) == 0.15
+    assert first.tried and first.after is not None and first.before is None  # no labels
+    assert round(first.after.cosine, 6) == 0.95
     assert first.yaml_change == "input_parameters.norm_type: no_preprocess"
     assert yaml.safe_load(plan.patched_config or "")["input_parameters"]["norm_type"] == (
         "no_preprocess"
     )
+
+
+# ---------------------------------------------------------------- one meaning for every number
+
+
+class Top1Fake(FakeWhatIf):
+    """Labelled images: top-1 follows the cosine, minus what `top1:<method>` takes off."""
+
+    def measure(self, remedy: Remedy) -> Measure:
+        m = super().measure(remedy)
+        s = settings_after(self.settings, remedy)
+        top1 = 0.5 + 0.5 * m.cosine - self.effects.get(f"top1:{s.calibration_type}", 0.0)
+        return dataclasses.replace(m, top1=top1)
+
+    def counts(self) -> tuple[int, int]:
+        return 32, 300
+
+
+def chain_holds(plan) -> bool:
+    """Every measured step on the calibration basis starts where the one before ended."""
+    last = plan.start
+    for s in plan.steps:
+        if s.after is None:
+            continue
+        on = s.measured_on
+        if on is not None and on.reference is Reference.FLOAT and s.before not in (None, last):
+            return False
+        last = s.after
+    return True
+
+
+def test_a_pipeline_fix_with_labels_shows_top1_on_the_same_images(tmp_path: Path) -> None:
+    """bgr_swap: the fix lowers the cosine vs float (another input) but raises top-1 on the
+    same labelled images; the old plan showed "cosine 0.7755 -> 0.7088" as its effect."""
+    fake = FakeWhatIf(0.98, {InputFix.SWAP_CHANNELS: -0.01, "deployed": 0.133})
+    plan = make_plan([swap_finding()], analysis("large", 0.98), fake, config(tmp_path))
+    first = plan.steps[0]
+    assert first.before is not None and first.after is not None
+    assert first.after.cosine < first.before.cosine  # what the old effect line showed
+    assert first.measured_on is not None
+    assert first.measured_on.reference is Reference.LABELS
+    assert first.measured_on.pipeline is Pipeline.WRITTEN_THEN_FIXED
+    assert first.before.top1 is not None and first.after.top1 is not None
+    assert first.after.top1 > first.before.top1
+    effect = first.effect() or ""
+    assert "top-1 13.3 %" in effect and "cosine" not in effect  # no cross-reference cosine
+    assert "300 labelled images" in effect
+    # later steps are measured on the fixed data and say so
+    later = [s for s in plan.steps[1:] if s.after is not None]
+    assert later and all(s.measured_on.pipeline is Pipeline.FIXED for s in later)
+    assert chain_holds(plan)
+
+
+def test_a_cosine_gain_that_loses_top1_is_not_recommended(tmp_path: Path) -> None:
+    """abnormal_images: mix gained cosine above the noise, lost 0.3 points of top-1 and was
+    recommended."""
+    fake = Top1Fake(0.998, {"type:mix": 0.0014, "top1:mix": 0.0033}, noise=0.0013)
+    plan = make_plan([], analysis("small", 0.998), fake, config(tmp_path))
+    [cal] = [s for s in plan.steps if s.stage == "calibration"]
+    assert cal.severity is Severity.INFO and cal.remedy is None  # kept
+    assert plan.config_diff == ""
+    # the same gain without the top-1 loss is recommended
+    fake = Top1Fake(0.998, {"type:mix": 0.0014}, noise=0.0013)
+    plan = make_plan([], analysis("small", 0.998), fake, config(tmp_path))
+    [cal] = [s for s in plan.steps if s.stage == "calibration"]
+    assert cal.title == "Calibrate with mix" and cal.remedy is not None
+    assert chain_holds(plan)
+
+
+def test_no_recommended_step_loses_beyond_the_noise(tmp_path: Path) -> None:
+    effects = {"per_channel": 0.02, "asymmetric": 0.004, "top1:max": 0.0, "cpu:head/Gemm": 0.01}
+    fake = Top1Fake(0.96, effects)
+    plan = make_plan([], analysis(), fake, config(tmp_path), target_cosine=0.999)
+    for s in plan.steps:
+        if s.actionable and s.before is not None and s.after is not None:
+            assert s.after.cosine > s.before.cosine
+            assert s.after.top1 is not None and s.before.top1 is not None
+            assert s.after.top1 >= s.before.top1
+    assert chain_holds(plan)
+    assert plan.start == plan.steps[0].before  # the plan starts at the configured state
+
+
+def test_the_headline_step_changes_something(tmp_path: Path) -> None:
+    """sensitive_tail: "Keep the calibration" was the headline next step."""
+    fake = FakeWhatIf(0.96, {"cpu:head/Gemm": 0.035})
+    plan = make_plan([], analysis(), fake, config(tmp_path), target_cosine=0.99)
+    assert plan.steps[0].severity is Severity.INFO  # the calibration is kept
+    step = plan.next_step
+    assert step is not None and step.actionable and step.remedy is not None
+    assert step.stage is PlanStage.PRECISION
+
+
+def test_measured_on_says_samples_reference_and_pipeline() -> None:
+    on = MeasuredOn(Pipeline.FIXED, samples=32, labelled=300, fixes=("swap channels (PTQ001)",))
+    assert on.describe() == (
+        "quantized vs float on 32 calibration samples, top-1 on 300 labelled images, "
+        "pipeline as fixed above (swap channels (PTQ001))"
+    )
+    on = MeasuredOn(Pipeline.WRITTEN_THEN_FIXED, Reference.LABELS, labelled=300)
+    assert on.describe() == (
+        "top-1 vs the labels on 300 labelled images fed through the pipeline as written, "
+        "then as fixed"
+    )
+
+
+def test_what_a_step_was_measured_on_survives_a_saved_report(tmp_path: Path) -> None:
+    from ptqtui.advise.results import Plan
+    from ptqtui.diagnosis import _decode, _encode
+
+    fake = FakeWhatIf(0.98, {InputFix.SWAP_CHANNELS: -0.01, "deployed": 0.133})
+    plan = make_plan([swap_finding()], analysis("large", 0.98), fake, config(tmp_path))
+    assert plan.steps[0].measured_on is not None and plan.start is not None
+    assert _decode(Plan, json.loads(json.dumps(_encode(plan)))) == plan

@@ -9,6 +9,7 @@ import cv2
 import pytest
 
 from ptqtui.advise.plan import build_plan
+from ptqtui.advise.results import Pipeline, Reference
 from ptqtui.analysis.run import run_analysis
 from ptqtui.analysis.whatif import CannotEmulate, WhatIf, _normaliser
 from ptqtui.check.findings import Finding, Severity
@@ -177,7 +178,9 @@ def test_plan_puts_the_measured_swap_first(bgr_case) -> None:
     assert first.before is not None and first.after is not None
     assert first.after.top1 is not None and first.before.top1 is not None
     assert first.after.top1 > first.before.top1 + 0.3
-    assert "the pipeline as it is" in " ".join(first.evidence)
+    assert first.measured_on is not None
+    assert first.measured_on.pipeline is Pipeline.WRITTEN_THEN_FIXED
+    assert first.measured_on.reference is Reference.LABELS
 
 
 def test_plan_measures_the_double_normalisation_fix(double_norm_case) -> None:

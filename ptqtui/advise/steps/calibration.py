@@ -19,6 +19,7 @@ from ptqtui.advise.steps.common import (
     State,
     cos,
     fmt,
+    gains,
     grade,
     sets_flag,
     touches_calibration,
@@ -81,7 +82,13 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
     )
     steps: list[Draft] = []
     current = state
-    method_ok = cos(best_m) - cos(start_m) > noise and best_s != start
+    method_ok = gains(start_m, best_m, noise) and best_s != start
+    if best_s != start and cos(best_m) - cos(start_m) > noise and not method_ok:
+        evidence = (
+            *evidence,
+            f"{best_s.describe()} gains cosine beyond the noise but loses accuracy on the "
+            f"labelled images ({fmt(start_m)} -> {fmt(best_m)}): not recommended",
+        )
     if (
         method_ok
         and not start.per_channel
@@ -145,7 +152,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
             continue
         noise_f = meter.noise(current.remedy, current.measure, r, m)
         line = f"{s.describe()}: {fmt(m)} (without {flag}: {fmt(flag_base.measure)})"
-        if cos(m) - cos(current.measure) > noise_f:
+        if gains(current.measure, m, noise_f):
             remedy = Remedy(settings=settings_delta(current.settings, s))
             steps.append(
                 Draft(
@@ -179,7 +186,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
                 stage=PlanStage.CALIBRATION,
                 title=f"Keep the calibration ({start.describe()})",
                 action="No calibration change: none beats the configured one by more than "
-                "the measurement noise.",
+                "the measurement noise without losing accuracy.",
                 why="The reference's calibration order was tried in the simulator.",
                 severity=Severity.INFO,
                 evidence=evidence,
@@ -200,16 +207,18 @@ def _from_sweep(state: State, env: Env) -> tuple[list[Draft], State]:
     if chosen is None:
         return [], state
     best = max(rows, key=lambda r: r.cosine if not math.isnan(r.cosine) else -1.0)
-    noise = max(MIN_GAIN, chosen.noise or 0.0, best.noise or 0.0)
+    # two rows measured apart: the noise of their difference is their spreads added
+    noise = max(MIN_GAIN, math.hypot(chosen.noise or 0.0, best.noise or 0.0))
     before = Measure(chosen.cosine, chosen.top1, chosen.agreement, chosen.noise)
     after = Measure(best.cosine, best.top1, best.agreement, best.noise)
     trend = ", ".join(f"{r.label} {r.cosine:.4f}" for r in rows)
-    if best is chosen or best.cosine - chosen.cosine <= noise:
+    if best is chosen or not gains(before, after, noise):
         return [
             Draft(
                 PlanStage.CALIBRATION,
                 f"Keep the calibration ({chosen.label})",
-                "No calibration change: none beats the configured one by more than the noise.",
+                "No calibration change: none beats the configured one by more than the noise "
+                "without losing accuracy.",
                 "The method sweep measured the reference's calibration order.",
                 Severity.INFO,
                 (f"sweep (cosine): {trend}",),

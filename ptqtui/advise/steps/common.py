@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ptqtui.advise.patch import ConfigChange, cpu_key_for, remedy_changes
-from ptqtui.advise.results import Measure, PlanStage
+from ptqtui.advise.results import Measure, MeasuredOn, PlanStage
 from ptqtui.analysis.whatif import CannotEmulate, WhatIfService, settings_after
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.policy import (
@@ -71,6 +71,7 @@ class Draft:
     tried: bool = False
     written: bool = True
     unpatchable: tuple[str, ...] = ()  # config edits no patch can make, with why
+    measured_on: MeasuredOn | None = None  # None: the state's basis, filled in by the plan
 
 
 class Meter:
@@ -232,6 +233,17 @@ def points(before: Measure | None, after: Measure | None) -> float | None:
     if before.agreement is not None and after.agreement is not None:
         return 100 * (after.agreement - before.agreement)
     return None
+
+
+def gains(before: Measure | None, after: Measure | None, noise: float) -> bool:
+    """Whether a tuning step earns its place: output cosine up by more than the noise, and
+    no top-1 (else agreement) lost on the labelled images. Both figures are paired (the same
+    images through a deterministic simulator), so an image lost is a measured loss, not noise:
+    a cosine gain that costs accuracy is not recommended."""
+    if not cos(after) - cos(before) > noise:
+        return False
+    pts = points(before, after)
+    return pts is None or pts >= 0.0
 
 
 def grade(before: Measure | None, after: Measure | None, cap: Severity) -> Severity:

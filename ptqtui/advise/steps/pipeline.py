@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ptqtui.advise.patch import ConfigChange, change_of
-from ptqtui.advise.results import PlanStage
+from ptqtui.advise.results import MeasuredOn, Pipeline, PlanStage, Reference
 from ptqtui.advise.steps.common import (
     CONVERTER,
     DATA,
@@ -82,6 +82,7 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
     start = state.settings
     changes, failed = patch_changes(remedy)
     before = after = None
+    measured_on = None
     tried = False
     evidence = [evidence_line(e) for e in f.evidence]
     applied = state.remedy.then(remedy)
@@ -103,23 +104,44 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
             except CannotEmulate:
                 fixed = None
             if fixed is not None:
-                before, after, tried = deployed or state.measure, fixed, True
-                state = replace(
-                    state.moved(applied, settings, fixed),
-                    fixes=(*state.fixes, f"{fix} ({f.code})"),
-                )
-                if deployed is not None:
-                    evidence.append(
-                        f"simulated ({fix}): the pipeline as it is (the labelled images "
-                        f"put through the same mistake) {fmt(before)} -> fixed {fmt(after)}"
+                fixes = (*state.fixes, f"{fix} ({f.code})")
+                samples, labelled = service.counts()
+                if deployed is not None and deployed.top1 is not None and fixed.top1 is not None:
+                    # what the user sees: the same labelled images through the pipeline as
+                    # written, then as fixed (the float model's input differs between the
+                    # two, so their cosines are not compared)
+                    before, after = deployed, fixed
+                    measured_on = MeasuredOn(
+                        Pipeline.WRITTEN_THEN_FIXED, Reference.LABELS, labelled=labelled
                     )
-                else:
                     evidence.append(
-                        f"simulated ({fix}), quantized vs float on the same data (no labels "
-                        f"for the pipeline's own loss): {fmt(before)} -> {fmt(after)}"
+                        f"simulated ({fix}): top-1 on {labelled} labelled images through the "
+                        f"pipeline as written (the same mistake made on them) "
+                        f"{100 * deployed.top1:.1f} % -> as fixed {100 * fixed.top1:.1f} %"
+                    )
+                elif all(c.fix is InputFix.DROP_SAMPLES for c in changes_data):
+                    # the same model inputs, fewer calibration samples: comparable
+                    before, after = state.measure, fixed
+                    measured_on = MeasuredOn(
+                        Pipeline.FIXED, samples=samples, labelled=labelled or None, fixes=fixes
+                    )
+                    evidence.append(f"simulated ({fix}): {fmt(before)} -> {fmt(after)}")
+                else:
+                    # no labels: only the fixed pipeline's own quantization error is
+                    # measured; the one as written has another float reference
+                    before, after = None, fixed
+                    measured_on = MeasuredOn(
+                        Pipeline.FIXED, samples=samples, labelled=labelled or None, fixes=fixes
+                    )
+                    evidence.append(
+                        f"simulated ({fix}): with the fix, quantized vs float on the fixed "
+                        f"data {fmt(fixed)} (the pipeline as written is not compared: without "
+                        f"labels its float reference is another input)"
                     )
                     if f.measured:
                         evidence.append(f"float model on the data: {f.measured}")
+                tried = True
+                state = replace(state.moved(applied, settings, fixed), fixes=fixes)
         if not tried:
             evidence.append(f"not measured: the simulator cannot emulate '{fix}' here")
     elif f.measured:
@@ -131,12 +153,20 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
         m = meter.measure(applied, settings.describe()) if meter is not None else None
         if m is not None:
             before, after, tried = state.measure, m, True
+            samples, labelled = meter.service.counts() if meter is not None else (None, None)
+            measured_on = MeasuredOn(
+                Pipeline.FIXED if state.fixes else Pipeline.AS_WRITTEN,
+                samples=samples,
+                labelled=labelled or None,
+                fixes=state.fixes,
+            )
             state = state.moved(applied, settings, m)
     elif not tried and not changes_data:
         state = state.moved(applied, state.settings, state.measure)  # nothing simulated
     if remedy.settings is not None and not remedy.settings.is_empty():
         changes += yaml_of(env, Remedy(settings=remedy.settings), start)
     step = Draft(
+        measured_on=measured_on,
         stage=PlanStage.PIPELINE,
         title=f"{f.code}: {short(f.message)}",
         action=f.fix or "Fix the finding as its rule explains.",

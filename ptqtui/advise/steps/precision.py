@@ -20,6 +20,7 @@ from ptqtui.advise.steps.common import (
     cos,
     edits_outputs,
     fmt,
+    gains,
     grade,
     moves_nodes,
     points,
@@ -107,7 +108,7 @@ def _optional_tail(state: State, env: Env) -> tuple[list[Draft], State]:
     if m is None:
         return [], state
     noise = meter.noise(state.remedy, state.measure, r, m)
-    if cos(m) - cos(state.measure) <= noise:
+    if not gains(state.measure, m, noise):
         return [], state
     remedy = Remedy(settings=SettingsDelta(nodes=(NodeChange(name, Placement.CPU),)))
     changes = yaml_of(env, remedy, state.settings)
@@ -178,7 +179,7 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
     if m is None:
         return [], state
     noise = meter.noise(state.remedy, state.measure, applied, m)
-    if cos(m) - cos(state.measure) <= noise:
+    if not gains(state.measure, m, noise):
         return [], state
     step = Draft(
         stage=PlanStage.PRECISION,
@@ -241,7 +242,7 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
             break
         kind, name, s, r, m = max(results, key=lambda x: cos(x[4]))
         noise = meter.noise(state.remedy, state.measure, r, m)
-        if cos(m) - cos(state.measure) <= noise:
+        if not gains(state.measure, m, noise):
             break
         others = ", ".join(
             f"{k} {n} {cos(mm):.4f}" for k, n, _, _, mm in results if n != name or k != kind

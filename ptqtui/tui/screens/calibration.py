@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
@@ -113,8 +114,9 @@ def _chosen(a: Analysis) -> Text:
         if chosen is not None and best is not chosen and gain >= 0.00005:
             text.append("\nBest:   ", style="bold")
             text.append(f"{best.label} (cosine {num(best.cosine)}, {gain:+.4f})")
-            noise = max(best.noise or 0.0, chosen.noise or 0.0)
-            if noise and gain <= 2 * noise:
+            # the noise of the difference of two rows measured apart (their spreads add)
+            noise = math.hypot(best.noise or 0.0, chosen.noise or 0.0)
+            if noise and gain <= noise:
                 text.append("  within noise", style=WARN)
     text.append(
         "\n* = the config's calibration_type   +- = spread over sample subsets", style="dim"

@@ -148,12 +148,9 @@ class PlanView(VerticalScroll):
             Text(s.action),
             Text("why: ", style="dim").append(s.why),
         ]
-        if s.before is not None or s.after is not None:
-            line = Text("measured: ", style="dim")
-            line.append(f"{_measure(s.before)} -> {_measure(s.after)}")
-            if s.before is not None and s.after is not None:
-                line.append(f"  ({signed(s.after.cosine - s.before.cosine)} cosine)")
-            parts.append(line)
+        effect = s.effect()
+        if effect is not None:
+            parts.append(Text("measured: ", style="dim").append(effect))
         elif not s.tried:
             parts.append(Text("not tried by the simulator", style="dim"))
         for e in s.evidence:

@@ -102,16 +102,13 @@ def _counts(d: Diagnosis) -> Group:
 def _next_step(d: Diagnosis) -> Text:
     text = Text("Next step: ", style="bold")
     plan = d.plan
-    if plan is not None and plan.steps:
-        step = plan.steps[0]
+    step = plan.next_step if plan is not None else None
+    if step is not None:
         text.append(f"{step.title}", style="bold")
         text.append(f"\n  {step.action}")
-        if step.before is not None and step.after is not None:
-            text.append(
-                f"\n  measured: cosine {num(step.before.cosine)} -> {num(step.after.cosine)}"
-            )
-            if step.before.top1 is not None and step.after.top1 is not None:
-                text.append(f", top-1 {pct(step.before.top1)} -> {pct(step.after.top1)}")
+        effect = step.effect()
+        if effect is not None:
+            text.append(f"\n  measured: {effect}")
         text.append("   (5 Plan)", style="dim")
         return text
     worst = max(d.findings, key=lambda f: f.severity.rank, default=None)
