@@ -671,8 +671,13 @@ def _histogram_lines(h: Histogram, rows: int = 16) -> list[str]:
 
 def _channel_lines(c: ChannelBars, per_line: int = 64) -> list[str]:
     """Each channel one character high by eighths: the odd wide channel stands out."""
-    high = max(c.tensor_max, 1e-12)
-    levels = [EIGHTHS[min(8, max(1 if v > 0 else 0, round(8 * v / high)))] for v in c.values]
+    finite = [v for v in c.values if math.isfinite(v)]
+    top = c.tensor_max if math.isfinite(c.tensor_max) else max(finite, default=0.0)
+    high = max(top, 1e-12)
+    levels = [
+        EIGHTHS[min(8, max(1 if v > 0 else 0, round(8 * v / high)))] if math.isfinite(v) else "?"
+        for v in c.values
+    ]
     lines = []
     for start in range(0, len(levels), per_line):
         end = min(start + per_line, len(levels)) - 1
