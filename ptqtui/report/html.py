@@ -256,7 +256,8 @@ def _channels_svg(c: ChannelBars) -> str:
     left, width, top, height = 50, 640, 12, 180
     n = max(len(c.values), 1)
     bw = width / n
-    high = max(c.tensor_max, max(c.values, default=0.0), 1e-12) * 1.05
+    finite = [v for v in (c.tensor_max, *c.values) if math.isfinite(v)]
+    high = max(*finite, 1e-12) * 1.05  # a damaged report's NaN draws no bar, not a crash
     parts = [f'<figure><figcaption class="strong">{_e(c.title)}</figcaption>'
              f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
              f'height="{top + height + 40}" role="img" aria-label="{_e(c.title)}">'
@@ -264,13 +265,13 @@ def _channels_svg(c: ChannelBars) -> str:
              f'stroke="#ccc"/>']  # fmt: skip
     gap = 1.0 if bw >= 4 else 0.0
     for i, v in enumerate(c.values):
-        bh = height * v / high
+        bh = height * v / high if math.isfinite(v) else 0.0
         parts.append(
             f'<rect x="{left + i * bw:.1f}" y="{top + height - bh:.1f}" '
             f'width="{max(bw - gap, 0.5):.1f}" height="{bh:.1f}" fill="#7fa7e0">'
             f"<title>channel {i}: {v:.5g}</title></rect>"
         )
-    y = top + height - height * c.tensor_max / high
+    y = top + height - height * (c.tensor_max if math.isfinite(c.tensor_max) else 0.0) / high
     parts.append(
         f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#b00020" '
         f'stroke-width="2"/><text x="{left + width - 4}" y="{y - 4:.1f}" text-anchor="end" '
