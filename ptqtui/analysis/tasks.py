@@ -43,7 +43,7 @@ class Task(Protocol):
     """Decode outputs and compare predictions; one prediction per batch item."""
 
     name: str
-    metric: str  # what `agreement` measures, for people: "box F1@0.5 vs float"
+    metric: str  # what `agreement` measures, short, for people: "box F1@0.5 agreement"
     binary: bool  # agreement is 0 or 1 per sample (an interval on a proportion)
 
     def decode(self, outputs: Outputs) -> list[Any]: ...
@@ -100,7 +100,7 @@ class Classification:
 
     output: str | None = None
     name: str = "classification"
-    metric: str = "top-1 agreement with the float model"
+    metric: str = "top-1 agreement"
     binary: bool = True
 
     def decode(self, outputs: Outputs) -> list[int]:
@@ -134,7 +134,7 @@ class YoloDetection:
     nms_iou: float = DET_NMS_IOU
     match_iou: float = DET_MATCH_IOU
     name: str = "detection"
-    metric: str = "box F1@0.5 vs the float model's boxes"
+    metric: str = "box F1@0.5 agreement"
     binary: bool = False
 
     def decode(self, outputs: Outputs) -> list[Boxes]:
@@ -165,7 +165,7 @@ class DenseMap:
     output: str | None = None
     threshold: float = DBNET_THRESHOLD
     name: str = "dense"
-    metric: str = "IoU with the float model's map"
+    metric: str = "map IoU agreement"
     binary: bool = False
 
     def decode(self, outputs: Outputs) -> list[np.ndarray]:
@@ -194,7 +194,7 @@ class CtcSequence:
     time_first: bool = False
     output: str | None = None
     name: str = "ocr"
-    metric: str = "exact string agreement with the float model"
+    metric: str = "string agreement"
     binary: bool = True
 
     def decode(self, outputs: Outputs) -> list[str]:
@@ -297,7 +297,7 @@ class UserTask:
     decode_fn: Callable[[Outputs], Sequence[Any]]
     agreement_fn: Callable[[Any, Any], float]
     name: str = "user"
-    metric: str = "agreement as the user's task module defines it"
+    metric: str = "agreement (task module)"
     binary: bool = False
 
     def decode(self, outputs: Outputs) -> list[Any]:
