@@ -101,3 +101,10 @@ def test_a_broken_task_module_is_one_line_and_exit_2(tmp_path, capsys):
 )  # fmt: skip
 def test_the_band_is_uncertain_when_the_interval_spans_a_boundary(low, high, uncertain):
     assert band_uncertain(low, high) is uncertain
+
+
+def test_a_time_budget_trims_the_agreement_samples_but_not_below_the_floor(tmp_path):
+    request = _request(tmp_path, AGREEMENT_SAMPLES + 40)
+    analysis, ctx = run_analysis(load_inputs(request), sensitivity_samples=2, time_budget=1e-3)
+    assert len(ctx.kept) == AGREEMENT_SAMPLES == analysis.quality.samples
+    assert any(str(AGREEMENT_SAMPLES + 40) in n for n in analysis.notes)
