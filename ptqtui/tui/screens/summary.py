@@ -79,6 +79,8 @@ def _quality(d: Diagnosis) -> Table | Text:
         reached = num(plan.reached.cosine)
         if plan.reached.top1 is not None:
             reached += f", top-1 {pct(plan.reached.top1)}"
+        elif plan.reached.agreement is not None:
+            reached += f", {plan.reached.metric or 'agreement'} {pct(plan.reached.agreement)}"
         table.add_row("after the plan", "", reached)
     return table
 
