@@ -22,7 +22,7 @@ from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
 from ptqtui.inputs.files import read_bounded
 from ptqtui.policy import TARGET_COSINE
-from ptqtui.request import FAIL_ON, REPORT_FORMATS, InputFlags, Request
+from ptqtui.request import FAIL_ON, REPORT_FORMATS, TASK_NAMES, InputFlags, Request
 
 PROG = "ptqtui"
 DEFAULT_WIDTH = 80  # text reports without a terminal: the 80x24 an SSH session may have
@@ -191,6 +191,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help=f"output cosine the plan's precision step aims at (default {TARGET_COSINE:g})",
     )
     sim.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        help="how to read the model's outputs for the loss (default: from their shapes)",
+    )
+    sim.add_argument(
+        "--task-module",
+        type=Path,
+        metavar="FILE.py",
+        help="your own task adapter: decode(outputs) and agreement(a, b) (docs/tasks.md)",
+    )
+    sim.add_argument(
         "--check-backend",
         action="store_true",
         help="also run the scheme on onnxruntime's int8 kernels and report where they differ",
@@ -325,6 +336,11 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
 
 def _request(ns: argparse.Namespace, **inputs: object) -> Request:
     """A Request from the inputs given and the run options every command shares."""
+    task_module = getattr(ns, "task_module", None)
+    if task_module is not None:  # a broken module is bad input: said now, exit 2
+        from ptqtui.analysis.tasks import load_task_module
+
+        load_task_module(task_module)
     try:
         return Request(
             report=ns.report,
@@ -339,6 +355,8 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             target_cosine=ns.target,
             check_backend=ns.check_backend,
             write_config=ns.write_config,
+            task=getattr(ns, "task", None),
+            task_module=task_module,
             **inputs,  # type: ignore[arg-type]
         )
     except ValueError as exc:

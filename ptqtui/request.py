@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ptqtui.policy import TARGET_COSINE
 
+# the adapters of ptqtui.analysis.tasks (kept here so the request needs no numpy import)
+TASK_NAMES = ("classification", "detection", "dense", "ocr", "raw")
 REPORT_FORMATS = ("text", "md", "json", "html")
 FAIL_ON = ("critical", "major", "minor", "never")
 MAX_SEED = 2**32 - 1  # numpy's legacy generators take seeds below 2**32; default_rng none < 0
@@ -51,6 +53,8 @@ class Request:
     write_config: Path | None = None  # --write-config: the patched YAML goes here
     mapper_log: Path | None = None  # --mapper-log: the converter's hb_mapper_makertbin.log
     check_backend: bool = False  # --check-backend: compare with onnxruntime's int8 kernels
+    task: str | None = None  # --task NAME: the task adapter (None: inferred from the outputs)
+    task_module: Path | None = None  # --task-module FILE.py: the user's own adapter
 
     def __post_init__(self) -> None:
         if self.report is not None and self.report not in REPORT_FORMATS:
@@ -65,5 +69,7 @@ class Request:
             raise ValueError("--sensitivity-samples must be at least 1")
         if self.time_budget is not None and not 0 < self.time_budget < float("inf"):
             raise ValueError("--time-budget must be a positive number of seconds")
+        if self.task is not None and self.task not in TASK_NAMES:
+            raise ValueError(f"--task {self.task!r} is not one of {', '.join(TASK_NAMES)}")
         if not 0.0 < self.target_cosine <= 1.0:
             raise ValueError("--target must be an output cosine in (0, 1]")

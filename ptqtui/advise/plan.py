@@ -233,7 +233,11 @@ def _route(quality: Quality | None, findings: Sequence[Finding]) -> str:
         way = "pipeline and config findings first" if critical else "config findings only"
         return f"{head}: {way}"
     if quality.loss_points is not None and not math.isnan(quality.loss_points):
-        basis = "top-1 accuracy" if quality.top1_float is not None else "top-1 agreement"
+        basis = (
+            "top-1 accuracy"
+            if quality.top1_float is not None
+            else quality.metric or "top-1 agreement"
+        )
         amount = f"{quality.loss_points:.1f} points of {basis}"
     else:
         amount = "no top-1 available"

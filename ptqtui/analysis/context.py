@@ -11,6 +11,7 @@ S passes (plus one per evaluation image): no new session, no re-observation.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,7 +22,18 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ptqtui.analysis.measure import Sample, is_classifier, top1
-from ptqtui.analysis.results import Similarity
+from ptqtui.analysis.results import Measure, Similarity
+from ptqtui.analysis.tasks import (
+    Classification,
+    CtcSequence,
+    Interval,
+    Raw,
+    Task,
+    infer_task,
+    load_task_module,
+    mean_interval,
+    task_named,
+)
 from ptqtui.errors import PtqInputError
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant import metrics
@@ -37,7 +49,13 @@ if TYPE_CHECKING:
     from ptqtui.quant.faithful import BackendAgreement
     from ptqtui.quant.simulate import Simulator
 
-AGREEMENT_SAMPLES = 32  # calibration samples for top-1 agreement when there are no labels
+# Samples the task agreement is measured on without labels: every calibration sample, at
+# least AGREEMENT_SAMPLES where there are (issue 12: 32 samples were ~3 points a sample, too
+# coarse to tell a 2 % loss from a 5 % one), up to AGREEMENT_MAX and AGREEMENT_BYTES of
+# model-ready arrays held in memory (so memory stays bounded on a board).
+AGREEMENT_SAMPLES = 100
+AGREEMENT_MAX = 1000
+AGREEMENT_BYTES = 512 << 20
 EVAL_LIMIT = 1000  # evaluation images used (a seeded random subset beyond that)
 EVAL_CACHE_BYTES = 64 << 20  # model-ready evaluation arrays kept in memory
 
@@ -51,8 +69,27 @@ class Measurement(NamedTuple):
 
     similarity: Similarity  # averaged over outputs and analysis samples
     top1: float | None  # accuracy on the labelled evaluation set, 0..1
-    agreement: float | None  # top-1 agreement with the float model, 0..1
+    agreement: float | None  # the task agreement with the float model, 0..1 (mean over samples)
     noise: float | None = None  # standard error of the mean per-sample cosine
+    interval: Interval | None = None  # `agreement` with its 95 % interval and sample count
+    metric: str | None = None  # what `agreement` measures: "string agreement"
+    cer: float | None = None  # OCR: mean character error rate against the float strings
+
+
+def measure_record(m: Measurement) -> Measure:
+    """A `Measurement` as the diagnosis records it."""
+    iv = m.interval
+    return Measure(
+        m.similarity.cosine,
+        m.top1,
+        m.agreement,
+        m.noise,
+        agreement_low=iv.low if iv is not None else None,
+        agreement_high=iv.high if iv is not None else None,
+        samples=iv.samples if iv is not None else None,
+        metric=m.metric,
+        char_error_rate=m.cer,
+    )
 
 
 @dataclass(eq=False)
@@ -88,13 +125,27 @@ class SimContext:
     scheme: Scheme
     samples: tuple[Sample, ...]  # model-ready analysis samples (the first S of calibration)
     refs: tuple[Mapping[str, np.ndarray], ...]  # their float outputs
-    kept: tuple[Sample, ...] = ()  # the first AGREEMENT_SAMPLES (top-1 agreement without labels)
+    kept: tuple[Sample, ...] = ()  # the samples the task agreement is measured on (no labels)
     eval: EvalData | None = None
     classifier: bool = False  # first output looks like class scores (top-1 is meaningful)
+    task: Task = field(default_factory=Raw)  # decodes outputs into the user's predictions
+    task_note: str | None = None  # why there is no task metric (Raw), for the report
     pass_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
     _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
+    _float_preds: list[object] | None = field(default=None, repr=False)
+
+    @property
+    def has_task_metric(self) -> bool:
+        """Whether the agreement is measured in task terms (not Raw)."""
+        return not isinstance(self.task, Raw)
+
+    def float_predictions(self) -> list[object]:
+        """The float model's decoded predictions of the kept samples (decoded once)."""
+        if self._float_preds is None:
+            self._float_preds = [self.task.decode(self.sim.run_float(s))[0] for s in self.kept]
+        return self._float_preds
 
     # ------------------------------------------------------------------ what-ifs
     def scheme_for(self, settings: QuantSettings) -> Scheme:
@@ -153,33 +204,52 @@ class SimContext:
         check_cancel(cancel)
         sims: list[metrics.Similarity] = []
         per_sample: list[float] = []
-        same: list[bool] = []
-        n_run = len(self.kept) if self.classifier and self.eval is None else len(self.samples)
-        outs = self.sim.run_batch(self.kept[:n_run], scheme, calibration=cal)
-        for i, out in enumerate(outs):
-            ref = self.sim.reference(self.kept[i], key=("analysis", i))
-            if i < len(self.samples):
-                these = [metrics.compare(ref[n], out[n]) for n in self.sim.outputs]
-                sims += these
-                per_sample.append(metrics.nanmean(x.cosine for x in these))
-            if self.classifier:
-                same.append(bool(top1(out[self.out])[0] == top1(ref[self.out])[0]))
+        scores: list[float] = []
+        cers: list[float] = []
+        labelled = self.classifier and self.eval is not None
+        agreeing = self.has_task_metric and not labelled
+        n_run = len(self.kept) if agreeing else len(self.samples)
+        refs = self.float_predictions() if agreeing else []
+        ctc = self.task if isinstance(self.task, CtcSequence) else None
+        for start in range(0, n_run, BATCH):
+            check_cancel(cancel)
+            chunk = self.kept[start : min(n_run, start + BATCH)]
+            outs = self.sim.run_batch(chunk, scheme, calibration=cal)
+            for j, out in enumerate(outs):
+                i = start + j
+                if i < len(self.samples):
+                    ref = self.sim.reference(self.kept[i], key=("analysis", i))
+                    these = [metrics.compare(ref[n], out[n]) for n in self.sim.outputs]
+                    sims += these
+                    per_sample.append(metrics.nanmean(x.cosine for x in these))
+                if agreeing:
+                    pred = self.task.decode(out)[0]
+                    scores.append(self.task.agreement(refs[i], pred))
+                    if ctc is not None:
+                        cers.append(ctc.char_error_rate(refs[i], pred))
         sim_ = metrics.average(sims)
         noise = _standard_error(per_sample)
         acc = agree = None
-        if self.classifier and self.eval is not None:
+        interval = None
+        if labelled:
+            assert self.eval is not None
             preds: list[int] = []
-            for chunk in _chunks(self.eval.iter(eval_limit), BATCH):
+            for chunk_ in _chunks(self.eval.iter(eval_limit), BATCH):
                 check_cancel(cancel)
-                outs = self.sim.run_batch(chunk, scheme, calibration=cal)
+                outs = self.sim.run_batch(chunk_, scheme, calibration=cal)
                 preds += [int(top1(o[self.out])[0]) for o in outs]
             if preds:
                 p = np.array(preds)
                 acc = float(np.mean(p == self.eval.labels[: len(p)]))
                 agree = float(np.mean(p == self.eval.float_top1[: len(p)]))
-        elif same:
-            agree = float(np.mean(same))
-        result = Measurement(sim_, acc, agree, noise)
+                same = p == self.eval.float_top1[: len(p)]
+                interval = mean_interval([float(x) for x in same], binary=True)
+        elif scores:
+            interval = mean_interval(scores, binary=self.task.binary)
+            agree = None if math.isnan(interval.value) else interval.value
+        cer = float(np.mean(cers)) if cers else None
+        metric = self.task.metric if self.has_task_metric else None
+        result = Measurement(sim_, acc, agree, noise, interval, metric, cer)
         if memo is not None:
             self._measured[memo] = result
         return result
@@ -291,8 +361,16 @@ def build_context(
                 continue
             yield convert(s.arrays)
 
-    keep = max(sensitivity_samples, SEARCH_SAMPLES, AGREEMENT_SAMPLES)
-    obs = observe(sim, samples(), keep=keep, total=len(source), progress=progress, cancel=cancel)
+    stream = samples()
+    first = next(stream, None)
+    size = sum(a.nbytes for a in first.values()) if first is not None else 1
+    keep = max(
+        sensitivity_samples,
+        SEARCH_SAMPLES,
+        min(AGREEMENT_MAX, max(AGREEMENT_SAMPLES, AGREEMENT_BYTES // max(1, size))),
+    )
+    stream = itertools.chain([first] if first is not None else [], stream)
+    obs = observe(sim, stream, keep=keep, total=len(source), progress=progress, cancel=cancel)
     if obs.n_samples == 0:
         raise AnalysisUnavailable("no calibration sample could be read")
     if source.unreadable:
@@ -314,12 +392,79 @@ def build_context(
     refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(analysis))
     ctx = SimContext(sim, obs, settings, cal, scheme, analysis, refs, obs.kept, notes=notes)
     ctx._cals[_settings_key(ctx, settings)] = cal
-    ctx.classifier = bool(refs) and is_classifier(sim, refs[0])
+    ctx.task, ctx.task_note = choose_task(
+        inputs, sim, refs[0] if refs else None, analysis[0] if analysis else None
+    )
+    ctx.classifier = isinstance(ctx.task, Classification) or (
+        bool(refs) and is_classifier(sim, refs[0]) and isinstance(ctx.task, Raw)
+    )
+    try:  # a decoder that cannot read these outputs: said, and output cosine only
+        ctx.float_predictions()
+    except (ValueError, IndexError, TypeError, ArithmeticError) as exc:
+        if inputs.request.task_module is not None:
+            raise PtqInputError(inputs.request.task_module, f"decode failed: {exc}") from exc
+        ctx.task_note = f"output cosine only: the {ctx.task.name} decoder failed ({exc})"
+        ctx.task = Raw()
+        ctx._float_preds = None
     if inputs.eval_set is not None and ctx.classifier:
         ctx.eval = _read_eval(inputs, sim, convert, seed, notes, progress, cancel)
     elif inputs.eval_set is not None:
         notes.append("evaluation labels ignored: the first model output is not class scores")
     return ctx
+
+
+def choose_task(
+    inputs: LoadedInputs,
+    sim: Simulator,
+    sample: Mapping[str, np.ndarray] | None,
+    model_input: Mapping[str, np.ndarray] | None = None,
+) -> tuple[Task, str | None]:
+    """The task adapter (`--task-module`, `--task NAME`, else inferred from the outputs) and,
+    when there is none, why (the report says it)."""
+    request = inputs.request
+    if request.task_module is not None:
+        return load_task_module(request.task_module), None
+    shapes = {
+        n: tuple(int(d) for d in np.shape(sample[n])) if sample is not None else ()
+        for n in sim.outputs
+    }
+    hw = _input_hw(model_input)
+    if request.task is not None:
+        task = task_named(request.task, shapes, hw)
+        return task, None if not isinstance(task, Raw) else "output cosine only (--task raw)"
+    task = infer_task(shapes, hw, sample=sample, charset=_charset(inputs, shapes))
+    if isinstance(task, Raw):
+        outs = ", ".join(f"{n} {'x'.join(map(str, d))}" for n, d in shapes.items())
+        return task, (
+            f"output cosine only: no task decoder for outputs {outs}; --task or --task-module"
+        )
+    return task, None
+
+
+def _input_hw(model_input: Mapping[str, np.ndarray] | None) -> tuple[int, int]:
+    """Height and width of the first 4-D model input of a sample (NCHW, or NHWC when the
+    last dimension is the channels')."""
+    for a in (model_input or {}).values():
+        if a.ndim == 4:
+            nchw = a.shape[1] in (1, 3, 4) or a.shape[3] not in (1, 3, 4)
+            h, w = (a.shape[2], a.shape[3]) if nchw else (a.shape[1], a.shape[2])
+            return (int(h), int(w))
+    return (0, 0)
+
+
+def _charset(inputs: LoadedInputs, shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, ...]:
+    """A CTC head's characters from the model metadata (PaddleOCR's `character`: one a line,
+    the blank first and a space last), when their count fits the class dimension."""
+    props = {p.key: p.value for p in inputs.graph.model.metadata_props}
+    text = props.get("character")
+    if not text or len(shapes) != 1:
+        return ()
+    chars = text.split("\n")
+    classes = next(iter(shapes.values()))[-1:] or (0,)
+    for charset in (("", *chars), ("", *chars, " ")):
+        if len(charset) == classes[0]:
+            return charset
+    return ()
 
 
 def _settings_key(ctx: SimContext, settings: QuantSettings) -> tuple[object, ...]:

@@ -98,8 +98,13 @@ class Measure:
 
     cosine: float
     top1: float | None = None  # 0..1
-    agreement: float | None = None  # top-1 agreement with the float model, 0..1
+    agreement: float | None = None  # task agreement with the float model, 0..1 (`metric`)
     noise: float | None = None  # run-to-run spread of `cosine` (standard error over samples)
+    agreement_low: float | None = None  # 95 % interval of `agreement`
+    agreement_high: float | None = None
+    samples: int | None = None  # samples `agreement` is measured on
+    metric: str | None = None  # what `agreement` measures: "string agreement"
+    char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +114,20 @@ class Quality:
     output_cosine: float
     top1_float: float | None  # with labels
     top1_quant: float | None
-    top1_agreement: float | None  # without labels too
+    top1_agreement: float | None  # agreement with the float model in task terms (`metric`), 0..1
     loss_points: float | None  # accuracy points lost (labels) else 100 * (1 - agreement)
     band: LossBand  # a plain "large" | "medium" | "small" is accepted and converted
     basis: str  # "top-1 accuracy on 300 labelled images" / "output cosine and agreement"
     samples: int
+    metric: str | None = None  # what `top1_agreement` measures: "string agreement" (the task's)
+    agreement_low: float | None = None  # 95 % interval of the agreement (or top-1 with labels)
+    agreement_high: float | None = None
+    char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
+    band_uncertain: bool = False  # the loss interval straddles a band boundary
+    loss_low: float | None = None  # the loss interval in points (from the agreement's)
+    loss_high: float | None = None
+    task: str | None = None  # the task adapter used ("ocr", "detection"; None: output cosine)
+    task_note: str | None = None  # why there is no task metric ("output cosine only: ...")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "band", LossBand(self.band))

@@ -15,8 +15,13 @@ import time
 from typing import TYPE_CHECKING
 
 from ptqtui.analysis.accumulate import accumulated_error
-from ptqtui.analysis.context import AnalysisUnavailable, SimContext, build_context
-from ptqtui.analysis.measure import Allowance, Outcome, time_one_pass
+from ptqtui.analysis.context import (
+    AGREEMENT_SAMPLES,
+    AnalysisUnavailable,
+    SimContext,
+    build_context,
+)
+from ptqtui.analysis.measure import Allowance, Outcome, affordable, time_one_pass
 from ptqtui.analysis.nodes import node_table
 from ptqtui.analysis.results import Analysis, Timing
 from ptqtui.analysis.sensitivity import sensitivity
@@ -31,6 +36,21 @@ if TYPE_CHECKING:
 __all__ = ["AnalysisUnavailable", "SimContext", "describe_scheme", "run_analysis"]
 
 SHARES = {"sensitivity": 0.5, "accumulated error": 0.2, "method sweep": 0.3}
+# Share of the time budget one agreement measurement (float decode + quantized pass per
+# sample) may take; the plan re-measures several what-ifs on the same samples.
+AGREEMENT_SHARE = 0.05
+
+
+def trim_agreement_samples(ctx: SimContext, time_budget: float) -> list[str]:
+    """Keep the agreement samples the budget allows, never fewer than AGREEMENT_SAMPLES."""
+    wanted = len(ctx.kept)
+    floor = min(wanted, AGREEMENT_SAMPLES)
+    n = max(floor, affordable(AGREEMENT_SHARE * time_budget, 2 * ctx.pass_seconds, wanted))
+    if n >= wanted:
+        return []
+    ctx.kept = ctx.kept[:n]
+    ctx._float_preds = ctx._float_preds[:n] if ctx._float_preds is not None else None
+    return [f"task agreement on {n} of {wanted} calibration samples (--time-budget)"]
 
 
 def describe_scheme(ctx: SimContext) -> str:
@@ -89,6 +109,8 @@ def run_analysis(
     timings.append(Timing("calibration", time.perf_counter() - t0, ctx.sim.forward_passes or None))
     notes += ctx.notes
     ctx.pass_seconds = time_one_pass(ctx.sim, ctx.samples[0], ctx.scheme, ctx.calibration)
+    if time_budget is not None:
+        notes += trim_agreement_samples(ctx, time_budget)
 
     t = time.perf_counter()
     before = ctx.sim.forward_passes

@@ -43,7 +43,7 @@ class Task(Protocol):
     """Decode outputs and compare predictions; one prediction per batch item."""
 
     name: str
-    metric: str  # what `agreement` measures, for people: "box F1@0.5 vs float"
+    metric: str  # what `agreement` measures, short, for people: "box F1@0.5 agreement"
     binary: bool  # agreement is 0 or 1 per sample (an interval on a proportion)
 
     def decode(self, outputs: Outputs) -> list[Any]: ...
@@ -100,7 +100,7 @@ class Classification:
 
     output: str | None = None
     name: str = "classification"
-    metric: str = "top-1 agreement with the float model"
+    metric: str = "top-1 agreement"
     binary: bool = True
 
     def decode(self, outputs: Outputs) -> list[int]:
@@ -134,13 +134,13 @@ class YoloDetection:
     nms_iou: float = DET_NMS_IOU
     match_iou: float = DET_MATCH_IOU
     name: str = "detection"
-    metric: str = "box F1@0.5 vs the float model's boxes"
+    metric: str = "box F1@0.5 agreement"
     binary: bool = False
 
     def decode(self, outputs: Outputs) -> list[Boxes]:
         arrays = [np.asarray(a, np.float32) for a in outputs.values()]
         if len(arrays) == 1 and arrays[0].ndim == 3:
-            rows = _yolo_rows(arrays[0])
+            rows = _yolo_rows(arrays[0], self.input_hw)
         else:
             rows = _yolo_levels(arrays, self.input_hw)
         return [self._boxes(*r) for r in rows]
@@ -165,7 +165,7 @@ class DenseMap:
     output: str | None = None
     threshold: float = DBNET_THRESHOLD
     name: str = "dense"
-    metric: str = "IoU with the float model's map"
+    metric: str = "map IoU agreement"
     binary: bool = False
 
     def decode(self, outputs: Outputs) -> list[np.ndarray]:
@@ -194,7 +194,7 @@ class CtcSequence:
     time_first: bool = False
     output: str | None = None
     name: str = "ocr"
-    metric: str = "exact string agreement with the float model"
+    metric: str = "string agreement"
     binary: bool = True
 
     def decode(self, outputs: Outputs) -> list[str]:
@@ -297,7 +297,7 @@ class UserTask:
     decode_fn: Callable[[Outputs], Sequence[Any]]
     agreement_fn: Callable[[Any, Any], float]
     name: str = "user"
-    metric: str = "agreement as the user's task module defines it"
+    metric: str = "agreement (task module)"
     binary: bool = False
 
     def decode(self, outputs: Outputs) -> list[Any]:
@@ -463,8 +463,11 @@ def _sigmoid_if_logits(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _yolo_rows(a: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[N, 4+nc, A] (v8/v11, transposed) or [N, A, 5+nc] (v5, objectness at column 4)."""
+def _yolo_rows(
+    a: np.ndarray, input_hw: tuple[int, int] = (0, 0)
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[N, 4+nc, A] (v8/v11, transposed) or [N, A, 5+nc] (v5, objectness at column 4; YOLOX
+    exported without its grid decoding is decoded here: see `_grid_decode`)."""
     out = []
     for item in a:
         if item.shape[0] < item.shape[1]:  # v8: channels first, anchors last
@@ -472,8 +475,36 @@ def _yolo_rows(a: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
             out.append((rows[:, :4], _sigmoid_if_logits(rows[:, 4:])))
         else:  # v5: one row per anchor
             obj = _sigmoid_if_logits(item[:, 4:5])
-            out.append((item[:, :4], _sigmoid_if_logits(item[:, 5:]) * obj))
+            box = _grid_decode(item[:, :4], input_hw)
+            out.append((box, _sigmoid_if_logits(item[:, 5:]) * obj))
     return out
+
+
+# Boxes in input pixels reach beyond this somewhere; raw YOLOX offsets (grid cells, log sizes)
+# stay within a few units. Below it, with one row per cell of strides 8/16/32, the rows are
+# YOLOX's undecoded head (ddddocr's detector, YOLOX exports with decode_in_inference=False).
+RAW_OFFSET_MAX = 16.0
+
+
+def _grid_decode(box: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
+    """YOLOX's decoding, when the rows are undecoded: cx, cy = (offset + cell) * stride, w, h =
+    exp(value) * stride, over the cells of strides 8, 16, 32 in order."""
+    h, w = input_hw
+    grids = [(h // s, w // s, s) for s in (8, 16, 32)]
+    if not h or sum(gh * gw for gh, gw, _ in grids) != len(box):
+        return box
+    if not box.size or float(np.abs(box).max()) >= RAW_OFFSET_MAX:
+        return box
+    cells, strides = [], []
+    for gh, gw, s in grids:
+        gy, gx = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+        cells.append(np.stack([gx, gy], axis=-1).reshape(-1, 2))
+        strides.append(np.full((gh * gw, 1), s))
+    cell = np.concatenate(cells).astype(np.float32)
+    stride = np.concatenate(strides).astype(np.float32)
+    xy = (box[:, :2] + cell) * stride
+    wh = np.exp(np.clip(box[:, 2:4], -20, 20)) * stride
+    return np.concatenate([xy, wh], axis=1)
 
 
 def _yolo_levels(

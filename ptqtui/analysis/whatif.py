@@ -127,9 +127,11 @@ class WhatIf:
         with self._lock:
             hit = self._cache.get(key)
             if hit is None:
+                from ptqtui.analysis.context import measure_record
+
                 ctx = self._context(key[0], cancel)
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
-                hit = Measure(m.similarity.cosine, m.top1, m.agreement, m.noise)
+                hit = measure_record(m)
                 self._cache[key] = hit
             return hit
 
@@ -168,7 +170,7 @@ class WhatIf:
         mistakes = _fixers(self.inputs, mistake, inverse=True)
         if fixers is None or mistakes is None:
             return None
-        from ptqtui.analysis.context import AnalysisUnavailable, build_context
+        from ptqtui.analysis.context import AnalysisUnavailable, build_context, measure_record
 
         with self._lock:
             try:
@@ -195,7 +197,7 @@ class WhatIf:
             m = ctx.measure(
                 self.settings_for(remedy), eval_limit=self.eval_limit, cancel=self.cancel
             )
-        return Measure(m.similarity.cosine, m.top1, m.agreement, m.noise)
+        return measure_record(m)
 
     # ------------------------------------------------------------------ internals
     def _cosines(self, remedy: Remedy) -> np.ndarray:

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ptqtui.advise.results import Reference
-from ptqtui.analysis.results import Analysis, NodeRow
+from ptqtui.analysis.results import Analysis, NodeRow, Quality
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
-from ptqtui.policy import BACKEND_SATURATION_COSINE, SENSITIVE_COSINE, TARGET_COSINE
+from ptqtui.policy import (
+    BACKEND_SATURATION_COSINE,
+    LARGE_LOSS_POINTS,
+    MEDIUM_LOSS_POINTS,
+    SENSITIVE_COSINE,
+    TARGET_COSINE,
+)
 from ptqtui.report.pictures import NODES_PER_FINDING, PictureKind, pictures
 
 if TYPE_CHECKING:
@@ -154,7 +160,19 @@ def _headline(d: Diagnosis) -> list[Block]:
     rows: list[tuple[str, str]] = []
     if q is not None:
         loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
+        if q.loss_low is not None and q.loss_high is not None:
+            loss += f" (95 % {q.loss_low:.1f}-{q.loss_high:.1f})"
         rows.append(("loss band", f"{q.band.value} ({q.band.span}): {loss}, from {q.basis}"))
+        if q.band_uncertain:
+            spans = f"{q.loss_low:.1f}-{q.loss_high:.1f} points" if q.loss_high is not None else ""
+            rows.append(
+                (
+                    "band",
+                    f"uncertain: the loss interval {spans} spans a band boundary "
+                    f"({MEDIUM_LOSS_POINTS:g} or {LARGE_LOSS_POINTS:g} points); more samples "
+                    "would decide it",
+                )
+            )
         rows.append(
             (
                 "output cosine",
@@ -170,7 +188,11 @@ def _headline(d: Diagnosis) -> list[Block]:
                 )
             )
         if q.top1_agreement is not None:
-            rows.append(("top-1 agreement", pct(q.top1_agreement)))
+            rows.append((q.metric or "top-1 agreement", agreement_text(q)))
+        if q.char_error_rate is not None:
+            rows.append(("character error rate", f"{q.char_error_rate:.3f} vs the float strings"))
+        if q.task_note:
+            rows.append(("task metric", q.task_note))
         rows += _as_deployed(d)
         rows.append(("scheme", d.analysis.scheme if d.analysis else "-"))
     rows.append(("findings", severity_counts(d.findings)))
@@ -181,6 +203,16 @@ def _headline(d: Diagnosis) -> list[Block]:
         rows.append(("simulation", "not run: " + _skip_reason(d, "analysis")))
     out.append(KeyValues(tuple(rows)))
     return out
+
+
+def agreement_text(q: Quality) -> str:
+    """'0.42 (95 % 0.33-0.52, 100 samples)': the agreement to its stated precision."""
+    if q.agreement_low is None or q.agreement_high is None:
+        return pct(q.top1_agreement)
+    return (
+        f"{q.top1_agreement:.2f} (95 % {q.agreement_low:.2f}-{q.agreement_high:.2f}, "
+        f"{q.samples} samples)"
+    )
 
 
 def _skip_reason(d: Diagnosis, what: str) -> str:

@@ -219,3 +219,14 @@ def test_a_task_module_without_the_functions_is_one_clear_error(tmp_path):
         tasks.load_task_module(bad)
     with pytest.raises(PtqInputError, match="no such file"):
         tasks.load_task_module(tmp_path / "missing.py")
+
+
+def test_undecoded_yolox_rows_are_decoded_on_their_grid():
+    # 32x32 input: cells 4x4 (stride 8), 2x2 (16), 1x1 (32) = 21 rows of raw offsets
+    rows = np.zeros((1, 21, 6), np.float32)
+    rows[0, :, 2:4] = np.log(0.5)  # half a stride wide
+    rows[0, 5, :4] = [0.5, 0.5, np.log(2.0), np.log(2.0)]  # cell (1, 1) of stride 8
+    rows[0, 5, 4:] = [0.9, 0.9]  # objectness and class score, already sigmoided
+    [boxes] = YoloDetection((32, 32)).decode({"out": rows})
+    assert len(boxes) == 1
+    np.testing.assert_allclose(boxes.xyxy[0], [4.0, 4.0, 20.0, 20.0], atol=1e-5)

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ptqtui.check.findings import Severity
+from ptqtui.report.document import agreement_text
 from ptqtui.tui.widgets.text import BAND_STYLE, SEVERITY_STYLE, num, pct
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ def _headline(d: Diagnosis) -> Text:
         band += f", {quality.loss_points:.1f} points"
     text.append(band, style=BAND_STYLE.get(quality.band, "bold"))
     text.append(f"  ({quality.basis})")
+    if quality.band_uncertain:
+        text.append("  band uncertain: the interval spans a band boundary")
+    if quality.task_note:
+        text.append(f"\n{quality.task_note}")
     return text
 
 
@@ -65,13 +70,17 @@ def _quality(d: Diagnosis) -> Table | Text:
     if quality.top1_float is not None or quality.top1_quant is not None:
         table.add_row("top-1", pct(quality.top1_float), pct(quality.top1_quant))
     if quality.top1_agreement is not None:
-        table.add_row("top-1 agreement", "", pct(quality.top1_agreement))
+        table.add_row(quality.metric or "top-1 agreement", "", agreement_text(quality))
+    if quality.char_error_rate is not None:
+        table.add_row("character error rate", "", f"{quality.char_error_rate:.3f}")
     table.add_row("output cosine", "1.0000", num(quality.output_cosine))
     plan = d.plan
     if plan is not None and plan.reached is not None:
         reached = num(plan.reached.cosine)
         if plan.reached.top1 is not None:
             reached += f", top-1 {pct(plan.reached.top1)}"
+        elif plan.reached.agreement is not None:
+            reached += f", {plan.reached.metric or 'agreement'} {pct(plan.reached.agreement)}"
         table.add_row("after the plan", "", reached)
     return table
 

@@ -1,0 +1,89 @@
+"""The adapters on real model outputs: float and int8 (max, per-tensor) outputs of corpus
+models, saved reduced to what decides the decoding (tests/fixtures/tasks/make_fixtures.py),
+against the answers the full outputs gave."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ptqtui.analysis.tasks import (
+    Classification,
+    CtcSequence,
+    DenseMap,
+    YoloDetection,
+    infer_task,
+    mean_interval,
+)
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
+
+
+def _load(name: str) -> dict[str, np.ndarray]:
+    path = FIXTURES / f"{name}.npz"
+    if not path.exists():
+        pytest.skip(f"{path.name} not built")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_ppocrv4_rec_strings_collapse_under_per_tensor_int8():
+    z = _load("ppocrv4_rec")
+    want = EXPECTED["ppocrv4_rec"]
+    task = CtcSequence(charset=tuple(str(c) for c in z["charset"]))
+    floats = task.decode({"x": z["float"].astype(np.float32)})
+    quants = task.decode({"x": z["int8"].astype(np.float32)})
+    assert floats == want["float"] and all(floats)  # real text, read by the float model
+    assert quants == want["int8"]
+    agree = [task.agreement(a, b) for a, b in zip(floats, quants, strict=True)]
+    cer = [task.char_error_rate(a, b) for a, b in zip(floats, quants, strict=True)]
+    assert agree == want["agreement"] and cer == pytest.approx(want["cer"])
+    assert [task.agreement(a, a) for a in floats] == [1.0, 1.0]
+    # the shape alone says CTC: [N, T, C] with T < C, softmax rows
+    shapes = {"x": (1, *z["float"].shape[1:2], 6625)}
+    assert isinstance(infer_task(shapes, (48, 320)), CtcSequence)
+
+
+def test_ddddocr_det_undecoded_yolox_rows_give_boxes_and_their_f1():
+    z = _load("ddddocr_det")
+    want = EXPECTED["ddddocr_det"]
+    task = YoloDetection((416, 416), score_threshold=0.1)  # ddddocr's own score cut
+    fb = task.decode({"o": z["float"]})
+    qb = task.decode({"o": z["int8"]})
+    assert [len(b) for b in fb] == want["float_boxes"] and [len(b) for b in qb] == want[
+        "int8_boxes"
+    ]
+    assert all(len(b) for b in fb)
+    for b in fb:  # decoded on the grid: boxes inside the 416 x 416 input, in pixels
+        assert float(b.xyxy.max()) > 32 and float(b.xyxy.min()) > -64
+        assert float(b.xyxy.max()) < 416 + 64
+    agree = [task.agreement(a, b) for a, b in zip(fb, qb, strict=True)]
+    assert agree == pytest.approx(want["agreement"])
+    assert [task.agreement(a, a) for a in fb] == [1.0] * len(fb)
+    iv = mean_interval(agree)
+    assert iv.low <= iv.value <= iv.high and iv.samples == len(agree)
+
+
+def test_ppocrv4_det_probability_maps_give_their_iou():
+    z = _load("ppocrv4_det")
+    want = EXPECTED["ppocrv4_det"]
+    task = DenseMap()
+    f = task.decode({"o": z["float"].astype(np.float32) / 255})
+    q = task.decode({"o": z["int8"].astype(np.float32) / 255})
+    assert f[0].shape == tuple(want["shape"][2:]) and f[0].any()
+    agree = [task.agreement(a, b) for a, b in zip(f, q, strict=True)]
+    assert agree == pytest.approx(want["agreement"], abs=0.01)  # maps stored at 8 bits
+    assert task.agreement(f[0], f[0]) == 1.0
+
+
+def test_efficientnet_top1_on_real_logits():
+    z = _load("efficientnet_lite1")
+    want = EXPECTED["efficientnet_lite1"]
+    task = Classification()
+    assert task.decode({"o": z["float"].astype(np.float32)}) == want["float"]
+    assert task.decode({"o": z["int8"].astype(np.float32)}) == want["int8"]
+    assert isinstance(infer_task({"o": z["float"].shape}, (240, 240)), Classification)
