@@ -1,9 +1,11 @@
 """Sensitivity: only this node quantized, the rest float, measured at the model outputs.
 
-For every node placed on the NPU: its weights and activation inputs together (``both``),
-then each alone, then for the worst few the output cosine gained when the node goes int16.
-Every what-if is one ``run`` per sample of the same session: about N x S passes per target
-(N nodes, S samples), not N conversions. Isolated error, as the converter's
+For every node placed on the NPU: its weights and activation inputs together (``both``);
+for the ``SPLIT_TOP`` most sensitive that lose at least ``SPLIT_MIN_LOSS`` alone, each apart
+(the split is shown, never decided on, and measuring it everywhere tripled the cost); then for
+the worst few the output cosine gained when the node goes int16. Every what-if is one batched
+``run`` of the same session: about (N + 2 SPLIT_TOP) x S passes (N nodes, S samples), not N
+conversions. Isolated error, as the converter's
 ``get_sensitivity_of_nodes`` measures it; the node table holds the cumulative one.
 """
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from ptqtui.analysis.context import SimContext
 
 INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
+SPLIT_TOP = 16  # weights and activations measured apart for this many of the most sensitive
+SPLIT_MIN_LOSS = 1e-4  # ... and only where quantizing the node alone loses this much cosine
 
 
 def sensitivity(
@@ -63,7 +67,7 @@ def sensitivity(
     # most promising first: the nodes whose output the full scheme damages most
     cands.sort(key=lambda n: _nan_last(by_name[n].similarity.sqnr_db))
     n_s = len(samples)
-    wanted = len(cands) * n_s * (3 if split else 1)
+    wanted = (len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)) * n_s
     report(progress, stage, 0, wanted, cost_note("sensitivity", wanted, pass_seconds))
     fit = affordable(budget_seconds, pass_seconds, len(cands) * n_s)
     if fit < len(cands) * n_s:
@@ -82,7 +86,7 @@ def sensitivity(
     samp, rf = samples[:n_s], refs[:n_s]
     passes = 0
     done = 0
-    total = len(cands) * (3 if split else 1)
+    total = len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)
     values: dict[str, dict[str, float | None]] = {n: {} for n in cands}
 
     def measure(node: str, target: str) -> float | None:
@@ -102,19 +106,21 @@ def sensitivity(
     if split:
         left = None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
         fit = affordable(left, pass_seconds, 2 * len(cands) * len(samp))
-        split_nodes = cands[: fit // max(1, 2 * len(samp))]
-        if len(split_nodes) < len(cands):
+        ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
+        worth = [n for n in ranked[:SPLIT_TOP] if _loss(values[n]["both"]) >= SPLIT_MIN_LOSS]
+        split_nodes = worth[: fit // max(1, 2 * len(samp))]
+        if len(split_nodes) < len(worth):
             notes.append(
                 f"sensitivity: weights/activations measured apart for {len(split_nodes)} of "
-                f"{len(cands)} nodes (time budget)"
+                f"{len(worth)} nodes (time budget)"
             )
-        ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
-        for node in ranked[: len(split_nodes)]:
+        for node in split_nodes:
             check_cancel(cancel)
             values[node]["weight"] = measure(node, "weight")
             values[node]["activation"] = measure(node, "activation")
             done += 2
             report(progress, stage, done, total, node)
+        report(progress, stage, total, total)
     if int16:
         _int16_gains(sim, cal, scheme, cands, values, samp, rf, budget_seconds, start, notes)
         passes += sum(len(samp) for n in cands if "int16" in values[n])
@@ -164,6 +170,11 @@ def _int16_gains(
             continue
         s16, _ = output_similarity(sim, samp, wider, cal, rf)
         values[node]["int16"] = s16.cosine - base.cosine
+
+
+def _loss(cosine: float | None) -> float:
+    """1 - cosine; infinite for an unmeasured or NaN cosine (always worth a closer look)."""
+    return math.inf if cosine is None or math.isnan(cosine) else 1.0 - cosine
 
 
 def _nan_last(v: float | None) -> float:
