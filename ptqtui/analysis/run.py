@@ -125,6 +125,8 @@ def run_analysis(
     sweep = method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
     record("method sweep", sweep)
 
+    if ctx.sim.batchable is False and ctx.sim.batch_note:
+        notes.append(f"samples run one at a time: {ctx.sim.batch_note}")
     analysis = Analysis(
         scheme=describe_scheme(ctx),
         quality=quality,
