@@ -178,6 +178,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="samples per node in the sensitivity analysis (default 8)",
     )
     sim.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep calibration observations here between runs (default: the user's cache "
+        "directory, ptqtui/ in it)",
+    )
+    sim.add_argument(
+        "--no-cache", action="store_true", help="observe the calibration data afresh, keep nothing"
+    )
+    sim.add_argument(
         "--time-budget",
         type=float,
         metavar="SECONDS",
@@ -325,6 +336,8 @@ def _request_from(ns: argparse.Namespace, **extra: object) -> Request:
 
 def _request(ns: argparse.Namespace, **inputs: object) -> Request:
     """A Request from the inputs given and the run options every command shares."""
+    from ptqtui.cache import default_cache_dir  # lazily: numpy
+
     try:
         return Request(
             report=ns.report,
@@ -339,6 +352,7 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             target_cosine=ns.target,
             check_backend=ns.check_backend,
             write_config=ns.write_config,
+            cache_dir=None if ns.no_cache else (ns.cache or default_cache_dir()),
             **inputs,  # type: ignore[arg-type]
         )
     except ValueError as exc:

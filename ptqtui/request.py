@@ -51,6 +51,7 @@ class Request:
     write_config: Path | None = None  # --write-config: the patched YAML goes here
     mapper_log: Path | None = None  # --mapper-log: the converter's hb_mapper_makertbin.log
     check_backend: bool = False  # --check-backend: compare with onnxruntime's int8 kernels
+    cache_dir: Path | None = None  # --cache DIR: observations kept between runs (None: off)
 
     def __post_init__(self) -> None:
         if self.report is not None and self.report not in REPORT_FORMATS:

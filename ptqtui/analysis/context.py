@@ -26,7 +26,7 @@ from ptqtui.errors import PtqInputError
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
-from ptqtui.quant.observe import Observation, observe
+from ptqtui.quant.observe import Observation
 from ptqtui.quant.scheme import QuantSettings, Scheme
 from ptqtui.quant.settings import QuantFlags, settings_from_config
 from ptqtui.quant.simulate import BATCH
@@ -259,8 +259,11 @@ def build_context(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    cache_dir: Path | None = None,
 ) -> SimContext:
-    """Observe, calibrate and cache the references (see the module docstring)."""
+    """Observe (or read the observation from ``cache_dir``), calibrate and cache the
+    references (see the module docstring)."""
+    from ptqtui.cache import cached_observe
     from ptqtui.quant.simulate import Simulator
 
     source = inputs.calibration
@@ -286,7 +289,11 @@ def build_context(
             yield convert(s.arrays)
 
     keep = max(sensitivity_samples, SEARCH_SAMPLES, AGREEMENT_SAMPLES)
-    obs = observe(sim, samples(), keep=keep, total=len(source), progress=progress, cancel=cancel)
+    obs, cached = cached_observe(
+        cache_dir, sim, samples, keep=keep, total=len(source), progress=progress, cancel=cancel
+    )
+    if cached is not None:
+        notes.append(cached)
     if obs.n_samples == 0:
         raise AnalysisUnavailable("no calibration sample could be read")
     if source.unreadable:
