@@ -80,6 +80,9 @@ def worker(cfg: dict) -> None:
             }
         )
         return
+    if cfg["impl"] == "analyses":
+        _analyses(request, cfg["s"])
+        return
     import numpy as np
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
@@ -110,6 +113,36 @@ def worker(cfg: dict) -> None:
     emit({"seconds": round(seconds, 2), "samples": len(inputs.calibration)})
 
 
+def _analyses(request, s: int) -> None:
+    """Node table, sensitivity and the curve alone, with S samples: passes, seconds, RSS, and
+    the passes the same stages cost before issue 17 (3 N S + int16, N S)."""
+    from ptqtui.analysis.accumulate import accumulated_error
+    from ptqtui.analysis.context import build_context
+    from ptqtui.analysis.measure import time_one_pass
+    from ptqtui.analysis.nodes import node_table
+    from ptqtui.analysis.sensitivity import INT16_TOP, sensitivity
+    from ptqtui.inputs.resolve import load_inputs
+
+    inputs = load_inputs(request)
+    t0 = time.perf_counter()
+    ctx = build_context(inputs, sensitivity_samples=s)
+    out = {"calibration": round(time.perf_counter() - t0, 1)}
+    ctx.pass_seconds = time_one_pass(ctx.sim, ctx.samples[0], ctx.scheme, ctx.calibration)
+    out["pass_seconds"] = round(ctx.pass_seconds, 3)
+    rows = node_table(ctx)
+    sens = sensitivity(ctx, rows.records)
+    curve = accumulated_error(ctx)
+    n = sum(1 for r in sens.records if r.sensitivity_cosine is not None)
+    out["nodes"] = n
+    out["batch"] = [ctx.sim.batchable, ctx.sim.batch_size, ctx.sim.batch_note]
+    for name, o in (("node table", rows), ("sensitivity", sens), ("curve", curve)):
+        out[name] = [round(o.seconds, 1), o.passes]
+    out["sensitivity before"] = 3 * n * s + (min(INT16_TOP, n) + 1) * s
+    out["curve before"] = len(curve.records) and n * s
+    out["curve points"] = len(curve.records)
+    emit(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker")
@@ -117,6 +150,9 @@ def main() -> None:
     ap.add_argument("--case", default="correct")
     ap.add_argument("--samples", type=int, default=None, help="first N calibration files only")
     ap.add_argument("--skip-ort", action="store_true")
+    ap.add_argument(
+        "--analyses", type=int, metavar="S", help="only node table, sensitivity, curve with S"
+    )
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
@@ -124,6 +160,10 @@ def main() -> None:
     print(machine())
     for model in args.model:
         case = _case_dir(model, args.case, args.samples)
+        if args.analyses:
+            cfg = {"impl": "analyses", "case_dir": str(case), "s": args.analyses}
+            print(model, run_worker("benchmarks.bench_diagnosis", cfg, 7200))
+            continue
         ours = run_worker(
             "benchmarks.bench_diagnosis", {"impl": "ptqtui", "case_dir": str(case)}, 7200
         )
