@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 
+import pytest
+
 from ptqtui.analysis.accumulate import CURVE_TOLERANCE, _refine
 
 
@@ -42,3 +44,44 @@ def test_nan_gaps_are_bisected_to_the_end():
     curve = [1.0] * 100 + [math.nan] * 100
     seen, _ = _run(curve)
     assert 99 in seen and 100 in seen
+
+
+def _context(batchable: bool):
+    from ptqtui.analysis.context import SimContext
+    from ptqtui.quant.calibrate import calibrate
+    from ptqtui.quant.observe import observe
+    from ptqtui.quant.scheme import QuantSettings
+    from ptqtui.quant.simulate import Simulator
+    from tests.quant.factories import samples, small_cnn
+
+    sim = Simulator(small_cnn())
+    xs = samples(8)
+    obs = observe(sim, xs, keep=8)
+    settings = QuantSettings(calibration_type="max")
+    scheme = sim.scheme(settings)
+    cal = calibrate(sim, obs, settings, scheme=scheme)
+    refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(xs))
+    sim.batchable = batchable
+    return SimContext(sim, obs, settings, cal, scheme, tuple(xs), refs, tuple(xs))
+
+
+def test_one_sample_at_a_time_a_harmless_node_stops_after_two_samples(monkeypatch):
+    from ptqtui.analysis import sensitivity as sens
+    from ptqtui.analysis.nodes import node_table
+
+    batched = _context(True)
+    full = sens.sensitivity(batched, node_table(batched).records, split=False, int16=False)
+    by_name = {r.name: r.sensitivity_cosine for r in full.records}
+    measured = [c for c in by_name.values() if c is not None]
+    # the loss line between this model's most and least sensitive node, so both sides occur
+    losses = sorted(1 - c for c in measured)
+    monkeypatch.setattr(sens, "ADAPT_LOSS", losses[len(losses) // 2])
+    single = _context(False)
+    out = sens.sensitivity(single, node_table(single).records, split=False, int16=False)
+    stopped, rest = divmod(8 * len(measured) - out.passes, 6)  # 6 passes saved per stop
+    assert rest == 0 and 0 < stopped < len(measured)
+    moved = [r for r in out.records if r.sensitivity_cosine != pytest.approx(by_name[r.name])]
+    assert len(moved) <= stopped
+    for r in moved:  # the mean of two samples each below the line
+        assert 1 - r.sensitivity_cosine < sens.ADAPT_LOSS
+    assert any(f"{stopped} of {len(measured)} nodes measured on 2 of 8" in n for n in out.notes)
