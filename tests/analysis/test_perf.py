@@ -85,3 +85,16 @@ def test_one_sample_at_a_time_a_harmless_node_stops_after_two_samples(monkeypatc
     for r in moved:  # the mean of two samples each below the line
         assert 1 - r.sensitivity_cosine < sens.ADAPT_LOSS
     assert any(f"{stopped} of {len(measured)} nodes measured on 2 of 8" in n for n in out.notes)
+
+
+def test_the_node_table_fetches_outputs_in_groups_bounded_by_bytes(monkeypatch):
+    from ptqtui.analysis import nodes
+
+    ctx = _context(True)
+    whole = nodes.node_table(ctx)
+    monkeypatch.setattr(nodes, "GROUP_BYTES", 4 * 8 * 8 * 8)  # one 8x8x8 output per group
+    cut = nodes.node_table(ctx)
+    assert cut.passes > whole.passes == 2 * 8
+    assert cut.passes % whole.passes == 0
+    assert [r.similarity for r in cut.records] == [r.similarity for r in whole.records]
+    assert any("groups" in n for n in cut.notes) and not whole.notes
