@@ -122,7 +122,11 @@ def cached_observe(
         ), None
     key, kept = observation_key(sim.graph.model.SerializeToString(), samples(), keep)
     path = Path(cache_dir) / f"observation-{key[:32]}.npz"
-    if path.is_file():
+    try:
+        present = path.is_file()
+    except OSError:  # an unreadable cache directory: run as if there were none
+        present = False
+    if present:
         try:
             obs = load_observation(path, kept)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):

@@ -182,12 +182,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="keep calibration observations here between runs (default: the user's cache "
-        "directory, ptqtui/ in it)",
+        help="keep calibration observations here (default: ~/.cache/ptqtui)",
     )
-    sim.add_argument(
-        "--no-cache", action="store_true", help="observe the calibration data afresh, keep nothing"
-    )
+    sim.add_argument("--no-cache", action="store_true", help="observe the calibration data afresh")
     sim.add_argument(
         "--time-budget",
         type=float,

@@ -95,7 +95,8 @@ def accumulated_error(
     else:
         for i in indices:
             point(i)
-    report(progress, "accumulated error", len(indices), len(indices))
+    if indices and nodes:
+        report(progress, "accumulated error", len(indices), len(indices))
     curve = [CurvePoint(i, nodes[i].name, measured[i]) for i in sorted(measured)]
     passes = len(measured) * len(samp)
     return Outcome(tuple(curve), tuple(notes), passes, time.perf_counter() - start)

@@ -138,7 +138,8 @@ def sensitivity(
             values[node]["activation"] = measure(node, "activation")
             done += 2
             report(progress, stage, done, total, node)
-        report(progress, stage, total, total)
+        if total:
+            report(progress, stage, total, total)
     if early:
         notes.append(
             f"sensitivity: {len(early)} of {len(cands)} nodes measured on {ADAPT_FIRST} of "
