@@ -178,6 +178,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="samples per node in the sensitivity analysis (default 8)",
     )
     sim.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep calibration observations here (default: ~/.cache/ptqtui)",
+    )
+    sim.add_argument("--no-cache", action="store_true", help="observe the calibration data afresh")
+    sim.add_argument(
         "--time-budget",
         type=float,
         metavar="SECONDS",
@@ -341,6 +349,8 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
         from ptqtui.analysis.tasks import load_task_module
 
         load_task_module(task_module)
+    from ptqtui.cache import default_cache_dir  # lazily: numpy
+
     try:
         return Request(
             report=ns.report,
@@ -357,6 +367,7 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             write_config=ns.write_config,
             task=getattr(ns, "task", None),
             task_module=task_module,
+            cache_dir=None if ns.no_cache else (ns.cache or default_cache_dir()),
             **inputs,  # type: ignore[arg-type]
         )
     except ValueError as exc:

@@ -330,6 +330,7 @@ def _analyse(
             seed=request.seed,
             progress=progress,
             cancel=cancel,
+            cache_dir=request.cache_dir,
         )
     except AnalysisUnavailable as exc:
         return None, None, str(exc)

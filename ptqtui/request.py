@@ -55,6 +55,7 @@ class Request:
     check_backend: bool = False  # --check-backend: compare with onnxruntime's int8 kernels
     task: str | None = None  # --task NAME: the task adapter (None: inferred from the outputs)
     task_module: Path | None = None  # --task-module FILE.py: the user's own adapter
+    cache_dir: Path | None = None  # --cache DIR: observations kept between runs (None: off)
 
     def __post_init__(self) -> None:
         if self.report is not None and self.report not in REPORT_FORMATS:

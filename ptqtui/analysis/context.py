@@ -11,7 +11,6 @@ S passes (plus one per evaluation image): no new session, no re-observation.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,7 +37,7 @@ from ptqtui.errors import PtqInputError
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
-from ptqtui.quant.observe import Observation, observe
+from ptqtui.quant.observe import Observation
 from ptqtui.quant.scheme import QuantSettings, Scheme
 from ptqtui.quant.settings import QuantFlags, settings_from_config
 from ptqtui.quant.simulate import BATCH
@@ -329,8 +328,11 @@ def build_context(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    cache_dir: Path | None = None,
 ) -> SimContext:
-    """Observe, calibrate and cache the references (see the module docstring)."""
+    """Observe (or read the observation from ``cache_dir``), calibrate and cache the
+    references (see the module docstring)."""
+    from ptqtui.cache import cached_observe
     from ptqtui.quant.simulate import Simulator
 
     source = inputs.calibration
@@ -361,16 +363,18 @@ def build_context(
                 continue
             yield convert(s.arrays)
 
-    stream = samples()
-    first = next(stream, None)
+    first = next(samples(), None)
     size = sum(a.nbytes for a in first.values()) if first is not None else 1
     keep = max(
         sensitivity_samples,
         SEARCH_SAMPLES,
         min(AGREEMENT_MAX, max(AGREEMENT_SAMPLES, AGREEMENT_BYTES // max(1, size))),
     )
-    stream = itertools.chain([first] if first is not None else [], stream)
-    obs = observe(sim, stream, keep=keep, total=len(source), progress=progress, cancel=cancel)
+    obs, cached = cached_observe(
+        cache_dir, sim, samples, keep=keep, total=len(source), progress=progress, cancel=cancel
+    )
+    if cached is not None:
+        notes.append(cached)
     if obs.n_samples == 0:
         raise AnalysisUnavailable("no calibration sample could be read")
     if source.unreadable:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 HIST_BINS = 64  # the node table's |x| histogram: the 2048 calibration bins up to max |x|, merged
 MAX_CHANNELS = 512  # per-channel weight maxima stored per node (the JSON stays small)
+# Node outputs fetched per run, at most (float and quantized runs each): exposing every
+# activation of a 640x640 detector at once (597 MiB a sample, copied out by onnxruntime) held
+# 2.4 GB; a few more passes keep the node table near the observation pass's peak.
+GROUP_BYTES = 256 << 20
 CHOSEN_TOLERANCE = 1e-6  # relative: a method's threshold equal to the one used is "chosen"
 _WIDTH = {"float": 0, "int8": 1, "int16": 2}
 
@@ -65,13 +69,20 @@ def node_table(
     if n_samples < len(samples):
         notes.append(f"node table: {n_samples} of {len(samples)} samples (time budget)")
     per_node: dict[str, list[metrics.Similarity]] = {t: [] for t in names}
+    groups = _groups(names, obs)
+    if len(groups) > 1:
+        notes.append(
+            f"node table: node outputs fetched in {len(groups)} groups of at most "
+            f"{GROUP_BYTES >> 20} MiB per run (bounded memory)"
+        )
     for i, sample in enumerate(samples[:n_samples]):
-        check_cancel(cancel)
-        ref = sim.run_float(sample, outputs=names)
-        out = sim.run(sample, scheme, calibration=cal, outputs=names)
-        for t in names:
-            per_node[t].append(metrics.compare(ref[t], out[t]))
-        del ref, out
+        for group in groups:
+            check_cancel(cancel)
+            ref = sim.run_float(sample, outputs=group)
+            out = sim.run(sample, scheme, calibration=cal, outputs=group)
+            for t in group:
+                per_node[t].append(metrics.compare(ref[t], out[t]))
+            del ref, out
         report(progress, "node table", i + 1, n_samples)
     rows = []
     for node in nodes:
@@ -90,7 +101,30 @@ def node_table(
                 **_ranges(sim, cal, obs, node),
             )
         )
-    return Outcome(tuple(rows), tuple(notes), 2 * n_samples, time.perf_counter() - start)
+    passes = 2 * n_samples * len(groups)
+    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start)
+
+
+def _groups(names: list[str], obs: Observation | None) -> list[list[str]]:
+    """``names`` in order, cut so each group's tensors (sizes per sample from the calibration
+    observation; unknown ones counted at the largest known) stay under ``GROUP_BYTES``."""
+    size: dict[str, float] = {}
+    if obs is not None and obs.n_samples:
+        for t in names:
+            st = obs.stats.get(t)
+            if st is not None and st.count:
+                size[t] = 4.0 * (st.count + st.nan_count) / obs.n_samples
+    largest = max(size.values(), default=0.0)
+    groups: list[list[str]] = [[]]
+    used = 0.0
+    for t in names:
+        b = size.get(t, largest)
+        if groups[-1] and used + b > GROUP_BYTES:
+            groups.append([])
+            used = 0.0
+        groups[-1].append(t)
+        used += b
+    return groups
 
 
 def _ranges(sim: Simulator, cal: Calibration, obs: Observation | None, node: QNode) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ptqtui.analysis.accumulate import accumulated_error
@@ -87,6 +88,7 @@ def run_analysis(
     flags: QuantFlags | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[Analysis, SimContext]:
     """Calibrate as the config asks and run every analysis; raises ``AnalysisUnavailable``
     when there is nothing to calibrate with, ``Cancelled`` when ``cancel`` is set."""
@@ -105,6 +107,7 @@ def run_analysis(
         seed=seed,
         progress=progress,
         cancel=cancel,
+        cache_dir=cache_dir,
     )
     timings.append(Timing("calibration", time.perf_counter() - t0, ctx.sim.forward_passes or None))
     notes += ctx.notes
@@ -147,6 +150,8 @@ def run_analysis(
     sweep = method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
     record("method sweep", sweep)
 
+    if ctx.sim.batchable is False and ctx.sim.batch_note:
+        notes.append(f"samples run one at a time: {ctx.sim.batch_note}")
     analysis = Analysis(
         scheme=describe_scheme(ctx),
         quality=quality,

@@ -1,9 +1,11 @@
 """Sensitivity: only this node quantized, the rest float, measured at the model outputs.
 
-For every node placed on the NPU: its weights and activation inputs together (``both``),
-then each alone, then for the worst few the output cosine gained when the node goes int16.
-Every what-if is one ``run`` per sample of the same session: about N x S passes per target
-(N nodes, S samples), not N conversions. Isolated error, as the converter's
+For every node placed on the NPU: its weights and activation inputs together (``both``);
+for the ``SPLIT_TOP`` most sensitive that lose at least ``SPLIT_MIN_LOSS`` alone, each apart
+(the split is shown, never decided on, and measuring it everywhere tripled the cost); then for
+the worst few the output cosine gained when the node goes int16. Every what-if is one batched
+``run`` of the same session: about (N + 2 SPLIT_TOP) x S passes (N nodes, S samples), not N
+conversions. Isolated error, as the converter's
 ``get_sensitivity_of_nodes`` measures it; the node table holds the cumulative one.
 """
 
@@ -27,7 +29,9 @@ from ptqtui.analysis.measure import (
     output_similarity,
 )
 from ptqtui.analysis.results import NodeRow
+from ptqtui.policy import SENSITIVE_COSINE
 from ptqtui.progress import check_cancel, report
+from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import Calibration
 from ptqtui.quant.scheme import Scheme, node_points, widen_node
 from ptqtui.quant.simulate import Simulator
@@ -36,6 +40,12 @@ if TYPE_CHECKING:
     from ptqtui.analysis.context import SimContext
 
 INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive nodes
+SPLIT_TOP = 16  # weights and activations measured apart for this many of the most sensitive
+SPLIT_MIN_LOSS = 1e-4  # ... and only where quantizing the node alone loses this much cosine
+# Samples run one at a time (a 640 detector): a node whose first ADAPT_FIRST samples each lose
+# less than ADAPT_LOSS cosine (a tenth of the converter's 0.999 line) is not sampled further.
+ADAPT_FIRST = 2
+ADAPT_LOSS = (1.0 - SENSITIVE_COSINE) / 10
 
 
 def sensitivity(
@@ -63,7 +73,7 @@ def sensitivity(
     # most promising first: the nodes whose output the full scheme damages most
     cands.sort(key=lambda n: _nan_last(by_name[n].similarity.sqnr_db))
     n_s = len(samples)
-    wanted = len(cands) * n_s * (3 if split else 1)
+    wanted = (len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)) * n_s
     report(progress, stage, 0, wanted, cost_note("sensitivity", wanted, pass_seconds))
     fit = affordable(budget_seconds, pass_seconds, len(cands) * n_s)
     if fit < len(cands) * n_s:
@@ -82,17 +92,29 @@ def sensitivity(
     samp, rf = samples[:n_s], refs[:n_s]
     passes = 0
     done = 0
-    total = len(cands) * (3 if split else 1)
+    total = len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)
     values: dict[str, dict[str, float | None]] = {n: {} for n in cands}
+    early: list[str] = []  # nodes measured on ADAPT_FIRST samples only
 
     def measure(node: str, target: str) -> float | None:
         nonlocal passes
         keys = [k for k in node_points(sim.graph, scheme, node, target) if k in active]
         if not keys:
             return None  # e.g. the weights of a node without weights
-        sim_, _ = output_similarity(sim, samp, scheme.only(keys), cal, rf)
-        passes += len(samp)
-        return sim_.cosine
+        only = scheme.only(keys)
+        if sim.batchable is not False or len(samp) <= ADAPT_FIRST:
+            sim_, _ = output_similarity(sim, samp, only, cal, rf)
+            passes += len(samp)
+            return sim_.cosine
+        # one run per sample: stop after the first few when the node is clearly harmless
+        first = _similarities(sim, samp[:ADAPT_FIRST], only, cal, rf[:ADAPT_FIRST])
+        passes += ADAPT_FIRST
+        if all(1.0 - s.cosine < ADAPT_LOSS for s in first):  # NaN compares False: go on
+            early.append(node)
+            return metrics.average(first).cosine
+        rest = _similarities(sim, samp[ADAPT_FIRST:], only, cal, rf[ADAPT_FIRST:])
+        passes += len(samp) - ADAPT_FIRST
+        return metrics.average(first + rest).cosine
 
     for node in cands:
         check_cancel(cancel)
@@ -102,19 +124,27 @@ def sensitivity(
     if split:
         left = None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
         fit = affordable(left, pass_seconds, 2 * len(cands) * len(samp))
-        split_nodes = cands[: fit // max(1, 2 * len(samp))]
-        if len(split_nodes) < len(cands):
+        ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
+        worth = [n for n in ranked[:SPLIT_TOP] if _loss(values[n]["both"]) >= SPLIT_MIN_LOSS]
+        split_nodes = worth[: fit // max(1, 2 * len(samp))]
+        if len(split_nodes) < len(worth):
             notes.append(
                 f"sensitivity: weights/activations measured apart for {len(split_nodes)} of "
-                f"{len(cands)} nodes (time budget)"
+                f"{len(worth)} nodes (time budget)"
             )
-        ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
-        for node in ranked[: len(split_nodes)]:
+        for node in split_nodes:
             check_cancel(cancel)
             values[node]["weight"] = measure(node, "weight")
             values[node]["activation"] = measure(node, "activation")
             done += 2
             report(progress, stage, done, total, node)
+        if total:
+            report(progress, stage, total, total)
+    if early:
+        notes.append(
+            f"sensitivity: {len(early)} of {len(cands)} nodes measured on {ADAPT_FIRST} of "
+            f"{len(samp)} samples (each sample lost less than {ADAPT_LOSS:g} cosine there)"
+        )
     if int16:
         _int16_gains(sim, cal, scheme, cands, values, samp, rf, budget_seconds, start, notes)
         passes += sum(len(samp) for n in cands if "int16" in values[n])
@@ -164,6 +194,26 @@ def _int16_gains(
             continue
         s16, _ = output_similarity(sim, samp, wider, cal, rf)
         values[node]["int16"] = s16.cosine - base.cosine
+
+
+def _similarities(
+    sim: Simulator,
+    samp: Sequence[Sample],
+    scheme: Scheme,
+    cal: Calibration,
+    rf: Sequence[Mapping[str, np.ndarray]],
+) -> list[metrics.Similarity]:
+    """One similarity per sample, model outputs averaged (as ``output_similarity`` does)."""
+    outs = sim.run_batch(samp, scheme, calibration=cal)
+    return [
+        metrics.average([metrics.compare(ref[n], out[n]) for n in sim.outputs])
+        for out, ref in zip(outs, rf, strict=True)
+    ]
+
+
+def _loss(cosine: float | None) -> float:
+    """1 - cosine; infinite for an unmeasured or NaN cosine (always worth a closer look)."""
+    return math.inf if cosine is None or math.isnan(cosine) else 1.0 - cosine
 
 
 def _nan_last(v: float | None) -> float:

@@ -48,7 +48,11 @@ if TYPE_CHECKING:
     from ptqtui.quant.calibrate import Calibration
 
 MS_DOMAIN = "com.microsoft"
-BATCH = 8  # samples stacked in one run
+BATCH = 8  # samples stacked in one run, at most
+# Stacked input bytes per run, at most: a run's activations grow with its batch, and a 640x640
+# detector stacked 8 deep held 3.2 GB during sensitivity where one sample at a time costs the
+# same time per sample (its passes are large enough to keep both cores busy).
+BATCH_BYTES = 8 << 20
 log = logging.getLogger(__name__)
 _FEED_CACHE = 16
 _WEIGHT_CACHE = (
@@ -101,6 +105,8 @@ class Simulator:
         self._float_feeds = self._make_feeds(None, None)
         self.forward_passes = 0  # sample passes so far: analyses report their cost in these
         self.batchable: bool | None = None  # samples stack along axis 0 (checked on first use)
+        self.batch_size = BATCH  # samples per stacked run (bounded by BATCH_BYTES when checked)
+        self.batch_note: str | None = None  # why samples run one at a time, when they do
 
     # ------------------------------------------------------------------ names
     @property
@@ -172,8 +178,8 @@ class Simulator:
         out: list[dict[str, np.ndarray]] = []
         feeds = dict(self._feeds_for(scheme, calibration))
         names = list(self.outputs)
-        for start in range(0, len(samples), BATCH):
-            chunk = samples[start : start + BATCH]
+        for start in range(0, len(samples), self.batch_size):
+            chunk = samples[start : start + self.batch_size]
             for name in self.inputs:
                 feeds[name] = np.concatenate([np.asarray(s[name]) for s in chunk], axis=0)
             values = self.lean_session.run(names, feeds)
@@ -191,27 +197,44 @@ class Simulator:
     ) -> bool:
         """Whether a stacked run gives the single runs' outputs (a Reshape with a fixed batch
         of 1, or a batch-mixing op, makes it fail or differ)."""
+        per_sample = sum(np.asarray(two[0][n]).nbytes for n in self.inputs)
+        self.batch_size = max(1, min(BATCH, BATCH_BYTES // max(1, per_sample)))
+        if self.batch_size < 2:
+            self.batch_note = (
+                f"one sample is {per_sample / 2**20:.1f} MiB of input: stacking would not "
+                f"keep a run under {BATCH_BYTES >> 20} MiB of input"
+            )
+            return False
         singles = [self.run(s, scheme, calibration=calibration) for s in two]
         feeds = dict(self._feeds_for(scheme, calibration))
+        for name in self.inputs:
+            a, b = (np.asarray(s[name]) for s in two)
+            if a.ndim == 0 or a.shape[0] != 1 or a.shape != b.shape:
+                self.batch_note = f"input {name} has shape {a.shape}, not a batch of 1"
+                return False
+            feeds[name] = np.concatenate([a, b], axis=0)
         try:
-            for name in self.inputs:
-                a, b = (np.asarray(s[name]) for s in two)
-                if a.ndim == 0 or a.shape[0] != 1 or a.shape != b.shape:
-                    return False
-                feeds[name] = np.concatenate([a, b], axis=0)
             stacked = self.lean_session.run(list(self.outputs), feeds)
         except Exception as exc:  # onnxruntime's errors have no common base class
-            log.info("batched runs unavailable: %s", str(exc).splitlines()[0][:200])
+            self.batch_note = "a batch of 2 fails: " + str(exc).splitlines()[0][:200]
+            self.batch_note += _batch_blockers(self.graph)
+            log.info("batched runs unavailable: %s", self.batch_note)
             return False
         for k, name in enumerate(self.outputs):
             v = stacked[k]
             if v.ndim == 0 or v.shape[0] != 2:
+                self.batch_note = f"output {name} of a batch of 2 has shape {v.shape}"
+                self.batch_note += _batch_blockers(self.graph)
                 return False
             for j in range(2):
                 ref = singles[j][name]
                 if v[j : j + 1].shape != ref.shape or not np.allclose(
                     v[j : j + 1], ref, rtol=1e-4, atol=1e-5, equal_nan=True
                 ):
+                    self.batch_note = (
+                        f"output {name} of a batch of 2 differs from single runs "
+                        "(an op mixes the batch)" + _batch_blockers(self.graph)
+                    )
                     return False
         return True
 
@@ -499,6 +522,23 @@ def _names_read(nodes: Sequence[onnx.NodeProto]) -> set[str]:
                 for g in a.graphs:
                     names |= _names_read(g.node)
     return names
+
+
+def _batch_blockers(graph: QuantGraph) -> str:
+    """'; Reshape nodes with a fixed batch: a, b' when the graph has any (else '')."""
+    fixed = [
+        n.name
+        for n in graph.model.graph.node
+        if n.op_type == "Reshape"
+        and len(n.input) > 1
+        and n.input[1] in graph.initializers
+        and np.asarray(graph.initializers[n.input[1]]).size > 0
+        and int(np.asarray(graph.initializers[n.input[1]]).reshape(-1)[0]) > 0
+    ]
+    if not fixed:
+        return ""
+    more = " ..." if len(fixed) > 3 else ""
+    return f"; Reshape with a fixed batch size: {', '.join(fixed[:3])}{more}"
 
 
 def _dynamic_batch(model: onnx.ModelProto, inputs: Sequence[str]) -> None:

@@ -29,6 +29,7 @@ class StderrProgress:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
+                TaskProgressColumn,
                 TextColumn,
                 TimeElapsedColumn,
                 TimeRemainingColumn,
@@ -40,6 +41,7 @@ class StderrProgress:
             self._bars = RichProgress(
                 TextColumn("{task.description}", markup=False),
                 BarColumn(),
+                TaskProgressColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("eta"),

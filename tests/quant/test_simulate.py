@@ -94,10 +94,26 @@ def test_batched_runs_equal_single_runs(setup):
     _, sim, xs, cal = setup
     scheme = sim.scheme()
     batched = sim.run_batch(xs, scheme, calibration=cal)
-    assert sim.batchable is True
+    assert sim.batchable is True and sim.batch_note is None and sim.batch_size == 8
     for x, out in zip(xs, batched, strict=True):
         single = sim.run(x, scheme, calibration=cal)["prob"]
         np.testing.assert_allclose(out["prob"], single, rtol=1e-5, atol=1e-7)
+
+
+def test_stacking_is_bounded_by_the_input_bytes_of_a_run(monkeypatch):
+    from ptqtui.quant import simulate
+
+    xs = samples(5)
+    per_sample = sum(np.asarray(v).nbytes for v in xs[0].values())
+    monkeypatch.setattr(simulate, "BATCH_BYTES", 2 * per_sample)
+    sim = Simulator(small_cnn())
+    outs = sim.run_batch(xs)
+    assert sim.batchable is True and sim.batch_size == 2
+    np.testing.assert_allclose(outs[4]["prob"], sim.run(xs[4])["prob"], rtol=1e-5, atol=1e-7)
+    monkeypatch.setattr(simulate, "BATCH_BYTES", per_sample)
+    big = Simulator(small_cnn())
+    assert len(big.run_batch(xs)) == 5
+    assert big.batchable is False and big.batch_size == 1 and big.batch_note is not None
 
 
 def test_a_fixed_batch_reshape_falls_back_to_single_runs():
@@ -123,4 +139,5 @@ def test_a_fixed_batch_reshape_falls_back_to_single_runs():
     xs = samples(3)
     outs = sim.run_batch(xs)
     assert sim.batchable is False and len(outs) == 3
+    assert "Reshape with a fixed batch size: reshape" in (sim.batch_note or "")
     np.testing.assert_array_equal(outs[2]["y"], sim.run(xs[2])["y"])

@@ -40,3 +40,13 @@ def test_quiet_says_nothing():
     with StderrProgress(out, quiet=True) as show:
         show(Progress("rules", 0, 3))
     assert out.getvalue() == ""
+
+
+def test_the_bar_shows_the_percent_done():
+    out = Tty()
+    with StderrProgress(out) as show:
+        show(Progress("sensitivity", 0, 4))
+        show(Progress("sensitivity", 1, 4, "conv1"))
+        assert show._bars is not None
+        show._bars.refresh()
+    assert "25%" in out.getvalue()

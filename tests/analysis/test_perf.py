@@ -1,0 +1,100 @@
+"""Doing less work for the same answer: the refined curve and the trimmed sensitivity split."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from ptqtui.analysis.accumulate import CURVE_TOLERANCE, _refine
+
+
+def _run(curve: list[float]) -> tuple[dict[int, float], list[str]]:
+    seen: dict[int, float] = {}
+    notes: list[str] = []
+
+    def point(i: int) -> float:
+        seen[i] = curve[i]
+        return curve[i]
+
+    _refine(list(range(len(curve))), point, notes)
+    return seen, notes
+
+
+def test_a_step_is_located_to_its_node_and_flat_stretches_are_skipped():
+    curve = [1.0] * 137 + [0.9] * 100 + [0.85] * 93
+    seen, notes = _run(curve)
+    assert 136 in seen and 137 in seen  # the drop's two sides, adjacent
+    assert 236 in seen and 237 in seen
+    assert len(seen) < len(curve) / 3
+    assert notes and "of 330 points" in notes[0]
+
+
+def test_a_slow_slide_keeps_every_step_within_the_tolerance():
+    curve = [1.0 - 0.3 * (i / 329) ** 2 for i in range(330)]
+    seen, _ = _run(curve)
+    got = sorted(seen)
+    tol = max(CURVE_TOLERANCE, 0.02 * 0.3)
+    for a, b in itertools.pairwise(got):
+        assert b - a == 1 or abs(curve[a] - curve[b]) <= tol
+
+
+def test_nan_gaps_are_bisected_to_the_end():
+    curve = [1.0] * 100 + [math.nan] * 100
+    seen, _ = _run(curve)
+    assert 99 in seen and 100 in seen
+
+
+def _context(batchable: bool):
+    from ptqtui.analysis.context import SimContext
+    from ptqtui.quant.calibrate import calibrate
+    from ptqtui.quant.observe import observe
+    from ptqtui.quant.scheme import QuantSettings
+    from ptqtui.quant.simulate import Simulator
+    from tests.quant.factories import samples, small_cnn
+
+    sim = Simulator(small_cnn())
+    xs = samples(8)
+    obs = observe(sim, xs, keep=8)
+    settings = QuantSettings(calibration_type="max")
+    scheme = sim.scheme(settings)
+    cal = calibrate(sim, obs, settings, scheme=scheme)
+    refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(xs))
+    sim.batchable = batchable
+    return SimContext(sim, obs, settings, cal, scheme, tuple(xs), refs, tuple(xs))
+
+
+def test_one_sample_at_a_time_a_harmless_node_stops_after_two_samples(monkeypatch):
+    from ptqtui.analysis import sensitivity as sens
+    from ptqtui.analysis.nodes import node_table
+
+    batched = _context(True)
+    full = sens.sensitivity(batched, node_table(batched).records, split=False, int16=False)
+    by_name = {r.name: r.sensitivity_cosine for r in full.records}
+    measured = [c for c in by_name.values() if c is not None]
+    # the loss line between this model's most and least sensitive node, so both sides occur
+    losses = sorted(1 - c for c in measured)
+    monkeypatch.setattr(sens, "ADAPT_LOSS", losses[len(losses) // 2])
+    single = _context(False)
+    out = sens.sensitivity(single, node_table(single).records, split=False, int16=False)
+    stopped, rest = divmod(8 * len(measured) - out.passes, 6)  # 6 passes saved per stop
+    assert rest == 0 and 0 < stopped < len(measured)
+    moved = [r for r in out.records if r.sensitivity_cosine != pytest.approx(by_name[r.name])]
+    assert len(moved) <= stopped
+    for r in moved:  # the mean of two samples each below the line
+        assert 1 - r.sensitivity_cosine < sens.ADAPT_LOSS
+    assert any(f"{stopped} of {len(measured)} nodes measured on 2 of 8" in n for n in out.notes)
+
+
+def test_the_node_table_fetches_outputs_in_groups_bounded_by_bytes(monkeypatch):
+    from ptqtui.analysis import nodes
+
+    ctx = _context(True)
+    whole = nodes.node_table(ctx)
+    monkeypatch.setattr(nodes, "GROUP_BYTES", 4 * 8 * 8 * 8)  # one 8x8x8 output per group
+    cut = nodes.node_table(ctx)
+    assert cut.passes > whole.passes == 2 * 8
+    assert cut.passes % whole.passes == 0
+    assert [r.similarity for r in cut.records] == [r.similarity for r in whole.records]
+    assert any("groups" in n for n in cut.notes) and not whole.notes
