@@ -222,8 +222,6 @@ def run_diagnosis(
 ) -> DiagnosisRun:
     """`diagnose`, and the what-if service (over the simulator the analyses calibrated) that
     measured the plan, so a front end re-measures what-ifs without building it again."""
-    from ptqtui.check.context import Context
-    from ptqtui.check.engine import run_rules
     from ptqtui.check.registry import load_rules
     from ptqtui.inputs.resolve import load_inputs
 
@@ -239,6 +237,24 @@ def run_diagnosis(
         analysis = dataclasses.replace(analysis, backend=sim.backend_record())
         report(progress, "backend check", 1, 1)
     missing = {} if unavailable is None else {"analysis": unavailable}
+    return conclude(inputs, analysis, sim, rules, missing, progress=progress, cancel=cancel)
+
+
+def conclude(
+    inputs: LoadedInputs,
+    analysis: Analysis | None,
+    sim: SimContext | None,
+    rules: Sequence[Rule],
+    missing: dict[str, str],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> DiagnosisRun:
+    """What follows the simulation: the rules, the plan measured on the what-if service, the
+    converter's table, the thumbnails, and the Diagnosis that holds them."""
+    from ptqtui.check.context import Context
+    from ptqtui.check.engine import run_rules
+
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim, missing=missing)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     whatif = None

@@ -35,3 +35,15 @@ def context_of(name: str) -> Any:
 
     inputs, analysis, sim = analysed(name)
     return Context.from_inputs(inputs, analysis=analysis, sim=sim)
+
+
+@functools.cache
+def diagnosed(name: str) -> Any:
+    """The scenario's whole Diagnosis (rules, plan, summary) over the shared run."""
+    from ptqtui.check.registry import load_rules
+    from ptqtui.diagnosis import conclude
+
+    inputs, analysis, sim = analysed(name)
+    missing = {} if sim is not None else {"analysis": "the simulator did not run"}
+    rules = load_rules(entry_points=False)
+    return conclude(inputs, analysis, sim, rules, missing).diagnosis

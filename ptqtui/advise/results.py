@@ -95,8 +95,10 @@ class PlanStep:
         model sees different data, so their cosines have different references."""
         on = self.measured_on
         b, a = self.before, self.after
-        if a is None:
-            return None
+        if a is None:  # the state the step starts from (QAT: nothing left to measure)
+            if b is None:
+                return None
+            return f"before it: {_figures(b)}" + (f" ({on.describe()})" if on is not None else "")
         if on is not None and on.reference is Reference.LABELS:
             if b is None or b.top1 is None or a.top1 is None:
                 return None
