@@ -272,20 +272,6 @@ def patch_remedy(
     return apply_changes(text, changes, name=name)
 
 
-def patch_settings(
-    text: str,
-    old: QuantSettings,
-    new: QuantSettings,
-    config: MapperConfig | None = None,
-    *,
-    name: str = "config.yaml",
-) -> PatchResult:
-    """The config text changed from `old` to `new` settings."""
-    items = config.optimization if config is not None else None
-    changes = settings_changes(old, new, cpu_key=cpu_key_for(config), optimization=items)
-    return apply_changes(text, changes, name=name)
-
-
 @dataclass(frozen=True, slots=True)
 class PatchResult:
     text: str  # the patched YAML

@@ -32,7 +32,6 @@ from ptqtui.advise.patch import (
     apply_changes,
     cpu_key_for,
     patch_remedy,
-    patch_settings,
     settings_changes,
     unified_diff,
 )
@@ -60,7 +59,6 @@ __all__ = [
     "cpu_key_for",
     "node_verdict",
     "patch_remedy",
-    "patch_settings",
     "settings_changes",
 ]
 

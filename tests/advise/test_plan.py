@@ -457,18 +457,14 @@ def test_step_titles_keep_the_first_clause_whole() -> None:
     assert short(long + "; and more") == long
 
 
-def test_patch_settings_for_what_if_choices(tmp_path: Path) -> None:
-    from ptqtui.advise.plan import patch_settings
-    from ptqtui.quant.scheme import NodeOverride
+def test_patch_remedy_for_what_if_choices(tmp_path: Path) -> None:
+    from ptqtui.advise.plan import patch_remedy
+    from ptqtui.remedy import NodeChange, Placement, Remedy, SettingsDelta
 
     cfg = config(tmp_path)
     old = QuantSettings("max", 0.99995)
-    new = dataclasses.replace(
-        old,
-        per_channel=True,
-        node_overrides=(NodeOverride("head/Gemm", on="CPU"),),
-    )
-    result = patch_settings(CONFIG_TEXT, old, new, cfg, name="mapper.yaml")
+    delta = SettingsDelta(per_channel=True, nodes=(NodeChange("head/Gemm", Placement.CPU),))
+    result = patch_remedy(CONFIG_TEXT, Remedy(settings=delta), old, cfg, name="mapper.yaml")
     data = yaml.safe_load(result.text)
     assert data["calibration_parameters"]["per_channel"] is True
     assert data["model_parameters"]["node_info"] == {"head/Gemm": {"ON": "CPU"}}
