@@ -1,32 +1,49 @@
-"""Cache of the calibration observation, keyed by hashes of the model and the model-ready data.
+"""Cache of what a run measured, keyed by hashes of the model, the model-ready data and the
+settings that matter, so that a run after a config change measures only what changed.
 
-The observation pass (one float run per calibration sample, every activation exposed) is the
-same whatever the config's calibration method, thresholds or flags: a run after such a change
-reads it back. Key: SHA-256 of the model as serialized, of every model-ready sample in order
-and of the number kept. Stored as one ``.npz`` (no pickle), written atomically; an unreadable
-or stale entry is ignored and rewritten.
+- The calibration observation (one float run per calibration sample, every activation
+  exposed) is the same whatever the config's calibration method, thresholds or flags. Key:
+  SHA-256 of the model as serialized, of every model-ready sample in order and of the number
+  kept. One ``.npz`` (no pickle).
+- Measurements (`Store`): each what-if's `Measurement` (the method sweep's rows, the plan's
+  and the TUI's what-ifs) and each analysis stage's records (node table, sensitivity, curve),
+  as JSON checked against their types when read back. Key: the context's digest (the
+  observation key, the evaluation set, the task, the sample counts) with the settings or the
+  configured scheme they were measured under.
+
+Every entry is written atomically; an unreadable or stale entry is ignored and rewritten. The
+directory is kept under a size limit (least recently used entries go first); only files this
+module wrote (``observation-*``, ``measure-*``, ``stage-*``) are ever deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ptqtui.jsoncodec import decode, encode
 from ptqtui.progress import ProgressCallback
 from ptqtui.quant.observe import Observation, Sample, TensorStats, observe
 
 if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
 
+T = TypeVar("T")
+
 FORMAT = 1  # bump when the stored layout or TensorStats changes
+MEASURE_FORMAT = 1  # bump when a Measurement or an analysis record changes its fields
+DEFAULT_LIMIT_BYTES = 2 << 30  # --cache-limit: the directory is pruned back under this
+ENTRY_PATTERNS = ("observation-*.npz", "measure-*.json", "stage-*.json")
 _SCALARS = ("count", "min", "max", "hist_max", "zeros_pending", "nan_count")
 
 
@@ -113,13 +130,14 @@ def cached_observe(
     total: int | None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-) -> tuple[Observation, str | None]:
-    """``observe`` over ``samples()``, read from / written to ``cache_dir`` when given; and a
-    note saying what came from the cache (None when nothing did)."""
+    limit: int = DEFAULT_LIMIT_BYTES,
+) -> tuple[Observation, str | None, str | None]:
+    """``observe`` over ``samples()``, read from / written to ``cache_dir`` when given; a
+    note saying what came from the cache (None when nothing did); and the observation key
+    (None without a cache), which the measurements' keys start from."""
     if cache_dir is None:
-        return observe(
-            sim, samples(), keep=keep, total=total, progress=progress, cancel=cancel
-        ), None
+        obs = observe(sim, samples(), keep=keep, total=total, progress=progress, cancel=cancel)
+        return obs, None, None
     key, kept = observation_key(sim.graph.model.SerializeToString(), samples(), keep)
     path = Path(cache_dir) / f"observation-{key[:32]}.npz"
     try:
@@ -132,10 +150,99 @@ def cached_observe(
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
             pass  # a damaged or foreign entry: observe again and overwrite it
         else:
-            return obs, f"calibration observation read from the cache ({path})"
+            with contextlib.suppress(OSError):
+                os.utime(path)  # least recently used goes first when pruning
+            return obs, f"calibration observation read from the cache ({path})", key
     obs = observe(sim, samples(), keep=keep, total=total, progress=progress, cancel=cancel)
     try:
         save_observation(path, obs)
     except OSError:
-        return obs, None  # an unwritable cache only costs the next run its time
-    return obs, None
+        return obs, None, key  # an unwritable cache only costs the next run its time
+    prune(Path(cache_dir), limit)
+    return obs, None, key
+
+
+@dataclass(eq=False)
+class Store:
+    """JSON entries of measured values under ``root``, pruned back under ``limit`` bytes after
+    each write; ``hits`` names what a run read back (the report says so)."""
+
+    root: Path
+    limit: int = DEFAULT_LIMIT_BYTES
+    hits: list[str] = field(default_factory=list)
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.root / f"{kind}-{key[:40]}.json"
+
+    def get(self, kind: str, key: str, what: Any, *, label: str | None = None) -> Any | None:
+        """The value stored under ``kind``/``key`` decoded as ``what``, or None (absent,
+        unreadable, damaged or of another format)."""
+        path = self.path(kind, key)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != MEASURE_FORMAT or data.get("key") != key:
+                return None
+            value = decode(what, data["value"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # least recently used goes first when pruning
+        if label is not None:
+            self.hits.append(label)
+        return value
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        """Store ``value`` (dataclasses, tuples, numbers, text); a cache that cannot be
+        written only costs the next run its time."""
+        text = json.dumps(
+            {"format": MEASURE_FORMAT, "key": key, "value": encode(value)}, allow_nan=False
+        )
+        path = self.path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return
+        prune(self.root, self.limit)
+
+
+def digest(*parts: object) -> str:
+    """SHA-256 hex digest of ``parts`` as text (reprs of numbers, tuples, strings)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def prune(root: Path, limit: int) -> int:
+    """Delete this module's least recently used entries under ``root`` until they take at most
+    ``limit`` bytes; returns the bytes freed. Files the cache did not write are never touched."""
+    entries: list[tuple[float, int, Path]] = []
+    try:
+        for pattern in ENTRY_PATTERNS:
+            for p in root.glob(pattern):
+                st = p.stat()
+                entries.append((st.st_mtime, st.st_size, p))
+    except OSError:
+        return 0
+    total = sum(size for _, size, _ in entries)
+    freed = 0
+    for _, size, p in sorted(entries, key=lambda e: e[0]):
+        if total - freed <= limit:
+            break
+        try:
+            p.unlink()
+        except OSError:
+            continue
+        freed += size
+    return freed

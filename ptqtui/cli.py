@@ -182,9 +182,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="keep calibration observations here (default: ~/.cache/ptqtui)",
+        help="keep observations and measurements here, for the next run (default: ~/.cache/ptqtui)",
     )
-    sim.add_argument("--no-cache", action="store_true", help="observe the calibration data afresh")
+    sim.add_argument("--no-cache", action="store_true", help="measure everything afresh")
+    sim.add_argument(
+        "--cache-limit",
+        type=int,
+        default=2048,
+        metavar="MB",
+        help="keep the cache under this size; least recently used entries go first (default 2048)",
+    )
     sim.add_argument(
         "--time-budget",
         type=float,
@@ -368,6 +375,7 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             task=getattr(ns, "task", None),
             task_module=task_module,
             cache_dir=None if ns.no_cache else (ns.cache or default_cache_dir()),
+            cache_limit_mb=ns.cache_limit,
             **inputs,  # type: ignore[arg-type]
         )
     except ValueError as exc:

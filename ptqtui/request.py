@@ -55,9 +55,12 @@ class Request:
     check_backend: bool = False  # --check-backend: compare with onnxruntime's int8 kernels
     task: str | None = None  # --task NAME: the task adapter (None: inferred from the outputs)
     task_module: Path | None = None  # --task-module FILE.py: the user's own adapter
-    cache_dir: Path | None = None  # --cache DIR: observations kept between runs (None: off)
+    cache_dir: Path | None = None  # --cache DIR: observations and measurements kept (None: off)
+    cache_limit_mb: int = 2048  # --cache-limit MB: least recently used entries go beyond this
 
     def __post_init__(self) -> None:
+        if self.cache_limit_mb < 0:
+            raise ValueError("--cache-limit must be 0 or more (MB)")
         if self.report is not None and self.report not in REPORT_FORMATS:
             raise ValueError(f"report format {self.report!r} is not one of {REPORT_FORMATS}")
         if self.fail_on not in FAIL_ON:

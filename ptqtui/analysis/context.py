@@ -10,7 +10,9 @@ S passes (plus one per evaluation image): no new session, no re-observation.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,10 +42,11 @@ from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
 from ptqtui.quant.observe import Observation
 from ptqtui.quant.scheme import QuantSettings, Scheme
 from ptqtui.quant.settings import QuantFlags, settings_from_config
-from ptqtui.quant.simulate import BATCH
+from ptqtui.quant.simulate import BATCH, sample_digest
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import BackendCheck
+    from ptqtui.cache import Store
     from ptqtui.inputs.resolve import LoadedInputs
     from ptqtui.quant.faithful import BackendAgreement
     from ptqtui.quant.simulate import Simulator
@@ -91,6 +94,34 @@ def measure_record(m: Measurement) -> Measure:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _MeasurementRecord:
+    """A `Measurement` as the cache stores it (JSON, checked against these types)."""
+
+    similarity: Similarity
+    top1: float | None
+    agreement: float | None
+    noise: float | None
+    interval: Interval | None
+    metric: str | None
+    cer: float | None
+
+    @classmethod
+    def of(cls, m: Measurement) -> _MeasurementRecord:
+        return cls(m.similarity, m.top1, m.agreement, m.noise, m.interval, m.metric, m.cer)
+
+    def measurement(self) -> Measurement:
+        return Measurement(
+            self.similarity,
+            self.top1,
+            self.agreement,
+            self.noise,
+            self.interval,
+            self.metric,
+            self.cer,
+        )
+
+
 @dataclass(eq=False)
 class EvalData:
     """Labelled evaluation samples with the float model's predictions. Model-ready arrays are
@@ -101,6 +132,7 @@ class EvalData:
     labels: np.ndarray
     float_top1: np.ndarray
     cached: dict[int, Sample] = field(default_factory=dict, repr=False)
+    digest: str = ""  # of the model-ready images and labels, for the measurements' cache keys
 
     def __len__(self) -> int:
         return len(self.loaders)
@@ -131,6 +163,8 @@ class SimContext:
     task_note: str | None = None  # why there is no task metric (Raw), for the report
     pass_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    store: Store | None = None  # --cache: measurements kept between runs
+    digest: str = ""  # what the measurements' cache keys start from (model, data, task)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
     _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
     _float_preds: list[object] | None = field(default=None, repr=False)
@@ -187,16 +221,23 @@ class SimContext:
         calibration unless ``calibration`` is given), or None for the configured scheme.
         """
         memo = None
+        stored = None
         if isinstance(what, QuantSettings):
             scheme = self.scheme_for(what)
             cached = self._cals.get(_settings_key(self, what))
-            cal = calibration or self.calibration_for(what, cancel=cancel)
             if calibration is None or calibration is cached:
-                # what-ifs repeat (the sweep's rows, the plan, the TUI): measured once
+                # what-ifs repeat (the sweep's rows, the plan, the TUI): measured once, and
+                # with --cache once for every run on the same model and data
                 memo = (what, self._eval_count(eval_limit))
                 hit = self._measured.get(memo)
                 if hit is not None:
                     return hit
+                stored = self._stored_key(what, memo[1])
+                hit = self._stored(stored)
+                if hit is not None:
+                    self._measured[memo] = hit
+                    return hit
+            cal = calibration or self.calibration_for(what, cancel=cancel)
         else:
             scheme = what if what is not None else self.scheme
             cal = calibration or self.calibration
@@ -251,7 +292,46 @@ class SimContext:
         result = Measurement(sim_, acc, agree, noise, interval, metric, cer)
         if memo is not None:
             self._measured[memo] = result
+        if stored is not None and self.store is not None:
+            self.store.put("measure", stored, _MeasurementRecord.of(result))
         return result
+
+    def stage_key(self, stage: str, *params: object) -> str | None:
+        """The cache key of an analysis stage run under the configured settings with
+        ``params`` (None without a cache)."""
+        if self.store is None or not self.digest:
+            return None
+        from ptqtui.cache import digest
+
+        return digest(
+            self.digest,
+            stage,
+            params,
+            _settings_key(self, self.settings),
+            self.scheme.key(),
+            len(self.kept),
+        )
+
+    def _stored_key(self, settings: QuantSettings, eval_count: int) -> str | None:
+        """The cache key of a measurement under ``settings`` (None without a cache)."""
+        if self.store is None or not self.digest:
+            return None
+        from ptqtui.cache import digest
+
+        return digest(
+            self.digest,
+            _settings_key(self, settings),
+            self.scheme_for(settings).key(),
+            eval_count,
+            len(self.kept),
+            len(self.samples),
+        )
+
+    def _stored(self, key: str | None) -> Measurement | None:
+        if key is None or self.store is None:
+            return None
+        rec = self.store.get("measure", key, _MeasurementRecord, label="what-if measurements")
+        return rec.measurement() if rec is not None else None
 
     def _eval_count(self, eval_limit: int | None) -> int:
         """How many labelled images a measurement with `eval_limit` evaluates."""
@@ -329,10 +409,11 @@ def build_context(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     cache_dir: Path | None = None,
+    cache_limit: int | None = None,
 ) -> SimContext:
     """Observe (or read the observation from ``cache_dir``), calibrate and cache the
     references (see the module docstring)."""
-    from ptqtui.cache import cached_observe
+    from ptqtui.cache import DEFAULT_LIMIT_BYTES, Store, cached_observe, digest
     from ptqtui.quant.simulate import Simulator
 
     source = inputs.calibration
@@ -370,8 +451,16 @@ def build_context(
         SEARCH_SAMPLES,
         min(AGREEMENT_MAX, max(AGREEMENT_SAMPLES, AGREEMENT_BYTES // max(1, size))),
     )
-    obs, cached = cached_observe(
-        cache_dir, sim, samples, keep=keep, total=len(source), progress=progress, cancel=cancel
+    limit = DEFAULT_LIMIT_BYTES if cache_limit is None else cache_limit
+    obs, cached, obs_key = cached_observe(
+        cache_dir,
+        sim,
+        samples,
+        keep=keep,
+        total=len(source),
+        progress=progress,
+        cancel=cancel,
+        limit=limit,
     )
     if cached is not None:
         notes.append(cached)
@@ -414,7 +503,28 @@ def build_context(
         ctx.eval = _read_eval(inputs, sim, convert, seed, notes, progress, cancel)
     elif inputs.eval_set is not None:
         notes.append("evaluation labels ignored: the first model output is not class scores")
+    if cache_dir is not None and obs_key is not None:
+        ctx.store = Store(Path(cache_dir), limit)
+        ctx.digest = digest(
+            obs_key,
+            repr(ctx.task) if dataclasses.is_dataclass(ctx.task) else ctx.task.name,
+            _module_digest(inputs.request.task_module),
+            ctx.eval.digest if ctx.eval is not None else None,
+            len(ctx.kept),
+            len(ctx.samples),
+            seed,
+        )
     return ctx
+
+
+def _module_digest(path: Path | None) -> str | None:
+    """SHA-256 of a --task-module file (its decoder decides the agreement)."""
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return str(path)
 
 
 def choose_task(
@@ -510,6 +620,7 @@ def _read_eval(
         notes.append(f"top-1 on {EVAL_LIMIT} of {len(ev.items)} evaluation images (seed {seed})")
     loaders, labels, preds = [], [], []
     cached: dict[int, Sample] = {}
+    h = hashlib.sha256()
     held = 0
     bad = 0
     read_mode = inputs.request.read_mode
@@ -534,10 +645,11 @@ def _read_eval(
             held += size
         loaders.append(functools.partial(read, item.file))
         labels.append(item.label)
+        h.update(f"{sample_digest(s)}|{item.label}|".encode())
         preds.append(int(top1(sim.run_float(s)[sim.outputs[0]])[0]))
         report(progress, "evaluation", k + 1, len(items), "float predictions")
     if bad:
         notes.append(f"{bad} evaluation file(s) unreadable and skipped")
     if not loaders:
         return None
-    return EvalData(tuple(loaders), np.array(labels), np.array(preds), cached)
+    return EvalData(tuple(loaders), np.array(labels), np.array(preds), cached, h.hexdigest())

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ptqtui.analysis.accumulate import accumulated_error
 from ptqtui.analysis.context import (
@@ -24,7 +26,7 @@ from ptqtui.analysis.context import (
 )
 from ptqtui.analysis.measure import Allowance, Outcome, affordable, time_one_pass
 from ptqtui.analysis.nodes import node_table
-from ptqtui.analysis.results import Analysis, Timing
+from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, SweepRow, Timing
 from ptqtui.analysis.sensitivity import sensitivity
 from ptqtui.analysis.sweep import method_sweep
 from ptqtui.analysis.task import task_metric
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from ptqtui.inputs.resolve import LoadedInputs
 
 __all__ = ["AnalysisUnavailable", "SimContext", "describe_scheme", "run_analysis"]
+
+T = TypeVar("T")
 
 SHARES = {"sensitivity": 0.5, "accumulated error": 0.2, "method sweep": 0.3}
 # Share of the time budget one agreement measurement (float decode + quantized pass per
@@ -89,6 +93,7 @@ def run_analysis(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     cache_dir: Path | None = None,
+    cache_limit: int | None = None,
 ) -> tuple[Analysis, SimContext]:
     """Calibrate as the config asks and run every analysis; raises ``AnalysisUnavailable``
     when there is nothing to calibrate with, ``Cancelled`` when ``cancel`` is set."""
@@ -108,6 +113,7 @@ def run_analysis(
         progress=progress,
         cancel=cancel,
         cache_dir=cache_dir,
+        cache_limit=cache_limit,
     )
     timings.append(Timing("calibration", time.perf_counter() - t0, ctx.sim.forward_passes or None))
     notes += ctx.notes
@@ -118,7 +124,14 @@ def run_analysis(
     t = time.perf_counter()
     before = ctx.sim.forward_passes
     report(progress, "task metric", 0, 1)
-    quality = task_metric(ctx, cancel=cancel)
+    quality = _cached(
+        ctx,
+        "task metric",
+        (),
+        Quality,
+        lambda: Outcome((task_metric(ctx, cancel=cancel),)),
+        budgeted=False,
+    ).records[0]
     timings.append(Timing("task metric", time.perf_counter() - t, ctx.sim.forward_passes - before))
 
     def left() -> float | None:
@@ -129,7 +142,14 @@ def run_analysis(
         notes.extend(out.notes)
 
     check_cancel(cancel)
-    rows_out = node_table(ctx, Allowance(left(), progress, cancel))
+    rows_out = _cached(
+        ctx,
+        "node table",
+        (),
+        NodeRow,
+        lambda: node_table(ctx, Allowance(left(), progress, cancel)),
+        budgeted=time_budget is not None,
+    )
     record("node table", rows_out)
 
     def share(stage: str, remaining_shares: float) -> float | None:
@@ -137,19 +157,44 @@ def run_analysis(
         return None if rest is None else rest * SHARES[stage] / remaining_shares
 
     check_cancel(cancel)
-    sens = sensitivity(
-        ctx, rows_out.records, Allowance(share("sensitivity", 1.0), progress, cancel)
+    sens = _cached(
+        ctx,
+        "sensitivity",
+        (tuple(rows_out.records),),
+        NodeRow,
+        lambda: sensitivity(
+            ctx, rows_out.records, Allowance(share("sensitivity", 1.0), progress, cancel)
+        ),
+        budgeted=time_budget is not None,
     )
     record("sensitivity", sens)
 
     check_cancel(cancel)
-    curve = accumulated_error(ctx, Allowance(share("accumulated error", 0.5), progress, cancel))
+    curve = _cached(
+        ctx,
+        "accumulated error",
+        (),
+        CurvePoint,
+        lambda: accumulated_error(
+            ctx, Allowance(share("accumulated error", 0.5), progress, cancel)
+        ),
+        budgeted=time_budget is not None,
+    )
     record("accumulated error", curve)
 
     check_cancel(cancel)
-    sweep = method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
+    sweep = _cached(
+        ctx,
+        "method sweep",
+        (),
+        SweepRow,
+        lambda: method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel),
+        budgeted=time_budget is not None,
+    )
     record("method sweep", sweep)
 
+    if ctx.store is not None and ctx.store.hits:
+        notes.append(_cache_note(ctx.store.hits, ctx.store.root))
     if ctx.sim.batchable is False and ctx.sim.batch_note:
         notes.append(f"samples run one at a time: {ctx.sim.batch_note}")
     analysis = Analysis(
@@ -163,3 +208,36 @@ def run_analysis(
         notes=tuple(notes),
     )
     return analysis, ctx
+
+
+def _cached(
+    ctx: SimContext,
+    stage: str,
+    params: tuple[object, ...],
+    record: type[T],
+    compute: Callable[[], Outcome[T]],
+    *,
+    budgeted: bool,
+) -> Outcome[T]:
+    """``compute()``, or what a run on the same model, data and configured settings stored
+    (--cache). A stage run under a time budget is not stored (it may be trimmed: a later run
+    measures it whole); a stored whole stage serves a budgeted run too."""
+    key = ctx.stage_key(stage, *params)
+    if key is None or ctx.store is None:
+        return compute()
+    t = time.perf_counter()
+    hit = ctx.store.get("stage", key, tuple[tuple[record, ...], tuple[str, ...]], label=stage)
+    if hit is not None:
+        records, notes = hit
+        return Outcome(records, notes, 0, time.perf_counter() - t)
+    out = compute()
+    if not budgeted:
+        ctx.store.put("stage", key, (out.records, out.notes))
+    return out
+
+
+def _cache_note(hits: list[str], root: Path) -> str:
+    """'from the cache (DIR): node table, sensitivity; 9 what-if measurements'."""
+    counts = Counter(hits)
+    parts = [f"{n} {what}" if n > 1 else what for what, n in counts.items()]
+    return f"from the cache ({root}): " + ", ".join(parts)

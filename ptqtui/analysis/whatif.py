@@ -190,6 +190,8 @@ class WhatIf:
                     sensitivity_samples=len(self.ctx.samples),
                     seed=self.inputs.request.seed,
                     cancel=self.cancel,
+                    cache_dir=self.inputs.request.cache_dir,
+                    cache_limit=self.inputs.request.cache_limit_mb << 20,
                 )
             except (ValueError, ArithmeticError, PtqInputError, AnalysisUnavailable) as exc:
                 log.warning("could not emulate the deployed pipeline (%s): %s", mistake, exc)
@@ -236,6 +238,8 @@ class WhatIf:
                 sensitivity_samples=len(self.ctx.samples),
                 seed=fixed.request.seed,
                 cancel=cancel or self.cancel,
+                cache_dir=fixed.request.cache_dir,
+                cache_limit=fixed.request.cache_limit_mb << 20,
             )
         except (ValueError, ArithmeticError, PtqInputError, AnalysisUnavailable) as exc:
             raise CannotEmulate(f"could not emulate {_describe(changes)}: {exc}") from exc

@@ -763,7 +763,8 @@ def test_measured_on_says_samples_reference_and_pipeline() -> None:
 
 def test_what_a_step_was_measured_on_survives_a_saved_report(tmp_path: Path) -> None:
     from ptqtui.advise.results import Plan
-    from ptqtui.diagnosis import _decode, _encode
+    from ptqtui.jsoncodec import decode as _decode
+    from ptqtui.jsoncodec import encode as _encode
 
     fake = FakeWhatIf(0.98, {InputFix.SWAP_CHANNELS: -0.01, "deployed": 0.133})
     plan = make_plan([swap_finding()], analysis("large", 0.98), fake, config(tmp_path))

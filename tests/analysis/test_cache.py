@@ -29,19 +29,98 @@ FULL = os.environ.get("PTQTUI_QUICK") != "1"
 slow = pytest.mark.skipif(not FULL, reason="PTQTUI_QUICK=1: full diagnoses skipped")
 
 
-@slow
-def test_a_cached_second_run_gives_the_cold_diagnosis(tmp_path):
+def _passes(d) -> int:
+    """Forward passes the analyses made (the cache's saving)."""
+    return sum(t.passes or 0 for t in d.analysis.timings)
+
+
+def _cache_note(d) -> str:
+    return next((n for n in d.analysis.notes if n.startswith("from the cache")), "")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A cold run of demo bgr_swap with a fresh cache: (cache dir, its diagnosis)."""
+    cache = tmp_path_factory.mktemp("cache")
     scenario = find_scenario("bgr_swap")
-    cold = diagnose(Request(config=scenario.config, quiet=True, cache_dir=tmp_path))
-    entries = list(tmp_path.glob("observation-*.npz"))
-    assert len(entries) == 1
-    before = entries[0].stat().st_mtime_ns
+    return cache, diagnose(Request(config=scenario.config, quiet=True, cache_dir=cache))
+
+
+@slow
+def test_a_cached_second_run_gives_the_cold_diagnosis(first_run):
+    tmp_path, cold = first_run
+    scenario = find_scenario("bgr_swap")
+    # the observation of the data as given, and of the data with the planned channel fix
+    entries = sorted(tmp_path.glob("observation-*.npz"))
+    assert len(entries) == 2
+    inodes = [e.stat().st_ino for e in entries]
+    assert list(tmp_path.glob("stage-*.json")) and list(tmp_path.glob("measure-*.json"))
     warm = diagnose(Request(config=scenario.config, quiet=True, cache_dir=tmp_path))
     assert any("read from the cache" in n for n in warm.analysis.notes)
     assert not any("read from the cache" in n for n in cold.analysis.notes)
-    assert entries[0].stat().st_mtime_ns == before
+    assert not _cache_note(cold)
+    note = _cache_note(warm)
+    for stage in ("task metric", "node table", "sensitivity", "accumulated error", "method sweep"):
+        assert stage in note
+    assert [e.stat().st_ino for e in entries] == inodes  # read, not written again
     assert _stable(warm) == _stable(cold)
     assert [f.code for f in warm.findings] == [f.code for f in cold.findings]
+    assert _passes(warm) < _passes(cold) / 5
+
+
+@slow
+def test_after_a_config_change_only_what_changed_is_measured(first_run, tmp_path):
+    cache, _ = first_run
+    scenario = find_scenario("bgr_swap")
+    # the same model and data, another calibration method: a new node table and sensitivity,
+    # but the observation and the method sweep's what-ifs are the ones measured before
+    text = scenario.config.read_text(encoding="utf-8")
+    assert "calibration_type: max" in text
+    changed = scenario.config.parent / "config.yaml"
+    other = tmp_path / "config.yaml"
+    other.write_text(
+        text.replace("calibration_type: max", "calibration_type: kl").replace(
+            "../../model.onnx", str((changed.parent / "../../model.onnx").resolve())
+        ),
+        encoding="utf-8",
+    )
+    for line in text.splitlines():  # relative paths of the scenario, made absolute
+        if "cal_data_dir:" in line:
+            rel = line.split(":", 1)[1].strip()
+            other.write_text(
+                other.read_text(encoding="utf-8").replace(
+                    line, f"  cal_data_dir: {(changed.parent / rel).resolve()}"
+                ),
+                encoding="utf-8",
+            )
+    warm = diagnose(Request(config=other, quiet=True, cache_dir=cache))
+    cold = diagnose(Request(config=other, quiet=True, cache_dir=None))
+    note = _cache_note(warm)
+    assert "what-if measurements" in note  # the method sweep's rows, measured before
+    assert "node table" not in note and "sensitivity" not in note
+    assert any("read from the cache" in n for n in warm.analysis.notes)
+    assert _stable(warm) == _stable(cold)
+    assert _passes(warm) < _passes(cold)
+
+
+def test_the_store_keeps_under_its_limit_and_never_deletes_what_it_did_not_write(tmp_path):
+    from ptqtui.cache import Store, prune
+
+    mine = tmp_path / "measure-old.json"
+    mine.write_text("x" * 1000)
+    os.utime(mine, (1, 1))  # least recently used
+    foreign = tmp_path / "notes.json"
+    foreign.write_text("y" * 5000)
+    store = Store(tmp_path, limit=500)  # the new entry fits, the old does not
+    store.put("stage", "k" * 64, (1.5, "text"))
+    assert not mine.exists()  # pruned: oldest first
+    assert foreign.exists()  # not ours
+    assert store.get("stage", "k" * 64, tuple[float, str], label="x") == (1.5, "text")
+    assert store.hits == ["x"]
+    assert store.get("stage", "z" * 64, tuple[float, str]) is None  # absent
+    store.path("stage", "d" * 64).write_text("{not json")
+    assert store.get("stage", "d" * 64, tuple[float, str]) is None  # damaged: a miss
+    assert prune(tmp_path, 0) > 0 and foreign.exists()
 
 
 @slow

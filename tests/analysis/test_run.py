@@ -133,7 +133,8 @@ def test_loss_bands():
 
 def test_a_band_is_typed_in_memory_and_its_value_in_json():
     from ptqtui.analysis.results import Quality
-    from ptqtui.diagnosis import _decode, _encode
+    from ptqtui.jsoncodec import decode as _decode
+    from ptqtui.jsoncodec import encode as _encode
 
     q = Quality(0.9, None, None, 0.9, 10.0, "large", "agreement", 8)
     assert q.band is LossBand.LARGE and q.band == "large" and f"{q.band}" == "large"
