@@ -39,10 +39,15 @@ if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
 
 PASS_THROUGH = frozenset({"Relu"})
+HEADS = frozenset({"Sigmoid", "Softmax"})  # squashing heads: compare their logits too
 
 
-def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelProto:
-    """The scheme as a QDQ model (int8 points only; int16 and float points stay float)."""
+def export_qdq(
+    sim: Simulator, cal: Calibration, scheme: Scheme, expose: Sequence[str] = ()
+) -> onnx.ModelProto:
+    """The scheme as a QDQ model (int8 points only; int16 and float points stay float); each
+    activation point key of ``expose`` adds its rounded tensor as an output, named as the
+    simulator names it (``Simulator.rounded_name``)."""
     graph = sim.graph
     per_channel = any(
         np.unique(np.asarray(v)).size > 1
@@ -84,7 +89,7 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
             rename_out[p.tensor] = raw
             after.setdefault(raw, []).extend(qdq(key, raw, p.tensor, qp.scale, qp.zero_point))
             continue
-        y = f"{p.tensor}__qdq{i}"
+        y = sim.rounded_name(p.key) if p.key in expose else f"{p.tensor}__qdq{i}"
         rename_in[p.tensor] = y
         nodes = qdq(key, p.tensor, y, qp.scale, qp.zero_point)
         if p.tensor in graph.producer:
@@ -168,8 +173,13 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
             nodes.extend(after.get(t, ()))
     used = {t for n in nodes for t in n.input}
     kept = [t for name, t in inits.items() if name in used]
+    extra = [
+        helper.make_value_info(sim.rounded_name(k), onnx.TypeProto())
+        for k in expose
+        if sim.graph.points[k].tensor in rename_in
+    ]
     g = helper.make_graph(
-        nodes, src.name or "qdq", list(src.input), list(src.output), [*kept, *new_inits]
+        nodes, src.name or "qdq", list(src.input), [*src.output, *extra], [*kept, *new_inits]
     )
     model = helper.make_model(g, opset_imports=list(source.opset_import))
     model.ir_version = graph.model.ir_version
@@ -238,14 +248,115 @@ def cpu_has_vnni() -> bool | None:
     return "vnni" in text
 
 
-def int8_session(model: onnx.ModelProto, threads: int | None = None):  # -> ort.InferenceSession
+def int8_session(
+    model: onnx.ModelProto, threads: int | None = None, *, kernels: bool = True
+):  # -> ort.InferenceSession
+    """onnxruntime on ``model``: with every graph optimisation (the QDQ pairs fuse into integer
+    kernels) or, ``kernels=False``, the basic ones only (every QuantizeLinear/DequantizeLinear
+    runs as written, in float: the same arithmetic as the simulator's)."""
     import onnxruntime as ort
 
     opts = session_options()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    level = ort.GraphOptimizationLevel
+    opts.graph_optimization_level = level.ORT_ENABLE_ALL if kernels else level.ORT_ENABLE_BASIC
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Mean cosine of two executions of one scheme, at the outputs and at the logits."""
+
+    outputs: float
+    logits: float | None  # the input of a final Sigmoid/Softmax (None: no such head)
+    per_sample: tuple[float, ...] = ()  # output cosine of each sample (all outputs' mean)
+    logits_per_sample: tuple[float, ...] = ()
+
+
+def logit_points(sim: Simulator) -> tuple[str, ...]:
+    """Activation points read by a model output's Sigmoid or Softmax: the logits, where a
+    rounding flip is not yet amplified by the squashing function."""
+    keys = []
+    for out in sim.outputs:
+        producer = sim.graph.producer.get(out)
+        node = sim.graph.nodes.get(producer) if producer is not None else None
+        if node is None or node.op_type not in HEADS or not node.inputs:
+            continue
+        key = f"act:{node.inputs[0]}"
+        p = sim.graph.points.get(key)
+        if p is not None and p.kind == "activation":
+            keys.append(key)
+    return tuple(keys)
+
+
+def compare(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Mapping[str, np.ndarray]],
+    *,
+    kernels: bool = True,
+) -> Agreement:
+    """The simulator vs onnxruntime running the QDQ export: with its integer kernels, or
+    (``kernels=False``) as float QDQ ops, which must agree to float precision."""
+    expose = tuple(k for k in logit_points(sim) if k in cal.activations)
+    session = int8_session(export_qdq(sim, cal, scheme, expose), kernels=kernels)
+    logits = [sim.rounded_name(k) for k in expose]
+    names = [o.name for o in session.get_outputs()]
+    logits = [t for t in logits if t in names]
+    return _agreement(
+        samples,
+        lambda s: sim.run(s, scheme, calibration=cal, outputs=[*sim.outputs, *logits]),
+        lambda s: dict(
+            zip(
+                [*sim.outputs, *logits],
+                session.run([*sim.outputs, *logits], {k: s[k] for k in sim.inputs}),
+                strict=True,
+            )
+        ),
+        list(sim.outputs),
+        logits,
+    )
+
+
+def ulp_control(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Mapping[str, np.ndarray]],
+    seed: int = 0,
+) -> Agreement:
+    """The simulator against itself with every weight threshold moved by one float32 ulp (a
+    random direction per channel): what float rounding alone does to the same comparison."""
+    rng = np.random.default_rng(seed)
+    moved = {}
+    for k, v in cal.weights.items():
+        v = np.asarray(v, np.float32)
+        up = rng.random(v.shape) < 0.5
+        moved[k] = np.nextafter(v, np.where(up, np.inf, -np.inf).astype(np.float32))
+    other = cal.replace(weights=moved)
+    logits = [sim.rounded_name(k) for k in logit_points(sim) if k in cal.activations]
+    names = [*sim.outputs, *logits]
+    return _agreement(
+        samples,
+        lambda s: sim.run(s, scheme, calibration=cal, outputs=names),
+        lambda s: sim.run(s, scheme, calibration=other, outputs=names),
+        list(sim.outputs),
+        logits,
+    )
+
+
+def _agreement(samples, ours, theirs, outputs, logits) -> Agreement:
+    out, lg = [], []
+    for s in samples:
+        a, b = ours(s), theirs(s)
+        out.append(metrics.nanmean([metrics.cosine(a[n], b[n]) for n in outputs]))
+        if logits:
+            lg.append(metrics.nanmean([metrics.cosine(a[n], b[n]) for n in logits]))
+    return Agreement(
+        metrics.nanmean(out), metrics.nanmean(lg) if lg else None, tuple(out), tuple(lg)
+    )
 
 
 def agreement(
@@ -255,14 +366,7 @@ def agreement(
     samples: Sequence[Mapping[str, np.ndarray]],
 ) -> float:
     """Mean output cosine of the simulator vs onnxruntime's int8 execution of the export."""
-    session = int8_session(export_qdq(sim, cal, scheme))
-    values = []
-    for s in samples:
-        ours = sim.run(s, scheme, calibration=cal)
-        theirs = session.run(list(sim.outputs), {k: s[k] for k in sim.inputs})
-        for name, t in zip(sim.outputs, theirs, strict=True):
-            values.append(metrics.cosine(ours[name], t))
-    return metrics.nanmean(values)
+    return compare(sim, cal, scheme, samples).outputs
 
 
 def backend_agreement(

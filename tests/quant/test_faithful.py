@@ -9,12 +9,20 @@ import onnx
 import pytest
 
 from ptqtui.quant.calibrate import calibrate
-from ptqtui.quant.faithful import backend_agreement, export_qdq, int8_session
+from ptqtui.quant.faithful import (
+    backend_agreement,
+    compare,
+    export_qdq,
+    int8_session,
+    logit_points,
+    ulp_control,
+)
 from ptqtui.quant.observe import observe
+from ptqtui.quant.qparams import ActRange
 from ptqtui.quant.scheme import QuantSettings
 from ptqtui.quant.simulate import Simulator
 
-from .factories import samples, small_cnn
+from .factories import identity_conv, samples, small_cnn
 
 DEMO = Path(__file__).resolve().parents[2] / "demo_data"
 
@@ -79,3 +87,42 @@ def test_models_below_opset_13_are_checked_too(per_channel):
         13 if per_channel else 12
     )  # per-channel DequantizeLinear needs opset 13: the export converts the model
     assert backend_agreement(sim, cal, scheme, xs).cosine_reduce_range >= 0.999
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_the_export_run_as_float_qdq_ops_equals_the_simulator(per_channel):
+    xs = samples(3)
+    sim, cal, scheme = _setup(small_cnn(), xs, per_channel)
+    exact = compare(sim, cal, scheme, xs, kernels=False)
+    assert exact.outputs >= 0.99999 and exact.logits is not None and exact.logits >= 0.99999
+
+
+def test_the_softmax_head_is_compared_at_its_logits():
+    xs = samples(3)
+    sim, cal, scheme = _setup(small_cnn(), xs, False)
+    assert logit_points(sim) == ("act:logits",)
+    qdq = export_qdq(sim, cal, scheme, logit_points(sim))
+    assert sim.rounded_name("act:logits") in {o.name for o in qdq.graph.output}
+    # a model whose output is not squashed has no logits to compare
+    conv = Simulator(identity_conv(np.ones((2, 3, 1, 1), np.float32)))
+    assert logit_points(conv) == ()
+
+
+def test_the_ulp_control_is_invisible_on_a_calm_model():
+    xs = samples(4)
+    sim, cal, scheme = _setup(small_cnn(), xs, True)
+    control = ulp_control(sim, cal, scheme, xs)
+    assert len(control.per_sample) == 4 and control.logits is not None
+    assert 0.999 <= control.outputs <= 1.0
+
+
+def test_the_float_qdq_check_sees_a_scale_that_differs():
+    xs = samples(3)
+    sim, cal, scheme = _setup(small_cnn(), xs, False)
+    key = "act:r1"
+    r = cal.activations[key]
+    wider = cal.replace(activations={**cal.activations, key: ActRange(r.lo * 3, r.hi * 3)})
+    session = int8_session(export_qdq(sim, wider, scheme), kernels=False)
+    ours = [sim.run(x, scheme, calibration=cal)["prob"] for x in xs]
+    theirs = [session.run(["prob"], x)[0] for x in xs]
+    assert min(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs, strict=True)) > 1e-4
