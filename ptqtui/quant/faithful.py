@@ -21,6 +21,7 @@ what it is and never blamed on the model's layers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -327,15 +328,20 @@ def ulp_control(
     samples: Sequence[Mapping[str, np.ndarray]],
     seed: int = 0,
 ) -> Agreement:
-    """The simulator against itself with every weight threshold moved by one float32 ulp (a
-    random direction per channel): what float rounding alone does to the same comparison."""
+    """The simulator against itself with every activation range moved by one float32 ulp (a
+    random direction per tensor): a requantization scale off in its last bit, the size of
+    the difference between an integer kernel's fixed-point rescale and the float one, so what
+    float rounding alone does to the same comparison on this model."""
     rng = np.random.default_rng(seed)
+
+    def ulp(v: float, up: bool) -> float:
+        return float(np.nextafter(np.float32(v), np.float32(np.inf if up else -np.inf)))
+
     moved = {}
-    for k, v in cal.weights.items():
-        v = np.asarray(v, np.float32)
-        up = rng.random(v.shape) < 0.5
-        moved[k] = np.nextafter(v, np.where(up, np.inf, -np.inf).astype(np.float32))
-    other = cal.replace(weights=moved)
+    for k, r in cal.activations.items():
+        up = bool(rng.random() < 0.5)
+        moved[k] = dataclasses.replace(r, lo=ulp(r.lo, not up), hi=ulp(r.hi, up))
+    other = cal.replace(activations=moved)
     logits = [sim.rounded_name(k) for k in logit_points(sim) if k in cal.activations]
     names = [*sim.outputs, *logits]
     return _agreement(
