@@ -94,3 +94,12 @@ def test_an_int16_loss_beyond_the_noise_fires_and_within_it_is_quiet():
     nodes[3] = replace(nodes[3], int16_gain=-0.7011)  # issue 13's PTQ304 figure
     loud = replace(d, analysis=replace(d.analysis, nodes=tuple(nodes)))
     assert [v.where for v in check(loud, (Property.INT16,))] == [nodes[3].name]
+
+
+def test_a_step_effect_within_the_noise_says_so_and_one_beyond_it_does_not():
+    d = _kept()
+    s = d.plan.steps[2]
+    small = _step(d, 2, after=replace(s.after, cosine=s.before.cosine - 0.0003, noise=0.0006))
+    assert "(within noise 0.0006)" in small.plan.steps[2].effect()
+    large = _step(d, 2, after=replace(s.after, cosine=s.before.cosine + 0.01, noise=0.0006))
+    assert "within noise" not in large.plan.steps[2].effect()
