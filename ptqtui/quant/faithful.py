@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
 
 PASS_THROUGH = frozenset({"Relu"})
+MS_DOMAIN = "com.microsoft"
 HEADS = frozenset({"Sigmoid", "Softmax"})  # squashing heads: compare their logits too
 
 
@@ -56,8 +57,9 @@ def export_qdq(
         if scheme.dtype(k) == "int8"
     )
     source = graph.model
-    if graph.opset < 13 and per_channel:
-        source = _opset_13(source)
+    # below opset 13 the standard DequantizeLinear has no axis: per-channel weights use the
+    # com.microsoft one (any opset, as the simulator's), so the model is not converted
+    ms_weights = graph.opset < 13 and per_channel
     src = source.graph
     inits = {t.name: t for t in src.initializer}
     new_inits: list[onnx.TensorProto] = []
@@ -123,6 +125,7 @@ def export_qdq(
                 [f"{name}__int8", f"{name}__s", f"{name}__zp"],
                 [f"{name}__deq"],
                 name=f"{name}/DQ",
+                domain=MS_DOMAIN if ms_weights and not per_tensor else "",
                 **attrs,
             )
         )
@@ -152,6 +155,7 @@ def export_qdq(
                 [f"{bname}__int32", f"{bname}__s", f"{bname}__zp"],
                 [f"{bname}__deq"],
                 name=f"{bname}/DQ",
+                domain=MS_DOMAIN if ms_weights and not per_tensor else "",
                 **({} if per_tensor else {"axis": 0}),
             )
         )
@@ -182,24 +186,12 @@ def export_qdq(
     g = helper.make_graph(
         nodes, src.name or "qdq", list(src.input), [*src.output, *extra], [*kept, *new_inits]
     )
-    model = helper.make_model(g, opset_imports=list(source.opset_import))
+    opsets = list(source.opset_import)
+    if ms_weights and not any(o.domain == MS_DOMAIN for o in opsets):
+        opsets.append(helper.make_opsetid(MS_DOMAIN, 1))
+    model = helper.make_model(g, opset_imports=opsets)
     model.ir_version = graph.model.ir_version
     return model
-
-
-def _opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The model at opset 13, where DequantizeLinear takes a per-channel ``axis``; node and
-    tensor names are kept (onnx's version converter only adapts ops whose signature changed)."""
-    from onnx import version_converter
-
-    try:
-        converted = version_converter.convert_version(model, 13)
-    except Exception as exc:  # the converter raises bare RuntimeErrors and ValidationErrors
-        raise ValueError(f"a per-channel QDQ export needs opset 13 or later ({exc})") from exc
-    names = {n.name for n in converted.graph.node}
-    if any(n.name not in names for n in model.graph.node):
-        raise ValueError("a per-channel QDQ export needs opset 13; conversion renamed nodes")
-    return converted
 
 
 def _round_before_relu(sim, tensor, key, scale, zp, rename_out, after, qdq) -> None:
