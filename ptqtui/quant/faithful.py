@@ -143,7 +143,8 @@ def export_qdq(
             b = b + delta.astype(np.float32)
         bscale = (np.float32(act_scale[in_key]) * scales).astype(np.float32)
         bname = f"__b{i}"
-        new_inits.append(numpy_helper.from_array(_int32(np.round(b / bscale)), f"{bname}__int32"))
+        q_b = _int32(np.round(b.astype(np.float64) / bscale.astype(np.float64)))  # as round_bias
+        new_inits.append(numpy_helper.from_array(q_b, f"{bname}__int32"))
         bzp = np.zeros((), np.int32) if per_tensor else np.zeros(bp.channels, np.int32)
         new_inits.append(
             numpy_helper.from_array(bscale[0] if per_tensor else bscale, f"{bname}__s")
@@ -380,8 +381,8 @@ def backend_agreement(
 
 def _int32(q: np.ndarray) -> np.ndarray:
     """Saturate to int32 as a 32-bit bias register does (a dead channel's tiny weight scale
-    can put its bias beyond it)."""
+    can put its bias beyond it), in float64: float32 rounds 2**31 - 1 up to 2**31, which
+    the cast then wraps to -2**31, flipping a saturated positive bias to the most negative."""
     info = np.iinfo(np.int32)
-    return np.clip(np.nan_to_num(q, posinf=info.max, neginf=info.min), info.min, info.max).astype(
-        np.int32
-    )
+    q = np.nan_to_num(np.asarray(q, np.float64), posinf=info.max, neginf=info.min)
+    return np.clip(q, info.min, info.max).astype(np.int32)

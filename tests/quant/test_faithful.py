@@ -139,3 +139,10 @@ def test_the_float_qdq_check_sees_a_scale_that_differs():
     ours = [sim.run(x, scheme, calibration=cal)["prob"] for x in xs]
     theirs = [session.run(["prob"], x)[0] for x in xs]
     assert min(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs, strict=True)) > 1e-4
+
+
+def test_a_saturated_bias_keeps_its_sign():
+    from ptqtui.quant.faithful import _int32
+
+    # float32 rounds 2**31 - 1 up to 2**31; the cast used to wrap a saturated +bias to -2**31
+    assert _int32(np.array([3e9, -3e9, 5.0], np.float32)).tolist() == [2**31 - 1, -(2**31), 5]
