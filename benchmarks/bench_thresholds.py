@@ -97,6 +97,17 @@ def _kl_zero_bin_kept(sim, obs) -> dict[str, ActRange]:
     return acts
 
 
+def _kl_no_lobe_guard(sim, obs) -> dict[str, ActRange]:
+    acts = {}
+    for p in sim.points:
+        if p.kind in ("activation", "output") and p.tensor in obs.stats:
+            st = obs.stats[p.tensor]
+            t = kl_threshold(st.hist, st.bin_width) if st.hist_max else 0.0
+            t = min(t, st.abs_max)
+            acts[p.key] = ActRange(-t, t, True)
+    return acts
+
+
 def with_thresholds(sim, cal: Calibration, thresholds: dict[str, float]) -> Calibration:
     acts = {}
     for p in sim.points:
@@ -118,9 +129,12 @@ def compare(name: str, config: Path, top: int = 5, limit: int | None = None) -> 
         "|---|---|---|---|---|---|---|---|",
     ]
     worst_rows = []
-    for method in ("max", "percentile", "kl", "kl, zero bin kept"):
+    for method in ("max", "percentile", "kl", "kl, no lobe guard", "kl, zero bin kept"):
         if method == "kl":
             cal = calibrate_simple(sim, obs, "kl")
+        elif method == "kl, no lobe guard":  # before the negative-lobe clipping guard
+            cal = calibrate_simple(sim, obs, "kl")
+            cal = cal.replace(activations=_kl_no_lobe_guard(sim, obs))
         elif method.startswith("kl,"):  # the kl of ptqtui before the zero-bin fix
             cal = calibrate_simple(sim, obs, "kl")
             cal = cal.replace(activations=_kl_zero_bin_kept(sim, obs))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 from ptqtui.policy import MAJOR_COSINE_GAIN, MIN_GAIN, NO_INT16_MARCH
+from ptqtui.quant.metrics import within_noise
 from ptqtui.remedy import DType, NodeChange, Placement, Remedy, SettingsDelta
 
 if TYPE_CHECKING:
@@ -50,20 +51,23 @@ def check(ctx: Context) -> list[Finding]:
     out = []
     for n in tail:
         gains: list[tuple[str, float, str, NodeChange]] = []
+        cpu = _measure(sim, n.name)
+        noise = MIN_GAIN
+        if base is not None and cpu is not None:
+            noise = max(noise, base.noise or 0.0, cpu.noise or 0.0)
         if int16_ok and n.int16_gain is not None and not math.isnan(n.int16_gain):
             gains.append(
                 (
                     "int16",
                     n.int16_gain,
-                    f"int16 gains {n.int16_gain:.4f} output cosine",
+                    # a small negative gain is labelled: within the noise it is no loss
+                    f"int16 gains {n.int16_gain:.4f} output cosine"
+                    + (" (within noise)" if within_noise(n.int16_gain, noise) else ""),
                     NodeChange(n.name, dtype=DType.INT16),
                 )
             )
-        cpu = _measure(sim, n.name)
-        noise = MIN_GAIN
         if base is not None and cpu is not None:
             delta = cpu.similarity.cosine - base.similarity.cosine
-            noise = max(noise, base.noise or 0.0, cpu.noise or 0.0)
             gains.append(
                 (
                     "CPU",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 from ptqtui.analysis.results import Measure
 from ptqtui.check.findings import Severity
+from ptqtui.quant.metrics import within_noise
 from ptqtui.remedy import Remedy
 
 __all__ = ["Measure", "MeasuredOn", "Pipeline", "Plan", "PlanStage", "PlanStep", "Reference"]
@@ -107,11 +109,21 @@ class PlanStep:
             text = f"after it: {_figures(a)}"
         else:
             text = f"cosine {_cos(b)} -> {_cos(a)}"
+            noise = step_noise(b, a)
+            if a.cosine != b.cosine and within_noise(a.cosine - b.cosine, noise):
+                text += f" (within noise {noise:.4f})"
             if b.top1 is not None and a.top1 is not None:
                 text += f", top-1 {_pct(b.top1)} -> {_pct(a.top1)}"
             elif b.agreement is not None and a.agreement is not None:
                 text += f", agreement {_pct(b.agreement)} -> {_pct(a.agreement)}"
         return f"{text} ({on.describe()})" if on is not None else text
+
+
+def step_noise(before: Measure, after: Measure) -> float | None:
+    """The noise of a step's cosine difference: the larger of the two measures' (None: not
+    measured)."""
+    values = [v for v in (before.noise, after.noise) if v is not None and not math.isnan(v)]
+    return max(values) if values else None
 
 
 def _cos(m: Measure) -> str:

@@ -7,6 +7,9 @@
   from 128 bins up, the reference distribution keeps bins [0, i) with the outliers folded into
   bin i-1, the candidate merges them into 128 levels and spreads each level back over its
   non-empty bins; the threshold is the upper edge of the cut-off with the minimum KL divergence.
+  On a tensor with a small negative lobe (SiLU, hardswish) the lobe folds onto the smallest
+  |x| bins; where kl's cut then costs more squared int8 error than max, the threshold of least
+  squared error between the two is used instead (``clipping_guard``).
 - ``default`` (reference §4, DESIGN): model-wide search over {max, kl} x max_percentile
   {1.0, 0.99995} x per_channel x asymmetric (16 candidates; kl with a percentile is the kl
   threshold capped at that percentile), ranked by model-output cosine on the first
@@ -44,6 +47,11 @@ log = logging.getLogger(__name__)
 
 KL_START_BIN = 128  # TensorRT: first candidate cut-off
 KL_LEVELS = 128  # TensorRT: quantized levels of the candidate distribution
+# a negative lobe: min < 0 with |min| below this fraction of max (SiLU -0.278, hardswish
+# -0.375, GELU -0.17: a bounded lobe next to an unbounded positive side; ddddocr_rec's SiLU
+# outputs reach 4-22). Its values fold onto the smallest |x| bins, where kl reads them as a
+# spike worth fine resolution (docs/thresholds.md)
+NEGATIVE_LOBE = 0.1
 KL_EPS = 1e-4  # smoothing of empty bins (MXNet's _smooth_distribution)
 DEFAULT_PERCENTILE = 0.99995  # the percentile of the default and mix searches (reference §3/4)
 MIX_PICK_THRESHOLD = SENSITIVE_COSINE  # mix searches the nodes below this isolated cosine (§3)
@@ -168,6 +176,8 @@ def activation_range(
     if method == "kl":
         t = kl_threshold(stats.hist, stats.bin_width) if stats.hist_max > 0 else 0.0
         t = min(t, stats.abs_max)
+        if negative_lobe(stats):
+            t = clipping_guard(stats, t)
     elif percentile is not None and percentile < 1.0:
         t = stats.abs_percentile(percentile)
     else:
@@ -175,6 +185,42 @@ def activation_range(
     if not asymmetric:
         return ActRange(-t, t, True)
     return ActRange(max(stats.min, -t), min(stats.max, t), False)
+
+
+def negative_lobe(stats: TensorStats) -> bool:
+    """Whether the tensor has a small negative lobe (SiLU, hardswish, GELU: a bounded minimum
+    far below the maximum), which the |x| histogram folds onto the small positive values."""
+    return stats.min < 0 and -stats.min < NEGATIVE_LOBE * stats.max
+
+
+def rounding_error(stats: TensorStats, thresholds: np.ndarray) -> np.ndarray:
+    """Mean squared int8 error of the |x| histogram at each threshold: the rounding noise
+    (step^2 / 12, step = t / 127) inside, the clipped distance beyond (bin centres)."""
+    h = stats.hist.astype(np.float64)
+    c = (np.arange(h.size) + 0.5) * stats.bin_width
+    t = np.asarray(thresholds, np.float64)
+    k = np.searchsorted(c, t, side="right")  # bins at or below each threshold
+    inside = np.concatenate([[0.0], np.cumsum(h)])[k]
+    tail = np.concatenate([np.cumsum((h * c * c)[::-1])[::-1], [0.0]])[k]
+    tail1 = np.concatenate([np.cumsum((h * c)[::-1])[::-1], [0.0]])[k]
+    tail0 = np.concatenate([np.cumsum(h[::-1])[::-1], [0.0]])[k]
+    clipped = tail - 2 * t * tail1 + t * t * tail0
+    return (inside * (t / 127) ** 2 / 12 + clipped) / max(h.sum(), 1.0)
+
+
+def clipping_guard(stats: TensorStats, t: float) -> float:
+    """kl's threshold, unless it costs more squared error than max: then the threshold of
+    least squared error between the two (docs/thresholds.md, "kl on SiLU networks")."""
+    top = stats.abs_max
+    if stats.hist_max <= 0 or t >= top:
+        return t
+    err_kl, err_max = rounding_error(stats, np.array([t, top]))
+    if err_kl <= err_max:
+        return t
+    w = stats.bin_width
+    edges = np.arange(int(t / w) + 1, int(np.ceil(top / w)) + 1) * w
+    edges = np.append(edges[edges < top], top)
+    return float(edges[int(np.argmin(rounding_error(stats, edges)))])
 
 
 def weight_thresholds(w: np.ndarray, axis: int, per_channel: bool) -> np.ndarray:

@@ -21,6 +21,7 @@ what it is and never blamed on the model's layers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,10 +40,16 @@ if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
 
 PASS_THROUGH = frozenset({"Relu"})
+MS_DOMAIN = "com.microsoft"
+HEADS = frozenset({"Sigmoid", "Softmax"})  # squashing heads: compare their logits too
 
 
-def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelProto:
-    """The scheme as a QDQ model (int8 points only; int16 and float points stay float)."""
+def export_qdq(
+    sim: Simulator, cal: Calibration, scheme: Scheme, expose: Sequence[str] = ()
+) -> onnx.ModelProto:
+    """The scheme as a QDQ model (int8 points only; int16 and float points stay float); each
+    activation point key of ``expose`` adds its rounded tensor as an output, named as the
+    simulator names it (``Simulator.rounded_name``)."""
     graph = sim.graph
     per_channel = any(
         np.unique(np.asarray(v)).size > 1
@@ -50,8 +57,9 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
         if scheme.dtype(k) == "int8"
     )
     source = graph.model
-    if graph.opset < 13 and per_channel:
-        source = _opset_13(source)
+    # below opset 13 the standard DequantizeLinear has no axis: per-channel weights use the
+    # com.microsoft one (any opset, as the simulator's), so the model is not converted
+    ms_weights = graph.opset < 13 and per_channel
     src = source.graph
     inits = {t.name: t for t in src.initializer}
     new_inits: list[onnx.TensorProto] = []
@@ -84,7 +92,7 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
             rename_out[p.tensor] = raw
             after.setdefault(raw, []).extend(qdq(key, raw, p.tensor, qp.scale, qp.zero_point))
             continue
-        y = f"{p.tensor}__qdq{i}"
+        y = sim.rounded_name(p.key) if p.key in expose else f"{p.tensor}__qdq{i}"
         rename_in[p.tensor] = y
         nodes = qdq(key, p.tensor, y, qp.scale, qp.zero_point)
         if p.tensor in graph.producer:
@@ -117,6 +125,7 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
                 [f"{name}__int8", f"{name}__s", f"{name}__zp"],
                 [f"{name}__deq"],
                 name=f"{name}/DQ",
+                domain=MS_DOMAIN if ms_weights and not per_tensor else "",
                 **attrs,
             )
         )
@@ -134,7 +143,8 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
             b = b + delta.astype(np.float32)
         bscale = (np.float32(act_scale[in_key]) * scales).astype(np.float32)
         bname = f"__b{i}"
-        new_inits.append(numpy_helper.from_array(_int32(np.round(b / bscale)), f"{bname}__int32"))
+        q_b = _int32(np.round(b.astype(np.float64) / bscale.astype(np.float64)))  # as round_bias
+        new_inits.append(numpy_helper.from_array(q_b, f"{bname}__int32"))
         bzp = np.zeros((), np.int32) if per_tensor else np.zeros(bp.channels, np.int32)
         new_inits.append(
             numpy_helper.from_array(bscale[0] if per_tensor else bscale, f"{bname}__s")
@@ -146,6 +156,7 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
                 [f"{bname}__int32", f"{bname}__s", f"{bname}__zp"],
                 [f"{bname}__deq"],
                 name=f"{bname}/DQ",
+                domain=MS_DOMAIN if ms_weights and not per_tensor else "",
                 **({} if per_tensor else {"axis": 0}),
             )
         )
@@ -168,27 +179,20 @@ def export_qdq(sim: Simulator, cal: Calibration, scheme: Scheme) -> onnx.ModelPr
             nodes.extend(after.get(t, ()))
     used = {t for n in nodes for t in n.input}
     kept = [t for name, t in inits.items() if name in used]
+    extra = [
+        helper.make_value_info(sim.rounded_name(k), onnx.TypeProto())
+        for k in expose
+        if sim.graph.points[k].tensor in rename_in
+    ]
     g = helper.make_graph(
-        nodes, src.name or "qdq", list(src.input), list(src.output), [*kept, *new_inits]
+        nodes, src.name or "qdq", list(src.input), [*src.output, *extra], [*kept, *new_inits]
     )
-    model = helper.make_model(g, opset_imports=list(source.opset_import))
+    opsets = list(source.opset_import)
+    if ms_weights and not any(o.domain == MS_DOMAIN for o in opsets):
+        opsets.append(helper.make_opsetid(MS_DOMAIN, 1))
+    model = helper.make_model(g, opset_imports=opsets)
     model.ir_version = graph.model.ir_version
     return model
-
-
-def _opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The model at opset 13, where DequantizeLinear takes a per-channel ``axis``; node and
-    tensor names are kept (onnx's version converter only adapts ops whose signature changed)."""
-    from onnx import version_converter
-
-    try:
-        converted = version_converter.convert_version(model, 13)
-    except Exception as exc:  # the converter raises bare RuntimeErrors and ValidationErrors
-        raise ValueError(f"a per-channel QDQ export needs opset 13 or later ({exc})") from exc
-    names = {n.name for n in converted.graph.node}
-    if any(n.name not in names for n in model.graph.node):
-        raise ValueError("a per-channel QDQ export needs opset 13; conversion renamed nodes")
-    return converted
 
 
 def _round_before_relu(sim, tensor, key, scale, zp, rename_out, after, qdq) -> None:
@@ -238,14 +242,120 @@ def cpu_has_vnni() -> bool | None:
     return "vnni" in text
 
 
-def int8_session(model: onnx.ModelProto, threads: int | None = None):  # -> ort.InferenceSession
+def int8_session(
+    model: onnx.ModelProto, threads: int | None = None, *, kernels: bool = True
+):  # -> ort.InferenceSession
+    """onnxruntime on ``model``: with every graph optimisation (the QDQ pairs fuse into integer
+    kernels) or, ``kernels=False``, the basic ones only (every QuantizeLinear/DequantizeLinear
+    runs as written, in float: the same arithmetic as the simulator's)."""
     import onnxruntime as ort
 
     opts = session_options()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    level = ort.GraphOptimizationLevel
+    opts.graph_optimization_level = level.ORT_ENABLE_ALL if kernels else level.ORT_ENABLE_BASIC
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Mean cosine of two executions of one scheme, at the outputs and at the logits."""
+
+    outputs: float
+    logits: float | None  # the input of a final Sigmoid/Softmax (None: no such head)
+    per_sample: tuple[float, ...] = ()  # output cosine of each sample (all outputs' mean)
+    logits_per_sample: tuple[float, ...] = ()
+
+
+def logit_points(sim: Simulator) -> tuple[str, ...]:
+    """Activation points read by a model output's Sigmoid or Softmax: the logits, where a
+    rounding flip is not yet amplified by the squashing function."""
+    keys = []
+    for out in sim.outputs:
+        producer = sim.graph.producer.get(out)
+        node = sim.graph.nodes.get(producer) if producer is not None else None
+        if node is None or node.op_type not in HEADS or not node.inputs:
+            continue
+        key = f"act:{node.inputs[0]}"
+        p = sim.graph.points.get(key)
+        if p is not None and p.kind == "activation":
+            keys.append(key)
+    return tuple(keys)
+
+
+def compare(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Mapping[str, np.ndarray]],
+    *,
+    kernels: bool = True,
+) -> Agreement:
+    """The simulator vs onnxruntime running the QDQ export: with its integer kernels, or
+    (``kernels=False``) as float QDQ ops, which must agree to float precision."""
+    expose = tuple(k for k in logit_points(sim) if k in cal.activations)
+    session = int8_session(export_qdq(sim, cal, scheme, expose), kernels=kernels)
+    logits = [sim.rounded_name(k) for k in expose]
+    names = [o.name for o in session.get_outputs()]
+    logits = [t for t in logits if t in names]
+    return _agreement(
+        samples,
+        lambda s: sim.run(s, scheme, calibration=cal, outputs=[*sim.outputs, *logits]),
+        lambda s: dict(
+            zip(
+                [*sim.outputs, *logits],
+                session.run([*sim.outputs, *logits], {k: s[k] for k in sim.inputs}),
+                strict=True,
+            )
+        ),
+        list(sim.outputs),
+        logits,
+    )
+
+
+def ulp_control(
+    sim: Simulator,
+    cal: Calibration,
+    scheme: Scheme,
+    samples: Sequence[Mapping[str, np.ndarray]],
+    seed: int = 0,
+) -> Agreement:
+    """The simulator against itself with every activation range moved by one float32 ulp (a
+    random direction per tensor): a requantization scale off in its last bit, the size of
+    the difference between an integer kernel's fixed-point rescale and the float one, so what
+    float rounding alone does to the same comparison on this model."""
+    rng = np.random.default_rng(seed)
+
+    def ulp(v: float, up: bool) -> float:
+        return float(np.nextafter(np.float32(v), np.float32(np.inf if up else -np.inf)))
+
+    moved = {}
+    for k, r in cal.activations.items():
+        up = bool(rng.random() < 0.5)
+        moved[k] = dataclasses.replace(r, lo=ulp(r.lo, not up), hi=ulp(r.hi, up))
+    other = cal.replace(activations=moved)
+    logits = [sim.rounded_name(k) for k in logit_points(sim) if k in cal.activations]
+    names = [*sim.outputs, *logits]
+    return _agreement(
+        samples,
+        lambda s: sim.run(s, scheme, calibration=cal, outputs=names),
+        lambda s: sim.run(s, scheme, calibration=other, outputs=names),
+        list(sim.outputs),
+        logits,
+    )
+
+
+def _agreement(samples, ours, theirs, outputs, logits) -> Agreement:
+    out, lg = [], []
+    for s in samples:
+        a, b = ours(s), theirs(s)
+        out.append(metrics.nanmean([metrics.cosine(a[n], b[n]) for n in outputs]))
+        if logits:
+            lg.append(metrics.nanmean([metrics.cosine(a[n], b[n]) for n in logits]))
+    return Agreement(
+        metrics.nanmean(out), metrics.nanmean(lg) if lg else None, tuple(out), tuple(lg)
+    )
 
 
 def agreement(
@@ -255,14 +365,7 @@ def agreement(
     samples: Sequence[Mapping[str, np.ndarray]],
 ) -> float:
     """Mean output cosine of the simulator vs onnxruntime's int8 execution of the export."""
-    session = int8_session(export_qdq(sim, cal, scheme))
-    values = []
-    for s in samples:
-        ours = sim.run(s, scheme, calibration=cal)
-        theirs = session.run(list(sim.outputs), {k: s[k] for k in sim.inputs})
-        for name, t in zip(sim.outputs, theirs, strict=True):
-            values.append(metrics.cosine(ours[name], t))
-    return metrics.nanmean(values)
+    return compare(sim, cal, scheme, samples).outputs
 
 
 def backend_agreement(
@@ -278,8 +381,8 @@ def backend_agreement(
 
 def _int32(q: np.ndarray) -> np.ndarray:
     """Saturate to int32 as a 32-bit bias register does (a dead channel's tiny weight scale
-    can put its bias beyond it)."""
+    can put its bias beyond it), in float64: float32 rounds 2**31 - 1 up to 2**31, which
+    the cast then wraps to -2**31, flipping a saturated positive bias to the most negative."""
     info = np.iinfo(np.int32)
-    return np.clip(np.nan_to_num(q, posinf=info.max, neginf=info.min), info.min, info.max).astype(
-        np.int32
-    )
+    q = np.nan_to_num(np.asarray(q, np.float64), posinf=info.max, neginf=info.min)
+    return np.clip(q, info.min, info.max).astype(np.int32)

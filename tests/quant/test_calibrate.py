@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from ptqtui.quant.calibrate import (
     activation_range,
     calibrate,
     kl_threshold,
+    negative_lobe,
+    rounding_error,
     weight_thresholds,
 )
 from ptqtui.quant.observe import NUM_BINS, TensorStats, observe
@@ -208,3 +212,38 @@ def test_kl_is_not_pulled_down_by_the_zeros_of_a_relu():
     assert spiked <= top / 7  # the zero spike alone drags the cut-off to the first candidates
     assert fixed >= top / 2  # without it the tail is kept
     assert float(np.mean(x > fixed)) < 1e-3  # and almost nothing is clipped
+
+
+def _real_stats(name: str):
+    """A SiLU (or signed) activation of ddddocr's recogniser, as observation saw it
+    (tests/fixtures/quant/README.md), and onnxruntime's entropy threshold of it."""
+    data = np.load(Path(__file__).resolve().parents[1] / "fixtures/quant/ddddocr_rec_silu.npz")
+    lo, hi, top, count = data[f"t{name}_meta"]
+    st = TensorStats(count=int(count), min=float(lo), max=float(hi), hist_max=float(top))
+    st.hist = data[f"t{name}_hist"].astype(np.int64)
+    return st, float(data[f"t{name}_ort_entropy"])
+
+
+def test_kl_on_a_silu_output_keeps_the_tail_its_negative_lobe_would_clip():
+    st, ort = _real_stats("140")
+    assert negative_lobe(st)
+    folded = min(kl_threshold(st.hist, st.bin_width), st.abs_max)
+    t = activation_range(st, "kl", None, False).threshold
+    # the lobe folded onto the small bins pulls plain kl to half the range, at 6x max's error
+    err_folded, err_max, err_t = rounding_error(st, np.array([folded, st.abs_max, t]))
+    assert folded < 0.6 * st.abs_max and err_folded > 5 * err_max
+    # guarded: the threshold of least error, within 10 % of onnxruntime's signed entropy
+    assert t > folded and err_t <= err_max
+    assert abs(t - ort) / ort < 0.1
+
+
+def test_the_clipping_guard_stays_quiet_where_kl_costs_less_than_max():
+    st, _ = _real_stats("171")  # SiLU, but kl's cut costs less squared error than max
+    assert negative_lobe(st)
+    plain = min(kl_threshold(st.hist, st.bin_width), st.abs_max)
+    assert activation_range(st, "kl", None, False).threshold == plain
+    signed, _ = _real_stats("390")  # signed both ways: no lobe, plain kl
+    assert not negative_lobe(signed)
+    assert activation_range(signed, "kl", None, False).threshold == min(
+        kl_threshold(signed.hist, signed.bin_width), signed.abs_max
+    )

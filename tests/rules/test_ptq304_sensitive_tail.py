@@ -37,3 +37,14 @@ def test_quiet_when_nothing_helps():
     quiet = (node(0, "stem/Conv"), node(1, "head/Gemm", int16_gain=0.0001))
     sim = FakeSim(QuantSettings("max"), lambda s: 0.995)
     assert rule.check(FakeContext(analysis(nodes=quiet), sim=sim)) == []
+
+
+def test_a_small_negative_int16_figure_is_labelled_within_noise_and_a_large_one_is_not():
+    sim = FakeSim(
+        QuantSettings("max"), lambda s: 0.97 + (0.02 if "head/Gemm" in s.run_on_cpu else 0)
+    )
+    for gain, labelled in ((-0.0002, True), (-0.016, False)):
+        nodes = (node(0, "stem/Conv"), node(1, "head/Gemm", int16_gain=gain))
+        [f] = rule.check(FakeContext(analysis(nodes=nodes), sim=sim))  # the CPU gain fires
+        assert f"int16 gains {gain:.4f} output cosine" in f.message
+        assert ("(within noise)" in f.message) is labelled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
@@ -15,6 +15,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Select, Static
 
+from ptqtui.advise.properties import cosine_noise
+from ptqtui.quant.metrics import within_noise
 from ptqtui.tui.screens.plots import NodePlotScreen, PlotKind, sensitivity_screen
 from ptqtui.tui.widgets.chart import ColumnChart
 from ptqtui.tui.widgets.text import MISSING, clip, clip_middle, gen, num, signed
@@ -34,6 +36,15 @@ class Column:
     show: Callable[[NodeRow], str]
     wide_only: bool = False
     numeric: bool = True
+
+
+def _int16_cell(n: NodeRow, noise: float | None) -> str:
+    if n.int16_gain is None or math.isnan(n.int16_gain):
+        return MISSING
+    text = signed(n.int16_gain)
+    # a negative figure within the noise is no loss: it says so (positive ones read as gains
+    # only in the plan, which asks for more than the noise)
+    return f"{text} (noise)" if n.int16_gain < 0 and within_noise(n.int16_gain, noise) else text
 
 
 def _kind(n: NodeRow) -> str:
@@ -87,6 +98,12 @@ class NodesView(Vertical):
         self.op_room = 18 if wide else 10
         self.nodes: tuple[NodeRow, ...] = diagnosis.analysis.nodes if diagnosis.analysis else ()
         columns = [c for c in COLUMNS if wide or not c.wide_only]
+        # an int16 figure within the measured noise says so (a small negative is no loss)
+        noise = cosine_noise(diagnosis)
+        columns = [
+            replace(c, show=lambda n: _int16_cell(n, noise)) if c.key == "int16" else c
+            for c in columns
+        ]
         # the converter's own per-node cosine (its log), beside ours
         conv = {r.node: r.converter_cosine for r in diagnosis.converter.rows} if getattr(
             diagnosis, "converter", None
