@@ -40,6 +40,8 @@ class CaseResult:
     first_step: str
     seconds: float
     error: str | None = None
+    no_effect: int = 0  # planted criticals whose undoing leaves the float outputs identical
+    equivalent: tuple[str, ...] = ()  # codes accepted because their fix gives the same input
 
 
 def rules_only(case_dir: Path, probe_samples: int) -> dict:
@@ -80,7 +82,8 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
     spec = json.loads((case_dir / "case.json").read_text())
     if args.rules_only:
         start = time.perf_counter()
-        return score(spec, rules_only(case_dir, args.probe_samples), time.perf_counter() - start)
+        doc = rules_only(case_dir, args.probe_samples)
+        return score(spec, doc, time.perf_counter() - start, case_dir)
     cmd = [
         str(ROOT / ".venv" / "bin" / "ptqtui"),
         "-c",
@@ -104,20 +107,63 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
         return CaseResult(
             spec["model"], spec["case"], kinds, len(planted), 0, (), None, (), "", seconds, tail
         )
-    return score(spec, json.loads(proc.stdout), seconds)
+    return score(spec, json.loads(proc.stdout), seconds, case_dir)
 
 
-def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
-    """One report scored against its case.json."""
+def _fixes(remedy: dict | None) -> list[str]:
+    """The data fixes of a report's remedy (InputFix values), the config's normalisation
+    turned on counted as "add the normalisation"."""
+    fixes = [c["fix"] for c in (remedy or {}).get("inputs", [])]
+    for edit in (remedy or {}).get("config", []):
+        if edit.get("key") == "input_parameters.norm_type" and edit.get("new") != "no_preprocess":
+            fixes.append("add-normalisation")
+    return fixes
+
+
+def score(spec: dict, doc: dict, seconds: float, case_dir: Path | None = None) -> CaseResult:
+    """One report scored against its case.json.
+
+    Two kinds of plant are scored by what they give the model, measured on arrays
+    (benchmarks/equivalence.py), not by their names: a plant whose undoing leaves the float
+    model's outputs identical (a channel swap of grey crops) has no effect to find and is not
+    counted; a critical finding at another code whose fix gives the model the input the
+    training pipeline gives, as the planted fix does, finds the plant (ddddocr rec's
+    double_norm is byte for byte its range01: x255 and "remove the normalisation" give the
+    same input).
+    """
+    from benchmarks import equivalence
+
     kinds = tuple(p["kind"] for p in spec["planted"]) or ("correct",)
     planted = [p for p in spec["planted"] if p["severity"] == "critical"]
+    no_effect = 0
+    if case_dir is not None:
+        effective = [
+            p for p in planted if not p.get("fix") or equivalence.has_effect(case_dir, p["fix"])
+        ]
+        no_effect = len(planted) - len(effective)
+        planted = effective
     findings = doc.get("findings", [])
     sev = defaultdict(int)
     for f in findings:
         sev[f["code"]] = max(sev[f["code"]], RANKS[f["severity"]])
-    found_critical = sum(sev.get(p["code"], -1) >= RANKS["critical"] for p in planted)
+    found = [sev.get(p["code"], -1) >= RANKS["critical"] for p in planted]
+    equivalent: set[str] = set()
+    if case_dir is not None:
+        for i, p in enumerate(planted):
+            if found[i] or not p.get("fix"):
+                continue
+            if not equivalence.gives_training_input(case_dir, frozenset({p["fix"]})):
+                continue
+            for f in findings:
+                fixes = frozenset(_fixes(f.get("remedy")))
+                critical = f["severity"] == "critical" and fixes
+                if critical and equivalence.gives_training_input(case_dir, fixes):
+                    found[i] = True
+                    equivalent.add(f["code"])
+                    break
+    found_critical = sum(found)
     # a planted code graded above its planted severity is over-graded, not a false critical
-    planted_codes = {p["code"] for p in spec["planted"]}
+    planted_codes = {p["code"] for p in spec["planted"]} | equivalent
     false_critical = tuple(
         sorted(
             {
@@ -133,13 +179,16 @@ def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
     if remedy is None and first is not None:  # a step without its own remedy: its finding's
         codes = first.get("codes") or []
         remedy = next((f.get("remedy") for f in findings if codes and f["code"] == codes[0]), None)
-    first_fixes = [c["fix"] for c in (remedy or {}).get("inputs", [])]
-    # the config's own normalisation turned on is the typed form of "add the normalisation"
-    for edit in (remedy or {}).get("config", []):
-        if edit.get("key") == "input_parameters.norm_type" and edit.get("new") != "no_preprocess":
-            first_fixes.append("add-normalisation")
+    first_fixes = _fixes(remedy)
     expected_first = spec.get("first_fix")
+    if expected_first is not None and not planted:
+        expected_first = None  # the plant has no effect: no fix to expect
     first_ok = None if expected_first is None else expected_first in first_fixes
+    if first_ok is False and case_dir is not None and first_fixes:
+        # another fix that gives the model the training's input, as the planted one does
+        first_ok = equivalence.gives_training_input(
+            case_dir, frozenset({expected_first})
+        ) and equivalence.gives_training_input(case_dir, frozenset(first_fixes))
     return CaseResult(
         model=spec["model"],
         case=spec["case"],
@@ -151,6 +200,8 @@ def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
         found=tuple(f"{f['code']}:{f['severity']}" for f in findings if f["severity"] != "info"),
         first_step=(first or {}).get("title", "")[:60] + (f" {first_fixes}" if first_fixes else ""),
         seconds=seconds,
+        no_effect=no_effect,
+        equivalent=tuple(sorted(equivalent)),
     )
 
 
@@ -163,9 +214,10 @@ def summarise(results: list[CaseResult]) -> str:
             for k in key(r):
                 groups[k].append(r)
         lines.append(
-            f"| {label} | cases | planted critical found | false criticals | first fix right |"
+            f"| {label} | cases | planted critical found | false criticals | first fix right "
+            "| plants without effect |"
         )
-        lines.append("|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|")
         for k in sorted(groups):
             rs = groups[k]
             planted = sum(r.planted_critical for r in rs)
@@ -174,8 +226,18 @@ def summarise(results: list[CaseResult]) -> str:
             firsts = [r.first_fix_ok for r in rs if r.first_fix_ok is not None]
             first = f"{sum(firsts)}/{len(firsts)}" if firsts else "-"
             recall = f"{found}/{planted}" if planted else "-"
-            lines.append(f"| {k} | {len(rs)} | {recall} | {false} | {first} |")
+            none = sum(r.no_effect for r in rs)
+            lines.append(f"| {k} | {len(rs)} | {recall} | {false} | {first} | {none or '-'} |")
         lines.append("")
+    planted = sum(r.planted_critical for r in results)
+    found = sum(r.found_critical for r in results)
+    false = sum(len(r.false_critical) for r in results)
+    firsts = [r.first_fix_ok for r in results if r.first_fix_ok is not None]
+    none = sum(r.no_effect for r in results)
+    lines.append(
+        f"total: {len(results)} cases, planted critical found {found}/{planted}, false "
+        f"criticals {false}, first fix {sum(firsts)}/{len(firsts)}, plants without effect {none}"
+    )
     return "\n".join(lines)
 
 
@@ -211,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             if r.error
             else f"critical {r.found_critical}/{r.planted_critical}, false {list(r.false_critical)}"
             f", first fix {r.first_fix_ok}"
+            + (f", no effect {r.no_effect}" if r.no_effect else "")
+            + (f", equivalent {list(r.equivalent)}" if r.equivalent else "")
         )
         print(f"{model:20} {case:14} {r.seconds:6.1f}s {verdict}; {' '.join(r.found)}", flush=True)
     print()

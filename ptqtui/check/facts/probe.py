@@ -14,6 +14,7 @@ import numpy as np
 
 from ptqtui.check.facts.first_layer import FirstLayer, first_conv, off_scale
 from ptqtui.check.facts.forensics import other_layout_reader
+from ptqtui.check.facts.heads import mean_decision_change
 from ptqtui.check.facts.missing import MissingFact
 from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
 from ptqtui.check.facts.stats import channel_axis
@@ -91,7 +92,9 @@ class VariantScore:
     variant: str
     mean_top1: float | None  # classifiers: mean top-1 probability
     mean_entropy: float | None  # classifiers: mean entropy (nats)
-    changed: float | None  # share of samples whose top-1 class differs from as given
+    # classifiers: share of samples whose top-1 class differs from as given; dense heads:
+    # share of the head's positives that differ (heads.py)
+    changed: float | None
     wins: float | None  # share of samples more confident than as given
     output_mean: float
     output_std: float
@@ -111,6 +114,8 @@ class VariantScore:
         text = f"{self.variant}: output mean {self.output_mean:.4g}, std {self.output_std:.4g}"
         if self.decisiveness is not None:
             text += f", decisiveness {self.decisiveness:.3f}"
+        if self.changed is not None and self.variant != AS_GIVEN:
+            text += f", head positives changed {100 * self.changed:.0f} %"
         if self.first_rms is not None:
             text += f", first conv RMS {self.first_rms:.3g}"
         return text
@@ -315,6 +320,8 @@ def verdict(
         return _classifier_verdict(input_name, stacked, flat, samples, rms)
     scores = []
     for v, values in flat.items():
+        # dense heads: the share of the head's positives the variant changes (heads.py)
+        changed = mean_decision_change(outputs[AS_GIVEN], outputs[v])
         finite = values[np.isfinite(values)]
         bounded = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
         decisive = float(np.mean(np.abs(2 * finite - 1))) if bounded else None
@@ -323,7 +330,7 @@ def verdict(
                 variant=v,
                 mean_top1=None,
                 mean_entropy=None,
-                changed=None,
+                changed=changed,
                 wins=None,
                 output_mean=float(finite.mean()) if finite.size else math.nan,
                 output_std=float(finite.std()) if finite.size else math.nan,
