@@ -139,9 +139,13 @@ def _colour_finding(
     changed = swapped.changed if swapped is not None else None
     if z is not None and z <= -PAIRED_Z:
         return None  # the model is surer of the data as given: the scenes are just blue
-    agrees = z is not None and z >= PAIRED_Z
+    # unfolded BatchNorm nodes: the training's own statistics say which order is closer
+    bn_z = swapped.bn_gain_z if swapped is not None else None
+    if bn_z is not None and bn_z <= -PAIRED_Z and (z is None or z < PAIRED_Z):
+        return None  # the training statistics fit the data as given: the scenes are blue
+    agrees = (z is not None and z >= PAIRED_Z) or (bn_z is not None and bn_z >= PAIRED_Z)
     impact = changed is not None and changed >= IMPACT_CHANGED
-    against = z is not None and z <= -LEAN_Z
+    against = (z is not None and z <= -LEAN_Z) or (bn_z is not None and bn_z <= -LEAN_Z)
     if cool >= COLOUR_STRONG and impact and not against:
         severity = Severity.CRITICAL
     elif cool >= COLOUR_STRONG or agrees or impact:
@@ -169,6 +173,15 @@ def _colour_finding(
         )
         measured = verdict.measured(SWAPPED)
     elif swapped is not None and verdict is not None and changed is not None:
+        if bn_z is not None:
+            evidence.append(
+                Evidence(
+                    "float model's BatchNormalization inputs vs their running statistics",
+                    f"{bn_z:+.1f} standard errors closer with the channels swapped",
+                    f"at least {PAIRED_Z:g} when the swap is right",
+                    f"input {name}",
+                )
+            )
         evidence.append(
             Evidence(
                 "float model's head positives (scores >= 0.5) changed by swapping the channels",
@@ -177,10 +190,14 @@ def _colour_finding(
                 f"input {name}",
             )
         )
+        direction = (
+            f"its BatchNorm statistics are {bn_z:+.1f} standard errors closer swapped"
+            if bn_z is not None
+            else "the direction is the colour statistics' (no classifier to confirm it)"
+        )
         measured = (
             f"float model on {verdict.samples} calibration samples: channels swapped changes "
-            f"{100 * changed:.0f} % of the head's positives; the direction is the colour "
-            "statistics' (no classifier to confirm it)"
+            f"{100 * changed:.0f} % of the head's positives; {direction}"
         )
     return RULE.finding(
         f"the calibration data of input {name} looks channel-swapped: it is bluer than natural "

@@ -4,6 +4,7 @@ layout); which one it prefers, and how clearly."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptqtui.check.facts.batchnorm import BatchNormProbe, paired_gain_z, running_stats
 from ptqtui.check.facts.first_layer import FirstLayer, first_conv, off_scale
 from ptqtui.check.facts.forensics import other_layout_reader
 from ptqtui.check.facts.heads import mean_decision_change
@@ -102,6 +104,9 @@ class VariantScore:
     # classifiers: mean per-sample gain of top-1 probability over as given, in standard errors
     paired_z: float | None = None
     first_rms: float | None = None  # median RMS of the first Conv's output (first_layer.py)
+    # unfolded BatchNormalization: fall of the deviation from the running statistics against
+    # as given, in standard errors (positive: closer to the training's; batchnorm.py)
+    bn_gain_z: float | None = None
 
     def describe(self) -> str:
         if self.mean_top1 is not None:
@@ -118,6 +123,8 @@ class VariantScore:
             text += f", head positives changed {100 * self.changed:.0f} %"
         if self.first_rms is not None:
             text += f", first conv RMS {self.first_rms:.3g}"
+        if self.bn_gain_z is not None:
+            text += f", BatchNorm statistics {self.bn_gain_z:+.1f} s.e. closer"
         return text
 
 
@@ -198,6 +205,8 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
         outputs: dict[str, list[list[np.ndarray]]] = {v: [] for v in variants}
         first = _first_layer(ctx, pre.input_name)
         rms: dict[str, list[float]] = {v: [] for v in variants}
+        norms = _batchnorm(ctx)
+        bn: dict[str, list[float]] = {v: [] for v in BN_VARIANTS if v in variants}
         for done, sample in enumerate(samples):
             check_cancel(ctx.cancel)
             report(ctx.progress, "model-response probe", done, len(samples), pre.input_name)
@@ -209,11 +218,38 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
                 outputs[variant].append(model.run(feeds))
                 if first is not None:
                     rms[variant].append(first.rms(feeds[pre.input_name]))
+                if norms is not None and variant in bn and len(bn) > 1:
+                    bn[variant].append(norms.deviation(feeds))
         medians = {v: float(np.nanmedian(r)) for v, r in rms.items() if r}
-        verdicts.append(verdict(pre.input_name, outputs, len(samples), medians))
+        found = verdict(pre.input_name, outputs, len(samples), medians)
+        if norms is not None and len(bn) > 1:
+            scores = tuple(
+                dataclasses.replace(s, bn_gain_z=paired_gain_z(bn[AS_GIVEN], bn[s.variant]))
+                if s.variant in bn and s.variant != AS_GIVEN
+                else s
+                for s in found.scores
+            )
+            found = dataclasses.replace(found, scores=scores)
+        verdicts.append(found)
     if not verdicts:
         raise MissingFact("no input the probe can vary (needs rgb/bgr/gray image inputs)")
     return tuple(verdicts)
+
+
+# The variants the BatchNormalization statistics are measured on: the channel-order question
+# (the scale questions have the first layer); one more full pass a sample each
+BN_VARIANTS = (AS_GIVEN, SWAPPED)
+
+
+def _batchnorm(ctx: Context) -> BatchNormProbe | None:
+    """The BatchNormalization probe of a model that kept such nodes unfolded (else None)."""
+    stats = running_stats(ctx.graph)
+    if not stats:
+        return None
+    try:
+        return BatchNormProbe(ctx.graph, stats)
+    except Exception:  # onnxruntime raises its own types
+        return None  # the probe goes on without this evidence
 
 
 def _first_layer(ctx: Context, input_name: str) -> FirstLayer | None:
