@@ -91,7 +91,14 @@ def check(ctx: Context) -> list[Finding]:
             if test is not None and not test.reversed_fits and test.same <= test.noise:
                 prefers = False
         if prefers or order_test is not None:
-            findings.append(_swap_finding(ctx, spec, name, verdict, order_test, conflict, order))
+            found = _swap_finding(ctx, spec, name, verdict, order_test, conflict, order)
+            if order_test is None and not conflict and found.severity is not Severity.CRITICAL:
+                # a moderate preference (5 samples cannot be strong): the colour statistics
+                # and the swap's impact may grade it higher (_colour_finding's rule)
+                colour = _colour_finding(ctx, spec, name, verdict)
+                if colour is not None and colour.severity is Severity.CRITICAL:
+                    found = colour
+            findings.append(found)
             continue
         colour = _colour_finding(ctx, spec, name, verdict)
         if colour is not None:

@@ -390,7 +390,9 @@ def verdict(
     )
 
 
-def _scale_choice(scores: list[VariantScore], rank: Callable[[VariantScore], float]) -> str | None:
+def _scale_choice(
+    scores: list[VariantScore], rank: Callable[[VariantScore], tuple[float, ...]]
+) -> str | None:
     """The best-ranked variant that brings the first Conv back into the BatchNorm band, when
     the data as given puts it far outside (None: the scale is right or cannot be told)."""
     given = off_scale(scores[0].first_rms)
@@ -440,8 +442,16 @@ def _classifier_verdict(
             )
         )
     # a confident answer on off-scale input is no evidence (a colour classifier stays sure of
-    # itself on raw pixels): when the first layer says the scale is wrong, that decides
-    scale = _scale_choice(scores, lambda s: s.mean_top1 or 0.0)
+    # itself on raw pixels): when the first layer says the scale is wrong, that decides.
+    # Between fixes the first layer accepts alike, the training's normalisation in the config
+    # ranks above dividing the data by 255 unless the model is far surer without it: the
+    # board feeds pixels, so a pixel model's scale belongs in its preprocessing (measured:
+    # EfficientNet-Lite1 missing_norm, neither gives the training's (x - 127) / 128; ImageNet's
+    # is the closer, 1.11 vs 1.16 relative RMS)
+    scale = _scale_choice(
+        scores,
+        lambda s: ((s.mean_top1 or 0.0) + (STRONG_MARGIN if s.variant == NORM_ADDED else 0.0),),
+    )
     if scale is not None:
         chosen = next(s for s in scores if s.variant == scale)
         margin = (chosen.mean_top1 or 0.0) - (scores[0].mean_top1 or 0.0)
