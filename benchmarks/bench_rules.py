@@ -40,6 +40,8 @@ class CaseResult:
     first_step: str
     seconds: float
     error: str | None = None
+    first_gain: bool | None = None  # the first step's measured effect is a gain (None: none)
+    first_effect: str = ""  # "cosine 0.91 -> 0.99" as measured by the plan
     no_effect: int = 0  # planted criticals whose undoing leaves the float outputs identical
     equivalent: tuple[str, ...] = ()  # codes accepted because their fix gives the same input
 
@@ -98,15 +100,25 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
         str(args.time_budget),
     ]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    seconds = time.perf_counter() - start
     kinds = tuple(p["kind"] for p in spec["planted"]) or ("correct",)
     planted = [p for p in spec["planted"] if p["severity"] == "critical"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        seconds = time.perf_counter() - start
+        return CaseResult(
+            spec["model"], spec["case"], kinds, len(planted), 0, (), None, (), "", seconds,
+            f"timed out after {args.timeout:.0f} s",
+        )  # fmt: skip
+    seconds = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
         return CaseResult(
             spec["model"], spec["case"], kinds, len(planted), 0, (), None, (), "", seconds, tail
         )
+    if args.reports is not None:  # the whole report, for reading the plan afterwards
+        args.reports.mkdir(parents=True, exist_ok=True)
+        (args.reports / f"{spec['model']}-{spec['case']}.json").write_text(proc.stdout)
     return score(spec, json.loads(proc.stdout), seconds, case_dir)
 
 
@@ -202,6 +214,37 @@ def score(spec: dict, doc: dict, seconds: float, case_dir: Path | None = None) -
         seconds=seconds,
         no_effect=no_effect,
         equivalent=tuple(sorted(equivalent)),
+        first_gain=_gain(first),
+        first_effect=_effect(first),
+    )
+
+
+def _measures(step: dict | None) -> tuple[dict, dict] | None:
+    before, after = (step or {}).get("before"), (step or {}).get("after")
+    return (before, after) if before and after else None
+
+
+def _gain(step: dict | None) -> bool | None:
+    """Whether the plan's first step measured a gain: cosine, or top-1 / agreement, up."""
+    pair = _measures(step)
+    if pair is None:
+        return None
+    before, after = pair
+    for key in ("top1", "agreement", "cosine"):
+        if before.get(key) is not None and after.get(key) is not None:
+            return after[key] >= before[key]
+    return None
+
+
+def _effect(step: dict | None) -> str:
+    pair = _measures(step)
+    if pair is None:
+        return ""
+    before, after = pair
+    return ", ".join(
+        f"{key} {before[key]:.4f} -> {after[key]:.4f}"
+        for key in ("cosine", "agreement", "top1")
+        if before.get(key) is not None and after.get(key) is not None
     )
 
 
@@ -250,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensitivity-samples", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--reports", type=Path, default=None, help="keep each JSON report here")
     parser.add_argument(
         "--rules-only",
         action="store_true",
@@ -275,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             f", first fix {r.first_fix_ok}"
             + (f", no effect {r.no_effect}" if r.no_effect else "")
             + (f", equivalent {list(r.equivalent)}" if r.equivalent else "")
+            + (f"; step 1 {r.first_step!r}: {r.first_effect}" if r.first_effect else "")
         )
         print(f"{model:20} {case:14} {r.seconds:6.1f}s {verdict}; {' '.join(r.found)}", flush=True)
     print()
