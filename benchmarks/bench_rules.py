@@ -40,6 +40,10 @@ class CaseResult:
     first_step: str
     seconds: float
     error: str | None = None
+    first_gain: bool | None = None  # the first step's measured effect is a gain (None: none)
+    first_effect: str = ""  # "cosine 0.91 -> 0.99" as measured by the plan
+    no_effect: int = 0  # planted criticals whose undoing leaves the float outputs identical
+    equivalent: tuple[str, ...] = ()  # codes accepted because their fix gives the same input
 
 
 def rules_only(case_dir: Path, probe_samples: int) -> dict:
@@ -80,7 +84,8 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
     spec = json.loads((case_dir / "case.json").read_text())
     if args.rules_only:
         start = time.perf_counter()
-        return score(spec, rules_only(case_dir, args.probe_samples), time.perf_counter() - start)
+        doc = rules_only(case_dir, args.probe_samples)
+        return score(spec, doc, time.perf_counter() - start, case_dir)
     cmd = [
         str(ROOT / ".venv" / "bin" / "ptqtui"),
         "-c",
@@ -95,29 +100,82 @@ def run_case(case_dir: Path, args: argparse.Namespace) -> CaseResult:
         str(args.time_budget),
     ]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    seconds = time.perf_counter() - start
     kinds = tuple(p["kind"] for p in spec["planted"]) or ("correct",)
     planted = [p for p in spec["planted"] if p["severity"] == "critical"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        seconds = time.perf_counter() - start
+        return CaseResult(
+            spec["model"], spec["case"], kinds, len(planted), 0, (), None, (), "", seconds,
+            f"timed out after {args.timeout:.0f} s",
+        )  # fmt: skip
+    seconds = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
         return CaseResult(
             spec["model"], spec["case"], kinds, len(planted), 0, (), None, (), "", seconds, tail
         )
-    return score(spec, json.loads(proc.stdout), seconds)
+    if args.reports is not None:  # the whole report, for reading the plan afterwards
+        args.reports.mkdir(parents=True, exist_ok=True)
+        (args.reports / f"{spec['model']}-{spec['case']}.json").write_text(proc.stdout)
+    return score(spec, json.loads(proc.stdout), seconds, case_dir)
 
 
-def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
-    """One report scored against its case.json."""
+def _fixes(remedy: dict | None) -> list[str]:
+    """The data fixes of a report's remedy (InputFix values), the config's normalisation
+    turned on counted as "add the normalisation"."""
+    fixes = [c["fix"] for c in (remedy or {}).get("inputs", [])]
+    for edit in (remedy or {}).get("config", []):
+        if edit.get("key") == "input_parameters.norm_type" and edit.get("new") != "no_preprocess":
+            fixes.append("add-normalisation")
+    return fixes
+
+
+def score(spec: dict, doc: dict, seconds: float, case_dir: Path | None = None) -> CaseResult:
+    """One report scored against its case.json.
+
+    Two kinds of plant are scored by what they give the model, measured on arrays
+    (benchmarks/equivalence.py), not by their names: a plant whose undoing leaves the float
+    model's outputs identical (a channel swap of grey crops) has no effect to find and is not
+    counted; a critical finding at another code whose fix gives the model the input the
+    training pipeline gives (what undoing the plant gives, by the corpus' construction: the
+    `correct` case holds the same samples) finds the plant, and such a first step is right
+    (ddddocr rec's double_norm is byte for byte its range01: x255 and "remove the
+    normalisation" give the same input; its missing_norm is fixed by /255 as by the config's
+    1/255).
+    """
+    from benchmarks import equivalence
+
     kinds = tuple(p["kind"] for p in spec["planted"]) or ("correct",)
     planted = [p for p in spec["planted"] if p["severity"] == "critical"]
+    no_effect = 0
+    if case_dir is not None:
+        effective = [
+            p for p in planted if not p.get("fix") or equivalence.has_effect(case_dir, p["fix"])
+        ]
+        no_effect = len(planted) - len(effective)
+        planted = effective
     findings = doc.get("findings", [])
     sev = defaultdict(int)
     for f in findings:
         sev[f["code"]] = max(sev[f["code"]], RANKS[f["severity"]])
-    found_critical = sum(sev.get(p["code"], -1) >= RANKS["critical"] for p in planted)
+    found = [sev.get(p["code"], -1) >= RANKS["critical"] for p in planted]
+    equivalent: set[str] = set()
+    if case_dir is not None:
+        for i, p in enumerate(planted):
+            if found[i] or not p.get("fix"):
+                continue
+            for f in findings:
+                fixes = frozenset(_fixes(f.get("remedy")))
+                critical = f["severity"] == "critical" and fixes
+                if critical and equivalence.gives_training_input(case_dir, fixes):
+                    found[i] = True
+                    equivalent.add(f["code"])
+                    break
+    found_critical = sum(found)
     # a planted code graded above its planted severity is over-graded, not a false critical
-    planted_codes = {p["code"] for p in spec["planted"]}
+    planted_codes = {p["code"] for p in spec["planted"]} | equivalent
     false_critical = tuple(
         sorted(
             {
@@ -133,13 +191,14 @@ def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
     if remedy is None and first is not None:  # a step without its own remedy: its finding's
         codes = first.get("codes") or []
         remedy = next((f.get("remedy") for f in findings if codes and f["code"] == codes[0]), None)
-    first_fixes = [c["fix"] for c in (remedy or {}).get("inputs", [])]
-    # the config's own normalisation turned on is the typed form of "add the normalisation"
-    for edit in (remedy or {}).get("config", []):
-        if edit.get("key") == "input_parameters.norm_type" and edit.get("new") != "no_preprocess":
-            first_fixes.append("add-normalisation")
+    first_fixes = _fixes(remedy)
     expected_first = spec.get("first_fix")
+    if expected_first is not None and not planted:
+        expected_first = None  # the plant has no effect: no fix to expect
     first_ok = None if expected_first is None else expected_first in first_fixes
+    if first_ok is False and case_dir is not None and first_fixes:
+        # another fix that gives the model the training's input, as the planted one does
+        first_ok = equivalence.gives_training_input(case_dir, frozenset(first_fixes))
     return CaseResult(
         model=spec["model"],
         case=spec["case"],
@@ -151,6 +210,39 @@ def score(spec: dict, doc: dict, seconds: float) -> CaseResult:
         found=tuple(f"{f['code']}:{f['severity']}" for f in findings if f["severity"] != "info"),
         first_step=(first or {}).get("title", "")[:60] + (f" {first_fixes}" if first_fixes else ""),
         seconds=seconds,
+        no_effect=no_effect,
+        equivalent=tuple(sorted(equivalent)),
+        first_gain=_gain(first),
+        first_effect=_effect(first),
+    )
+
+
+def _measures(step: dict | None) -> tuple[dict, dict] | None:
+    before, after = (step or {}).get("before"), (step or {}).get("after")
+    return (before, after) if before and after else None
+
+
+def _gain(step: dict | None) -> bool | None:
+    """Whether the plan's first step measured a gain: cosine, or top-1 / agreement, up."""
+    pair = _measures(step)
+    if pair is None:
+        return None
+    before, after = pair
+    for key in ("top1", "agreement", "cosine"):
+        if before.get(key) is not None and after.get(key) is not None:
+            return after[key] >= before[key]
+    return None
+
+
+def _effect(step: dict | None) -> str:
+    pair = _measures(step)
+    if pair is None:
+        return ""
+    before, after = pair
+    return ", ".join(
+        f"{key} {before[key]:.4f} -> {after[key]:.4f}"
+        for key in ("cosine", "agreement", "top1")
+        if before.get(key) is not None and after.get(key) is not None
     )
 
 
@@ -163,9 +255,10 @@ def summarise(results: list[CaseResult]) -> str:
             for k in key(r):
                 groups[k].append(r)
         lines.append(
-            f"| {label} | cases | planted critical found | false criticals | first fix right |"
+            f"| {label} | cases | planted critical found | false criticals | first fix right "
+            "| plants without effect |"
         )
-        lines.append("|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|")
         for k in sorted(groups):
             rs = groups[k]
             planted = sum(r.planted_critical for r in rs)
@@ -174,8 +267,18 @@ def summarise(results: list[CaseResult]) -> str:
             firsts = [r.first_fix_ok for r in rs if r.first_fix_ok is not None]
             first = f"{sum(firsts)}/{len(firsts)}" if firsts else "-"
             recall = f"{found}/{planted}" if planted else "-"
-            lines.append(f"| {k} | {len(rs)} | {recall} | {false} | {first} |")
+            none = sum(r.no_effect for r in rs)
+            lines.append(f"| {k} | {len(rs)} | {recall} | {false} | {first} | {none or '-'} |")
         lines.append("")
+    planted = sum(r.planted_critical for r in results)
+    found = sum(r.found_critical for r in results)
+    false = sum(len(r.false_critical) for r in results)
+    firsts = [r.first_fix_ok for r in results if r.first_fix_ok is not None]
+    none = sum(r.no_effect for r in results)
+    lines.append(
+        f"total: {len(results)} cases, planted critical found {found}/{planted}, false "
+        f"criticals {false}, first fix {sum(firsts)}/{len(firsts)}, plants without effect {none}"
+    )
     return "\n".join(lines)
 
 
@@ -188,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensitivity-samples", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--reports", type=Path, default=None, help="keep each JSON report here")
     parser.add_argument(
         "--rules-only",
         action="store_true",
@@ -211,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             if r.error
             else f"critical {r.found_critical}/{r.planted_critical}, false {list(r.false_critical)}"
             f", first fix {r.first_fix_ok}"
+            + (f", no effect {r.no_effect}" if r.no_effect else "")
+            + (f", equivalent {list(r.equivalent)}" if r.equivalent else "")
+            + (f"; step 1 {r.first_step!r}: {r.first_effect}" if r.first_effect else "")
         )
         print(f"{model:20} {case:14} {r.seconds:6.1f}s {verdict}; {' '.join(r.found)}", flush=True)
     print()

@@ -53,9 +53,9 @@ SCALE_TOLERANCE = 2e-4  # scale_value within 2e-4 of 1/(255*std)
 # by 8 % it is as far from natural as swapped ImageNet statistics are.
 COLOUR_WEAK = 0.025
 COLOUR_STRONG = 0.08
-# With a strong colour cast and a large impact, the float model need only lean towards the swap
-# (paired gain half a standard error; ImageNet classifiers on ordinary photos: +0.6..+1.2 on
-# 16 swapped samples, -0.6..-1.2 on the correct ones): three independent signals agree
+# With a strong colour cast and a large impact, a classifier must not lean towards the data as
+# given (paired gain half a standard error below zero; ImageNet classifiers on ordinary photos:
+# +0.6..+1.2 on 16 swapped samples, -0.6..-1.2 on the correct ones; 5 samples cannot lean)
 LEAN_Z = 0.5
 # A channel swap that changes the float model's top-1 class on 10 % of the samples costs more
 # than 4 % accuracy (most changed answers become wrong); below 5 % the model hardly uses
@@ -91,7 +91,14 @@ def check(ctx: Context) -> list[Finding]:
             if test is not None and not test.reversed_fits and test.same <= test.noise:
                 prefers = False
         if prefers or order_test is not None:
-            findings.append(_swap_finding(ctx, spec, name, verdict, order_test, conflict, order))
+            found = _swap_finding(ctx, spec, name, verdict, order_test, conflict, order)
+            if order_test is None and not conflict and found.severity is not Severity.CRITICAL:
+                # a moderate preference (5 samples cannot be strong): the colour statistics
+                # and the swap's impact may grade it higher (_colour_finding's rule)
+                colour = _colour_finding(ctx, spec, name, verdict)
+                if colour is not None and colour.severity is Severity.CRITICAL:
+                    found = colour
+            findings.append(found)
             continue
         colour = _colour_finding(ctx, spec, name, verdict)
         if colour is not None:
@@ -119,9 +126,16 @@ def _colour_finding(
 ) -> Finding | None:
     """Bluer-than-natural data, graded by what the float model's response adds to it.
 
-    Colour statistics alone are weak (scenes can be blue); they become major with a large
-    cast or a large measured impact of the swap, critical only with a large cast, a large
-    impact and the float model's paired confidence leaning towards the swap.
+    Colour statistics alone are weak (scenes can be blue): minor, no remedy. Major with a
+    large cast (8 % of full scale, as far from natural as swapped ImageNet statistics) or a
+    large measured impact of the swap. Critical only with all of: a large cast, a large
+    impact (the swap changes the top-1 class on >= 10 % of the samples, or >= 10 % of a dense
+    head's positives: the float model relies on the channel order), and no model evidence for
+    the data as given (a classifier's paired gain not below -0.5 standard errors). On dense
+    heads no model measure tells the direction on the corpus (score mass, map decisiveness,
+    flip consistency and activation saturation each point either way by model), so there the
+    direction is the colour statistics' and the model adds the impact; a detector fed truly
+    blue scenes in the right order can be graded critical, and the finding says so.
     """
     cue = _coolness(ctx, spec, name)
     if cue is None or cue[0] < COLOUR_WEAK:
@@ -132,10 +146,14 @@ def _colour_finding(
     changed = swapped.changed if swapped is not None else None
     if z is not None and z <= -PAIRED_Z:
         return None  # the model is surer of the data as given: the scenes are just blue
-    agrees = z is not None and z >= PAIRED_Z
+    # unfolded BatchNorm nodes: the training's own statistics say which order is closer
+    bn_z = swapped.bn_gain_z if swapped is not None else None
+    if bn_z is not None and bn_z <= -PAIRED_Z and (z is None or z < PAIRED_Z):
+        return None  # the training statistics fit the data as given: the scenes are blue
+    agrees = (z is not None and z >= PAIRED_Z) or (bn_z is not None and bn_z >= PAIRED_Z)
     impact = changed is not None and changed >= IMPACT_CHANGED
-    leans = z is not None and z >= LEAN_Z
-    if cool >= COLOUR_STRONG and leans and impact:
+    against = (z is not None and z <= -LEAN_Z) or (bn_z is not None and bn_z <= -LEAN_Z)
+    if cool >= COLOUR_STRONG and impact and not against:
         severity = Severity.CRITICAL
     elif cool >= COLOUR_STRONG or agrees or impact:
         severity = Severity.MAJOR
@@ -161,6 +179,33 @@ def _colour_finding(
             )
         )
         measured = verdict.measured(SWAPPED)
+    elif swapped is not None and verdict is not None and changed is not None:
+        if bn_z is not None:
+            evidence.append(
+                Evidence(
+                    "float model's BatchNormalization inputs vs their running statistics",
+                    f"{bn_z:+.1f} standard errors closer with the channels swapped",
+                    f"at least {PAIRED_Z:g} when the swap is right",
+                    f"input {name}",
+                )
+            )
+        evidence.append(
+            Evidence(
+                "float model's head positives (scores >= 0.5) changed by swapping the channels",
+                f"{100 * changed:.0f} % on {verdict.samples} samples (1 - IoU, mean)",
+                f"under {100 * LOW_IMPACT_CHANGED:.0f} % when the model ignores the order",
+                f"input {name}",
+            )
+        )
+        direction = (
+            f"its BatchNorm statistics are {bn_z:+.1f} standard errors closer swapped"
+            if bn_z is not None
+            else "the direction is the colour statistics' (no classifier to confirm it)"
+        )
+        measured = (
+            f"float model on {verdict.samples} calibration samples: channels swapped changes "
+            f"{100 * changed:.0f} % of the head's positives; {direction}"
+        )
     return RULE.finding(
         f"the calibration data of input {name} looks channel-swapped: it is bluer than natural "
         f"images are (mean red {red:.1f}, blue {blue:.1f} read as {spec.type_train.upper()})"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import numpy_helper
 from ptqtui.rules import ptq001_channel_order_mismatch as rule
 
 from ptqtui.check.findings import Severity
@@ -68,12 +69,25 @@ def test_illegal_type_pair(tmp_path):
     assert any("cannot feed" in f.message for f in findings)
 
 
-def test_blue_data_is_at_most_major_without_a_classifier(tmp_path):
-    # colour statistics alone never make a critical finding: a strong cast is major
+def test_blue_data_is_critical_on_a_head_that_relies_on_the_order(tmp_path):
+    # no classifier: a strong cast and a swap that changes the head's positives (the impact)
     calib = to_nchw(_bgr(natural_images(20)))
     [finding] = rule.check(make_context(tmp_path, calib=calib, model=heatmap_model()))
-    assert finding.severity is Severity.MAJOR and "bluer" in finding.message
+    assert finding.severity is Severity.CRITICAL and "bluer" in finding.message
     assert [c.fix for c in finding.remedy.inputs] == [InputFix.SWAP_CHANNELS]
+    [impact] = [e for e in finding.evidence if "head positives" in e.what]
+    assert int(impact.observed.split(" %")[0]) >= 10
+
+
+def test_blue_data_is_major_on_a_head_blind_to_the_order(tmp_path):
+    # the same data, a head whose filters treat R, G and B alike: the swap changes nothing
+    calib = to_nchw(_bgr(natural_images(20)))
+    model = heatmap_model()
+    [w] = [t for t in model.graph.initializer if t.name == "w"]
+    blind = numpy_helper.to_array(w).mean(axis=1, keepdims=True).repeat(3, axis=1)
+    w.CopyFrom(numpy_helper.from_array(blind.astype(np.float32), "w"))
+    [finding] = rule.check(make_context(tmp_path, calib=calib, model=model))
+    assert finding.severity is Severity.MAJOR and "bluer" in finding.message
 
 
 def test_quiet_on_rgb_data_and_config(tmp_path):

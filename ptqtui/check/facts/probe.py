@@ -4,6 +4,7 @@ layout); which one it prefers, and how clearly."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections.abc import Callable
@@ -12,8 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptqtui.check.facts.batchnorm import BatchNormProbe, paired_gain_z, running_stats
 from ptqtui.check.facts.first_layer import FirstLayer, first_conv, off_scale
 from ptqtui.check.facts.forensics import other_layout_reader
+from ptqtui.check.facts.heads import mean_decision_change
 from ptqtui.check.facts.missing import MissingFact
 from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
 from ptqtui.check.facts.stats import channel_axis
@@ -91,7 +94,9 @@ class VariantScore:
     variant: str
     mean_top1: float | None  # classifiers: mean top-1 probability
     mean_entropy: float | None  # classifiers: mean entropy (nats)
-    changed: float | None  # share of samples whose top-1 class differs from as given
+    # classifiers: share of samples whose top-1 class differs from as given; dense heads:
+    # share of the head's positives that differ (heads.py)
+    changed: float | None
     wins: float | None  # share of samples more confident than as given
     output_mean: float
     output_std: float
@@ -99,6 +104,9 @@ class VariantScore:
     # classifiers: mean per-sample gain of top-1 probability over as given, in standard errors
     paired_z: float | None = None
     first_rms: float | None = None  # median RMS of the first Conv's output (first_layer.py)
+    # unfolded BatchNormalization: fall of the deviation from the running statistics against
+    # as given, in standard errors (positive: closer to the training's; batchnorm.py)
+    bn_gain_z: float | None = None
 
     def describe(self) -> str:
         if self.mean_top1 is not None:
@@ -111,8 +119,12 @@ class VariantScore:
         text = f"{self.variant}: output mean {self.output_mean:.4g}, std {self.output_std:.4g}"
         if self.decisiveness is not None:
             text += f", decisiveness {self.decisiveness:.3f}"
+        if self.changed is not None and self.variant != AS_GIVEN:
+            text += f", head positives changed {100 * self.changed:.0f} %"
         if self.first_rms is not None:
             text += f", first conv RMS {self.first_rms:.3g}"
+        if self.bn_gain_z is not None:
+            text += f", BatchNorm statistics {self.bn_gain_z:+.1f} s.e. closer"
         return text
 
 
@@ -193,6 +205,8 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
         outputs: dict[str, list[list[np.ndarray]]] = {v: [] for v in variants}
         first = _first_layer(ctx, pre.input_name)
         rms: dict[str, list[float]] = {v: [] for v in variants}
+        norms = _batchnorm(ctx)
+        bn: dict[str, list[float]] = {v: [] for v in BN_VARIANTS if v in variants}
         for done, sample in enumerate(samples):
             check_cancel(ctx.cancel)
             report(ctx.progress, "model-response probe", done, len(samples), pre.input_name)
@@ -204,11 +218,38 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
                 outputs[variant].append(model.run(feeds))
                 if first is not None:
                     rms[variant].append(first.rms(feeds[pre.input_name]))
+                if norms is not None and variant in bn and len(bn) > 1:
+                    bn[variant].append(norms.deviation(feeds))
         medians = {v: float(np.nanmedian(r)) for v, r in rms.items() if r}
-        verdicts.append(verdict(pre.input_name, outputs, len(samples), medians))
+        found = verdict(pre.input_name, outputs, len(samples), medians)
+        if norms is not None and len(bn) > 1:
+            scores = tuple(
+                dataclasses.replace(s, bn_gain_z=paired_gain_z(bn[AS_GIVEN], bn[s.variant]))
+                if s.variant in bn and s.variant != AS_GIVEN
+                else s
+                for s in found.scores
+            )
+            found = dataclasses.replace(found, scores=scores)
+        verdicts.append(found)
     if not verdicts:
         raise MissingFact("no input the probe can vary (needs rgb/bgr/gray image inputs)")
     return tuple(verdicts)
+
+
+# The variants the BatchNormalization statistics are measured on: the channel-order question
+# (the scale questions have the first layer); one more full pass a sample each
+BN_VARIANTS = (AS_GIVEN, SWAPPED)
+
+
+def _batchnorm(ctx: Context) -> BatchNormProbe | None:
+    """The BatchNormalization probe of a model that kept such nodes unfolded (else None)."""
+    stats = running_stats(ctx.graph)
+    if not stats:
+        return None
+    try:
+        return BatchNormProbe(ctx.graph, stats)
+    except Exception:  # onnxruntime raises its own types
+        return None  # the probe goes on without this evidence
 
 
 def _first_layer(ctx: Context, input_name: str) -> FirstLayer | None:
@@ -315,6 +356,8 @@ def verdict(
         return _classifier_verdict(input_name, stacked, flat, samples, rms)
     scores = []
     for v, values in flat.items():
+        # dense heads: the share of the head's positives the variant changes (heads.py)
+        changed = mean_decision_change(outputs[AS_GIVEN], outputs[v])
         finite = values[np.isfinite(values)]
         bounded = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
         decisive = float(np.mean(np.abs(2 * finite - 1))) if bounded else None
@@ -323,7 +366,7 @@ def verdict(
                 variant=v,
                 mean_top1=None,
                 mean_entropy=None,
-                changed=None,
+                changed=changed,
                 wins=None,
                 output_mean=float(finite.mean()) if finite.size else math.nan,
                 output_std=float(finite.std()) if finite.size else math.nan,
@@ -347,7 +390,9 @@ def verdict(
     )
 
 
-def _scale_choice(scores: list[VariantScore], rank: Callable[[VariantScore], float]) -> str | None:
+def _scale_choice(
+    scores: list[VariantScore], rank: Callable[[VariantScore], tuple[float, ...]]
+) -> str | None:
     """The best-ranked variant that brings the first Conv back into the BatchNorm band, when
     the data as given puts it far outside (None: the scale is right or cannot be told)."""
     given = off_scale(scores[0].first_rms)
@@ -397,8 +442,16 @@ def _classifier_verdict(
             )
         )
     # a confident answer on off-scale input is no evidence (a colour classifier stays sure of
-    # itself on raw pixels): when the first layer says the scale is wrong, that decides
-    scale = _scale_choice(scores, lambda s: s.mean_top1 or 0.0)
+    # itself on raw pixels): when the first layer says the scale is wrong, that decides.
+    # Between fixes the first layer accepts alike, the training's normalisation in the config
+    # ranks above dividing the data by 255 unless the model is far surer without it: the
+    # board feeds pixels, so a pixel model's scale belongs in its preprocessing (measured:
+    # EfficientNet-Lite1 missing_norm, neither gives the training's (x - 127) / 128; ImageNet's
+    # is the closer, 1.11 vs 1.16 relative RMS)
+    scale = _scale_choice(
+        scores,
+        lambda s: ((s.mean_top1 or 0.0) + (STRONG_MARGIN if s.variant == NORM_ADDED else 0.0),),
+    )
     if scale is not None:
         chosen = next(s for s in scores if s.variant == scale)
         margin = (chosen.mean_top1 or 0.0) - (scores[0].mean_top1 or 0.0)
