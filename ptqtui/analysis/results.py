@@ -84,11 +84,31 @@ class SweepRow:
     settings: tuple[tuple[str, str], ...]  # calibration_parameters keys -> YAML values
     cosine: float
     top1: float | None = None  # accuracy with labels, 0..1
-    agreement: float | None = None  # top-1 agreement with float, 0..1
+    agreement: float | None = None  # task agreement with float (`metric`), 0..1
     noise: float | None = None  # run-to-run spread of `cosine` over sample subsets
     chosen: bool = False  # the one the config's calibration_type resolves to
     note: str | None = None  # "Select kl method." and the like
     remedy: Remedy | None = None  # the settings delta from the configured calibration
+    agreement_low: float | None = None  # 95 % interval of `agreement`
+    agreement_high: float | None = None
+    samples: int | None = None  # samples `agreement` is measured on
+    metric: str | None = None  # what `agreement` measures: "box F1@0.5 agreement"
+    char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
+
+    @property
+    def measure(self) -> Measure:
+        """The row as a what-if's result (the plan's before and after)."""
+        return Measure(
+            self.cosine,
+            self.top1,
+            self.agreement,
+            self.noise,
+            agreement_low=self.agreement_low,
+            agreement_high=self.agreement_high,
+            samples=self.samples,
+            metric=self.metric,
+            char_error_rate=self.char_error_rate,
+        )
 
 
 @dataclass(frozen=True, slots=True)

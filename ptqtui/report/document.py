@@ -555,14 +555,21 @@ def _calibration(d: Diagnosis) -> list[Block]:
                 fmt(r.cosine),
                 fmt(r.noise),
                 pct(r.top1),
-                pct(r.agreement),
+                pct(r.agreement)
+                + (
+                    f" ({100 * r.agreement_low:.0f}-{100 * r.agreement_high:.0f})"
+                    if r.agreement_low is not None and r.agreement_high is not None
+                    else ""
+                ),
                 r.note or "",
             )
             for r in a.sweep
         )
+        # the task's metric names the column ("string agreement"), with its 95 % interval
+        metric = next((r.metric for r in a.sweep if r.metric), None) or "agreement"
         out.append(
             Table(
-                ("method", "cosine", "noise", "top-1", "agreement", "note"),
+                ("method", "cosine", "noise", "top-1", metric, "note"),
                 rows,
                 (False, True, True, True, True, False),
                 "* the method the config resolves to; noise: spread over sample subsets",
