@@ -148,6 +148,11 @@ class Quality:
     loss_high: float | None = None
     task: str | None = None  # the task adapter used ("ocr", "detection"; None: output cosine)
     task_note: str | None = None  # why there is no task metric ("output cosine only: ...")
+    # with task labels (--eval-dir boxes, masks, text): top1_float / top1_quant hold this
+    # metric against the labels ("box F1@0.5 vs labels"), and for OCR the CER against them
+    label_metric: str | None = None
+    label_cer_float: float | None = None
+    label_cer_quant: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "band", LossBand(self.band))

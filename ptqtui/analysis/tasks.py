@@ -338,6 +338,37 @@ def load_task_module(path: Path) -> UserTask:
     )
 
 
+# --------------------------------------------------------------------------- labels
+LABEL_METRICS = {  # the real metric of each adapter against labels (--eval-dir)
+    "detection": "box F1@0.5 vs labels",
+    "dense": "mask IoU vs labels",
+    "ocr": "exact string vs labels",
+}
+
+
+def label_metric(task: Task) -> str | None:
+    """What `score_label` measures for this adapter; None: it has no labelled metric."""
+    if isinstance(task, CtcSequence) and not task.charset:
+        return None  # indices only: a label's characters cannot be compared
+    if isinstance(task, YoloDetection | DenseMap | CtcSequence):
+        return LABEL_METRICS[task.name]
+    return None
+
+
+def score_label(task: Task, truth: Any, prediction: Any) -> float:
+    """One prediction against its label, 0..1: box F1@0.5 (`Boxes` truth), mask IoU (binary
+    map) or mean IoU (class masks), exact string (OCR)."""
+    if isinstance(task, YoloDetection):
+        return box_f1(truth, prediction, task.match_iou)
+    if isinstance(task, DenseMap):
+        if prediction.dtype == bool:
+            return mask_iou(np.asarray(truth) > 0, prediction)
+        return mean_iou(np.asarray(truth), prediction)
+    if isinstance(task, CtcSequence):
+        return 1.0 if str(truth) == prediction else 0.0
+    raise ValueError(f"the {task.name} adapter has no labelled metric")
+
+
 # --------------------------------------------------------------------------- geometry
 def nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> np.ndarray:
     """Indices kept by per-class non-maximum suppression, best score first."""

@@ -182,11 +182,15 @@ def _headline(d: Diagnosis) -> list[Block]:
         if q.top1_float is not None:
             rows.append(
                 (
-                    "top-1",
+                    q.label_metric or "top-1",
                     f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)} (the labelled "
                     "images read as the config says)",
                 )
             )
+        if q.label_cer_float is not None or q.label_cer_quant is not None:
+            pair = (q.label_cer_float, q.label_cer_quant)
+            cer = [f"{v:.3f}" if v is not None else "-" for v in pair]
+            rows.append(("CER vs labels", f"float {cer[0]}, quantized {cer[1]}"))
         if q.top1_agreement is not None:
             rows.append((q.metric or "top-1 agreement", agreement_text(q)))
         if q.char_error_rate is not None:
