@@ -102,13 +102,14 @@ class PlanStep:
         if on is not None and on.reference is Reference.LABELS:
             if b is None or b.top1 is None or a.top1 is None:
                 return None
-            return f"top-1 {_pct(b.top1)} -> {_pct(a.top1)} ({on.describe()})"
+            label = a.label_metric or "top-1"
+            return f"{label} {_pct(b.top1)} -> {_pct(a.top1)} ({on.describe()})"
         if b is None:
             text = f"after it: {_figures(a)}"
         else:
             text = f"cosine {_cos(b)} -> {_cos(a)}"
             if b.top1 is not None and a.top1 is not None:
-                text += f", top-1 {_pct(b.top1)} -> {_pct(a.top1)}"
+                text += f", {a.label_metric or 'top-1'} {_pct(b.top1)} -> {_pct(a.top1)}"
             elif b.agreement is not None and a.agreement is not None:
                 text += f", {_agreement_change(b, a)}"
         return f"{text} ({on.describe()})" if on is not None else text
@@ -125,7 +126,7 @@ def _pct(v: float) -> str:
 def _figures(m: Measure) -> str:
     text = f"cosine {_cos(m)}"
     if m.top1 is not None:
-        text += f", top-1 {_pct(m.top1)}"
+        text += f", {m.label_metric or 'top-1'} {_pct(m.top1)}"
     elif m.agreement is not None:
         text += f", {m.metric or 'agreement'} {_pct_interval(m)}"
     return text

@@ -76,6 +76,7 @@ class Measurement(NamedTuple):
     metric: str | None = None  # what `agreement` measures: "string agreement"
     cer: float | None = None  # OCR: mean character error rate against the float strings
     label_cer: float | None = None  # OCR with text labels: mean character error rate vs them
+    label_metric: str | None = None  # with task labels: what `top1` measures
 
 
 def measure_record(m: Measurement) -> Measure:
@@ -91,6 +92,7 @@ def measure_record(m: Measurement) -> Measure:
         samples=iv.samples if iv is not None else None,
         metric=m.metric,
         char_error_rate=m.cer,
+        label_metric=m.label_metric,
     )
 
 
@@ -280,7 +282,10 @@ class SimContext:
             acc, label_cer = self._score_labels(scheme, cal, cancel)
         cer = float(np.mean(cers)) if cers else None
         metric = self.task.metric if self.has_task_metric else None
-        result = Measurement(sim_, acc, agree, noise, interval, metric, cer, label_cer)
+        label_metric = self.task_eval.metric if self.task_eval is not None else None
+        result = Measurement(
+            sim_, acc, agree, noise, interval, metric, cer, label_cer, label_metric
+        )
         if memo is not None:
             self._measured[memo] = result
         return result

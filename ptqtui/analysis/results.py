@@ -125,6 +125,7 @@ class Measure:
     samples: int | None = None  # samples `agreement` is measured on
     metric: str | None = None  # what `agreement` measures: "string agreement"
     char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
+    label_metric: str | None = None  # with task labels: what `top1` measures ("mask IoU vs ...")
 
 
 @dataclass(frozen=True, slots=True)

@@ -404,7 +404,7 @@ def _plan(d: Diagnosis) -> list[Block]:
     if p.reached is not None:
         reached = f"best state reached: cosine {fmt(p.reached.cosine)}"
         if p.reached.top1 is not None:
-            reached += f", top-1 {pct(p.reached.top1)}"
+            reached += f", {p.reached.label_metric or 'top-1'} {pct(p.reached.top1)}"
         out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
     if p.config_diff:
         out.append(Heading(3, "Config changes"))
