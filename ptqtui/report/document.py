@@ -405,6 +405,8 @@ def _plan(d: Diagnosis) -> list[Block]:
         reached = f"best state reached: cosine {fmt(p.reached.cosine)}"
         if p.reached.top1 is not None:
             reached += f", {p.reached.label_metric or 'top-1'} {pct(p.reached.top1)}"
+        elif p.reached.agreement is not None:
+            reached += f", {p.reached.metric or 'agreement'} {pct(p.reached.agreement)}"
         out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
     if p.config_diff:
         out.append(Heading(3, "Config changes"))
