@@ -239,3 +239,71 @@ def test_a_bad_label_file_exits_2_with_one_line(tmp_path, capsys):
     err = [ln for ln in err if not ln.endswith(" ...")]  # progress lines, when slow
     assert code == 2
     assert len(err) == 1 and "masks" in err[0] and "im03.png" in err[0]
+
+
+def _ctc_model(path):
+    """x[1,1,8,32] grey (0..255) -> Conv (8x1, one column at a time) -> [1,32,3] softmax over
+    blank, 'a', 'b': bright columns are blank, dark ones 'a', mid-grey ones 'b'."""
+    w = np.zeros((3, 1, 8, 1), np.float32)
+    w[0, 0, :, 0] = 20 / (8 * 255)  # blank: 20 m - 14 (m = the column's mean, 0..1)
+    w[1, 0, :, 0] = -20 / (8 * 255)  # 'a': 6 - 20 m
+    b = np.array([-14.0, 6.0, 0.0], np.float32)  # 'b': 0
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+        helper.make_node("Reshape", ["c", "shape"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("Softmax", ["t"], ["probs"], axis=2),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ctc",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 32])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 32, 3])],
+        initializer=[
+            numpy_helper.from_array(w, "w"),
+            numpy_helper.from_array(b, "b"),
+            numpy_helper.from_array(np.array([1, 3, 32], np.int64), "shape"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"character": "a\nb"})  # PaddleOCR's metadata key
+    onnx.save(model, path)
+
+
+def _line(text: str) -> np.ndarray:
+    """An 8x32 grey line: 3 columns per character ('a' dark, 'b' grey), a bright gap between."""
+    img = np.full((8, 32), 240, np.uint8)
+    x = 1
+    for ch in text:
+        img[:, x : x + 3] = 20 if ch == "a" else 128
+        x += 4
+    return img
+
+
+def test_text_labels_give_exact_string_and_cer_float_and_int8(tmp_path):
+    _ctc_model(tmp_path / "m.onnx")
+    (tmp_path / "cal").mkdir()
+    words = ["ab", "ba", "aab", "bba", "abab", "b", "a", "bab"]
+    for k, word in enumerate(words * 2):
+        _png(tmp_path / "cal" / f"c{k:02d}.png", _line(word))
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    lines = []
+    for k, word in enumerate(words[:6]):
+        _png(ev / f"l{k}.png", _line(word))
+        lines.append(f"l{k}.png\t{word if k != 5 else 'bb'}")  # the last label: one b too many
+    (ev / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    request = Request(
+        model=tmp_path / "m.onnx",
+        cal_dirs=(tmp_path / "cal",),
+        eval_dir=ev,
+        flags=InputFlags(input_type_train="gray", layout="NCHW"),
+    )
+    analysis, ctx = run_analysis(load_inputs(request), sensitivity_samples=2)
+    q = analysis.quality
+    assert q is not None and q.task == "ocr" and q.label_metric == "exact string vs labels"
+    assert ctx.task_eval is not None and len(ctx.task_eval) == 6
+    assert q.top1_float == pytest.approx(5 / 6)  # the float model reads 5 of 6 as labelled
+    assert q.label_cer_float == pytest.approx(0.5 / 6)  # 'b' for 'bb': CER 1/2 on one line
+    assert q.top1_quant is not None and q.label_cer_quant is not None
