@@ -28,6 +28,7 @@ from ptqtui.analysis.tasks import (
     Interval,
     Raw,
     Task,
+    empty_note,
     infer_task,
     label_metric,
     load_task_module,
@@ -462,7 +463,9 @@ def build_context(
         bool(refs) and is_classifier(sim, refs[0]) and isinstance(ctx.task, Raw)
     )
     try:  # a decoder that cannot read these outputs: said, and output cosine only
-        ctx.float_predictions()
+        note = empty_note(ctx.task, ctx.float_predictions())
+        if note is not None:
+            notes.append(note)
     except (ValueError, IndexError, TypeError, ArithmeticError) as exc:
         if inputs.request.task_module is not None:
             raise PtqInputError(inputs.request.task_module, f"decode failed: {exc}") from exc

@@ -338,6 +338,29 @@ def load_task_module(path: Path) -> UserTask:
     )
 
 
+def is_empty(prediction: Any) -> bool:
+    """A prediction that finds nothing: no boxes, an empty map, an empty string."""
+    if isinstance(prediction, Boxes | str):
+        return len(prediction) == 0
+    if isinstance(prediction, np.ndarray) and prediction.dtype == bool:
+        return not prediction.any()
+    return False
+
+
+def empty_note(task: Task, predictions: Sequence[Any]) -> str | None:
+    """When the float model finds nothing on most samples, the agreement is mostly "nothing
+    either way": said, with the count (the corpus' OCR crops read "" on 57 of 100 once)."""
+    n = len(predictions)
+    empty = sum(1 for p in predictions if is_empty(p))
+    if n == 0 or empty * 2 <= n:
+        return None
+    return (
+        f"{task.metric}: the float model finds nothing on {empty} of {n} calibration samples; "
+        "there the agreement only says the int8 model finds nothing too (calibration data "
+        "with the objects or text the model is for would measure more)"
+    )
+
+
 # --------------------------------------------------------------------------- labels
 LABEL_METRICS = {  # the real metric of each adapter against labels (--eval-dir)
     "detection": "box F1@0.5 vs labels",

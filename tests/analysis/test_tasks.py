@@ -251,3 +251,15 @@ def test_undecoded_yolox_rows_are_decoded_on_their_grid():
     [boxes] = YoloDetection((32, 32)).decode({"out": rows})
     assert len(boxes) == 1
     np.testing.assert_allclose(boxes.xyxy[0], [4.0, 4.0, 20.0, 20.0], atol=1e-5)
+
+
+def test_an_agreement_on_mostly_empty_predictions_is_said():
+    none = Boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    one = Boxes(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), np.zeros(1, int))
+    det = YoloDetection((32, 32))
+    note = tasks.empty_note(det, [none, none, one])
+    assert note is not None and "nothing on 2 of 3" in note
+    assert tasks.empty_note(det, [none, one, one]) is None
+    assert tasks.empty_note(CtcSequence(), ["", "", "ab"]) is not None
+    assert tasks.empty_note(DenseMap(), [np.zeros((2, 2), bool)] * 2) is not None
+    assert tasks.empty_note(Classification(), [0, 0, 0]) is None  # a class is never empty
