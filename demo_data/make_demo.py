@@ -27,6 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+try:  # run as a script (python demo_data/make_demo.py) or imported as demo_data.make_demo
+    from make_text_map import write_text_map
+except ImportError:  # pragma: no cover
+    from demo_data.make_text_map import write_text_map
+
 HERE = Path(__file__).resolve().parent
 SIZE = 64  # model input height and width
 CANVAS = 2 * SIZE  # images are drawn at twice the size and downsampled (anti-aliasing)
@@ -847,6 +852,7 @@ def write_data(log: Callable[[str], None]) -> None:
     index = {"default": DEFAULT_SCENARIO, "order": list(ORDER)}
     (HERE / "scenarios" / "index.json").write_text(json.dumps(index, indent=2) + "\n")
     log(f"wrote {N_CALIB} calibration samples and {len(ORDER)} scenarios")
+    write_text_map(log)  # the non-classifier scenario (its own model, no training)
 
 
 def _write_bins(folder: Path, images: np.ndarray, prep, dtype: str) -> None:
@@ -1093,6 +1099,9 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--data", action="store_true", help="rewrite data and scenarios only")
     mode.add_argument("--verify", action="store_true", help="quantize every scenario, print")
     mode.add_argument("--check", action="store_true", help="compare files with MANIFEST.sha256")
+    mode.add_argument(
+        "--text-map", action="store_true", help="rewrite the text_map scenario only (no torch)"
+    )
     args = parser.parse_args(argv)
 
     def log(text: str) -> None:
@@ -1104,6 +1113,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if diff else 0
     if args.verify:
         print(verify(log))
+        return 0
+    if args.text_map:
+        write_text_map(log)
+        (HERE / "MANIFEST.sha256").write_text(manifest_text(), encoding="utf-8")
         return 0
     if not args.data:
         t0 = time.time()

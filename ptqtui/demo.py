@@ -63,5 +63,7 @@ def find_scenario(name: str | None) -> Scenario:
         doc = json.loads(expected.read_text(encoding="utf-8"))
         title, with_eval = doc.get("title", ""), bool(doc.get("eval", True))
     eval_dir = demo_dir() / "eval"
+    if (folder / "eval").is_dir():  # a scenario's own labelled images (text_map: masks)
+        eval_dir = folder / "eval"
     usable = with_eval and eval_dir.is_dir()
     return Scenario(chosen, title, folder / "config.yaml", eval_dir if usable else None)

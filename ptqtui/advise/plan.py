@@ -232,7 +232,7 @@ def _route(quality: Quality | None, findings: Sequence[Finding]) -> str:
         return f"{head}: {way}"
     if quality.loss_points is not None and not math.isnan(quality.loss_points):
         basis = (
-            "top-1 accuracy"
+            quality.label_metric or "top-1 accuracy"  # with task labels: their metric
             if quality.top1_float is not None
             else quality.metric or "top-1 agreement"
         )

@@ -104,7 +104,8 @@ class PlanStep:
         if on is not None and on.reference is Reference.LABELS:
             if b is None or b.top1 is None or a.top1 is None:
                 return None
-            return f"top-1 {_pct(b.top1)} -> {_pct(a.top1)} ({on.describe()})"
+            label = a.label_metric or "top-1"
+            return f"{label} {_pct(b.top1)} -> {_pct(a.top1)} ({on.describe()})"
         if b is None:
             text = f"after it: {_figures(a)}"
         else:
@@ -113,9 +114,9 @@ class PlanStep:
             if a.cosine != b.cosine and within_noise(a.cosine - b.cosine, noise):
                 text += f" (within noise {noise:.4f})"
             if b.top1 is not None and a.top1 is not None:
-                text += f", top-1 {_pct(b.top1)} -> {_pct(a.top1)}"
+                text += f", {a.label_metric or 'top-1'} {_pct(b.top1)} -> {_pct(a.top1)}"
             elif b.agreement is not None and a.agreement is not None:
-                text += f", agreement {_pct(b.agreement)} -> {_pct(a.agreement)}"
+                text += f", {_agreement_change(b, a)}"
         return f"{text} ({on.describe()})" if on is not None else text
 
 
@@ -137,10 +138,26 @@ def _pct(v: float) -> str:
 def _figures(m: Measure) -> str:
     text = f"cosine {_cos(m)}"
     if m.top1 is not None:
-        text += f", top-1 {_pct(m.top1)}"
+        text += f", {m.label_metric or 'top-1'} {_pct(m.top1)}"
     elif m.agreement is not None:
-        text += f", agreement {_pct(m.agreement)}"
+        text += f", {m.metric or 'agreement'} {_pct_interval(m)}"
     return text
+
+
+def _pct_interval(m: Measure) -> str:
+    """The agreement with its 95 % interval when measured: "42.0 % (33.0-52.0)"."""
+    assert m.agreement is not None
+    if m.agreement_low is None or m.agreement_high is None:
+        return _pct(m.agreement)
+    return f"{_pct(m.agreement)} ({100 * m.agreement_low:.1f}-{100 * m.agreement_high:.1f})"
+
+
+def _agreement_change(b: Measure, a: Measure) -> str:
+    """The task agreement before and after, in the task's terms, with the intervals and the
+    sample count: "string agreement 2.0 % (0.6-7.0) -> 96.0 % (90.2-98.4), 100 samples"."""
+    text = f"{a.metric or b.metric or 'agreement'} {_pct_interval(b)} -> {_pct_interval(a)}"
+    n = a.samples or b.samples
+    return text + (f", {n} samples" if n else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,12 @@ from ptqtui.analysis.tasks import (
     Interval,
     Raw,
     Task,
+    empty_note,
     infer_task,
+    label_metric,
     load_task_module,
     mean_interval,
+    score_label,
     task_named,
 )
 from ptqtui.errors import PtqInputError
@@ -76,6 +79,8 @@ class Measurement(NamedTuple):
     interval: Interval | None = None  # `agreement` with its 95 % interval and sample count
     metric: str | None = None  # what `agreement` measures: "string agreement"
     cer: float | None = None  # OCR: mean character error rate against the float strings
+    label_cer: float | None = None  # OCR with text labels: mean character error rate vs them
+    label_metric: str | None = None  # with task labels: what `top1` measures
 
 
 def measure_record(m: Measurement) -> Measure:
@@ -91,6 +96,7 @@ def measure_record(m: Measurement) -> Measure:
         samples=iv.samples if iv is not None else None,
         metric=m.metric,
         char_error_rate=m.cer,
+        label_metric=m.label_metric,
     )
 
 
@@ -105,10 +111,12 @@ class _MeasurementRecord:
     interval: Interval | None
     metric: str | None
     cer: float | None
+    label_cer: float | None
+    label_metric: str | None
 
     @classmethod
     def of(cls, m: Measurement) -> _MeasurementRecord:
-        return cls(m.similarity, m.top1, m.agreement, m.noise, m.interval, m.metric, m.cer)
+        return cls(*m)
 
     def measurement(self) -> Measurement:
         return Measurement(
@@ -119,6 +127,8 @@ class _MeasurementRecord:
             self.interval,
             self.metric,
             self.cer,
+            self.label_cer,
+            self.label_metric,
         )
 
 
@@ -148,6 +158,32 @@ class EvalData:
 
 
 @dataclass(eq=False)
+class TaskEval:
+    """Labelled images of a detector, segmenter or recogniser (`--eval-dir` boxes, masks or
+    text lines) with the truth at the model's scale and the float model's score on each."""
+
+    loaders: tuple[Callable[[], Sample], ...]
+    truths: tuple[object, ...]
+    float_scores: tuple[float, ...]  # the float model against each label, 0..1
+    metric: str  # "box F1@0.5 vs labels"
+    float_cers: tuple[float, ...] = ()  # OCR: the float strings' CER against the labels
+    cached: dict[int, Sample] = field(default_factory=dict, repr=False)
+    digest: str = ""  # of the model-ready images and the truths, for the cache keys
+
+    def __len__(self) -> int:
+        return len(self.loaders)
+
+    def iter(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            hit = self.cached.get(i)
+            yield hit if hit is not None else self.loaders[i]()
+
+    @property
+    def float_score(self) -> float:
+        return float(np.mean(self.float_scores))
+
+
+@dataclass(eq=False)
 class SimContext:
     sim: Simulator
     observation: Observation
@@ -158,6 +194,7 @@ class SimContext:
     refs: tuple[Mapping[str, np.ndarray], ...]  # their float outputs
     kept: tuple[Sample, ...] = ()  # the samples the task agreement is measured on (no labels)
     eval: EvalData | None = None
+    task_eval: TaskEval | None = None  # labels for a non-classifier task (boxes, masks, text)
     classifier: bool = False  # first output looks like class scores (top-1 is meaningful)
     task: Task = field(default_factory=Raw)  # decodes outputs into the user's predictions
     task_note: str | None = None  # why there is no task metric (Raw), for the report
@@ -287,9 +324,15 @@ class SimContext:
         elif scores:
             interval = mean_interval(scores, binary=self.task.binary)
             agree = None if math.isnan(interval.value) else interval.value
+        label_cer = None
+        if self.task_eval is not None:  # the task metric against the labels
+            acc, label_cer = self._score_labels(scheme, cal, cancel)
         cer = float(np.mean(cers)) if cers else None
         metric = self.task.metric if self.has_task_metric else None
-        result = Measurement(sim_, acc, agree, noise, interval, metric, cer)
+        label_metric = self.task_eval.metric if self.task_eval is not None else None
+        result = Measurement(
+            sim_, acc, agree, noise, interval, metric, cer, label_cer, label_metric
+        )
         if memo is not None:
             self._measured[memo] = result
         if stored is not None and self.store is not None:
@@ -332,6 +375,28 @@ class SimContext:
             return None
         rec = self.store.get("measure", key, _MeasurementRecord, label="what-if measurements")
         return rec.measurement() if rec is not None else None
+
+    def _score_labels(
+        self, scheme: Scheme, cal: Calibration, cancel: threading.Event | None
+    ) -> tuple[float | None, float | None]:
+        """The quantized model's mean score against the task labels (and CER for OCR)."""
+        te = self.task_eval
+        assert te is not None
+        scores: list[float] = []
+        cers: list[float] = []
+        ctc = self.task if isinstance(self.task, CtcSequence) else None
+        k = 0
+        for chunk in _chunks(te.iter(), BATCH):
+            check_cancel(cancel)
+            for out in self.sim.run_batch(chunk, scheme, calibration=cal):
+                pred = self.task.decode(out)[0]
+                scores.append(score_label(self.task, te.truths[k], pred))
+                if ctc is not None:
+                    cers.append(ctc.char_error_rate(str(te.truths[k]), pred))
+                k += 1
+        if not scores:
+            return None, None
+        return float(np.mean(scores)), (float(np.mean(cers)) if cers else None)
 
     def _eval_count(self, eval_limit: int | None) -> int:
         """How many labelled images a measurement with `eval_limit` evaluates."""
@@ -492,13 +557,17 @@ def build_context(
         bool(refs) and is_classifier(sim, refs[0]) and isinstance(ctx.task, Raw)
     )
     try:  # a decoder that cannot read these outputs: said, and output cosine only
-        ctx.float_predictions()
+        note = empty_note(ctx.task, ctx.float_predictions())
+        if note is not None:
+            notes.append(note)
     except (ValueError, IndexError, TypeError, ArithmeticError) as exc:
         if inputs.request.task_module is not None:
             raise PtqInputError(inputs.request.task_module, f"decode failed: {exc}") from exc
         ctx.task_note = f"output cosine only: the {ctx.task.name} decoder failed ({exc})"
         ctx.task = Raw()
         ctx._float_preds = None
+    if inputs.task_labels is not None:
+        ctx.task_eval = _read_task_eval(inputs, ctx, convert, notes, progress, cancel)
     if inputs.eval_set is not None and ctx.classifier:
         ctx.eval = _read_eval(inputs, sim, convert, seed, notes, progress, cancel)
     elif inputs.eval_set is not None:
@@ -510,6 +579,7 @@ def build_context(
             repr(ctx.task) if dataclasses.is_dataclass(ctx.task) else ctx.task.name,
             _module_digest(inputs.request.task_module),
             ctx.eval.digest if ctx.eval is not None else None,
+            ctx.task_eval.digest if ctx.task_eval is not None else None,
             len(ctx.kept),
             len(ctx.samples),
             seed,
@@ -653,3 +723,94 @@ def _read_eval(
     if not loaders:
         return None
     return EvalData(tuple(loaders), np.array(labels), np.array(preds), cached, h.hexdigest())
+
+
+def _read_task_eval(
+    inputs: LoadedInputs,
+    ctx: SimContext,
+    convert: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
+    notes: list[str],
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> TaskEval | None:
+    """The labelled images of `--eval-dir` (boxes, masks, text) read for the task's metric."""
+    from ptqtui.analysis.tasks import Boxes, CtcSequence, DenseMap, YoloDetection
+    from ptqtui.inputs.data import UnreadableFile, read_image
+    from ptqtui.inputs.task_labels import BoxTruth, LabelKind, read_mask
+
+    labels = inputs.task_labels
+    assert labels is not None
+    wants = {
+        LabelKind.BOXES: YoloDetection,
+        LabelKind.MASKS: DenseMap,
+        LabelKind.TEXT: CtcSequence,
+    }[labels.kind]
+    metric = label_metric(ctx.task)
+    if not isinstance(ctx.task, wants) or metric is None:
+        why = (
+            "the recogniser has no character set in its metadata (indices only)"
+            if isinstance(ctx.task, CtcSequence)
+            else f"the model's task is {ctx.task.name}"
+        )
+        notes.append(f"evaluation labels ({labels.kind.value}) ignored: {why}")
+        return None
+    if len(inputs.layouts) != 1:
+        notes.append("task labels need a single-input model; evaluation set ignored")
+        return None
+    layout = inputs.layouts[0]
+    in_h, in_w = _input_hw(ctx.samples[0]) if ctx.samples else (0, 0)
+    loaders, truths, scores, cers = [], [], [], []
+    cached: dict[int, Sample] = {}
+    held = bad = 0
+    h = hashlib.sha256()
+
+    def read(path: Path) -> dict[str, np.ndarray]:
+        x = read_image(path, layout, inputs.request.read_mode, to_color=True)
+        return convert({layout.name: x})
+
+    for k, item in enumerate(labels.items[:EVAL_LIMIT]):
+        check_cancel(cancel)
+        try:
+            s = read(item.file)
+        except (PtqInputError, UnreadableFile):
+            bad += 1
+            continue
+        pred = ctx.task.decode(ctx.sim.run_float(s))[0]
+        truth: object = item.truth
+        if isinstance(truth, BoxTruth):  # image pixels -> model input pixels (a plain resize)
+            sx, sy = in_w / truth.width, in_h / truth.height
+            xyxy = truth.xyxy * np.array([sx, sy, sx, sy], np.float32)
+            truth = Boxes(xyxy, np.ones(len(xyxy), np.float32), truth.classes)
+        elif isinstance(truth, Path):
+            truth = read_mask(truth, pred.shape[-2:])
+        size = sum(a.nbytes for a in s.values())
+        if held + size <= EVAL_CACHE_BYTES:
+            cached[len(loaders)] = s
+            held += size
+        loaders.append(functools.partial(read, item.file))
+        truths.append(truth)
+        h.update(f"{sample_digest(s)}|{_truth_digest(truth)}|".encode())
+        scores.append(score_label(ctx.task, truth, pred))
+        if isinstance(ctx.task, CtcSequence):
+            cers.append(ctx.task.char_error_rate(str(truth), pred))
+        report(progress, "evaluation", k + 1, len(labels), "float predictions vs labels")
+    if bad:
+        notes.append(f"{bad} evaluation file(s) unreadable and skipped")
+    if len(labels) > EVAL_LIMIT:
+        notes.append(f"{metric} on the first {EVAL_LIMIT} of {len(labels)} labelled images")
+    if not loaders:
+        return None
+    return TaskEval(
+        tuple(loaders), tuple(truths), tuple(scores), metric, tuple(cers), cached, h.hexdigest()
+    )
+
+
+def _truth_digest(truth: object) -> str:
+    """A label's content as text for a digest: arrays by their bytes, the rest by repr."""
+    h = hashlib.sha256()
+    for v in dataclasses.astuple(truth) if dataclasses.is_dataclass(truth) else (truth,):
+        if isinstance(v, np.ndarray):
+            h.update(f"{v.dtype.str}{v.shape}".encode() + np.ascontiguousarray(v).tobytes())
+        else:
+            h.update(repr(v).encode())
+    return h.hexdigest()

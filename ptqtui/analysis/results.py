@@ -84,11 +84,31 @@ class SweepRow:
     settings: tuple[tuple[str, str], ...]  # calibration_parameters keys -> YAML values
     cosine: float
     top1: float | None = None  # accuracy with labels, 0..1
-    agreement: float | None = None  # top-1 agreement with float, 0..1
+    agreement: float | None = None  # task agreement with float (`metric`), 0..1
     noise: float | None = None  # run-to-run spread of `cosine` over sample subsets
     chosen: bool = False  # the one the config's calibration_type resolves to
     note: str | None = None  # "Select kl method." and the like
     remedy: Remedy | None = None  # the settings delta from the configured calibration
+    agreement_low: float | None = None  # 95 % interval of `agreement`
+    agreement_high: float | None = None
+    samples: int | None = None  # samples `agreement` is measured on
+    metric: str | None = None  # what `agreement` measures: "box F1@0.5 agreement"
+    char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
+
+    @property
+    def measure(self) -> Measure:
+        """The row as a what-if's result (the plan's before and after)."""
+        return Measure(
+            self.cosine,
+            self.top1,
+            self.agreement,
+            self.noise,
+            agreement_low=self.agreement_low,
+            agreement_high=self.agreement_high,
+            samples=self.samples,
+            metric=self.metric,
+            char_error_rate=self.char_error_rate,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +125,7 @@ class Measure:
     samples: int | None = None  # samples `agreement` is measured on
     metric: str | None = None  # what `agreement` measures: "string agreement"
     char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
+    label_metric: str | None = None  # with task labels: what `top1` measures ("mask IoU vs ...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +149,11 @@ class Quality:
     loss_high: float | None = None
     task: str | None = None  # the task adapter used ("ocr", "detection"; None: output cosine)
     task_note: str | None = None  # why there is no task metric ("output cosine only: ...")
+    # with task labels (--eval-dir boxes, masks, text): top1_float / top1_quant hold this
+    # metric against the labels ("box F1@0.5 vs labels"), and for OCR the CER against them
+    label_metric: str | None = None
+    label_cer_float: float | None = None
+    label_cer_quant: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "band", LossBand(self.band))

@@ -17,7 +17,7 @@ import math
 import threading
 import time
 
-from ptqtui.analysis.context import Measurement, SimContext
+from ptqtui.analysis.context import Measurement, SimContext, measure_record
 from ptqtui.analysis.measure import Outcome, affordable, cost_note
 from ptqtui.analysis.results import SweepRow
 from ptqtui.policy import PERCENTILES
@@ -158,6 +158,7 @@ def method_sweep(
         run(f"configured: {configured.describe()}", configured)
     rows = []
     for label, s, m, note in results:
+        rec = measure_record(m)  # the task agreement with its interval, as every what-if's
         rows.append(
             SweepRow(
                 label=label,
@@ -169,6 +170,11 @@ def method_sweep(
                 chosen=_same_calibration(s, configured),
                 note=note,
                 remedy=Remedy(settings=settings_delta(configured, s)),
+                agreement_low=rec.agreement_low,
+                agreement_high=rec.agreement_high,
+                samples=rec.samples,
+                metric=rec.metric,
+                char_error_rate=rec.char_error_rate,
             )
         )
     return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start)

@@ -67,6 +67,27 @@ def quality_of(ctx: SimContext, m: Measurement) -> Quality:
             n,
             **extra,  # type: ignore[arg-type]
         )
+    te = ctx.task_eval
+    if m.top1 is not None and te is not None:
+        # the task's real metric against the labels: float vs int8, in points of it
+        points = 100.0 * (te.float_score - m.top1)
+        basis = f"{te.metric} on {len(te)} labelled images"
+        return Quality(
+            cosine,
+            te.float_score,
+            m.top1,
+            m.agreement,
+            points,
+            loss_band(points, cosine),
+            basis,
+            iv.samples if iv is not None else len(te),  # the agreement's (basis: the labels')
+            **extra,  # type: ignore[arg-type]
+            label_metric=te.metric,
+            label_cer_float=float(sum(te.float_cers) / len(te.float_cers))
+            if te.float_cers
+            else None,
+            label_cer_quant=m.label_cer,
+        )
     if m.agreement is not None:
         points = 100.0 * (1.0 - m.agreement)
         n = iv.samples if iv is not None else len(ctx.kept)

@@ -11,6 +11,7 @@ from ptqtui.inputs.data import EvalSet, InputLayout, SampleSource, load_eval_set
 from ptqtui.inputs.mapper_log import MapperLog, find_mapper_log, load_mapper_log
 from ptqtui.inputs.model import ModelGraph, TensorInfo, load_model
 from ptqtui.inputs.preprocess import Preprocessor
+from ptqtui.inputs.task_labels import TaskLabels, load_task_labels
 from ptqtui.request import InputFlags, Request
 
 from .config import InputSpec
@@ -29,6 +30,7 @@ class LoadedInputs:
     notes: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # fact -> why it is unavailable
     mapper_log: MapperLog | None = None  # the converter's log, given or found
+    task_labels: TaskLabels | None = None  # --eval-dir with boxes, masks or text labels
 
 
 def load_inputs(request: Request) -> LoadedInputs:
@@ -41,8 +43,10 @@ def load_inputs(request: Request) -> LoadedInputs:
     specs = _specs_for_model(graph, config, request.flags, notes)
     layouts = tuple(_layout(spec, tensor) for spec, tensor in zip(specs, graph.inputs, strict=True))
     calibration = _open_calibration(request, specs, layouts, missing)
-    eval_set = load_eval_set(request.eval_dir) if request.eval_dir else None
-    if eval_set is None:
+    # boxes, masks or text lines (docs/tasks.md "With labels"); else classification labels
+    task_labels = load_task_labels(request.eval_dir) if request.eval_dir else None
+    eval_set = load_eval_set(request.eval_dir) if request.eval_dir and not task_labels else None
+    if eval_set is None and task_labels is None:
         missing["eval_set"] = "no --eval-dir with labelled images"
     preprocessors = _preprocessors(specs, layouts, config, missing)
     mapper_log = _mapper_log(request, config, notes, missing)
@@ -64,6 +68,7 @@ def load_inputs(request: Request) -> LoadedInputs:
         notes,
         missing,
         mapper_log,
+        task_labels,
     )
 
 

@@ -182,11 +182,15 @@ def _headline(d: Diagnosis) -> list[Block]:
         if q.top1_float is not None:
             rows.append(
                 (
-                    "top-1",
+                    q.label_metric or "top-1",
                     f"float {pct(q.top1_float)}, quantized {pct(q.top1_quant)} (the labelled "
                     "images read as the config says)",
                 )
             )
+        if q.label_cer_float is not None or q.label_cer_quant is not None:
+            pair = (q.label_cer_float, q.label_cer_quant)
+            cer = [f"{v:.3f}" if v is not None else "-" for v in pair]
+            rows.append(("CER vs labels", f"float {cer[0]}, quantized {cer[1]}"))
         if q.top1_agreement is not None:
             rows.append((q.metric or "top-1 agreement", agreement_text(q)))
         if q.char_error_rate is not None:
@@ -400,7 +404,9 @@ def _plan(d: Diagnosis) -> list[Block]:
     if p.reached is not None:
         reached = f"best state reached: cosine {fmt(p.reached.cosine)}"
         if p.reached.top1 is not None:
-            reached += f", top-1 {pct(p.reached.top1)}"
+            reached += f", {p.reached.label_metric or 'top-1'} {pct(p.reached.top1)}"
+        elif p.reached.agreement is not None:
+            reached += f", {p.reached.metric or 'agreement'} {pct(p.reached.agreement)}"
         out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
     if p.config_diff:
         out.append(Heading(3, "Config changes"))
@@ -555,14 +561,21 @@ def _calibration(d: Diagnosis) -> list[Block]:
                 fmt(r.cosine),
                 fmt(r.noise),
                 pct(r.top1),
-                pct(r.agreement),
+                pct(r.agreement)
+                + (
+                    f" ({100 * r.agreement_low:.0f}-{100 * r.agreement_high:.0f})"
+                    if r.agreement_low is not None and r.agreement_high is not None
+                    else ""
+                ),
                 r.note or "",
             )
             for r in a.sweep
         )
+        # the task's metric names the column ("string agreement"), with its 95 % interval
+        metric = next((r.metric for r in a.sweep if r.metric), None) or "agreement"
         out.append(
             Table(
-                ("method", "cosine", "noise", "top-1", "agreement", "note"),
+                ("method", "cosine", "noise", "top-1", metric, "note"),
                 rows,
                 (False, True, True, True, True, False),
                 "* the method the config resolves to; noise: spread over sample subsets",

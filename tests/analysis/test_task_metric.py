@@ -108,3 +108,45 @@ def test_a_time_budget_trims_the_agreement_samples_but_not_below_the_floor(tmp_p
     analysis, ctx = run_analysis(load_inputs(request), sensitivity_samples=2, time_budget=1e-3)
     assert len(ctx.kept) == AGREEMENT_SAMPLES == analysis.quality.samples
     assert any(str(AGREEMENT_SAMPLES + 40) in n for n in analysis.notes)
+
+
+def test_sweep_rows_carry_the_task_agreement_with_its_interval(tmp_path):
+    from ptqtui.analysis.sweep import method_sweep
+
+    module = tmp_path / "mytask.py"
+    module.write_text(TASK_MODULE)
+    request = _request(tmp_path, 12, task_module=module)
+    _, ctx = run_analysis(load_inputs(request), sensitivity_samples=2)
+    rows = method_sweep(ctx).records
+    assert rows and all(r.metric == "my agreement" and r.samples == 12 for r in rows)
+    for r in rows:
+        assert r.agreement is not None and r.agreement_low is not None
+        assert r.agreement_high is not None
+        assert r.agreement_low <= r.agreement <= r.agreement_high
+        # the row as the plan's before/after keeps them
+        assert r.measure.metric == "my agreement" and r.measure.agreement_low == r.agreement_low
+
+
+def test_a_plan_step_effect_reads_in_the_task_metric_with_its_intervals():
+    from ptqtui.advise.results import Measure, PlanStage, PlanStep
+    from ptqtui.check.findings import Severity
+
+    before = Measure(0.70, None, 0.02, None, 0.006, 0.07, 100, "string agreement", 0.9)
+    after = Measure(0.99, None, 0.96, None, 0.902, 0.984, 100, "string agreement", 0.01)
+    step = PlanStep(1, PlanStage.CALIBRATION, "t", "a", "w", Severity.MAJOR, (), before, after)
+    effect = step.effect()
+    assert effect is not None
+    assert "string agreement 2.0 % (0.6-7.0) -> 96.0 % (90.2-98.4), 100 samples" in effect
+    # without a task (no metric, no interval): the plain figures as before
+    plain = PlanStep(
+        1,
+        PlanStage.CALIBRATION,
+        "t",
+        "a",
+        "w",
+        Severity.MAJOR,
+        (),
+        Measure(0.7, None, 0.5),
+        Measure(0.9, None, 0.6),
+    )
+    assert plain.effect() == "cosine 0.7000 -> 0.9000, agreement 50.0 % -> 60.0 %"

@@ -21,6 +21,7 @@ from ptqtui.analysis.tasks import (
     infer_task,
     mean_interval,
     nms,
+    task_named,
     wilson_interval,
 )
 from ptqtui.errors import PtqInputError
@@ -196,6 +197,26 @@ def test_infer_task_tells_ctc_probabilities_from_rows_by_their_values():
     assert not isinstance(task, CtcSequence)
 
 
+def test_infer_task_reads_time_first_ctc_logits_by_their_blank_share():
+    # [T, 1, C] logits of one sample: the blank (0) wins 20 of 32 steps, characters the rest
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 1, (32, 1, 500)).astype(np.float32)
+    best = np.zeros(32, np.int64)
+    best[[2, 3, 7, 11, 12, 15, 18, 21, 22, 25, 28, 30]] = [5, 5, 9, 40, 41, 41, 7, 7, 3, 499, 8, 8]
+    logits[np.arange(32), 0, best] = 20.0
+    task = infer_task({"o": logits.shape}, (64, 256), sample={"o": logits})
+    assert isinstance(task, CtcSequence) and task.time_first
+    # adjacent repeats collapse (5 5 at steps 2-3), a blank between two keeps both (41, 7, 8)
+    assert task.decode({"o": logits}) == ["5 9 40 41 41 7 7 3 499 8 8"]
+    # task_named("ocr") reads the same layout
+    assert task_named("ocr", {"o": logits.shape}, (64, 256)).time_first
+    # the same shape with no blank-dominated steps (noise) is not a recogniser, nor top-1
+    noise = rng.normal(0, 1, (32, 1, 500)).astype(np.float32)
+    assert isinstance(infer_task({"o": noise.shape}, (64, 256), sample={"o": noise}), Raw)
+    # and without a sample, a time-first shape alone decides nothing
+    assert isinstance(infer_task({"o": logits.shape}, (64, 256)), Raw)
+
+
 def test_a_user_task_module_is_loaded_and_used(tmp_path):
     module = tmp_path / "mytask.py"
     module.write_text(
@@ -230,3 +251,15 @@ def test_undecoded_yolox_rows_are_decoded_on_their_grid():
     [boxes] = YoloDetection((32, 32)).decode({"out": rows})
     assert len(boxes) == 1
     np.testing.assert_allclose(boxes.xyxy[0], [4.0, 4.0, 20.0, 20.0], atol=1e-5)
+
+
+def test_an_agreement_on_mostly_empty_predictions_is_said():
+    none = Boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    one = Boxes(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), np.zeros(1, int))
+    det = YoloDetection((32, 32))
+    note = tasks.empty_note(det, [none, none, one])
+    assert note is not None and "nothing on 2 of 3" in note
+    assert tasks.empty_note(det, [none, one, one]) is None
+    assert tasks.empty_note(CtcSequence(), ["", "", "ab"]) is not None
+    assert tasks.empty_note(DenseMap(), [np.zeros((2, 2), bool)] * 2) is not None
+    assert tasks.empty_note(Classification(), [0, 0, 0]) is None  # a class is never empty

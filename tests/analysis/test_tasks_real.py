@@ -48,6 +48,28 @@ def test_ppocrv4_rec_strings_collapse_under_per_tensor_int8():
     assert isinstance(infer_task(shapes, (48, 320)), CtcSequence)
 
 
+def test_ddddocr_rec_time_first_logits_are_read_as_ctc():
+    z = _load("ddddocr_rec")
+    want = EXPECTED["ddddocr_rec"]
+    f, q = z["float"].astype(np.float32), z["int8"].astype(np.float32)  # [T, 2, C'] logits
+    one = {"387": f[:, :1]}
+    full_shape = tuple(int(d) for d in z["full_shape"])  # [32, 1, 8210]
+    task = infer_task({"387": full_shape}, (64, 256), sample=one)
+    assert isinstance(task, CtcSequence) and task.time_first and not task.charset
+    floats, quants = task.decode({"387": f}), task.decode({"387": q})
+    assert floats == want["float"] and all(floats)  # every crop reads as characters
+    assert quants == want["int8"]
+    cols = z["columns"]  # the reduced columns map back to the model's class indices
+    full = [" ".join(str(cols[int(i)]) for i in s.split()) for s in floats]
+    assert full == want["float_full"]
+    agree = [task.agreement(a, b) for a, b in zip(floats, quants, strict=True)]
+    assert agree == want["agreement"]
+    cer = [task.char_error_rate(a, b) for a, b in zip(floats, quants, strict=True)]
+    assert cer == pytest.approx(want["cer"])
+    # read batch first by mistake, the same logits are not a recogniser's
+    assert not isinstance(infer_task({"387": full_shape[::-1]}, (64, 256)), CtcSequence)
+
+
 def test_ddddocr_det_undecoded_yolox_rows_give_boxes_and_their_f1():
     z = _load("ddddocr_det")
     want = EXPECTED["ddddocr_det"]

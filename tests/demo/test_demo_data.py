@@ -39,6 +39,7 @@ CODES = {
     "missing_norm": {"PTQ003"},
     "unit_nhwc": {"PTQ003", "PTQ102"},
     "nan_files": {"PTQ106"},
+    "text_map": set(),  # the non-classifier scenario (demo_data/make_text_map.py)
 }
 WITHOUT_EVAL = {"bgr_no_eval"}  # expected.json "eval": false
 SEVERITIES = ("info", "minor", "major", "critical")
@@ -77,7 +78,9 @@ def test_expected_json_is_well_formed(name):
 def test_config_has_no_problems(name):
     config = load_config(SCENARIOS / name / "config.yaml")
     assert config.problems == ()
-    assert config.model_path is not None and config.model_path.resolve() == DEMO / "model.onnx"
+    own = SCENARIOS / name / "model.onnx"  # text_map has its own (non-classifier) model
+    model = own if own.is_file() else DEMO / "model.onnx"
+    assert config.model_path is not None and config.model_path.resolve() == model
     assert config.march == "bernoulli2"
     [spec] = config.inputs
     assert spec.cal_data_dir is not None and spec.cal_data_dir.is_dir()
@@ -103,6 +106,9 @@ def test_every_scenario_loads_through_the_foundation(name):
     assert inputs.calibration is not None
     if name in WITHOUT_EVAL:
         assert inputs.eval_set is None
+    elif name == "text_map":  # its own pages with mask labels
+        assert inputs.eval_set is None
+        assert inputs.task_labels is not None and len(inputs.task_labels) == 12
     else:
         assert inputs.eval_set is not None and len(inputs.eval_set) == 300
     assert [t.name for t in inputs.graph.inputs] == ["images"]

@@ -209,8 +209,7 @@ def _from_sweep(state: State, env: Env) -> tuple[list[Draft], State]:
     best = max(rows, key=lambda r: r.cosine if not math.isnan(r.cosine) else -1.0)
     # two rows measured apart: the noise of their difference is their spreads added
     noise = max(MIN_GAIN, math.hypot(chosen.noise or 0.0, best.noise or 0.0))
-    before = Measure(chosen.cosine, chosen.top1, chosen.agreement, chosen.noise)
-    after = Measure(best.cosine, best.top1, best.agreement, best.noise)
+    before, after = chosen.measure, best.measure  # with the task agreement's interval
     trend = ", ".join(f"{r.label} {r.cosine:.4f}" for r in rows)
     if best is chosen or not gains(before, after, noise):
         return [

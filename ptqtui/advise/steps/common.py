@@ -206,9 +206,9 @@ def fmt(m: Measure | None) -> str:
         return "not measured"
     parts = [f"cosine {m.cosine:.4f}"]
     if m.top1 is not None:
-        parts.append(f"top-1 {100 * m.top1:.1f} %")
+        parts.append(f"{m.label_metric or 'top-1'} {100 * m.top1:.1f} %")
     elif m.agreement is not None:
-        parts.append(f"agreement {100 * m.agreement:.1f} %")
+        parts.append(f"{m.metric or 'agreement'} {100 * m.agreement:.1f} %")
     return ", ".join(parts)
 
 
