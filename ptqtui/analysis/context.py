@@ -81,6 +81,7 @@ class Measurement(NamedTuple):
     cer: float | None = None  # OCR: mean character error rate against the float strings
     label_cer: float | None = None  # OCR with text labels: mean character error rate vs them
     label_metric: str | None = None  # with task labels: what `top1` measures
+    cosines: tuple[float, ...] = ()  # output cosine of each analysis sample (paired noise)
 
 
 def measure_record(m: Measurement) -> Measure:
@@ -113,6 +114,7 @@ class _MeasurementRecord:
     cer: float | None
     label_cer: float | None
     label_metric: str | None
+    cosines: tuple[float, ...]
 
     @classmethod
     def of(cls, m: Measurement) -> _MeasurementRecord:
@@ -129,6 +131,7 @@ class _MeasurementRecord:
             self.cer,
             self.label_cer,
             self.label_metric,
+            self.cosines,
         )
 
 
@@ -251,11 +254,15 @@ class SimContext:
         calibration: Calibration | None = None,
         eval_limit: int | None = None,
         cancel: threading.Event | None = None,
+        similarity_only: bool = False,
     ) -> Measurement:
         """Output similarity, top-1 (with labels) and top-1 agreement of a what-if.
 
         ``what``: settings (re-calibrated as they ask, cached), a scheme (with this context's
         calibration unless ``calibration`` is given), or None for the configured scheme.
+        ``similarity_only``: the output similarity on the analysis samples alone (S passes,
+        no task agreement, no labels): what ranks candidates before the few that can win are
+        measured whole.
         """
         memo = None
         stored = None
@@ -265,11 +272,11 @@ class SimContext:
             if calibration is None or calibration is cached:
                 # what-ifs repeat (the sweep's rows, the plan, the TUI): measured once, and
                 # with --cache once for every run on the same model and data
-                memo = (what, self._eval_count(eval_limit))
+                memo = (what, self._eval_count(eval_limit), similarity_only)
                 hit = self._measured.get(memo)
                 if hit is not None:
                     return hit
-                stored = self._stored_key(what, memo[1])
+                stored = self._stored_key(what, memo[1], similarity_only)
                 hit = self._stored(stored)
                 if hit is not None:
                     self._measured[memo] = hit
@@ -283,8 +290,8 @@ class SimContext:
         per_sample: list[float] = []
         scores: list[float] = []
         cers: list[float] = []
-        labelled = self.classifier and self.eval is not None
-        agreeing = self.has_task_metric and not labelled
+        labelled = self.classifier and self.eval is not None and not similarity_only
+        agreeing = self.has_task_metric and not labelled and not similarity_only
         n_run = len(self.kept) if agreeing else len(self.samples)
         refs = self.float_predictions() if agreeing else []
         ctc = self.task if isinstance(self.task, CtcSequence) else None
@@ -325,13 +332,22 @@ class SimContext:
             interval = mean_interval(scores, binary=self.task.binary)
             agree = None if math.isnan(interval.value) else interval.value
         label_cer = None
-        if self.task_eval is not None:  # the task metric against the labels
+        if self.task_eval is not None and not similarity_only:  # the task metric vs labels
             acc, label_cer = self._score_labels(scheme, cal, cancel)
         cer = float(np.mean(cers)) if cers else None
         metric = self.task.metric if self.has_task_metric else None
         label_metric = self.task_eval.metric if self.task_eval is not None else None
         result = Measurement(
-            sim_, acc, agree, noise, interval, metric, cer, label_cer, label_metric
+            sim_,
+            acc,
+            agree,
+            noise,
+            interval,
+            metric,
+            cer,
+            label_cer,
+            label_metric,
+            tuple(per_sample),
         )
         if memo is not None:
             self._measured[memo] = result
@@ -355,7 +371,9 @@ class SimContext:
             len(self.kept),
         )
 
-    def _stored_key(self, settings: QuantSettings, eval_count: int) -> str | None:
+    def _stored_key(
+        self, settings: QuantSettings, eval_count: int, similarity_only: bool = False
+    ) -> str | None:
         """The cache key of a measurement under ``settings`` (None without a cache)."""
         if self.store is None or not self.digest:
             return None
@@ -368,6 +386,7 @@ class SimContext:
             eval_count,
             len(self.kept),
             len(self.samples),
+            similarity_only,
         )
 
     def _stored(self, key: str | None) -> Measurement | None:

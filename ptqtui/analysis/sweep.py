@@ -20,7 +20,7 @@ import time
 from ptqtui.analysis.context import Measurement, SimContext, measure_record
 from ptqtui.analysis.measure import Outcome, affordable, cost_note
 from ptqtui.analysis.results import SweepRow
-from ptqtui.policy import PERCENTILES
+from ptqtui.policy import MIN_GAIN, PERCENTILES
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.scheme import QuantSettings
 from ptqtui.remedy import Remedy, settings_delta
@@ -86,6 +86,42 @@ def _score(m: Measurement) -> float:
     return -math.inf if v is None or math.isnan(v) else v
 
 
+def _is_whole(m: Measurement) -> bool:
+    """Whether a row was measured with its task agreement or labels (not similarity only)."""
+    return m.interval is not None or m.top1 is not None
+
+
+def _finalists(
+    results: list[tuple[str, QuantSettings, Measurement, str | None]], configured: QuantSettings
+) -> set[int]:
+    """The configured row and the rows whose output cosine is within the noise of the best
+    one: three standard errors of their per-sample differences (the same samples under both,
+    so their common spread cancels), at least MIN_GAIN."""
+    cos = [r[2].similarity.cosine for r in results]
+    finite = [i for i, c in enumerate(cos) if not math.isnan(c)]
+    keep = {i for i, r in enumerate(results) if _same_calibration(r[1], configured)}
+    if not finite:
+        return keep | set(range(len(results)))
+    best = max(finite, key=lambda i: cos[i])
+    for i in finite:
+        if cos[best] - cos[i] <= max(MIN_GAIN, 3 * _paired_se(results[best][2], results[i][2])):
+            keep.add(i)
+    return keep
+
+
+def _paired_se(a: Measurement, b: Measurement) -> float:
+    """Standard error of the per-sample cosine difference (infinite when unknown)."""
+    if len(a.cosines) != len(b.cosines) or len(a.cosines) < 2:
+        return math.inf
+    d = [x - y for x, y in zip(a.cosines, b.cosines, strict=True)]
+    d = [x for x in d if not math.isnan(x)]
+    if len(d) < 2:
+        return math.inf
+    mean = sum(d) / len(d)
+    var = sum((x - mean) ** 2 for x in d) / (len(d) - 1)
+    return math.sqrt(var / len(d))
+
+
 def method_sweep(
     ctx: SimContext,
     *,
@@ -116,8 +152,12 @@ def method_sweep(
                 )
     results: list[tuple[str, QuantSettings, Measurement, str | None]] = []
     passes = 0
+    # with a task metric or labels, every row is first ranked by its output similarity on the
+    # analysis samples; only the rows that can win are measured whole (all agreement samples,
+    # every label): the others lose beyond the noise already
+    whole = ctx.has_task_metric or ctx.eval is not None or ctx.task_eval is not None
 
-    def run(label: str, s: QuantSettings) -> bool:
+    def run(label: str, s: QuantSettings, quick: bool = False) -> bool:
         nonlocal passes
         elapsed = time.perf_counter() - start
         if budget_seconds is not None and results and elapsed > budget_seconds:
@@ -125,7 +165,9 @@ def method_sweep(
         check_cancel(cancel)
         before = ctx.sim.forward_passes
         cal = ctx.calibration_for(s, cancel=cancel)
-        m = ctx.measure(s, calibration=cal, eval_limit=eval_limit, cancel=cancel)
+        m = ctx.measure(
+            s, calibration=cal, eval_limit=eval_limit, cancel=cancel, similarity_only=quick
+        )
         passes += ctx.sim.forward_passes - before
         select = next((ln for ln in cal.log if ln.startswith("Select ")), None)
         note = select if s.calibration_type in ("default", "mix") else None
@@ -133,14 +175,31 @@ def method_sweep(
         report(progress, stage, len(results), total_rows, label)
         return True
 
+    def measure_whole(finals: set[int]) -> None:
+        nonlocal passes
+        for i in sorted(finals):
+            label, s, m, note = results[i]
+            if _is_whole(m):
+                continue  # measured whole already
+            check_cancel(cancel)
+            before = ctx.sim.forward_passes
+            m = ctx.measure(s, eval_limit=eval_limit, cancel=cancel)
+            passes += ctx.sim.forward_passes - before
+            results[i] = (label, s, m, note)
+
     stopped = None
     for label, s in plan:
-        if not run(label, s):
+        if not run(label, s, quick=whole):
             stopped = label
             break
+    finals = _finalists(results, configured) if results else set()
+    measure_whole(finals)
     if stopped is None:
-        # default searches per_channel and asymmetric itself: the flags go on the best other row
-        searched = [r for r in results if r[1].calibration_type != "default"]
+        # default searches per_channel and asymmetric itself: the flags go on the best other
+        # row (of those measured whole: the others lose beyond the noise)
+        searched = [
+            r for i, r in enumerate(results) if r[1].calibration_type != "default" and i in finals
+        ] or [r for r in results if r[1].calibration_type != "default"]
         best_label, best, _, _ = max(searched, key=lambda r: _score(r[2]))
         for flag in ("per_channel", "asymmetric", "bias_correction"):
             if getattr(best, flag):
@@ -156,6 +215,15 @@ def method_sweep(
         notes.append(f"method sweep stopped before '{stopped}' (time budget)")
     if not any(_same_calibration(s, configured) for _, s, _, _ in results) and stopped is None:
         run(f"configured: {configured.describe()}", configured)
+    if whole and results:
+        finals |= {i for i, r in enumerate(results) if _is_whole(r[2])}
+        measure_whole(finals)
+        if len(finals) < len(results):
+            notes.append(
+                f"method sweep: {len(finals)} of {len(results)} rows measured whole (the "
+                "configured one, the flags tried and those within the noise of the best output "
+                f"cosine on {len(ctx.samples)} samples); the others by output cosine only"
+            )
     rows = []
     for label, s, m, note in results:
         rec = measure_record(m)  # the task agreement with its interval, as every what-if's

@@ -4,6 +4,7 @@ the row's, so a what-if of the row measures exactly the row (flags included)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from ptqtui.analysis.context import build_context
 from ptqtui.analysis.sweep import method_sweep
@@ -53,3 +54,40 @@ def test_every_row_remedy_leads_to_the_row_settings(tmp_path) -> None:
     assert w.measure(last.remedy).cosine == last.cosine
     assert ctx.sim.forward_passes == passes
     assert dataclasses.replace(configured) == configured
+
+
+def _sweep_of(**request):
+    """The method sweep of the demo's sensitive_tail scenario (no labels: the agreement of the
+    calibration samples), where the methods differ well beyond the noise."""
+    demo = Path(__file__).resolve().parents[2] / "demo_data"
+    config = demo / "scenarios" / "sensitive_tail" / "config.yaml"
+    inputs = load_inputs(Request(config=config, **request))
+    ctx = build_context(inputs, sensitivity_samples=8)
+    return ctx, method_sweep(ctx)
+
+
+def test_only_the_rows_that_can_win_are_measured_on_every_agreement_sample() -> None:
+    ctx, out = _sweep_of()
+    rows = out.records
+    n = len(ctx.kept)
+    assert ctx.has_task_metric and n >= 100
+    whole = [r for r in rows if r.samples is not None]
+    cheap = [r for r in rows if r.samples is None]
+    assert cheap and whole, [(r.label, r.cosine, r.samples) for r in rows]
+    assert all(r.samples == n and r.agreement is not None for r in whole)
+    assert all(r.agreement is None for r in cheap)
+    assert next(r for r in rows if r.chosen).samples == n  # the configured row, always
+    best = max(rows, key=lambda r: r.cosine)
+    assert best.samples == n
+    for r in cheap:  # each lost beyond the noise of the best row
+        assert best.cosine - r.cosine > 2e-4
+    assert any(f"{len(whole)} of {len(rows)} rows measured whole" in n for n in out.notes)
+    # the cheap rows cost S passes, not the agreement samples
+    assert out.passes < len(rows) * n
+
+
+def test_without_a_task_metric_every_row_is_measured_alike() -> None:
+    ctx, out = _sweep_of(task="raw")
+    assert not ctx.has_task_metric
+    assert all(r.samples is None and r.agreement is None for r in out.records)
+    assert not any("measured whole" in n for n in out.notes)
