@@ -338,6 +338,9 @@ def load_task_module(path: Path) -> UserTask:
     )
 
 
+EMPTY_SHARE = 0.25  # empty float predictions from which the agreement's meaning is said
+
+
 def is_empty(prediction: Any) -> bool:
     """A prediction that finds nothing: no boxes, an empty map, an empty string."""
     if isinstance(prediction, Boxes | str):
@@ -348,11 +351,12 @@ def is_empty(prediction: Any) -> bool:
 
 
 def empty_note(task: Task, predictions: Sequence[Any]) -> str | None:
-    """When the float model finds nothing on most samples, the agreement is mostly "nothing
-    either way": said, with the count (the corpus' OCR crops read "" on 57 of 100 once)."""
+    """When the float model finds nothing on a good share of the samples (EMPTY_SHARE), the
+    agreement there is "nothing either way": said, with the count (the corpus' OCR crops read
+    "" on 57 of 100 once; ppocrv4_det's maps are empty on 41 of its 100 photos)."""
     n = len(predictions)
     empty = sum(1 for p in predictions if is_empty(p))
-    if n == 0 or empty * 2 <= n:
+    if n == 0 or empty < EMPTY_SHARE * n:
         return None
     return (
         f"{task.metric}: the float model finds nothing on {empty} of {n} calibration samples; "
