@@ -171,4 +171,5 @@ def method_sweep(
                 remedy=Remedy(settings=settings_delta(configured, s)),
             )
         )
-    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start)
+    complete = stopped is None and (eval_limit is None or eval_limit >= n_eval)
+    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start, complete)

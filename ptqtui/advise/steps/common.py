@@ -94,6 +94,7 @@ class Meter:
         self.limit = limit
         self.count = 0
         self.stopped: str | None = None  # why later what-ifs were not measured
+        self.out_of_time = False  # the time budget stopped the what-ifs
 
     def measure(self, remedy: Remedy, label: str) -> Measure | None:
         """The remedy measured, or None once the budget is spent (or it cannot be)."""
@@ -103,6 +104,7 @@ class Meter:
             return None
         if self.deadline is not None and time.perf_counter() > self.deadline:
             self.stopped = f"what-ifs stopped by the time budget after {self.count}"
+            self.out_of_time = True
             return None
         self.count += 1
         report(self.progress, STAGE, self.count, None, label)
@@ -143,6 +145,13 @@ class Env:
             return LossBand(quality.band)
         except ValueError:
             return None
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether the time budget left measurements out (analyses or what-ifs): then what
+        was not measured decides nothing (no QAT, no verdict on the nodes)."""
+        trimmed = self.analysis is not None and bool(self.analysis.trimmed)
+        return trimmed or (self.meter is not None and self.meter.out_of_time)
 
     @property
     def cap(self) -> Severity:
