@@ -170,8 +170,6 @@ def build_plan(
     route = _route(quality, findings)
     if meter is not None and meter.stopped:
         route += f" ({meter.stopped}; later candidates not measured)"
-    if env.cut_short:
-        route += " (time budget: what was not measured decides nothing; no QAT verdict)"
     return Plan(
         route=route,
         target_cosine=target_cosine,
@@ -180,6 +178,7 @@ def build_plan(
         config_diff=diff,
         patched_config=patched,
         start=start,
+        cut_short=env.cut_short,
     )
 
 

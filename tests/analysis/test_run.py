@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import threading
 
@@ -10,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
+from ptqtui.advise.results import PlanStage
 from ptqtui.analysis.context import AnalysisUnavailable
 from ptqtui.analysis.results import AnalysisStage
 from ptqtui.analysis.run import run_analysis
@@ -185,7 +187,9 @@ def test_a_time_budget_never_changes_a_conclusion(budget):
     from tests.demo_runs import diagnosed
 
     full = diagnosed("bgr_swap")
-    cut = run_diagnosis(dataclasses.replace(_request("bgr_swap"), time_budget=budget)).diagnosis
+    partials = []
+    request = dataclasses.replace(_request("bgr_swap"), time_budget=budget)
+    cut = run_diagnosis(request, on_partial=partials.append).diagnosis
     assert cut.analysis is not None and cut.analysis.trimmed  # the budget did cut
     assert {f.code for f in cut.findings} <= {f.code for f in full.findings}
     worst = {f.code: f.severity.rank for f in full.findings}
@@ -198,3 +202,22 @@ def test_a_time_budget_never_changes_a_conclusion(budget):
     assert cut.plan.steps[0].remedy == full.plan.steps[0].remedy  # the channel fix first
     skipped = {s.what for s in cut.skipped}
     assert "PTQ305" in skipped or "PTQ305" in {f.code for f in full.findings}
+    assert cut.plan.cut_short and not full.plan.cut_short
+    assert not any(s.stage is PlanStage.QAT for s in cut.plan.steps)
+
+    from ptqtui.report import write_report
+
+    text = io.StringIO()
+    write_report(cut, "text", text, width=100)
+    assert text.getvalue().count("not measured (time budget)") >= 3  # plan, nodes, sweep
+    assert "PTQ305" not in {f.code for f in cut.findings}
+
+    # results as they came: the rules that need no simulation first, then stage by stage
+    first = partials[0]
+    assert first.diagnosis.analysis is None and first.pending == tuple(AnalysisStage)
+    assert first.diagnosis.findings and first.diagnosis.plan is None
+    early = {(f.code, f.severity) for f in first.diagnosis.findings}
+    assert early <= {(f.code, f.severity) for f in cut.findings}
+    stages = [len(p.pending) for p in partials]
+    assert stages == sorted(stages, reverse=True) and stages[-1] == 0
+    assert partials[-1].diagnosis.analysis.sweep == cut.analysis.sweep

@@ -71,11 +71,11 @@ def lines(app) -> list[str]:
 
 
 async def settle(pilot, stepper: Stepper) -> None:
-    stepper.at.wait(5)
+    assert stepper.at.wait(30)
     await pilot.pause(0.1)
 
 
-async def until(pilot, predicate, seconds: float = 5.0) -> None:
+async def until(pilot, predicate, seconds: float = 30.0) -> None:
     """Wait for the app to show what the predicate looks for (the UI catches up)."""
     for _ in range(int(seconds / 0.05)):
         if predicate():
