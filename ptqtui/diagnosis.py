@@ -243,7 +243,8 @@ def run_diagnosis(
 
     `on_partial` receives results as they come: the summary and the findings that need no
     simulation first, then the Diagnosis again as each analysis finishes. A `--time-budget`
-    counts from here: the analyses take ANALYSIS_SHARE of it, the plan's what-ifs what is left.
+    counts from here: those rules run first, the analyses take ANALYSIS_SHARE of what is left,
+    the plan's what-ifs what remains after the rules that need the simulation.
     """
     from ptqtui.check.registry import load_rules
     from ptqtui.inputs.resolve import load_inputs
@@ -257,7 +258,7 @@ def run_diagnosis(
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
     early = None
-    if on_partial is not None:
+    if on_partial is not None or deadline is not None:  # the budget counts their time too
         early = _early(inputs, rules, on_partial, progress, cancel)
     analysis_budget = None
     if deadline is not None:
@@ -286,7 +287,7 @@ def run_diagnosis(
 def _early(
     inputs: LoadedInputs,
     rules: Sequence[Rule],
-    on_partial: PartialCallback,
+    on_partial: PartialCallback | None,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> tuple[Diagnosis, Context]:
@@ -300,7 +301,8 @@ def _early(
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     diagnosis = summarise(inputs, rule_run)
     pending = () if "analysis" in inputs.missing else tuple(AnalysisStage)
-    on_partial(Partial(diagnosis, pending))
+    if on_partial is not None:
+        on_partial(Partial(diagnosis, pending))
     return diagnosis, context
 
 
