@@ -184,7 +184,13 @@ def run_analysis(
     finished(AnalysisStage.CURVE, curve=curve.records)
 
     check_cancel(cancel)
-    sweep = method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel)
+    rest = left()
+    n_eval = len(ctx.eval) if ctx.eval is not None else 0
+    if rest is not None and rest < (len(ctx.samples) + n_eval) * ctx.pass_seconds:
+        # not even its first row fits (a calibration and a measurement): none of it
+        sweep = Outcome((), ("method sweep not measured (time budget)",), complete=False)
+    else:
+        sweep = method_sweep(ctx, budget_seconds=rest, progress=progress, cancel=cancel)
     record(AnalysisStage.SWEEP, sweep)
     if ctx.sim.batchable is False and ctx.sim.batch_note:
         notes.append(f"samples run one at a time: {ctx.sim.batch_note}")

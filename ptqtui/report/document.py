@@ -575,7 +575,8 @@ def _calibration(d: Diagnosis) -> list[Block]:
         return []
     out: list[Block] = [Heading(2, "Calibration")]
     if AnalysisStage.SWEEP in a.trimmed:
-        out.append(Para(f"method sweep: the rows that fitted; the rest {NOT_MEASURED}", "strong"))
+        what = "the rows that fitted; the rest" if a.sweep else "all of it"
+        out.append(Para(f"method sweep: {what} {NOT_MEASURED}", "strong"))
     if AnalysisStage.CURVE in a.trimmed:
         out.append(
             Para(f"accumulated error: {len(a.curve)} points; the rest {NOT_MEASURED}", "strong")
