@@ -296,11 +296,12 @@ def _early(
     from ptqtui.check.context import Context
     from ptqtui.check.engine import run_rules
 
-    waiting = {"analysis": PENDING, "sim": PENDING}
+    runs = "analysis" not in inputs.missing  # else the inputs say why it will not
+    waiting = {"analysis": PENDING, "sim": PENDING} if runs else {}
     context = Context.from_inputs(inputs, missing=waiting)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     diagnosis = summarise(inputs, rule_run)
-    pending = () if "analysis" in inputs.missing else tuple(AnalysisStage)
+    pending = tuple(AnalysisStage) if runs else ()
     if on_partial is not None:
         on_partial(Partial(diagnosis, pending))
     return diagnosis, context
