@@ -71,7 +71,8 @@ def lines(app) -> list[str]:
 
 
 async def settle(pilot, stepper: Stepper) -> None:
-    assert stepper.at.wait(30)
+    """Wait (without blocking the app's loop, which starts the worker) for the next step."""
+    await until(pilot, stepper.at.is_set)
     await pilot.pause(0.1)
 
 
