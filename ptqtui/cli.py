@@ -196,7 +196,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--time-budget",
         type=float,
         metavar="SECONDS",
-        help="trim samples and nodes (most promising first) to fit this time",
+        help="the diagnosis in about this time (most promising work first); what does not "
+        "fit is reported 'not measured (time budget)' and concludes nothing",
     )
     sim.add_argument(
         "--target",

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+import time
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from ptqtui import __version__
 from ptqtui.advise.results import Plan
 from ptqtui.analysis.converter import ConverterEvidence
-from ptqtui.analysis.results import Analysis, SampleThumbnail
+from ptqtui.analysis.results import Analysis, AnalysisStage, SampleThumbnail
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.errors import PtqInputError
 from ptqtui.jsoncodec import decode as _decode
@@ -26,6 +27,7 @@ from ptqtui.request import Request
 if typing.TYPE_CHECKING:  # the records load fast (ptqtui view); the pipeline only when it runs
     from ptqtui.analysis.context import SimContext
     from ptqtui.analysis.whatif import WhatIf
+    from ptqtui.check.context import Context
     from ptqtui.check.engine import RuleRun
     from ptqtui.check.registry import Rule
     from ptqtui.inputs.resolve import LoadedInputs
@@ -130,6 +132,21 @@ class DiagnosisRun:
     whatif: WhatIf | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """What a running diagnosis knows so far: the summary, the findings of the rules that need
+    no simulation, the analyses finished; `pending` the analyses still to come (then the
+    rules that need them, and the plan)."""
+
+    diagnosis: Diagnosis
+    pending: tuple[AnalysisStage, ...]
+
+
+PartialCallback = Callable[[Partial], None]
+PENDING = "being measured"  # why a rule waits, in a partial result
+ANALYSIS_SHARE = 0.75  # of a --time-budget: the analyses; the rules and the plan the rest
+
+
 def diagnose(
     request: Request,
     rules: Sequence[Rule] | None = None,
@@ -147,25 +164,89 @@ def run_diagnosis(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    on_partial: PartialCallback | None = None,
 ) -> DiagnosisRun:
     """`diagnose`, and the what-if service (over the simulator the analyses calibrated) that
-    measured the plan, so a front end re-measures what-ifs without building it again."""
+    measured the plan, so a front end re-measures what-ifs without building it again.
+
+    `on_partial` receives results as they come: the summary and the findings that need no
+    simulation first, then the Diagnosis again as each analysis finishes. A `--time-budget`
+    counts from here: those rules run first, the analyses take ANALYSIS_SHARE of what is left,
+    the plan's what-ifs what remains after the rules that need the simulation.
+    """
     from ptqtui.check.registry import load_rules
     from ptqtui.inputs.resolve import load_inputs
 
+    started = time.perf_counter()
+    deadline = None if request.time_budget is None else started + request.time_budget
     if rules is None:
         rules = load_rules(request.rule_dirs)
     report(progress, "loading inputs", 0, 1)
     inputs = load_inputs(request)
     check_cancel(cancel)
     report(progress, "loading inputs", 1, 1)
-    analysis, sim, unavailable = _analyse(inputs, progress, cancel)
+    early = None
+    if on_partial is not None or deadline is not None:  # the budget counts their time too
+        early = _early(inputs, rules, on_partial, progress, cancel)
+    analysis_budget = None
+    if deadline is not None:
+        analysis_budget = max(0.01, ANALYSIS_SHARE * (deadline - time.perf_counter()))
+    analysis, sim, unavailable = _analyse(
+        inputs, progress, cancel, analysis_budget, _on_stage(early, on_partial)
+    )
     if request.check_backend and analysis is not None and sim is not None:
         report(progress, "backend check", 0, 1)
         analysis = dataclasses.replace(analysis, backend=sim.backend_record())
         report(progress, "backend check", 1, 1)
     missing = {} if unavailable is None else {"analysis": unavailable}
-    return conclude(inputs, analysis, sim, rules, missing, progress=progress, cancel=cancel)
+    return conclude(
+        inputs,
+        analysis,
+        sim,
+        rules,
+        missing,
+        progress=progress,
+        cancel=cancel,
+        deadline=deadline,
+        facts=early[1] if early is not None else None,
+    )
+
+
+def _early(
+    inputs: LoadedInputs,
+    rules: Sequence[Rule],
+    on_partial: PartialCallback | None,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> tuple[Diagnosis, Context]:
+    """The summary and the findings of the rules that need no simulation, handed on at once;
+    the context keeps their facts for the final run of the rules."""
+    from ptqtui.check.context import Context
+    from ptqtui.check.engine import run_rules
+
+    runs = "analysis" not in inputs.missing  # else the inputs say why it will not
+    waiting = {"analysis": PENDING, "sim": PENDING} if runs else {}
+    context = Context.from_inputs(inputs, missing=waiting)
+    rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
+    diagnosis = summarise(inputs, rule_run)
+    pending = tuple(AnalysisStage) if runs else ()
+    if on_partial is not None:
+        on_partial(Partial(diagnosis, pending))
+    return diagnosis, context
+
+
+def _on_stage(
+    early: tuple[Diagnosis, Context] | None, on_partial: PartialCallback | None
+) -> Callable[[AnalysisStage, Analysis], None] | None:
+    """The analyses' per-stage callback: each stage's Analysis so far as a Partial."""
+    if early is None or on_partial is None:
+        return None
+    diagnosis = early[0]
+
+    def on_stage(stage: AnalysisStage, analysis: Analysis) -> None:
+        on_partial(Partial(dataclasses.replace(diagnosis, analysis=analysis), analysis.pending))
+
+    return on_stage
 
 
 def conclude(
@@ -177,13 +258,19 @@ def conclude(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    deadline: float | None = None,
+    facts: Context | None = None,
 ) -> DiagnosisRun:
     """What follows the simulation: the rules, the plan measured on the what-if service, the
-    converter's table, the thumbnails, and the Diagnosis that holds them."""
+    converter's table, the thumbnails, and the Diagnosis that holds them. `deadline`
+    (perf_counter) ends the plan's what-ifs (default: the request's time budget from now);
+    `facts`: a context whose facts the rules reuse."""
     from ptqtui.check.context import Context
     from ptqtui.check.engine import run_rules
 
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim, missing=missing)
+    if facts is not None:
+        context.adopt_facts(facts)
     rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
     whatif = None
     if sim is not None:
@@ -191,7 +278,10 @@ def conclude(
 
         whatif = WhatIf(sim, inputs, cancel=cancel)
     categories = {r.code: r.info.category for r in rules}
-    plan = _plan(inputs, rule_run, categories, analysis, whatif, progress, cancel)
+    budget = inputs.request.time_budget
+    if deadline is not None:
+        budget = max(0.001, deadline - time.perf_counter())
+    plan = _plan(inputs, rule_run, categories, analysis, whatif, budget, progress, cancel)
     converter = None
     if inputs.mapper_log is not None:
         from ptqtui.analysis.converter import compare
@@ -236,6 +326,7 @@ def _plan(
     categories: Mapping[str, str],
     analysis: Analysis | None,
     whatif: WhatIf | None,
+    time_budget: float | None,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> Plan | None:
@@ -250,14 +341,18 @@ def _plan(
         inputs.config,
         categories=categories,
         target_cosine=inputs.request.target_cosine,
-        time_budget=inputs.request.time_budget,
+        time_budget=time_budget,
         progress=progress,
         cancel=cancel,
     )
 
 
 def _analyse(
-    inputs: LoadedInputs, progress: ProgressCallback | None, cancel: threading.Event | None
+    inputs: LoadedInputs,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    time_budget: float | None = None,
+    on_stage: Callable[[AnalysisStage, Analysis], None] | None = None,
 ) -> tuple[Analysis | None, SimContext | None, str | None]:
     """The simulator's analyses and its context, or why they cannot run (shown as
     Skipped("analysis", reason); rules needing the analysis are skipped)."""
@@ -270,12 +365,13 @@ def _analyse(
         analysis, sim = run_analysis(
             inputs,
             sensitivity_samples=request.sensitivity_samples,
-            time_budget=request.time_budget,
+            time_budget=time_budget,
             seed=request.seed,
             progress=progress,
             cancel=cancel,
             cache_dir=request.cache_dir,
             cache_limit=request.cache_limit_mb << 20,
+            on_stage=on_stage,
         )
     except AnalysisUnavailable as exc:
         return None, None, str(exc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ptqtui.analysis.results import AnalysisStage
+from ptqtui.check.context import MissingFact
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 
@@ -35,6 +37,8 @@ RULE = RuleInfo(
 
 def check(ctx: Context) -> list[Finding]:
     analysis: Analysis = ctx.analysis
+    if not analysis.complete(AnalysisStage.SENSITIVITY, AnalysisStage.CURVE):
+        raise MissingFact("sensitivity or curve not measured in full (time budget)")
     curve = [p for p in analysis.curve if not math.isnan(p.cosine)]
     rows = [
         n

@@ -73,6 +73,10 @@ STAGES: tuple[Callable[[State, Env], tuple[list[Draft], State]], ...] = (
     qat_steps,
 )
 NOTED_STAGES = (PlanStage.CALIBRATION, PlanStage.PRECISION, PlanStage.QAT)  # measured on fixes
+# The stages that choose among measured what-ifs from the state reached: once the time budget
+# stops the what-ifs, a choice among what was measured, or a step the unmeasured ones would
+# have made moot, is a conclusion drawn from missing measurements, so they say nothing.
+TUNING = (calibration_steps, precision_steps, node_steps, qat_steps)
 
 
 def build_plan(
@@ -127,8 +131,13 @@ def build_plan(
     samples, labelled = whatif.counts() if whatif is not None else (None, None)
     drafts: list[Draft] = []
     for stage in STAGES:
+        if meter is not None and meter.out_of_time and stage in TUNING:
+            continue
         fixes = state.fixes
-        more, state = stage(state, env)
+        more, reached = stage(state, env)
+        if meter is not None and meter.out_of_time and stage in TUNING:
+            continue  # cut short in this stage: what it measured decides nothing
+        state = reached
         on = MeasuredOn(
             Pipeline.FIXED if fixes else Pipeline.AS_WRITTEN,
             samples=samples,
@@ -178,6 +187,7 @@ def build_plan(
         config_diff=diff,
         patched_config=patched,
         start=start,
+        cut_short=env.cut_short,
     )
 
 

@@ -169,6 +169,7 @@ class Plan:
     config_diff: str = ""  # unified diff of the user's YAML and the patched one
     patched_config: str | None = None  # the patched YAML text (comments kept)
     start: Measure | None = None  # the configured state the plan starts from (the summary's)
+    cut_short: bool = False  # the time budget left measurements out: they decided nothing
 
     @property
     def next_step(self) -> PlanStep | None:

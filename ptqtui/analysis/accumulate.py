@@ -99,7 +99,8 @@ def accumulated_error(
         report(progress, "accumulated error", len(indices), len(indices))
     curve = [CurvePoint(i, nodes[i].name, measured[i]) for i in sorted(measured)]
     passes = len(measured) * len(samp)
-    return Outcome(tuple(curve), tuple(notes), passes, time.perf_counter() - start)
+    complete = n_s >= len(samples) and len(indices) == len(nodes)
+    return Outcome(tuple(curve), tuple(notes), passes, time.perf_counter() - start, complete)
 
 
 def _refine(indices: list[int], point: Callable[[int], float], notes: list[str]) -> None:

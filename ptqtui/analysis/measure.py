@@ -37,6 +37,7 @@ class Outcome(Generic[T]):
     notes: tuple[str, ...] = ()
     passes: int = 0
     seconds: float = 0.0
+    complete: bool = True  # False: the time budget left some of its work out (see notes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,8 @@ def node_table(
             )
         )
     passes = 2 * n_samples * len(groups)
-    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start)
+    complete = n_samples >= len(samples)
+    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start, complete)
 
 
 def _groups(names: list[str], obs: Observation | None) -> list[list[str]]:

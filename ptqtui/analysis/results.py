@@ -7,11 +7,23 @@ NaN means "could not be measured" (e.g. an all-zero tensor) and is kept, never h
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from ptqtui.policy import LossBand
 from ptqtui.quant.similarity import Similarity
 from ptqtui.remedy import InputFix, Remedy
+
+
+class AnalysisStage(enum.Enum):
+    """The analyses in the order they run (the value is the progress stage's name)."""
+
+    CALIBRATION = "calibration"
+    TASK_METRIC = "task metric"
+    NODE_TABLE = "node table"
+    SENSITIVITY = "sensitivity"
+    CURVE = "accumulated error"
+    SWEEP = "method sweep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,3 +208,9 @@ class Analysis:
     timings: tuple[Timing, ...] = ()
     notes: tuple[str, ...] = field(default=())
     backend: BackendCheck | None = None  # --check-backend: onnxruntime's int8 kernels
+    trimmed: tuple[AnalysisStage, ...] = ()  # cut short by --time-budget (the notes say how)
+    pending: tuple[AnalysisStage, ...] = ()  # not run yet (a partial result, while it runs)
+
+    def complete(self, *stages: AnalysisStage) -> bool:
+        """Whether these analyses ran in full: neither cut short by the budget nor pending."""
+        return not any(s in self.trimmed or s in self.pending for s in stages)

@@ -5,11 +5,14 @@ calibration (one streaming pass, the config's method) -> task metric (headline, 
 
 With ``time_budget`` the calibration, the headline and the node table always run; the rest
 share what is left (sensitivity about half, the curve a fifth, the sweep the remainder), each
-trimming itself, most promising work first, and saying in ``Analysis.notes`` what it skipped.
+trimming itself, most promising work first, saying in ``Analysis.notes`` what it skipped and
+listed in ``Analysis.trimmed`` (what was left out is "not measured", never a conclusion).
+``on_stage`` receives the Analysis so far after each stage (the rest ``pending``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import Counter
@@ -26,7 +29,15 @@ from ptqtui.analysis.context import (
 )
 from ptqtui.analysis.measure import Allowance, Outcome, affordable, time_one_pass
 from ptqtui.analysis.nodes import node_table
-from ptqtui.analysis.results import Analysis, CurvePoint, NodeRow, Quality, SweepRow, Timing
+from ptqtui.analysis.results import (
+    Analysis,
+    AnalysisStage,
+    CurvePoint,
+    NodeRow,
+    Quality,
+    SweepRow,
+    Timing,
+)
 from ptqtui.analysis.sensitivity import sensitivity
 from ptqtui.analysis.sweep import method_sweep
 from ptqtui.analysis.task import task_metric
@@ -36,7 +47,10 @@ from ptqtui.quant.settings import QuantFlags
 if TYPE_CHECKING:
     from ptqtui.inputs.resolve import LoadedInputs
 
-__all__ = ["AnalysisUnavailable", "SimContext", "describe_scheme", "run_analysis"]
+__all__ = ["AnalysisUnavailable", "SimContext", "StageCallback", "describe_scheme", "run_analysis"]
+
+StageCallback = Callable[[AnalysisStage, Analysis], None]
+STAGES = tuple(AnalysisStage)  # in the order they run
 
 T = TypeVar("T")
 
@@ -94,9 +108,11 @@ def run_analysis(
     cancel: threading.Event | None = None,
     cache_dir: Path | None = None,
     cache_limit: int | None = None,
+    on_stage: StageCallback | None = None,
 ) -> tuple[Analysis, SimContext]:
     """Calibrate as the config asks and run every analysis; raises ``AnalysisUnavailable``
-    when there is nothing to calibrate with, ``Cancelled`` when ``cancel`` is set."""
+    when there is nothing to calibrate with, ``Cancelled`` when ``cancel`` is set.
+    ``on_stage(stage, analysis so far)`` after each stage, for results as they come."""
     if sensitivity_samples < 1:
         raise ValueError("sensitivity_samples must be at least 1")
     if time_budget is not None and time_budget <= 0:
@@ -104,6 +120,7 @@ def run_analysis(
     t0 = time.perf_counter()
     timings: list[Timing] = []
     notes: list[str] = []
+    trimmed: list[AnalysisStage] = []
 
     ctx = build_context(
         inputs,
@@ -118,39 +135,62 @@ def run_analysis(
     timings.append(Timing("calibration", time.perf_counter() - t0, ctx.sim.forward_passes or None))
     notes += ctx.notes
     ctx.pass_seconds = time_one_pass(ctx.sim, ctx.samples[0], ctx.scheme, ctx.calibration)
+    scheme = describe_scheme(ctx)
+    analysis = Analysis(scheme=scheme, log=ctx.calibration.log, pending=STAGES[1:])
+
+    def finished(stage: AnalysisStage, **parts: object) -> None:
+        """Fold the stage's results into the Analysis so far and hand it on."""
+        nonlocal analysis
+        analysis = dataclasses.replace(
+            analysis,
+            **parts,
+            timings=tuple(timings),
+            notes=tuple(notes),
+            trimmed=tuple(trimmed),
+            pending=STAGES[STAGES.index(stage) + 1 :],
+        )
+        if on_stage is not None:
+            on_stage(stage, analysis)
+
+    finished(AnalysisStage.CALIBRATION)
     if time_budget is not None:
-        notes += trim_agreement_samples(ctx, time_budget)
+        cut = trim_agreement_samples(ctx, time_budget)
+        notes += cut
+        if cut:
+            trimmed.append(AnalysisStage.TASK_METRIC)
 
     t = time.perf_counter()
     before = ctx.sim.forward_passes
     report(progress, "task metric", 0, 1)
     quality = _cached(
         ctx,
-        "task metric",
+        AnalysisStage.TASK_METRIC,
         (),
         Quality,
         lambda: Outcome((task_metric(ctx, cancel=cancel),)),
-        budgeted=False,
     ).records[0]
     timings.append(Timing("task metric", time.perf_counter() - t, ctx.sim.forward_passes - before))
+    finished(AnalysisStage.TASK_METRIC, quality=quality)
 
     def left() -> float | None:
         return None if time_budget is None else max(0.0, time_budget - (time.perf_counter() - t0))
 
-    def record(stage: str, out: Outcome) -> None:
-        timings.append(Timing(stage, out.seconds, out.passes))
+    def record(stage: AnalysisStage, out: Outcome) -> None:
+        timings.append(Timing(stage.value, out.seconds, out.passes))
         notes.extend(out.notes)
+        if not out.complete:
+            trimmed.append(stage)
 
     check_cancel(cancel)
     rows_out = _cached(
         ctx,
-        "node table",
+        AnalysisStage.NODE_TABLE,
         (),
         NodeRow,
         lambda: node_table(ctx, Allowance(left(), progress, cancel)),
-        budgeted=time_budget is not None,
     )
-    record("node table", rows_out)
+    record(AnalysisStage.NODE_TABLE, rows_out)
+    finished(AnalysisStage.NODE_TABLE, nodes=rows_out.records)
 
     def share(stage: str, remaining_shares: float) -> float | None:
         rest = left()
@@ -159,79 +199,87 @@ def run_analysis(
     check_cancel(cancel)
     sens = _cached(
         ctx,
-        "sensitivity",
+        AnalysisStage.SENSITIVITY,
         (tuple(rows_out.records),),
         NodeRow,
         lambda: sensitivity(
             ctx, rows_out.records, Allowance(share("sensitivity", 1.0), progress, cancel)
         ),
-        budgeted=time_budget is not None,
     )
-    record("sensitivity", sens)
+    record(AnalysisStage.SENSITIVITY, sens)
+    finished(AnalysisStage.SENSITIVITY, nodes=sens.records)
 
     check_cancel(cancel)
     curve = _cached(
         ctx,
-        "accumulated error",
+        AnalysisStage.CURVE,
         (),
         CurvePoint,
         lambda: accumulated_error(
             ctx, Allowance(share("accumulated error", 0.5), progress, cancel)
         ),
-        budgeted=time_budget is not None,
     )
-    record("accumulated error", curve)
+    record(AnalysisStage.CURVE, curve)
+    finished(AnalysisStage.CURVE, curve=curve.records)
 
     check_cancel(cancel)
-    sweep = _cached(
-        ctx,
-        "method sweep",
-        (),
-        SweepRow,
-        lambda: method_sweep(ctx, budget_seconds=left(), progress=progress, cancel=cancel),
-        budgeted=time_budget is not None,
-    )
-    record("method sweep", sweep)
-
+    rest = left()
+    n_eval = len(ctx.eval) if ctx.eval is not None else 0
+    stored = _stored(ctx, AnalysisStage.SWEEP, (), SweepRow)
+    if stored is not None:
+        sweep = stored
+    elif rest is not None and rest < (len(ctx.samples) + n_eval) * ctx.pass_seconds:
+        # not even its first row fits (a calibration and a measurement): none of it
+        sweep = Outcome((), ("method sweep not measured (time budget)",), complete=False)
+    else:
+        sweep = _cached(
+            ctx,
+            AnalysisStage.SWEEP,
+            (),
+            SweepRow,
+            lambda: method_sweep(ctx, budget_seconds=rest, progress=progress, cancel=cancel),
+        )
+    record(AnalysisStage.SWEEP, sweep)
     if ctx.store is not None and ctx.store.hits:
         notes.append(_cache_note(ctx.store.hits, ctx.store.root))
     if ctx.sim.batchable is False and ctx.sim.batch_note:
         notes.append(f"samples run one at a time: {ctx.sim.batch_note}")
-    analysis = Analysis(
-        scheme=describe_scheme(ctx),
-        quality=quality,
-        nodes=sens.records,
-        curve=curve.records,
-        sweep=sweep.records,
-        log=ctx.calibration.log,
-        timings=tuple(timings),
-        notes=tuple(notes),
-    )
+    finished(AnalysisStage.SWEEP, sweep=sweep.records)
     return analysis, ctx
+
+
+def _stored(
+    ctx: SimContext, stage: AnalysisStage, params: tuple[object, ...], record: type[T]
+) -> Outcome[T] | None:
+    """What a run on the same model, data and configured settings stored for ``stage``
+    (--cache), or None."""
+    key = ctx.stage_key(stage.value, *params)
+    if key is None or ctx.store is None:
+        return None
+    t = time.perf_counter()
+    hit = ctx.store.get("stage", key, tuple[tuple[record, ...], tuple[str, ...]], label=stage.value)
+    if hit is None:
+        return None
+    records, notes = hit
+    return Outcome(records, notes, 0, time.perf_counter() - t)
 
 
 def _cached(
     ctx: SimContext,
-    stage: str,
+    stage: AnalysisStage,
     params: tuple[object, ...],
     record: type[T],
     compute: Callable[[], Outcome[T]],
-    *,
-    budgeted: bool,
 ) -> Outcome[T]:
     """``compute()``, or what a run on the same model, data and configured settings stored
-    (--cache). A stage run under a time budget is not stored (it may be trimmed: a later run
-    measures it whole); a stored whole stage serves a budgeted run too."""
-    key = ctx.stage_key(stage, *params)
-    if key is None or ctx.store is None:
-        return compute()
-    t = time.perf_counter()
-    hit = ctx.store.get("stage", key, tuple[tuple[record, ...], tuple[str, ...]], label=stage)
+    (--cache). A stage the time budget cut short is not stored (a later run measures it
+    whole); a stored whole stage serves a budgeted run too."""
+    hit = _stored(ctx, stage, params, record)
     if hit is not None:
-        records, notes = hit
-        return Outcome(records, notes, 0, time.perf_counter() - t)
+        return hit
     out = compute()
-    if not budgeted:
+    key = ctx.stage_key(stage.value, *params)
+    if out.complete and key is not None and ctx.store is not None:
         ctx.store.put("stage", key, (out.records, out.notes))
     return out
 

@@ -76,7 +76,8 @@ def sensitivity(
     wanted = (len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)) * n_s
     report(progress, stage, 0, wanted, cost_note("sensitivity", wanted, pass_seconds))
     fit = affordable(budget_seconds, pass_seconds, len(cands) * n_s)
-    if fit < len(cands) * n_s:
+    complete = fit >= len(cands) * n_s  # False: the time budget left work out
+    if not complete:
         n_s = max(1, min(n_s, fit // max(1, len(cands))))
         keep = max(1, fit // n_s) if fit else 1
         if keep < len(cands):
@@ -128,6 +129,7 @@ def sensitivity(
         worth = [n for n in ranked[:SPLIT_TOP] if _loss(values[n]["both"]) >= SPLIT_MIN_LOSS]
         split_nodes = worth[: fit // max(1, 2 * len(samp))]
         if len(split_nodes) < len(worth):
+            complete = False
             notes.append(
                 f"sensitivity: weights/activations measured apart for {len(split_nodes)} of "
                 f"{len(worth)} nodes (time budget)"
@@ -146,7 +148,10 @@ def sensitivity(
             f"{len(samp)} samples (each sample lost less than {ADAPT_LOSS:g} cosine there)"
         )
     if int16:
-        _int16_gains(sim, cal, scheme, cands, values, samp, rf, budget_seconds, start, notes)
+        measured = _int16_gains(
+            sim, cal, scheme, cands, values, samp, rf, budget_seconds, start, notes
+        )
+        complete = complete and measured
         passes += sum(len(samp) for n in cands if "int16" in values[n])
         if any("int16" in v for v in values.values()):
             passes += len(samp)
@@ -166,7 +171,7 @@ def sensitivity(
                 int16_gain=v.get("int16"),
             )
         )
-    return Outcome(tuple(out), tuple(notes), passes, time.perf_counter() - start)
+    return Outcome(tuple(out), tuple(notes), passes, time.perf_counter() - start, complete)
 
 
 def _int16_gains(
@@ -180,13 +185,13 @@ def _int16_gains(
     budget_seconds: float | None,
     start: float,
     notes: list[str],
-) -> None:
+) -> bool:
     """Full scheme with one node at int16 (``widen_node``: inputs and outputs, as node_info
-    asks): the output cosine it gains."""
+    asks): the output cosine it gains; False when the time budget left them out."""
     worst = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))[:INT16_TOP]
     if budget_seconds is not None and time.perf_counter() - start > budget_seconds:
         notes.append("sensitivity: int16 gains not measured (time budget)")
-        return
+        return False
     base, _ = output_similarity(sim, samp, scheme, cal, rf)
     for node in worst:
         wider = widen_node(sim.graph, scheme, node)
@@ -194,6 +199,7 @@ def _int16_gains(
             continue
         s16, _ = output_similarity(sim, samp, wider, cal, rf)
         values[node]["int16"] = s16.cosine - base.cosine
+    return True
 
 
 def _similarities(

@@ -245,4 +245,5 @@ def method_sweep(
                 char_error_rate=rec.char_error_rate,
             )
         )
-    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start)
+    complete = stopped is None and (eval_limit is None or eval_limit >= n_eval)
+    return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start, complete)

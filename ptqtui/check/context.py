@@ -131,6 +131,13 @@ class Context:
         (the analysis, when the simulator could not run)."""
         return cls(inputs, analysis=analysis, sim=sim, missing=missing, probe_samples=probe_samples)
 
+    def adopt_facts(self, other: Context) -> None:
+        """Take the facts `other` computed (a run's early rules, before the simulator ran),
+        so they are not computed twice; facts it could not have stay to be computed."""
+        for name, value in other._cache.items():
+            if not isinstance(value, MissingFact):
+                self._cache.setdefault(name, value)
+
     # -- access helpers
 
     def _fact(self, name: str, compute: Callable[[], T]) -> T:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ptqtui.advise.results import Reference
-from ptqtui.analysis.results import Analysis, NodeRow, Quality
+from ptqtui.analysis.results import Analysis, AnalysisStage, NodeRow, Quality
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.diagnosis import Diagnosis
 from ptqtui.policy import (
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ptqtui.check.converter import LogReport
 
 NODE_ROWS = 20  # worst nodes shown in text/md/html; JSON has all of them
+NOT_MEASURED = "not measured (time budget)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +390,14 @@ def _plan(d: Diagnosis) -> list[Block]:
         return [Heading(2, "Plan"), Para("No plan: " + _skip_reason(d, "plan"), "muted")]
     p = d.plan
     out: list[Block] = [Heading(2, "Plan"), Para(p.route)]
+    if p.cut_short:
+        out.append(
+            Para(
+                f"Parts of this run were {NOT_MEASURED}: no step, verdict or QAT advice is "
+                "drawn from them; run without --time-budget for the whole plan.",
+                "strong",
+            )
+        )
     for s in p.steps:
         out.append(Heading(3, f"{s.number}. [{s.severity.value}] {s.title}", s.severity))
         rows = [("do", s.action), ("why", s.why)]
@@ -396,6 +405,8 @@ def _plan(d: Diagnosis) -> list[Block]:
         effect = s.effect()
         if effect is not None:
             rows.append(("measured", effect))
+        elif p.cut_short:
+            rows.append(("measured", f"{NOT_MEASURED}, or the simulator cannot try this step"))
         else:
             rows.append(("measured", "not measured (the simulator cannot try this step)"))
         out.append(KeyValues(tuple(rows)))
@@ -445,6 +456,7 @@ def _nodes(d: Diagnosis) -> list[Block]:
             "cosine with only this node quantized",
         ),
     ]
+    out += _trimmed_nodes(d.analysis)
     sens = [n for n in nodes if n.sensitivity_cosine is not None]
     if sens:
         worst = sorted(sens, key=lambda n: n.sensitivity_cosine or 1.0)[:10]
@@ -457,6 +469,19 @@ def _nodes(d: Diagnosis) -> list[Block]:
                 reference=SENSITIVE_COSINE,
             )
         )
+    return out
+
+
+def _trimmed_nodes(a: Analysis) -> list[Block]:
+    """What the time budget left out of the node table and the sensitivity, said as such."""
+    out: list[Block] = []
+    if AnalysisStage.NODE_TABLE in a.trimmed:
+        out.append(Para(f"node table: fewer samples than asked, the rest {NOT_MEASURED}", "muted"))
+    if AnalysisStage.SENSITIVITY in a.trimmed:
+        bpu = [n for n in a.nodes if n.placement == "BPU"]
+        missing = sum(1 for n in bpu if n.sensitivity_cosine is None)
+        what = f"{missing} of {len(bpu)} nodes" if missing else "part of it (samples, int16 gains)"
+        out.append(Para(f"sensitivity: {what} {NOT_MEASURED}", "strong"))
     return out
 
 
@@ -551,9 +576,17 @@ def _node_badness(n: NodeRow) -> tuple[float, float]:
 
 def _calibration(d: Diagnosis) -> list[Block]:
     a = d.analysis
-    if a is None or (not a.sweep and not a.curve):
+    cut = a is not None and (AnalysisStage.SWEEP in a.trimmed or AnalysisStage.CURVE in a.trimmed)
+    if a is None or (not a.sweep and not a.curve and not cut):
         return []
     out: list[Block] = [Heading(2, "Calibration")]
+    if AnalysisStage.SWEEP in a.trimmed:
+        what = "the rows that fitted; the rest" if a.sweep else "all of it"
+        out.append(Para(f"method sweep: {what} {NOT_MEASURED}", "strong"))
+    if AnalysisStage.CURVE in a.trimmed:
+        out.append(
+            Para(f"accumulated error: {len(a.curve)} points; the rest {NOT_MEASURED}", "strong")
+        )
     if a.sweep:
         rows = tuple(
             (

@@ -80,6 +80,8 @@ class StderrProgress:
             return
         seconds = time.monotonic() - self._started
         if self._bars is not None:
+            if self._task is not None:  # one bar, the running stage's; the done ones a line
+                self._bars.remove_task(self._task)
             self._bars.console.print(
                 f"{self._prog}: {self._stage} done in {seconds:.1f} s", markup=False
             )

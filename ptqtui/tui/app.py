@@ -7,6 +7,7 @@ onnxruntime): the first frame shows before the worker imports it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import signal
 import time
@@ -24,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ptqtui.analysis.results import AnalysisStage
 from ptqtui.atomic import write_atomically
 from ptqtui.check.findings import Severity
 from ptqtui.errors import ExitCode, PtqInputError
@@ -31,6 +33,7 @@ from ptqtui.remedy import Remedy
 from ptqtui.tui.messages import (
     ChoicesChanged,
     DiagnosisReady,
+    PartialReady,
     ProgressMade,
     Remeasured,
     ShowNodes,
@@ -58,11 +61,12 @@ from ptqtui.tui.whatif import (
     relocate_paths,
     yaml_fragment,
 )
+from ptqtui.tui.widgets.pending import PendingLine, StageClock
 from ptqtui.tui.widgets.progress import ProgressPanel
 from ptqtui.tui.widgets.text import BAD, BAND_STYLE
 
 if TYPE_CHECKING:
-    from ptqtui.diagnosis import Diagnosis, DiagnosisRun
+    from ptqtui.diagnosis import Diagnosis, DiagnosisRun, Partial
     from ptqtui.progress import Progress
     from ptqtui.request import Request
 
@@ -81,8 +85,25 @@ INTERNAL = ExitCode.INTERNAL
 # exit 128 + the signal, the terminal restored (a SIGINT from kill: 130, as Ctrl+C's key)
 SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
-# diagnose(request, *, progress, cancel): a Diagnosis, or a DiagnosisRun with its what-ifs
+# diagnose(request, *, progress, cancel[, on_partial]): a Diagnosis, or a DiagnosisRun
 Diagnose = Callable[..., "Diagnosis | DiagnosisRun"]
+RULE_STAGES = ("checking rules", "model-response probe")  # the progress stages of the rules
+# While a diagnosis runs, each screen says what it still waits for: (label, the progress
+# stages it follows, the analysis whose result it waits for; None: the rules or the plan).
+WAITING: dict[str, tuple[tuple[str, tuple[str, ...], AnalysisStage | None], ...]] = {
+    "summary": (("loss", ("calibration", "evaluation", "task metric"), AnalysisStage.TASK_METRIC),),
+    "findings": (("rules that need the simulation", RULE_STAGES, None),),
+    "nodes": (
+        ("node table", ("node table",), AnalysisStage.NODE_TABLE),
+        ("sensitivity", ("sensitivity",), AnalysisStage.SENSITIVITY),
+    ),
+    "calibration": (
+        ("accumulated error", ("accumulated error",), AnalysisStage.CURVE),
+        ("method sweep", ("method sweep",), AnalysisStage.SWEEP),
+    ),
+    "plan": (("plan", ("planning",), None),),
+    "log": (),
+}
 
 
 class PtqApp(App["Diagnosis | None"]):
@@ -122,6 +143,9 @@ class PtqApp(App["Diagnosis | None"]):
         self.failure_code = USAGE  # INTERNAL when the diagnosis failed on a ptqtui bug
         self.crashed = False  # the app itself raised (Textual printed the traceback)
         self._started = time.monotonic()
+        self.partial: Partial | None = None  # what the running diagnosis knows so far
+        self._clocks: dict[str, StageClock] = {}  # progress stage -> its latest report
+        self._shown: dict[str, tuple] = {}  # tab -> what its pane shows (to refresh on change)
         self._remeasuring: Choices | None = None
         self.patch_note: str | None = None  # why what-ifs show YAML keys instead of a diff
         if diagnosis is not None:
@@ -160,7 +184,7 @@ class PtqApp(App["Diagnosis | None"]):
 
     def _title_text(self) -> Text:
         text = Text("ptqtui", style="bold")
-        d = self.diagnosis
+        d = self.diagnosis or (self.partial.diagnosis if self.partial is not None else None)
         if d is None:
             if self.request is not None and self.request.title:
                 text.append(f"  {self.request.title}")
@@ -175,31 +199,100 @@ class PtqApp(App["Diagnosis | None"]):
             text.append(band, style=BAND_STYLE.get(quality.band, "bold"))
         if self.request is None:
             text.append("  (view)", style="dim")
+        elif self.diagnosis is None:
+            text.append("  measuring...", style="dim")
         return text
 
-    def _tabs(self, d: Diagnosis) -> _Main:
-        wide = self.size.width >= WIDE if self.is_running else False
-        labels = dict(TABS)
-        labels["findings"] = f"Findings ({len(d.findings)})"
-        views: dict[str, Any] = {
-            "summary": SummaryView(d, id="summary-view"),
-            "findings": FindingsView(d, id="findings-view"),
-            "nodes": NodesView(d, wide=wide, width=self.size.width, id="nodes-view"),
-            "calibration": CalibrationView(d, id="calibration-view"),
-            "plan": PlanView(
+    def _tabs(self, d: Diagnosis, partial: Partial | None = None) -> _Main:
+        panes = []
+        for i, (tab, label) in enumerate(TABS, start=1):
+            if tab == "findings":
+                label = f"Findings ({len(d.findings)}{'+' if partial is not None else ''})"
+            self._shown[tab] = self._what_shows(tab, d, partial)
+            panes.append(TabPane(f"{i} {label}", *self._pane(tab, d, partial), id=tab))
+        return _Main(panes, id="main")
+
+    def _waiting(self, tab: str, partial: Partial | None) -> list[tuple[str, tuple[str, ...]]]:
+        """The parts of `tab` a running diagnosis still waits for (none once it is done)."""
+        if partial is None:
+            return []
+        pending = set(partial.pending)
+        return [
+            (label, stages)
+            for label, stages, stage in WAITING[tab]
+            if stage is None or stage in pending
+        ]
+
+    def _what_shows(self, tab: str, d: Diagnosis, partial: Partial | None) -> tuple:
+        waiting = tuple(self._waiting(tab, partial))
+        return (partial is None, waiting, self._has_view(tab, d, partial))
+
+    def _has_view(self, tab: str, d: Diagnosis, partial: Partial | None) -> bool:
+        """Whether `tab` has something to show yet (the rest of it is pending)."""
+        if partial is None:
+            return True
+        a = d.analysis
+        if tab == "plan":
+            return False
+        if tab == "nodes" and partial.pending:
+            return a is not None and bool(a.nodes)
+        if tab == "calibration" and partial.pending:
+            return a is not None and bool(a.curve or a.sweep)
+        return True
+
+    def _pane(self, tab: str, d: Diagnosis, partial: Partial | None) -> list[Any]:
+        """The widgets of one tab: what is pending (with its progress), then its view."""
+        widgets: list[Any] = [
+            PendingLine(label, stages, self._clocks)
+            for label, stages in self._waiting(tab, partial)
+        ]
+        if self._has_view(tab, d, partial):
+            widgets.append(self._view(tab, d, partial))
+        return widgets
+
+    def _view(self, tab: str, d: Diagnosis, partial: Partial | None) -> Any:
+        if tab == "summary":
+            measuring = partial is not None and AnalysisStage.TASK_METRIC in partial.pending
+            return SummaryView(d, measuring=measuring, id="summary-view")
+        if tab == "findings":
+            return FindingsView(d, id="findings-view")
+        if tab == "nodes":
+            wide = self.size.width >= WIDE if self.is_running else False
+            return NodesView(d, wide=wide, width=self.size.width, id="nodes-view")
+        if tab == "calibration":
+            return CalibrationView(d, id="calibration-view")
+        if tab == "plan":
+            return PlanView(
                 d,
                 can_measure=self.whatif is not None,
                 unmeasured="view mode" if self.request is None else "no simulator for what-ifs",
                 march=self.config_patch.march if self.config_patch else None,
                 id="plan-view",
-            ),
-            "log": LogView(d, id="log-view"),
-        }
-        panes = [
-            TabPane(f"{i} {labels[tab]}", views[tab], id=tab)
-            for i, (tab, _) in enumerate(TABS, start=1)
-        ]
-        return _Main(panes, id="main")
+            )
+        return LogView(d, id="log-view")
+
+    async def _refresh_tabs(self, d: Diagnosis, partial: Partial | None) -> None:
+        """Refill the panes whose content changed, keeping the active tab and the focus."""
+        tabs = self.query(TabbedContent)
+        if not tabs:
+            await self.query(ProgressPanel).remove()
+            await self.mount(self._tabs(d, partial), before=self.query_one(Footer))
+            self._focus_tab("summary")
+            return
+        tabbed = tabs.first()
+        for tab, _ in TABS:
+            shows = self._what_shows(tab, d, partial)
+            if partial is not None and self._shown.get(tab) == shows:
+                continue
+            self._shown[tab] = shows
+            pane = self.query_one(f"#{tab}", TabPane)
+            await pane.remove_children()
+            await pane.mount_all(self._pane(tab, d, partial))
+            if tab == "findings":
+                more = "+" if partial is not None else ""
+                tabbed.get_tab(tab).label = f"2 Findings ({len(d.findings)}{more})"
+            if tabbed.active == tab:
+                self._focus_tab(tab)
 
     # ------------------------------------------------------------------ the diagnosis
 
@@ -211,7 +304,10 @@ class PtqApp(App["Diagnosis | None"]):
             from ptqtui.diagnosis import run_diagnosis as diagnose  # numpy, onnx: the worker's
         from ptqtui.diagnosis import Diagnosis
 
-        result = diagnose(self.request, progress=self._post_progress, cancel=cancel)
+        extra: dict[str, Any] = {}
+        if _accepts(diagnose, "on_partial"):
+            extra["on_partial"] = self._post_partial
+        result = diagnose(self.request, progress=self._post_progress, cancel=cancel, **extra)
         if cancel.is_set():
             return
         if isinstance(result, Diagnosis):
@@ -222,17 +318,36 @@ class PtqApp(App["Diagnosis | None"]):
     def _post_progress(self, progress: Progress) -> None:
         self.post_message(ProgressMade(progress, time.monotonic()))
 
+    def _post_partial(self, partial: Partial) -> None:
+        self.post_message(PartialReady(partial))
+
     def on_progress_made(self, message: ProgressMade) -> None:
+        p, at = message.progress, message.at
+        previous = self._clocks.get(p.stage)
+        started = at if previous is None or p.done < previous.progress.done else previous.started
+        clock = self._clocks[p.stage] = StageClock(p, at, started)
         panels = self.query(ProgressPanel)
         if panels:
-            panels.first().show(message.progress, message.at)
+            panels.first().show(p, at)
+        for line in self.query(PendingLine):
+            line.follow(clock)
+
+    async def on_partial_ready(self, message: PartialReady) -> None:
+        """Results as they come: the screens show what is known, and what is pending."""
+        if self.diagnosis is not None:  # a late one after the whole diagnosis
+            return
+        if self.partial is None:  # the early rules are done: their progress is not the rest's
+            for stage in RULE_STAGES:
+                self._clocks.pop(stage, None)
+        self.partial = message.partial
+        self.query_one("#title-bar", Static).update(self._title_text())
+        await self._refresh_tabs(message.partial.diagnosis, message.partial)
 
     async def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
         self._adopt(message.diagnosis, message.whatif)
+        self.partial = None
         self.query_one("#title-bar", Static).update(self._title_text())
-        await self.query(ProgressPanel).remove()
-        await self.mount(self._tabs(message.diagnosis), before=self.query_one(Footer))
-        self._focus_tab("summary")
+        await self._refresh_tabs(message.diagnosis, None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -335,7 +450,9 @@ class PtqApp(App["Diagnosis | None"]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what needs a Diagnosis (export, tabs, save) until there is one."""
-        needs_diagnosis = action in ("export", "save_config", "show_tab", "explain")
+        if action == "show_tab":  # the tabs open with the first results
+            return self.diagnosis is not None or self.partial is not None
+        needs_diagnosis = action in ("export", "save_config", "explain")
         return not (needs_diagnosis and self.diagnosis is None)
 
     def action_toggle_keys(self) -> None:
@@ -591,6 +708,15 @@ class _Main(Vertical):
     def compose(self):
         with TabbedContent(id="tabs"):
             yield from self.panes
+
+
+def _accepts(function: Callable[..., Any], keyword: str) -> bool:
+    """Whether `function` takes the keyword argument (a test's diagnose may not)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _request_name(request: Request | None) -> str:

@@ -11,7 +11,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import Measure
-    from ptqtui.diagnosis import Diagnosis
+    from ptqtui.diagnosis import Diagnosis, Partial
     from ptqtui.progress import Progress
     from ptqtui.tui.whatif import Choices, WhatIfService
 
@@ -26,6 +26,17 @@ class ProgressMade(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ProgressMade) and message.progress.stage == self.progress.stage
+
+
+@dataclass
+class PartialReady(Message):
+    """What the running diagnosis knows so far; a newer one replaces one still queued (each
+    holds everything known)."""
+
+    partial: Partial
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PartialReady)
 
 
 @dataclass

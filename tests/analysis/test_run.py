@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import os
 import threading
 
 import numpy as np
 import onnx
 import pytest
 
+from ptqtui.advise.results import PlanStage
 from ptqtui.analysis.context import AnalysisUnavailable
+from ptqtui.analysis.results import AnalysisStage
 from ptqtui.analysis.run import run_analysis
 from ptqtui.analysis.sweep import PERCENTILES
 from ptqtui.analysis.task import loss_band
@@ -46,12 +51,18 @@ def _write(tmp, n_cal=10, eval_labels=None, wide_channel=None):
 def done(tmp_path_factory):
     request = _write(tmp_path_factory.mktemp("run"), wide_channel=30.0)
     seen = []
-    analysis, ctx = run_analysis(load_inputs(request), sensitivity_samples=4, progress=seen.append)
-    return analysis, ctx, seen
+    stages = []
+    analysis, ctx = run_analysis(
+        load_inputs(request),
+        sensitivity_samples=4,
+        progress=seen.append,
+        on_stage=lambda stage, so_far: stages.append((stage, so_far)),
+    )
+    return analysis, ctx, seen, stages
 
 
 def test_every_record_is_filled(done):
-    analysis, _, seen = done
+    analysis, _, seen, _ = done
     names = [r.name for r in analysis.nodes]
     assert names[:2] == ["conv1", "dw"] and "softmax" in names
     q = analysis.quality
@@ -69,7 +80,7 @@ def test_every_record_is_filled(done):
 
 
 def test_sweep_follows_the_reference_order(done):
-    analysis, _, _ = done
+    analysis, _, _, _ = done
     labels = [r.label for r in analysis.sweep]
     assert labels[:4] == ["default", "mix", "kl", "max"]
     assert labels[4:9] == [f"max, max_percentile {p:g}" for p in PERCENTILES]
@@ -79,7 +90,7 @@ def test_sweep_follows_the_reference_order(done):
 
 
 def test_the_default_search_answers_the_wide_channel_with_per_channel(done):
-    analysis, _, _ = done
+    analysis, _, _, _ = done
     dw = next(r for r in analysis.nodes if r.name == "dw")
     assert dw.weight_range_ratio > 10
     assert "Perchannel quantization is enabled." in analysis.log
@@ -88,7 +99,7 @@ def test_the_default_search_answers_the_wide_channel_with_per_channel(done):
 
 
 def test_measure_is_a_cheap_what_if(done):
-    _, ctx, _ = done
+    _, ctx, _, _ = done
     session = ctx.sim.session
     before = ctx.sim.forward_passes
     base = ctx.measure()
@@ -108,6 +119,24 @@ def test_labels_give_top1_and_a_budget_trims(tmp_path):
     assert q.top1_float is not None and q.top1_quant is not None and "labelled" in q.basis
     assert q.loss_points == pytest.approx(100 * (q.top1_float - q.top1_quant))
     assert any("time budget" in n for n in analysis.notes)
+    assert analysis.trimmed and not analysis.complete(*analysis.trimmed)
+
+
+def test_each_stage_is_handed_on_as_it_finishes_with_the_rest_pending(done):
+    analysis, _, _, stages = done
+    assert [s for s, _ in stages] == list(AnalysisStage)
+    for stage, so_far in stages:
+        later = tuple(AnalysisStage)[tuple(AnalysisStage).index(stage) + 1 :]
+        assert so_far.pending == later and so_far.complete(stage)
+    by_stage = dict(stages)
+    assert by_stage[AnalysisStage.CALIBRATION].quality is None
+    assert by_stage[AnalysisStage.TASK_METRIC].quality == analysis.quality
+    assert by_stage[AnalysisStage.NODE_TABLE].nodes and not by_stage[AnalysisStage.NODE_TABLE].curve
+    assert all(r.sensitivity_cosine is None for r in by_stage[AnalysisStage.NODE_TABLE].nodes)
+    assert by_stage[AnalysisStage.CURVE].curve == analysis.curve
+    assert not by_stage[AnalysisStage.CURVE].sweep
+    assert by_stage[AnalysisStage.SWEEP] == analysis
+    assert analysis.trimmed == () and analysis.complete(*AnalysisStage)
 
 
 def test_cancel_and_missing_data(tmp_path):
@@ -144,6 +173,52 @@ def test_a_band_is_typed_in_memory_and_its_value_in_json():
 
 
 def test_backend_check_compares_onnxruntime_int8_kernels(done):
-    _, ctx, _ = done
+    _, ctx, _, _ = done
     check = ctx.backend_check()
     assert check.cosine_reduce_range >= 0.999 and check.samples == len(ctx.samples)
+
+
+@pytest.mark.skipif(os.environ.get("PTQTUI_QUICK") == "1", reason="PTQTUI_QUICK=1: ~20 s")
+@pytest.mark.parametrize("budget", [1.0, 5.0])
+def test_a_time_budget_never_changes_a_conclusion(budget):
+    """On demo bgr_swap a budgeted run concludes a subset of what the full run does: no
+    finding, no plan step the full run lacks (no QAT drawn from what was never measured)."""
+    from ptqtui.diagnosis import run_diagnosis
+    from tests.check.test_demo_scenarios import _request
+    from tests.demo_runs import diagnosed
+
+    full = diagnosed("bgr_swap")
+    partials = []
+    request = dataclasses.replace(_request("bgr_swap"), time_budget=budget)
+    cut = run_diagnosis(request, on_partial=partials.append).diagnosis
+    assert cut.analysis is not None and cut.analysis.trimmed  # the budget did cut
+    assert {f.code for f in cut.findings} <= {f.code for f in full.findings}
+    worst = {f.code: f.severity.rank for f in full.findings}
+    assert all(f.severity.rank <= worst[f.code] for f in cut.findings)
+
+    def steps(d):
+        return {(s.stage, s.remedy) for s in d.plan.steps}
+
+    assert steps(cut) <= steps(full)
+    assert cut.plan.steps[0].remedy == full.plan.steps[0].remedy  # the channel fix first
+    skipped = {s.what for s in cut.skipped}
+    assert "PTQ305" in skipped or "PTQ305" in {f.code for f in full.findings}
+    assert cut.plan.cut_short and not full.plan.cut_short
+    assert not any(s.stage is PlanStage.QAT for s in cut.plan.steps)
+
+    from ptqtui.report import write_report
+
+    text = io.StringIO()
+    write_report(cut, "text", text, width=100)
+    assert text.getvalue().count("not measured (time budget)") >= 3  # plan, nodes, sweep
+    assert "PTQ305" not in {f.code for f in cut.findings}
+
+    # results as they came: the rules that need no simulation first, then stage by stage
+    first = partials[0]
+    assert first.diagnosis.analysis is None and first.pending == tuple(AnalysisStage)
+    assert first.diagnosis.findings and first.diagnosis.plan is None
+    early = {(f.code, f.severity) for f in first.diagnosis.findings}
+    assert early <= {(f.code, f.severity) for f in cut.findings}
+    stages = [len(p.pending) for p in partials]
+    assert stages == sorted(stages, reverse=True) and stages[-1] == 0
+    assert partials[-1].diagnosis.analysis.sweep == cut.analysis.sweep

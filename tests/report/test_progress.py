@@ -50,3 +50,18 @@ def test_the_bar_shows_the_percent_done():
         assert show._bars is not None
         show._bars.refresh()
     assert "25%" in out.getvalue()
+
+
+def test_one_bar_the_running_stage_and_its_time_left():
+    out = Tty()
+    with StderrProgress(out) as show:
+        show(Progress("calibration", 0, None))
+        show(Progress("node table", 8, 8))
+        show(Progress("sensitivity", 0, 4))
+        show(Progress("sensitivity", 2, 4, "conv1"))
+        assert show._bars is not None
+        assert [t.description for t in show._bars.tasks] == ["sensitivity: conv1"]
+        show._bars.refresh()
+    text = out.getvalue()
+    assert "calibration done in" in text and "node table done in" in text
+    assert "50%" in text and "eta" in text

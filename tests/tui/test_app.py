@@ -251,7 +251,10 @@ async def test_progress_shows_the_stage_and_q_cancels_cleanly():
 
     app = make_app(Request(title="demo: bgr_swap"), diagnose=slow)
     async with app.run_test(size=SIZE) as pilot:
-        started.wait(5)
+        for _ in range(600):  # poll: a blocking wait would hold the loop that starts the worker
+            if started.is_set():
+                break
+            await pilot.pause(0.05)
         await pilot.pause(0.2)
         assert "calibration" in text_of(app, "#progress-stage")
         assert "3/10" in text_of(app, "#progress-stage")

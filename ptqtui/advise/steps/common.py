@@ -93,7 +93,9 @@ class Meter:
         self.deadline = deadline
         self.limit = limit
         self.count = 0
+        self.spent = 0.0  # seconds the metered what-ifs took
         self.stopped: str | None = None  # why later what-ifs were not measured
+        self.out_of_time = False  # the time budget stopped the what-ifs
 
     def measure(self, remedy: Remedy, label: str) -> Measure | None:
         """The remedy measured, or None once the budget is spent (or it cannot be)."""
@@ -101,15 +103,28 @@ class Meter:
         if self.count >= self.limit:
             self.stopped = f"stopped after {self.limit} what-ifs"
             return None
-        if self.deadline is not None and time.perf_counter() > self.deadline:
-            self.stopped = f"what-ifs stopped by the time budget after {self.count}"
+        if not self.affords(self.spent / self.count if self.count else 0.0):
             return None
         self.count += 1
         report(self.progress, STAGE, self.count, None, label)
+        start = time.perf_counter()
         try:
             return self.service.measure(remedy)
         except CannotEmulate:
             return None
+        finally:
+            self.spent += time.perf_counter() - start
+
+    def affords(self, seconds: float) -> bool:
+        """Whether a what-if of about `seconds` ends before the deadline; once one does not,
+        the time budget has stopped the what-ifs (later ones are not measured)."""
+        if self.out_of_time:
+            return False
+        if self.deadline is None or time.perf_counter() + seconds <= self.deadline:
+            return True
+        self.stopped = f"what-ifs stopped by the time budget after {self.count}"
+        self.out_of_time = True
+        return False
 
     def noise(self, a: Remedy, ma: Measure | None, b: Remedy, mb: Measure | None) -> float:
         """The noise of the difference b - a: paired over the same samples where the service
@@ -143,6 +158,13 @@ class Env:
             return LossBand(quality.band)
         except ValueError:
             return None
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether the time budget left measurements out (analyses or what-ifs): then what
+        was not measured decides nothing (no QAT, no verdict on the nodes)."""
+        trimmed = self.analysis is not None and bool(self.analysis.trimmed)
+        return trimmed or (self.meter is not None and self.meter.out_of_time)
 
     @property
     def cap(self) -> Severity:

@@ -25,6 +25,7 @@ from ptqtui.advise.steps.common import (
     short,
     yaml_of,
 )
+from ptqtui.analysis.results import AnalysisStage
 from ptqtui.analysis.whatif import CannotEmulate, input_changes
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.progress import check_cancel
@@ -92,7 +93,9 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
     if changes_data and meter is not None and state.measure is not None:
         fix = ", ".join(c.describe() for c in changes_data)
         service = meter.service
-        if all(service.can_emulate(c) for c in changes_data):
+        if not meter.affords(fix_seconds(env)):
+            evidence.append(f"{fix}: not measured (time budget)")
+        elif all(service.can_emulate(c) for c in changes_data):
             check_cancel(env.cancel)
             deployed = (
                 service.measure_as_deployed(state.remedy, changes_data[0])
@@ -142,7 +145,7 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
                         evidence.append(f"float model on the data: {f.measured}")
                 tried = True
                 state = replace(state.moved(applied, settings, fixed), fixes=fixes)
-        if not tried:
+        if not tried and not meter.out_of_time:
             evidence.append(f"not measured: the simulator cannot emulate '{fix}' here")
     elif f.measured:
         evidence.append(f"measured by the rule: {f.measured}")
@@ -182,3 +185,13 @@ def _finding_step(f: Finding, state: State, env: Env) -> tuple[Draft, State]:
         unpatchable=failed,
     )
     return step, state
+
+
+def fix_seconds(env: Env) -> float:
+    """About what measuring a data fix costs: a calibration on the fixed data and the task
+    metric as written and as fixed (the analyses' own timings; 0 without them)."""
+    if env.analysis is None:
+        return 0.0
+    took = {t.stage: t.seconds for t in env.analysis.timings}
+    calibration = took.get(AnalysisStage.CALIBRATION.value, 0.0)
+    return calibration + 2 * took.get(AnalysisStage.TASK_METRIC.value, 0.0)

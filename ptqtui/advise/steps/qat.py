@@ -12,6 +12,8 @@ def qat_steps(state: State, env: Env) -> tuple[list[Draft], State]:
     m = state.measure
     if m is None or cos(m) >= env.target or env.band is LossBand.SMALL:
         return [], state
+    if env.cut_short:  # PTQ's limit is not reached by what was never measured
+        return [], state
     return [
         Draft(
             stage=PlanStage.QAT,

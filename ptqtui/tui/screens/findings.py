@@ -59,8 +59,9 @@ class FindingsView(Vertical):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        if self.findings:
-            self.query_one("#finding-text", Static).update(self._detail(event.cursor_row))
+        text = self.query("#finding-text")
+        if self.findings and text:  # none once the view is being replaced (new results)
+            text.first(Static).update(self._detail(event.cursor_row))
             self.query_one("#finding-detail").scroll_home(animate=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -21,20 +21,21 @@ if TYPE_CHECKING:
 class SummaryView(VerticalScroll):
     """What the user reads first; every line points at a screen with the detail."""
 
-    def __init__(self, diagnosis: Diagnosis, **kwargs) -> None:
+    def __init__(self, diagnosis: Diagnosis, *, measuring: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.diagnosis = diagnosis
+        self.measuring = measuring  # the loss is being measured (a line above says so)
 
     def compose(self):
         d = self.diagnosis
-        yield Static(_headline(d), id="summary-headline")
+        yield Static(_headline(d, self.measuring), id="summary-headline")
         yield Static(_quality(d), id="summary-quality")
         yield Static(_counts(d), id="summary-counts")
         yield Static(_next_step(d), id="summary-next")
         yield Static(_inputs(d), id="summary-inputs")
 
 
-def _headline(d: Diagnosis) -> Text:
+def _headline(d: Diagnosis, measuring: bool = False) -> Text:
     text = Text()
     if d.title:
         text.append(d.title, style="bold").append("  ")
@@ -42,6 +43,8 @@ def _headline(d: Diagnosis) -> Text:
     text.append(f", {d.model.quantized_nodes} of {d.model.nodes} nodes quantized")
     quality = d.analysis.quality if d.analysis else None
     text.append("\n")
+    if quality is None and measuring:
+        return text
     if quality is None:
         text.append("Loss: not measured", style="bold")
         text.append(" (no simulator results in this diagnosis)")

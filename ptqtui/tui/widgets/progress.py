@@ -31,7 +31,7 @@ class ProgressPanel(Vertical):
         yield Static(Text("starting..."), id="progress-stage")
         yield ProgressBar(id="progress-bar", show_eta=False)
         yield Static(
-            Text("q or ctrl+c cancels; the screens open when the diagnosis is ready", style="dim"),
+            Text("q or ctrl+c cancels; the screens open with the first results", style="dim"),
             id="progress-hint",
         )
 
