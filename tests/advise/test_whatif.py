@@ -198,7 +198,7 @@ def test_the_plan_measures_no_calibration_method_the_sweep_measured(bgr_case) ->
     inputs, analysis, ctx = bgr_case
     before = set(ctx._measured)
     build_plan([], analysis, WhatIf(ctx, inputs), inputs.config)
-    new = [settings for settings, _ in set(ctx._measured) - before]
+    new = [key[0] for key in set(ctx._measured) - before]
     methods = [
         s
         for s in new
