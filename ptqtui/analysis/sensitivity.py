@@ -4,8 +4,9 @@ For every node placed on the NPU: its weights and activation inputs together (``
 for the ``SPLIT_TOP`` most sensitive that lose at least ``SPLIT_MIN_LOSS`` alone, each apart
 (the split is shown, never decided on, and measuring it everywhere tripled the cost); then for
 the worst few the output cosine gained when the node goes int16. Every what-if is one batched
-``run`` of the same session: about (N + 2 SPLIT_TOP) x S passes (N nodes, S samples), not N
-conversions. Isolated error, as the converter's
+``run`` of the same simulator: about (N + 2 SPLIT_TOP) x S passes (N nodes, S samples), not N
+conversions, and each runs only the graph's segments from the cut before the node (the float
+prefix's crossing tensors are cached with the references). Isolated error, as the converter's
 ``get_sensitivity_of_nodes`` measures it; the node table holds the cumulative one.
 """
 
@@ -27,6 +28,7 @@ from ptqtui.analysis.measure import (
     affordable,
     cost_note,
     output_similarity,
+    prefix_note,
 )
 from ptqtui.analysis.results import NodeRow
 from ptqtui.policy import SENSITIVE_COSINE
@@ -90,6 +92,9 @@ def sensitivity(
         if n_s < len(samples):
             notes.append(f"sensitivity: {n_s} of {len(samples)} samples (time budget)")
     samp, rf = samples[:n_s], refs[:n_s]
+    note = prefix_note("sensitivity", sim, len(samp))
+    if note:
+        notes.append(note)
     passes = 0
     done = 0
     total = len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)
