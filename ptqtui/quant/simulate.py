@@ -463,17 +463,24 @@ class Simulator:
             yield given
         if not self._observers:
             types = self._elem_types()
+            opts = session_options()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            if self._opts.intra_op_num_threads:
+                opts.intra_op_num_threads = self._opts.intra_op_num_threads
+            # no arena: each segment's exposed tensors are handed out and dropped, and seven
+            # arenas would each keep their own segment's peak for the whole pass
+            opts.enable_cpu_mem_arena = False
             self._observers = [
                 ort.InferenceSession(
                     segment_model(self.fq_model, seg, types, wanted).SerializeToString(),
-                    self._opts,
+                    opts,
                     providers=["CPUExecutionProvider"],
                 )
                 for seg in plan_.segments
             ]
         feeds = self._float_feeds
         values: dict[str, np.ndarray] = {}
-        for seg, sess in zip(plan_.segments, self._observers, strict=True):
+        for j, (seg, sess) in enumerate(zip(plan_.segments, self._observers, strict=True)):
             names = [o.name for o in sess.get_outputs()]
             run_feeds = {
                 f: (np.asarray(sample[f]) if f in self.inputs else feeds[f]) for f in seg.feeds
@@ -481,7 +488,9 @@ class Simulator:
             for t in seg.inputs:
                 run_feeds[t] = values[t]
             got = dict(zip(names, sess.run(names, run_feeds), strict=True))
-            values = {t: got[t] for t in seg.outputs}
+            values.update((t, got[t]) for t in seg.outputs)
+            if j + 1 < len(self._carry):  # keep only what later segments read
+                values = {t: v for t, v in values.items() if t in self._carry[j + 1]}
             yield {t: got[t] for t in wanted if t in got}
             del got
         self.forward_passes += 1
