@@ -130,6 +130,7 @@ class SimContext:
     task: Task = field(default_factory=Raw)  # decodes outputs into the user's predictions
     task_note: str | None = None  # why there is no task metric (Raw), for the report
     pass_seconds: float = 0.0
+    workers: int = 1  # processes for independent what-ifs (sensitivity)
     notes: list[str] = field(default_factory=list)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
     _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
@@ -332,6 +333,7 @@ def build_context(
 ) -> SimContext:
     """Observe (or read the observation from ``cache_dir``), calibrate and cache the
     references (see the module docstring)."""
+    from ptqtui.analysis.pool import default_workers
     from ptqtui.cache import cached_observe
     from ptqtui.quant.simulate import Simulator
 
@@ -396,6 +398,7 @@ def build_context(
     refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(analysis))
     ctx = SimContext(sim, obs, settings, cal, scheme, analysis, refs, obs.kept, notes=notes)
     ctx._cals[_settings_key(ctx, settings)] = cal
+    ctx.workers = inputs.request.workers or default_workers()
     ctx.task, ctx.task_note = choose_task(
         inputs, sim, refs[0] if refs else None, analysis[0] if analysis else None
     )
