@@ -149,5 +149,4 @@ def observe(
             kept.append(sample)
         n += 1
         report(progress, "calibration", n, total, "observing activations")
-    sim.release_observers()
     return Observation(stats, n, tuple(kept))

@@ -449,39 +449,37 @@ class Simulator:
     def observe_float(
         self, sample: Mapping[str, np.ndarray], tensors: Sequence[str]
     ) -> Iterator[dict[str, np.ndarray]]:
-        """The float values of ``tensors`` for one sample, a segment at a time (the values
-        of one segment are dropped before the next runs: peak memory is one segment's)."""
+        """The float values of ``tensors`` for one sample, a segment at a time."""
+        return self.run_exposed(sample, tensors)
+
+    def run_exposed(
+        self,
+        sample: Mapping[str, np.ndarray],
+        tensors: Sequence[str],
+        scheme: Scheme | None = None,
+        *,
+        calibration: Calibration | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """The values of ``tensors`` (any the simulator exposes) for one sample under
+        ``scheme``, a segment at a time: the values of one segment are dropped before the
+        next runs, so the peak is one segment's tensors, not the whole graph's. One pass."""
         wanted = list(dict.fromkeys(tensors))
+        missing = [n for n in wanted if n not in self.available and n not in self.inputs]
+        if missing:
+            raise KeyError(f"tensors not exposed by the simulator: {', '.join(missing[:5])}")
         plan_ = self._ensure_plan(sample)
         if plan_ is None:
-            yield self.run_float(sample, outputs=wanted)
+            yield self.run(sample, scheme, calibration=calibration, outputs=wanted)
             return
-        import onnxruntime as ort
-
         given = {t: np.asarray(sample[t]) for t in wanted if t in self.inputs}
         if given:
             yield given
-        if not self._observers:
-            types = self._elem_types()
-            opts = session_options()
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            if self._opts.intra_op_num_threads:
-                opts.intra_op_num_threads = self._opts.intra_op_num_threads
-            # no arena: each segment's exposed tensors are handed out and dropped, and seven
-            # arenas would each keep their own segment's peak for the whole pass
-            opts.enable_cpu_mem_arena = False
-            self._observers = [
-                ort.InferenceSession(
-                    segment_model(self.fq_model, seg, types, wanted).SerializeToString(),
-                    opts,
-                    providers=["CPUExecutionProvider"],
-                )
-                for seg in plan_.segments
-            ]
-        feeds = self._float_feeds
+        sessions = self._exposing_sessions(plan_)
+        feeds, _ = self._feeds_for(scheme, calibration)
+        want = set(wanted)
         values: dict[str, np.ndarray] = {}
-        for j, (seg, sess) in enumerate(zip(plan_.segments, self._observers, strict=True)):
-            names = [o.name for o in sess.get_outputs()]
+        for j, (seg, sess) in enumerate(zip(plan_.segments, sessions, strict=True)):
+            names = list(dict.fromkeys([*seg.outputs, *(t for t in seg.produced if t in want)]))
             run_feeds = {
                 f: (np.asarray(sample[f]) if f in self.inputs else feeds[f]) for f in seg.feeds
             }
@@ -491,13 +489,33 @@ class Simulator:
             values.update((t, got[t]) for t in seg.outputs)
             if j + 1 < len(self._carry):  # keep only what later segments read
                 values = {t: v for t, v in values.items() if t in self._carry[j + 1]}
-            yield {t: got[t] for t in wanted if t in got}
+            yield {t: got[t] for t in names if t in want}
             del got
         self.forward_passes += 1
 
-    def release_observers(self) -> None:
-        """Drop the observation's segment sessions (and their memory arenas)."""
-        self._observers = []
+    def _exposing_sessions(self, plan_: Plan) -> list[object]:
+        """One session per segment exposing every tensor the simulator exposes (built once)."""
+        if not self._observers:
+            import onnxruntime as ort
+
+            types = self._elem_types()
+            opts = session_options()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            if self._opts.intra_op_num_threads:
+                opts.intra_op_num_threads = self._opts.intra_op_num_threads
+            # no arena: each segment's exposed tensors are handed out and dropped, and one
+            # arena per segment would keep that segment's peak for the whole run
+            opts.enable_cpu_mem_arena = False
+            exposed = sorted(self.available)
+            self._observers = [
+                ort.InferenceSession(
+                    segment_model(self.fq_model, seg, types, exposed).SerializeToString(),
+                    opts,
+                    providers=["CPUExecutionProvider"],
+                )
+                for seg in plan_.segments
+            ]
+        return self._observers
 
     # ------------------------------------------------------------------ feeds
     def _feeds_for(

@@ -119,3 +119,19 @@ def test_a_prefix_over_the_cap_is_said_and_runs_whole_passes():
     b = roomy.run(xs[0], only, calibration=cal)
     assert roomy.skipped_segments > 0
     assert all(np.array_equal(a[n], b[n]) for n in small.outputs)
+
+
+def test_the_node_table_a_segment_at_a_time_matches_the_whole_graph(pair):
+    from ptqtui.analysis.context import SimContext
+    from ptqtui.analysis.nodes import node_table
+
+    seg, whole, xs, obs, obs_whole = pair
+    settings = QuantSettings(calibration_type="max")
+    rows = []
+    for sim, ob in ((seg, obs), (whole, obs_whole)):
+        cal = calibrate_simple(sim, ob, "max")
+        ctx = SimContext(sim, ob, settings, cal, sim.scheme(settings), tuple(xs), (), tuple(xs))
+        rows.append(node_table(ctx).records)
+    assert seg.segmented and not whole.segmented
+    assert [r.similarity for r in rows[0]] == [r.similarity for r in rows[1]]
+    assert len(rows[0]) > 5
