@@ -27,7 +27,7 @@ from onnx import TensorProto, helper
 
 MAX_CUTS = 6  # checkpoints at most: 7 segments
 MIN_NODES = 24  # a graph of fewer top-level nodes is not cut (one segment)
-PREFIX_CAP = 256 << 20  # bytes of cached crossing tensors, all samples and states together
+PREFIX_CAP = 384 << 20  # bytes of cached crossing tensors, all samples and states together
 _SUFFIX = ("__q", "__raw")  # the rewritten graph's renamed tensors: <name>__q<i>, <name>__raw<i>
 
 
