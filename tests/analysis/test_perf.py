@@ -145,3 +145,19 @@ def test_default_workers_leave_two_cores_to_one_process():
     assert default_workers(1) == default_workers(2) == 1
     assert default_workers(16) == 8 and threads_per_worker(8, 16) == 2
     assert default_workers(64) == 32 and threads_per_worker(32, 64) == 2
+
+
+def test_workers_below_one_is_a_usage_error(tmp_path):
+    from tests.test_cli import ptqtui
+
+    result = ptqtui("demo", "bgr_swap", "--report", "text", "--workers", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "--workers must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workers_reach_the_request():
+    from ptqtui.request import Request
+
+    assert Request(workers=3).workers == 3 and Request().workers is None
+    with pytest.raises(ValueError, match="--workers"):
+        Request(workers=0)
