@@ -95,10 +95,12 @@ class Simulator:
         if intra_op_threads:
             opts.intra_op_num_threads = intra_op_threads
         self._opts = opts
-        self.session = ort.InferenceSession(
+        # the whole graph exposing every tensor: built now, so a model onnxruntime cannot load
+        # fails here, where callers expect it; it runs only when the graph is not segmented
+        self._session: object | None = ort.InferenceSession(
             self.fq_model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
         )
-        self.available = frozenset(o.name for o in self.session.get_outputs())
+        self.available = frozenset(o.name for o in self.fq_model.graph.output)
         self._lean: object | None = None  # the lean session, built when first needed
         self._lean_outputs = frozenset(self.graph.outputs)
         # the graph cut at a few checkpoints (planned on the first lean run, when the sample
@@ -179,6 +181,11 @@ class Simulator:
             outs = self._run_lean([inputs], feeds, sigs, keep=keep or _is_float(scheme))
             self.forward_passes += 1
             return {n: outs[n] for n in names}
+        if self._ensure_plan(inputs) is not None:  # a segment at a time: no whole-graph peak
+            got: dict[str, np.ndarray] = {}
+            for part in self.run_exposed(inputs, names, scheme, calibration=calibration):
+                got.update(part)
+            return {n: got[n] for n in names}
         feeds = dict(feeds)
         for name in self.inputs:
             feeds[name] = np.asarray(inputs[name])
@@ -283,6 +290,17 @@ class Simulator:
         return values
 
     # ------------------------------------------------------------------ segments
+    @property
+    def session(self) -> object:
+        """The whole graph exposing every tensor (unsegmented runs only; built when needed)."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            self._session = ort.InferenceSession(
+                self.fq_model.SerializeToString(), self._opts, providers=["CPUExecutionProvider"]
+            )
+        return self._session
+
     @property
     def lean_session(self) -> object:
         """The whole graph exposing only the model outputs (built when first needed).
