@@ -21,10 +21,14 @@ A dtype, a threshold or a calibration method changes by feeding other values, ne
 re-exporting the model or opening a new session. Graph optimisation is off, so every tensor
 keeps the model's name and any of them can be fetched.
 
-The rewritten graph is loaded twice, once, when the simulator is built: ``session`` exposes
-every tensor (observation, node table), ``lean_session`` only the model outputs (every
-what-if measured at the outputs: sensitivity, curve, sweep), because exposed tensors cannot
-share memory and cost a mobile CNN about 40 % of a pass. No what-if ever opens a session.
+Sessions are opened once per simulator, never per what-if. On a graph large enough to cut
+(``segments.py``), the first run cuts it at a few checkpoints: what-ifs measured at the model
+outputs (sensitivity, curve, sweep) run in one session per segment exposing only the crossing
+tensors, from the latest cut whose prefix an earlier run left in the cache; observation, the
+node table and any fetch of internal tensors run in one arena-less session per segment that
+exposes the segment's tensors (one segment's values held at once). Uncut (small) graphs run in
+``lean_session`` (model outputs only: exposed tensors cannot share memory and cost a mobile
+CNN about 40 % of a pass) and ``session`` (every tensor exposed), as before.
 """
 
 from __future__ import annotations
