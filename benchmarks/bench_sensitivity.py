@@ -11,6 +11,9 @@ baselines: quantize_static calibrating on the same 8 samples (the cheapest it ca
 on 100 samples (a usual calibration set; ptqtui calibrates once for all nodes, on any
 number). Target: at least 20x faster. Each side runs in its own process, and
 ptqtui's peak RSS there is that of a full calibration + sensitivity run.
+
+    --whole            also run with whole passes (no graph segments), for comparison
+    --workers 1 2      sensitivity with 1, then 2 worker processes
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def worker(cfg: dict) -> None:
     model = demo_model() if cfg["model"] == "demo" else mobilenet_v2()
     xs = list(random_samples(model, S))
     t0 = time.perf_counter()
-    sim = Simulator(model)
+    sim = Simulator(model, segmented=cfg.get("segmented", True))
     settings = QuantSettings(calibration_type="max")
     scheme = sim.scheme(settings)
     nodes = [
@@ -47,6 +50,7 @@ def worker(cfg: dict) -> None:
         and any(k in scheme.active() for k in sim.graph.node_points(n.name))
     ]
     if cfg["impl"] == "ptqtui":
+        from ptqtui.analysis.context import SimContext
         from ptqtui.analysis.nodes import node_table
         from ptqtui.analysis.sensitivity import sensitivity
 
@@ -54,16 +58,22 @@ def worker(cfg: dict) -> None:
         cal = calibrate(sim, obs, settings, scheme=scheme)
         refs = references(sim, xs)
         setup = time.perf_counter() - t0
-        rows = node_table(sim, cal, scheme, obs, xs).records
+        ctx = SimContext(sim, obs, settings, cal, scheme, tuple(xs), tuple(refs), tuple(xs))
+        ctx.workers = cfg.get("workers", 1)
+        rows = node_table(ctx).records
         t1 = time.perf_counter()
-        sensitivity(sim, cal, scheme, rows, xs, refs, split=False, int16=False)
+        out = sensitivity(ctx, rows, split=False, int16=False)
         seconds = time.perf_counter() - t1
         emit(
             {
                 "nodes": len(nodes),
                 "setup": round(setup, 2),
                 "seconds": round(seconds, 2),
+                "passes": out.passes,
                 "measured_nodes": len(nodes),
+                "segments": len(sim.plan.segments) if sim.plan else 1,
+                "skipped_segments": sim.skipped_segments,
+                "segment_runs": sim.segment_runs,
             }
         )
         return
@@ -118,6 +128,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker")
     parser.add_argument("--nodes-sampled", type=int, default=6)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    parser.add_argument("--whole", action="store_true", help="also run without segments")
+    parser.add_argument("--skip-ort", action="store_true")
     args = parser.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
@@ -126,16 +139,30 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     for model in (["demo"] if DEMO_MODEL.exists() else []) + ["mobilenet_v2"]:
-        ours = run_worker("benchmarks.bench_sensitivity", {"model": model, "impl": "ptqtui"})
         print(f"\n{model}: sensitivity of all quantizable nodes, S = {S}")
-        if "error" in ours:
-            print(f"  failed: {ours['error']}")
+        variants = [(True, w) for w in args.workers]
+        if args.whole:
+            variants.insert(0, (False, 1))
+        runs = {}
+        for segmented, workers in variants:
+            cfg = {"model": model, "impl": "ptqtui", "segmented": segmented, "workers": workers}
+            ours = run_worker("benchmarks.bench_sensitivity", cfg)
+            if "error" in ours:
+                print(f"  failed: {ours['error']}")
+                continue
+            runs[(segmented, workers)] = ours
+            n = ours["nodes"]
+            how = "segments" if segmented else "whole passes"
+            print(
+                f"  ptqtui ({how}, {ours['segments']} segments, {workers} worker(s)): {n} nodes "
+                f"x {S} samples: {ours['seconds']:.2f} s, {ours['passes']} passes "
+                f"(+ {ours['setup']:.2f} s calibration), segment runs {ours['segment_runs']}, "
+                f"skipped {ours['skipped_segments']}, peak RSS {ours['peak_rss_mb']:.0f} MiB"
+            )
+        if not runs or args.skip_ort:
             continue
+        ours = runs[max(runs, key=lambda k: (k[0], k[1] == 1))]
         n = ours["nodes"]
-        print(
-            f"  ptqtui: {n} nodes x {S} samples: {ours['seconds']:.2f} s "
-            f"(+ {ours['setup']:.2f} s calibration), peak RSS {ours['peak_rss_mb']:.0f} MiB"
-        )
         for n_cal in (S, 100):
             theirs = run_worker(
                 "benchmarks.bench_sensitivity",

@@ -200,6 +200,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "fit is reported 'not measured (time budget)' and concludes nothing",
     )
     sim.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes for what-ifs (default: 1 on up to 2 cores, else half the cores)",
+    )
+    sim.add_argument(
         "--target",
         type=float,
         default=TARGET_COSINE,
@@ -377,6 +384,7 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             task_module=task_module,
             cache_dir=None if ns.no_cache else (ns.cache or default_cache_dir()),
             cache_limit_mb=ns.cache_limit,
+            workers=getattr(ns, "workers", None),
             **inputs,  # type: ignore[arg-type]
         )
     except ValueError as exc:

@@ -57,6 +57,7 @@ class Request:
     task_module: Path | None = None  # --task-module FILE.py: the user's own adapter
     cache_dir: Path | None = None  # --cache DIR: observations and measurements kept (None: off)
     cache_limit_mb: int = 2048  # --cache-limit MB: least recently used entries go beyond this
+    workers: int | None = None  # --workers N: processes for what-ifs (None: by the cores)
 
     def __post_init__(self) -> None:
         if self.cache_limit_mb < 0:
@@ -75,5 +76,7 @@ class Request:
             raise ValueError("--time-budget must be a positive number of seconds")
         if self.task is not None and self.task not in TASK_NAMES:
             raise ValueError(f"--task {self.task!r} is not one of {', '.join(TASK_NAMES)}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("--workers must be at least 1")
         if not 0.0 < self.target_cosine <= 1.0:
             raise ValueError("--target must be an output cosine in (0, 1]")

@@ -2,6 +2,8 @@
 
 Point k quantizes the points of the first k + 1 NPU nodes (weights and activation inputs), the
 rest float: where the curve drops is where error enters; a slow slide is accumulation.
+Each point keeps its crossing tensors at the graph's cuts: a later point whose prefix matches
+runs only the segments after it.
 On large graphs a coarse grid is measured and refined by bisection wherever the curve moves
 (every drop located to its node, the flat stretches skipped): a 330-node detector's curve
 cost 2,336 passes at every point.
@@ -22,6 +24,7 @@ from ptqtui.analysis.measure import (
     affordable,
     cost_note,
     output_similarity,
+    prefix_note,
 )
 from ptqtui.analysis.results import CurvePoint
 from ptqtui.progress import check_cancel, report
@@ -73,6 +76,9 @@ def accumulated_error(
             )
     samp, rf = samples[:n_s], refs[:n_s]
     measured: dict[int, float] = {}
+    note = prefix_note("accumulated error", sim, len(samp))
+    if note:
+        notes.append(note)
 
     def point(i: int) -> float:
         check_cancel(cancel)
@@ -85,7 +91,7 @@ def accumulated_error(
             for p in sim.points
             if p.kind == "output" and p.nodes[0] in names and p.key in active
         ]
-        s, _ = output_similarity(sim, samp, scheme.only(keys), cal, rf)
+        s, _ = output_similarity(sim, samp, scheme.only(keys), cal, rf, keep=True)
         measured[i] = s.cosine
         report(progress, "accumulated error", len(measured), len(indices), nodes[i].name)
         return s.cosine

@@ -202,6 +202,7 @@ class SimContext:
     task: Task = field(default_factory=Raw)  # decodes outputs into the user's predictions
     task_note: str | None = None  # why there is no task metric (Raw), for the report
     pass_seconds: float = 0.0
+    workers: int = 1  # processes for independent what-ifs (sensitivity)
     notes: list[str] = field(default_factory=list)
     store: Store | None = None  # --cache: measurements kept between runs
     digest: str = ""  # what the measurements' cache keys start from (model, data, task)
@@ -497,6 +498,7 @@ def build_context(
 ) -> SimContext:
     """Observe (or read the observation from ``cache_dir``), calibrate and cache the
     references (see the module docstring)."""
+    from ptqtui.analysis.pool import default_workers
     from ptqtui.cache import DEFAULT_LIMIT_BYTES, Store, cached_observe, digest
     from ptqtui.quant.simulate import Simulator
 
@@ -569,6 +571,7 @@ def build_context(
     refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(analysis))
     ctx = SimContext(sim, obs, settings, cal, scheme, analysis, refs, obs.kept, notes=notes)
     ctx._cals[_settings_key(ctx, settings)] = cal
+    ctx.workers = inputs.request.workers or default_workers()
     ctx.task, ctx.task_note = choose_task(
         inputs, sim, refs[0] if refs else None, analysis[0] if analysis else None
     )

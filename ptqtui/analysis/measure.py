@@ -64,12 +64,15 @@ def output_similarity(
     scheme: Scheme,
     cal: Calibration | None,
     refs: Sequence[Mapping[str, np.ndarray]],
+    *,
+    keep: bool = False,
 ) -> tuple[Similarity, list[float]]:
     """Model outputs under ``scheme`` vs float: all metrics averaged over outputs and samples
-    (NaNs ignored), and the per-sample mean cosine."""
+    (NaNs ignored), and the per-sample mean cosine. ``keep``: later runs sharing this
+    scheme's prefix start from its crossing tensors (the curve's growing prefixes)."""
     sims: list[metrics.Similarity] = []
     per_sample: list[float] = []
-    outs = sim.run_batch(samples, scheme, calibration=cal)
+    outs = sim.run_batch(samples, scheme, calibration=cal, keep=keep)
     for out, ref in zip(outs, refs, strict=True):
         these = [metrics.compare(ref[name], out[name]) for name in sim.outputs]
         sims += these
@@ -109,6 +112,18 @@ def affordable(budget_seconds: float | None, pass_seconds: float, wanted: int) -
     if pass_seconds <= 0:
         return wanted
     return max(0, min(wanted, int(budget_seconds / pass_seconds)))
+
+
+def prefix_note(what: str, sim: Simulator, n_samples: int) -> str | None:
+    """Why ``what`` runs whole passes, when its samples' prefix activations exceed the cap."""
+    if sim.plan is None or sim.prefix_fits(n_samples):
+        return None
+    need = sim.plan.prefix_bytes * n_samples / 2**20
+    return (
+        f"{what}: whole passes, not only the graph after the changed node: the prefix "
+        f"activations of {n_samples} samples ({need:.0f} MiB) exceed the "
+        f"{sim.prefixes.cap / 2**20:.0f} MiB cap"
+    )
 
 
 def cost_note(what: str, passes: int, pass_seconds: float) -> str:

@@ -69,21 +69,35 @@ def node_table(
     if n_samples < len(samples):
         notes.append(f"node table: {n_samples} of {len(samples)} samples (time budget)")
     per_node: dict[str, list[metrics.Similarity]] = {t: [] for t in names}
-    groups = _groups(names, obs)
-    if len(groups) > 1:
-        notes.append(
-            f"node table: node outputs fetched in {len(groups)} groups of at most "
-            f"{GROUP_BYTES >> 20} MiB per run (bounded memory)"
-        )
-    for i, sample in enumerate(samples[:n_samples]):
-        for group in groups:
+    if samples and sim.segmented and sim.plan is not None:
+        # a segment of the graph at a time, float and quantized side by side: one pass each
+        # per sample, the tensors of one segment held at once
+        groups = [names]
+        for i, sample in enumerate(samples[:n_samples]):
             check_cancel(cancel)
-            ref = sim.run_float(sample, outputs=group)
-            out = sim.run(sample, scheme, calibration=cal, outputs=group)
-            for t in group:
-                per_node[t].append(metrics.compare(ref[t], out[t]))
-            del ref, out
-        report(progress, "node table", i + 1, n_samples)
+            ref_run = sim.run_exposed(sample, names)
+            out_run = sim.run_exposed(sample, names, scheme, calibration=cal)
+            for ref, out in zip(ref_run, out_run, strict=True):
+                for t in ref:
+                    per_node[t].append(metrics.compare(ref[t], out[t]))
+                del ref, out
+            report(progress, "node table", i + 1, n_samples)
+    else:
+        groups = _groups(names, obs)
+        if len(groups) > 1:
+            notes.append(
+                f"node table: node outputs fetched in {len(groups)} groups of at most "
+                f"{GROUP_BYTES >> 20} MiB per run (bounded memory)"
+            )
+        for i, sample in enumerate(samples[:n_samples]):
+            for group in groups:
+                check_cancel(cancel)
+                ref = sim.run_float(sample, outputs=group)
+                out = sim.run(sample, scheme, calibration=cal, outputs=group)
+                for t in group:
+                    per_node[t].append(metrics.compare(ref[t], out[t]))
+                del ref, out
+            report(progress, "node table", i + 1, n_samples)
     rows = []
     for node in nodes:
         t = node.outputs[0]

@@ -4,8 +4,9 @@ For every node placed on the NPU: its weights and activation inputs together (``
 for the ``SPLIT_TOP`` most sensitive that lose at least ``SPLIT_MIN_LOSS`` alone, each apart
 (the split is shown, never decided on, and measuring it everywhere tripled the cost); then for
 the worst few the output cosine gained when the node goes int16. Every what-if is one batched
-``run`` of the same session: about (N + 2 SPLIT_TOP) x S passes (N nodes, S samples), not N
-conversions. Isolated error, as the converter's
+``run`` of the same simulator: about (N + 2 SPLIT_TOP) x S passes (N nodes, S samples), not N
+conversions, and each runs only the graph's segments from the cut before the node (the float
+prefix's crossing tensors are cached with the references). Isolated error, as the converter's
 ``get_sensitivity_of_nodes`` measures it; the node table holds the cumulative one.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +28,9 @@ from ptqtui.analysis.measure import (
     affordable,
     cost_note,
     output_similarity,
+    prefix_note,
 )
+from ptqtui.analysis.pool import WorkerPool
 from ptqtui.analysis.results import NodeRow
 from ptqtui.policy import SENSITIVE_COSINE
 from ptqtui.progress import check_cancel, report
@@ -91,57 +94,74 @@ def sensitivity(
         if n_s < len(samples):
             notes.append(f"sensitivity: {n_s} of {len(samples)} samples (time budget)")
     samp, rf = samples[:n_s], refs[:n_s]
+    note = prefix_note("sensitivity", sim, len(samp))
+    if note:
+        notes.append(note)
     passes = 0
     done = 0
     total = len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)
     values: dict[str, dict[str, float | None]] = {n: {} for n in cands}
     early: list[str] = []  # nodes measured on ADAPT_FIRST samples only
 
-    def measure(node: str, target: str) -> float | None:
-        nonlocal passes
-        keys = [k for k in node_points(sim.graph, scheme, node, target) if k in active]
-        if not keys:
-            return None  # e.g. the weights of a node without weights
-        only = scheme.only(keys)
-        if sim.batchable is not False or len(samp) <= ADAPT_FIRST:
-            sim_, _ = output_similarity(sim, samp, only, cal, rf)
-            passes += len(samp)
-            return sim_.cosine
-        # one run per sample: stop after the first few when the node is clearly harmless
-        first = _similarities(sim, samp[:ADAPT_FIRST], only, cal, rf[:ADAPT_FIRST])
-        passes += ADAPT_FIRST
-        if all(1.0 - s.cosine < ADAPT_LOSS for s in first):  # NaN compares False: go on
-            early.append(node)
-            return metrics.average(first).cosine
-        rest = _similarities(sim, samp[ADAPT_FIRST:], only, cal, rf[ADAPT_FIRST:])
-        passes += len(samp) - ADAPT_FIRST
-        return metrics.average(first + rest).cosine
+    workers = max(1, ctx.workers)
+    pool: WorkerPool | None = None
+    if workers > 1 and len(cands) >= 2 * workers:
+        pool = WorkerPool(sim, cal, scheme, samp, rf, workers)
+        notes.append(f"sensitivity: {workers} worker processes")
 
-    for node in cands:
-        check_cancel(cancel)
-        values[node]["both"] = measure(node, "both")
-        done += 1
-        report(progress, stage, done, total, node)
-    if split:
-        left = None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
-        fit = affordable(left, pass_seconds, 2 * len(cands) * len(samp))
-        ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
-        worth = [n for n in ranked[:SPLIT_TOP] if _loss(values[n]["both"]) >= SPLIT_MIN_LOSS]
-        split_nodes = worth[: fit // max(1, 2 * len(samp))]
-        if len(split_nodes) < len(worth):
-            complete = False
-            notes.append(
-                f"sensitivity: weights/activations measured apart for {len(split_nodes)} of "
-                f"{len(worth)} nodes (time budget)"
-            )
-        for node in split_nodes:
+    def keys_of(node: str, target: str) -> tuple[str, ...]:
+        return tuple(k for k in node_points(sim.graph, scheme, node, target) if k in active)
+
+    def measure_all(jobs: list[tuple[str, str]]) -> Iterator[tuple[str, str, float | None]]:
+        """(node, target, cosine) of each job, in order, as they are measured."""
+        nonlocal passes
+        keyed = [(n, t, keys_of(n, t)) for n, t in jobs]
+        todo = [k for _, _, k in keyed if k]
+        if pool is not None:
+            got = pool.map(measure_only, todo, len(samp))
+        else:
+            got = (measure_only(sim, scheme.only(k), cal, samp, rf) for k in todo)
+        for node, target, keys in keyed:
+            if not keys:  # e.g. the weights of a node without weights
+                yield node, target, None
+                continue
+            cosine, used, stopped = next(got)
+            passes += used
+            if stopped:
+                early.append(node)
+            yield node, target, cosine
+
+    try:
+        for node, _, cosine in measure_all([(n, "both") for n in cands]):
             check_cancel(cancel)
-            values[node]["weight"] = measure(node, "weight")
-            values[node]["activation"] = measure(node, "activation")
-            done += 2
+            values[node]["both"] = cosine
+            done += 1
             report(progress, stage, done, total, node)
-        if total:
-            report(progress, stage, total, total)
+        if split:
+            left = (
+                None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
+            )
+            fit = affordable(left, pass_seconds, 2 * len(cands) * len(samp))
+            ranked = sorted(cands, key=lambda n: _nan_last(values[n]["both"]))
+            worth = [n for n in ranked[:SPLIT_TOP] if _loss(values[n]["both"]) >= SPLIT_MIN_LOSS]
+            split_nodes = worth[: fit // max(1, 2 * len(samp))]
+            if len(split_nodes) < len(worth):
+                complete = False
+                notes.append(
+                    f"sensitivity: weights/activations measured apart for {len(split_nodes)} "
+                    f"of {len(worth)} nodes (time budget)"
+                )
+            jobs = [(n, t) for n in split_nodes for t in ("weight", "activation")]
+            for node, target, cosine in measure_all(jobs):
+                check_cancel(cancel)
+                values[node][target] = cosine
+                done += 1
+                report(progress, stage, done, total, node)
+            if total:
+                report(progress, stage, total, total)
+    finally:
+        if pool is not None:
+            pool.close()
     if early:
         notes.append(
             f"sensitivity: {len(early)} of {len(cands)} nodes measured on {ADAPT_FIRST} of "
@@ -200,6 +220,25 @@ def _int16_gains(
         s16, _ = output_similarity(sim, samp, wider, cal, rf)
         values[node]["int16"] = s16.cosine - base.cosine
     return True
+
+
+def measure_only(
+    sim: Simulator,
+    only: Scheme,
+    cal: Calibration,
+    samp: Sequence[Sample],
+    rf: Sequence[Mapping[str, np.ndarray]],
+) -> tuple[float, int, bool]:
+    """Output cosine of one what-if, the passes it took, and whether it stopped early (one
+    run per sample and the first ``ADAPT_FIRST`` each lose less than ``ADAPT_LOSS``)."""
+    if sim.batchable is not False or len(samp) <= ADAPT_FIRST:
+        sim_, _ = output_similarity(sim, samp, only, cal, rf)
+        return sim_.cosine, len(samp), False
+    first = _similarities(sim, samp[:ADAPT_FIRST], only, cal, rf[:ADAPT_FIRST])
+    if all(1.0 - s.cosine < ADAPT_LOSS for s in first):  # NaN compares False: go on
+        return metrics.average(first).cosine, ADAPT_FIRST, True
+    rest = _similarities(sim, samp[ADAPT_FIRST:], only, cal, rf[ADAPT_FIRST:])
+    return metrics.average(first + rest).cosine, len(samp), False
 
 
 def _similarities(

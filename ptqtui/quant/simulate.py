@@ -21,18 +21,23 @@ A dtype, a threshold or a calibration method changes by feeding other values, ne
 re-exporting the model or opening a new session. Graph optimisation is off, so every tensor
 keeps the model's name and any of them can be fetched.
 
-The rewritten graph is loaded twice, once, when the simulator is built: ``session`` exposes
-every tensor (observation, node table), ``lean_session`` only the model outputs (every
-what-if measured at the outputs: sensitivity, curve, sweep), because exposed tensors cannot
-share memory and cost a mobile CNN about 40 % of a pass. No what-if ever opens a session.
+Sessions are opened once per simulator, never per what-if. On a graph large enough to cut
+(``segments.py``), the first run cuts it at a few checkpoints: what-ifs measured at the model
+outputs (sensitivity, curve, sweep) run in one session per segment exposing only the crossing
+tensors, from the latest cut whose prefix an earlier run left in the cache; observation, the
+node table and any fetch of internal tensors run in one arena-less session per segment that
+exposes the segment's tensors (one segment's values held at once). Uncut (small) graphs run in
+``lean_session`` (model outputs only: exposed tensors cannot share memory and cost a mobile
+CNN about 40 % of a pass) and ``session`` (every tensor exposed), as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +48,15 @@ from ptqtui.ortlog import session_options
 from ptqtui.quant.graph import Point, QuantGraph
 from ptqtui.quant.qparams import activation_qparams, weight_qmax, weight_scales
 from ptqtui.quant.scheme import QuantSettings, Scheme, build_scheme
+from ptqtui.quant.segments import (
+    PREFIX_CAP,
+    Plan,
+    PrefixCache,
+    feed_digest,
+    plan,
+    segment_model,
+    tensor_sizes,
+)
 
 if TYPE_CHECKING:
     from ptqtui.quant.calibrate import Calibration
@@ -59,6 +73,7 @@ _WEIGHT_CACHE = (
     4  # calibrations whose rounded weights are kept  # (scheme, calibration) feed dicts kept
 )
 _REF_CACHE = 4096  # float reference outputs kept (model outputs only: small)
+_SAMPLE_KEYS = 256  # sample digests kept (by the identity of the array, weakly)
 
 
 class Simulator:
@@ -70,6 +85,8 @@ class Simulator:
         calibration: Calibration | None = None,
         *,
         intra_op_threads: int | None = None,
+        segmented: bool = True,
+        prefix_cap: int = PREFIX_CAP,
     ) -> None:
         import onnxruntime as ort  # lazily: the TUI imports this module and must start fast
 
@@ -82,27 +99,35 @@ class Simulator:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if intra_op_threads:
             opts.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(
+        self._opts = opts
+        # the whole graph exposing every tensor: built now, so a model onnxruntime cannot load
+        # fails here, where callers expect it; it runs only when the graph is not segmented
+        self._session: object | None = ort.InferenceSession(
             self.fq_model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
         )
-        self.available = frozenset(o.name for o in self.session.get_outputs())
-        # The same graph exposing only the model outputs: a tensor that is a graph output is
-        # allocated afresh on every run and never shares memory, which costs a MobileNetV2
-        # about 40 % of a pass. Every what-if measured at the model outputs runs here.
-        lean = onnx.ModelProto()
-        lean.CopyFrom(self.fq_model)
-        del lean.graph.output[len(self.graph.outputs) :]
-        _dynamic_batch(lean, self.graph.inputs)
-        self.lean_session = ort.InferenceSession(
-            lean.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-        )
+        self.available = frozenset(o.name for o in self.fq_model.graph.output)
+        self._lean: object | None = None  # the lean session, built when first needed
         self._lean_outputs = frozenset(self.graph.outputs)
-        self._feeds: OrderedDict[Hashable, tuple[object, dict[str, np.ndarray]]] = OrderedDict()
+        # the graph cut at a few checkpoints (planned on the first lean run, when the sample
+        # shapes are known): what-ifs run only the segments after the first changed feed
+        self.segmented = segmented
+        self.plan: Plan | None = None
+        self._seg_sessions: list[object] = []
+        self._observers: list[object] = []
+        self._carry: list[frozenset[str]] = []
+        self.prefixes = PrefixCache(prefix_cap)
+        self.segment_runs = 0  # segment sessions run (a whole pass from cut 0 runs them all)
+        self.skipped_segments = 0  # segment runs saved by starting after a cached prefix
+        self._sample_keys: OrderedDict[int, tuple[weakref.ref, str]] = OrderedDict()
+        self._float_digests: dict[str, bytes] = {}
+        self._feeds: OrderedDict[
+            Hashable, tuple[object, dict[str, np.ndarray], dict[str, bytes]]
+        ] = OrderedDict()
         self._refs: OrderedDict[Hashable, dict[str, np.ndarray]] = OrderedDict()
         self._float_weights: dict[str, np.ndarray] = {}
-        self._wcache: OrderedDict[Hashable, tuple[object, np.ndarray]] = OrderedDict()
+        self._wcache: OrderedDict[Hashable, tuple[object, np.ndarray, bytes]] = OrderedDict()
         self._n_weights = sum(1 for p in self.points if p.kind == "weight")
-        self._float_feeds = self._make_feeds(None, None)
+        self._float_feeds, self._float_sigs = self._make_feeds(None, None)
         self.forward_passes = 0  # sample passes so far: analyses report their cost in these
         self.batchable: bool | None = None  # samples stack along axis 0 (checked on first use)
         self.batch_size = BATCH  # samples per stacked run (bounded by BATCH_BYTES when checked)
@@ -144,20 +169,32 @@ class Simulator:
         *,
         calibration: Calibration | None = None,
         outputs: Sequence[str] | None = None,
+        keep: bool = False,
     ) -> dict[str, np.ndarray]:
         """Outputs (model outputs unless ``outputs`` names others) under ``scheme``.
 
         ``scheme=None`` runs the float model; ``calibration`` defaults to the simulator's.
+        ``keep`` keeps the run's crossing tensors for later runs sharing its prefix (float
+        runs always keep theirs).
         """
         names = list(outputs) if outputs is not None else list(self.outputs)
         missing = [n for n in names if n not in self.available]
         if missing:
             raise KeyError(f"tensors not exposed by the simulator: {', '.join(missing[:5])}")
-        feeds = dict(self._feeds_for(scheme, calibration))
+        feeds, sigs = self._feeds_for(scheme, calibration)
+        if set(names) <= self._lean_outputs:
+            outs = self._run_lean([inputs], feeds, sigs, keep=keep or _is_float(scheme))
+            self.forward_passes += 1
+            return {n: outs[n] for n in names}
+        if self._ensure_plan(inputs) is not None:  # a segment at a time: no whole-graph peak
+            got: dict[str, np.ndarray] = {}
+            for part in self.run_exposed(inputs, names, scheme, calibration=calibration):
+                got.update(part)
+            return {n: got[n] for n in names}
+        feeds = dict(feeds)
         for name in self.inputs:
             feeds[name] = np.asarray(inputs[name])
-        session = self.lean_session if set(names) <= self._lean_outputs else self.session
-        values = session.run(names, feeds)
+        values = self.session.run(names, feeds)
         self.forward_passes += 1
         return dict(zip(names, values, strict=True))
 
@@ -167,6 +204,7 @@ class Simulator:
         scheme: Scheme | None = None,
         *,
         calibration: Calibration | None = None,
+        keep: bool = False,
     ) -> list[dict[str, np.ndarray]]:
         """Model outputs of each sample under ``scheme``, up to ``BATCH`` samples per run
         stacked along axis 0 when the model allows it (checked once against single runs);
@@ -174,18 +212,16 @@ class Simulator:
         if self.batchable is None and len(samples) >= 2:
             self.batchable = self._check_batching(samples[:2], scheme, calibration)
         if not self.batchable or len(samples) < 2:
-            return [self.run(s, scheme, calibration=calibration) for s in samples]
+            return [self.run(s, scheme, calibration=calibration, keep=keep) for s in samples]
         out: list[dict[str, np.ndarray]] = []
-        feeds = dict(self._feeds_for(scheme, calibration))
+        feeds, sigs = self._feeds_for(scheme, calibration)
         names = list(self.outputs)
         for start in range(0, len(samples), self.batch_size):
             chunk = samples[start : start + self.batch_size]
-            for name in self.inputs:
-                feeds[name] = np.concatenate([np.asarray(s[name]) for s in chunk], axis=0)
-            values = self.lean_session.run(names, feeds)
+            values = self._run_lean(chunk, feeds, sigs, keep=keep or _is_float(scheme))
             self.forward_passes += len(chunk)
             sizes = np.cumsum([np.asarray(s[self.inputs[0]]).shape[0] for s in chunk])[:-1]
-            parts = [np.split(v, sizes, axis=0) for v in values]
+            parts = [np.split(values[n], sizes, axis=0) for n in names]
             out += [{n: parts[k][j] for k, n in enumerate(names)} for j in range(len(chunk))]
         return out
 
@@ -206,15 +242,15 @@ class Simulator:
             )
             return False
         singles = [self.run(s, scheme, calibration=calibration) for s in two]
-        feeds = dict(self._feeds_for(scheme, calibration))
+        feeds, sigs = self._feeds_for(scheme, calibration)
         for name in self.inputs:
             a, b = (np.asarray(s[name]) for s in two)
             if a.ndim == 0 or a.shape[0] != 1 or a.shape != b.shape:
                 self.batch_note = f"input {name} has shape {a.shape}, not a batch of 1"
                 return False
-            feeds[name] = np.concatenate([a, b], axis=0)
         try:
-            stacked = self.lean_session.run(list(self.outputs), feeds)
+            got = self._run_lean(two, feeds, sigs, keep=False, fresh=True)
+            stacked = [got[n] for n in self.outputs]
         except Exception as exc:  # onnxruntime's errors have no common base class
             self.batch_note = "a batch of 2 fails: " + str(exc).splitlines()[0][:200]
             self.batch_note += _batch_blockers(self.graph)
@@ -258,12 +294,261 @@ class Simulator:
             self._refs.popitem(last=False)
         return values
 
+    # ------------------------------------------------------------------ segments
+    @property
+    def session(self) -> object:
+        """The whole graph exposing every tensor (unsegmented runs only; built when needed)."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            self._session = ort.InferenceSession(
+                self.fq_model.SerializeToString(), self._opts, providers=["CPUExecutionProvider"]
+            )
+        return self._session
+
+    @property
+    def lean_session(self) -> object:
+        """The whole graph exposing only the model outputs (built when first needed).
+
+        A tensor that is a graph output is allocated afresh on every run and never shares
+        memory, which costs a MobileNetV2 about 40 % of a pass: what-ifs measured at the model
+        outputs run here, or in the segment sessions cut from it."""
+        if self._lean is None:
+            import onnxruntime as ort
+
+            lean = onnx.ModelProto()
+            lean.CopyFrom(self.fq_model)
+            del lean.graph.output[len(self.graph.outputs) :]
+            _dynamic_batch(lean, self.graph.inputs)
+            self._lean = ort.InferenceSession(
+                lean.SerializeToString(), self._opts, providers=["CPUExecutionProvider"]
+            )
+        return self._lean
+
+    def _ensure_plan(self, sample: Mapping[str, np.ndarray]) -> Plan | None:
+        """Cut the graph (once, with the first sample's shapes); None when not segmented."""
+        if not self.segmented:
+            return None
+        if self.plan is None:
+            import onnxruntime as ort
+
+            shapes = {n: (1, *np.asarray(sample[n]).shape[1:]) for n in self.inputs}
+            sizes = tensor_sizes(self.graph.model, shapes)
+            self.plan = plan(self.fq_model, self.inputs, self.outputs, sizes)
+            if len(self.plan.segments) < 2:
+                self.segmented = False
+                return None
+            types = self._elem_types()
+            self._seg_sessions = [
+                ort.InferenceSession(
+                    segment_model(self.fq_model, seg, types).SerializeToString(),
+                    self._opts,
+                    providers=["CPUExecutionProvider"],
+                )
+                for seg in self.plan.segments
+            ]
+            segs = self.plan.segments
+            outs = set(self.outputs)
+            self._carry = [
+                frozenset(
+                    t
+                    for s in segs[:j]
+                    for t in s.outputs
+                    if t in outs or any(t in later.inputs for later in segs[j:])
+                )
+                for j in range(len(segs))
+            ]
+            log.info(
+                "graph cut in %d segments at %s (crossing MiB a sample: %s)",
+                len(segs),
+                [s.start for s in segs[1:]],
+                [round(b / 2**20, 2) for b in self.plan.cut_bytes],
+            )
+        return self.plan
+
+    def _elem_types(self) -> dict[str, int]:
+        return dict(self.graph.elem_types)
+
+    def prefix_fits(self, n_samples: int) -> bool:
+        """Whether ``n_samples`` samples' float crossing tensors fit the prefix cache's cap."""
+        return self.plan is None or self.plan.prefix_bytes * n_samples <= self.prefixes.cap
+
+    def _sample_key(self, sample: Mapping[str, np.ndarray]) -> str:
+        first = np.asarray(sample[self.inputs[0]])
+        hit = self._sample_keys.get(id(first))
+        if hit is not None and hit[0]() is first:
+            return hit[1]
+        key = sample_digest({n: sample[n] for n in self.inputs})
+        # a weak reference: the key is the array's while it lives, and holding the arrays
+        # themselves would keep 256 samples (1.2 GB at 640x640) alive
+        self._sample_keys[id(first)] = (weakref.ref(first), key)
+        while len(self._sample_keys) > _SAMPLE_KEYS:
+            self._sample_keys.popitem(last=False)
+        return key
+
+    def _prefix_states(self, sigs: Mapping[str, bytes]) -> list[bytes]:
+        """Digest of every feed read before cut j, for j = 0 .. segments - 1."""
+        assert self.plan is not None
+        h = hashlib.blake2b(digest_size=16)
+        states = []
+        for seg in self.plan.segments:
+            states.append(h.copy().digest())
+            for f in seg.feeds:
+                if f in sigs:
+                    h.update(f.encode() + sigs[f])
+        return states
+
+    def _run_lean(
+        self,
+        samples: Sequence[Mapping[str, np.ndarray]],
+        feeds: Mapping[str, np.ndarray],
+        sigs: Mapping[str, bytes],
+        *,
+        keep: bool,
+        fresh: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Model outputs of ``samples`` stacked along axis 0, run from the latest cut whose
+        crossing values these feeds' prefix left in the cache (the whole graph if none)."""
+        stacked = {
+            n: (
+                np.asarray(samples[0][n])
+                if len(samples) == 1
+                else np.concatenate([np.asarray(s[n]) for s in samples], axis=0)
+            )
+            for n in self.inputs
+        }
+        names = list(self.outputs)
+        plan_ = self._ensure_plan(samples[0])
+        if plan_ is None:
+            all_feeds = dict(feeds)
+            all_feeds.update(stacked)
+            return dict(zip(names, self.lean_session.run(names, all_feeds), strict=True))
+        segs = plan_.segments
+        states = self._prefix_states(sigs)
+        keys = [self._sample_key(s) for s in samples]
+        start = 0
+        cached: list[dict[str, np.ndarray]] = []
+        if not fresh:
+            for j in range(len(segs) - 1, 0, -1):
+                if all((k, j, states[j]) in self.prefixes for k in keys):
+                    got = [self.prefixes.get((k, j, states[j])) for k in keys]
+                    cached = [g for g in got if g is not None]
+                    start = j
+                    break
+        values: dict[str, np.ndarray] = {}
+        if start:
+            for t in self._carry[start]:
+                parts = [c[t] for c in cached]
+                values[t] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        sizes = np.cumsum([np.asarray(s[self.inputs[0]]).shape[0] for s in samples])[:-1]
+        for j in range(start, len(segs)):
+            seg = segs[j]
+            if j > start and keep:
+                self._keep(keys, j, states[j], values, sizes)
+            run_feeds = {f: (stacked[f] if f in stacked else feeds[f]) for f in seg.feeds}
+            for t in seg.inputs:
+                run_feeds[t] = values[t]
+            got = self._seg_sessions[j].run(list(seg.outputs), run_feeds)
+            values.update(zip(seg.outputs, got, strict=True))
+            self.segment_runs += 1
+        self.skipped_segments += start
+        return {n: values[n] for n in names}
+
+    def _keep(
+        self,
+        keys: Sequence[str],
+        j: int,
+        state: bytes,
+        values: Mapping[str, np.ndarray],
+        sizes: np.ndarray,
+    ) -> None:
+        """Cache the crossing values at cut ``j`` of each sample of a stacked run."""
+        carry = self._carry[j]
+        if len(keys) == 1:
+            self.prefixes.put((keys[0], j, state), {t: values[t] for t in carry})
+            return
+        split = {t: np.split(values[t], sizes, axis=0) for t in carry}
+        for b, k in enumerate(keys):
+            self.prefixes.put((k, j, state), {t: split[t][b].copy() for t in carry})
+
+    def observe_float(
+        self, sample: Mapping[str, np.ndarray], tensors: Sequence[str]
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """The float values of ``tensors`` for one sample, a segment at a time."""
+        return self.run_exposed(sample, tensors)
+
+    def run_exposed(
+        self,
+        sample: Mapping[str, np.ndarray],
+        tensors: Sequence[str],
+        scheme: Scheme | None = None,
+        *,
+        calibration: Calibration | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """The values of ``tensors`` (any the simulator exposes) for one sample under
+        ``scheme``, a segment at a time: the values of one segment are dropped before the
+        next runs, so the peak is one segment's tensors, not the whole graph's. One pass."""
+        wanted = list(dict.fromkeys(tensors))
+        missing = [n for n in wanted if n not in self.available and n not in self.inputs]
+        if missing:
+            raise KeyError(f"tensors not exposed by the simulator: {', '.join(missing[:5])}")
+        plan_ = self._ensure_plan(sample)
+        if plan_ is None:
+            yield self.run(sample, scheme, calibration=calibration, outputs=wanted)
+            return
+        given = {t: np.asarray(sample[t]) for t in wanted if t in self.inputs}
+        if given:
+            yield given
+        sessions = self._exposing_sessions(plan_)
+        feeds, _ = self._feeds_for(scheme, calibration)
+        want = set(wanted)
+        values: dict[str, np.ndarray] = {}
+        for j, (seg, sess) in enumerate(zip(plan_.segments, sessions, strict=True)):
+            names = list(dict.fromkeys([*seg.outputs, *(t for t in seg.produced if t in want)]))
+            run_feeds = {
+                f: (np.asarray(sample[f]) if f in self.inputs else feeds[f]) for f in seg.feeds
+            }
+            for t in seg.inputs:
+                run_feeds[t] = values[t]
+            got = dict(zip(names, sess.run(names, run_feeds), strict=True))
+            values.update((t, got[t]) for t in seg.outputs)
+            if j + 1 < len(self._carry):  # keep only what later segments read
+                values = {t: v for t, v in values.items() if t in self._carry[j + 1]}
+            yield {t: got[t] for t in names if t in want}
+            del got
+        self.forward_passes += 1
+
+    def _exposing_sessions(self, plan_: Plan) -> list[object]:
+        """One session per segment exposing every tensor the simulator exposes (built once)."""
+        if not self._observers:
+            import onnxruntime as ort
+
+            types = self._elem_types()
+            opts = session_options()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            if self._opts.intra_op_num_threads:
+                opts.intra_op_num_threads = self._opts.intra_op_num_threads
+            # no arena: each segment's exposed tensors are handed out and dropped, and one
+            # arena per segment would keep that segment's peak for the whole run
+            opts.enable_cpu_mem_arena = False
+            exposed = sorted(self.available)
+            self._observers = [
+                ort.InferenceSession(
+                    segment_model(self.fq_model, seg, types, exposed).SerializeToString(),
+                    opts,
+                    providers=["CPUExecutionProvider"],
+                )
+                for seg in plan_.segments
+            ]
+        return self._observers
+
     # ------------------------------------------------------------------ feeds
     def _feeds_for(
         self, scheme: Scheme | None, calibration: Calibration | None
-    ) -> dict[str, np.ndarray]:
+    ) -> tuple[dict[str, np.ndarray], dict[str, bytes]]:
+        """The feeds of ``scheme`` and a digest of each (prefix states are keyed by them)."""
         if scheme is None:
-            return self._float_feeds
+            return self._float_feeds, self._float_sigs
         cal = calibration if calibration is not None else self.calibration
         if cal is None and scheme.active():
             raise ValueError("a quantized scheme needs a calibration")
@@ -271,15 +556,18 @@ class Simulator:
         hit = self._feeds.get(key)
         if hit is not None and hit[0] is cal:
             self._feeds.move_to_end(key)
-            return hit[1]
-        feeds = self._make_feeds(scheme, cal)
-        self._feeds[key] = (cal, feeds)
+            return hit[1], hit[2]
+        feeds, sigs = self._make_feeds(scheme, cal)
+        self._feeds[key] = (cal, feeds, sigs)
         if len(self._feeds) > _FEED_CACHE:
             self._feeds.popitem(last=False)
-        return feeds
+        return feeds, sigs
 
-    def _make_feeds(self, scheme: Scheme | None, cal: Calibration | None) -> dict[str, np.ndarray]:
+    def _make_feeds(
+        self, scheme: Scheme | None, cal: Calibration | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, bytes]]:
         feeds: dict[str, np.ndarray] = {}
+        sigs: dict[str, bytes] = {}
         act_scale: dict[str, float] = {}
         wide_in: set[str] = set()  # activation points rounded at int16
         w_scale: dict[str, np.ndarray] = {}
@@ -313,7 +601,11 @@ class Simulator:
                 if cal is not None and p.key in cal.weights:
                     w_scale[p.key] = weight_scales(cal.weights[p.key], "int8", reduce)
                 on = on and p.key in w_scale
-                feeds[f"__q{i}_w"] = self._rounded_weight(p, cal, reduce) if on else w
+                name = f"__q{i}_w"
+                if on:
+                    feeds[name], sigs[name] = self._rounded_weight(p, cal, reduce)
+                else:
+                    feeds[name], sigs[name] = w, self._float_digest(p.tensor)
         # biases last: they round to s_in * s_w of the owner node, in int32 (no saturation)
         for i, p in enumerate(self.points):
             if p.kind != "bias":
@@ -330,7 +622,10 @@ class Simulator:
                 wide = bool(node.act_points) and node.act_points[0] in wide_in
                 b = round_bias(b, np.float32(s_in) * s_w, wide)
             feeds[f"__q{i}_b"] = b
-        return feeds
+        for name, v in feeds.items():
+            if name not in sigs:
+                sigs[name] = feed_digest(v)
+        return feeds, sigs
 
     def _float_weight(self, name: str) -> np.ndarray:
         w = self._float_weights.get(name)
@@ -339,13 +634,20 @@ class Simulator:
             self._float_weights[name] = w
         return w
 
-    def _rounded_weight(self, p: Point, cal: Calibration, reduce: bool) -> np.ndarray:
-        """The weight rounded to its int8 grid, once per calibration (kept for a few)."""
+    def _float_digest(self, name: str) -> bytes:
+        d = self._float_digests.get(name)
+        if d is None:
+            d = self._float_digests[name] = feed_digest(self._float_weight(name))
+        return d
+
+    def _rounded_weight(self, p: Point, cal: Calibration, reduce: bool) -> tuple[np.ndarray, bytes]:
+        """The weight rounded to its int8 grid and its digest, once per calibration (kept for
+        a few)."""
         key = (id(cal), p.key, reduce)
         hit = self._wcache.get(key)
         if hit is not None and hit[0] is cal:
             self._wcache.move_to_end(key)
-            return hit[1]
+            return hit[1], hit[2]
         s = weight_scales(cal.weights[p.key], "int8", reduce)
         shape = [1] * self.graph.initializers[p.tensor].ndim
         shape[p.axis] = p.channels
@@ -354,10 +656,15 @@ class Simulator:
         rounded = (np.clip(np.round(w / s.reshape(shape)), -q, q) * s.reshape(shape)).astype(
             np.float32
         )
-        self._wcache[key] = (cal, rounded)
+        digest = feed_digest(rounded)
+        self._wcache[key] = (cal, rounded, digest)
         while len(self._wcache) > _WEIGHT_CACHE * max(1, self._n_weights):
             self._wcache.popitem(last=False)
-        return rounded
+        return rounded, digest
+
+
+def _is_float(scheme: Scheme | None) -> bool:
+    return scheme is None or not scheme.active()
 
 
 def round_bias(b: np.ndarray, scale: np.ndarray, wide_input: bool) -> np.ndarray:

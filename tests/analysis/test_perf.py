@@ -98,3 +98,66 @@ def test_the_node_table_fetches_outputs_in_groups_bounded_by_bytes(monkeypatch):
     assert cut.passes % whole.passes == 0
     assert [r.similarity for r in cut.records] == [r.similarity for r in whole.records]
     assert any("groups" in n for n in cut.notes) and not whole.notes
+
+
+def _mobilenet_context(n: int):
+    from benchmarks.models import mobilenet_v2, random_samples
+    from ptqtui.analysis.context import SimContext
+    from ptqtui.quant.calibrate import calibrate
+    from ptqtui.quant.observe import observe
+    from ptqtui.quant.scheme import QuantSettings
+    from ptqtui.quant.simulate import Simulator
+
+    model = mobilenet_v2(32)
+    sim = Simulator(model)
+    xs = list(random_samples(model, n))
+    obs = observe(sim, xs, keep=n)
+    settings = QuantSettings(calibration_type="max")
+    scheme = sim.scheme(settings)
+    cal = calibrate(sim, obs, settings, scheme=scheme)
+    refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(xs))
+    return SimContext(sim, obs, settings, cal, scheme, tuple(xs), refs, tuple(xs))
+
+
+@pytest.mark.parametrize("batchable", [True, False])
+def test_two_worker_processes_give_the_one_process_sensitivity(batchable):
+    from ptqtui.analysis.nodes import node_table
+    from ptqtui.analysis.sensitivity import sensitivity
+
+    ctx = _mobilenet_context(3)
+    ctx.sim.batchable = batchable
+    rows = node_table(ctx).records
+    one = sensitivity(ctx, rows, int16=False)
+    ctx.workers = 2
+    two = sensitivity(ctx, rows, int16=False)
+    assert any("2 worker processes" in n for n in two.notes)
+    assert not any("worker" in n for n in one.notes)
+    fields = ("sensitivity_cosine", "sensitivity_weights", "sensitivity_activations")
+    got = [[getattr(r, f) for f in fields] for r in two.records]
+    want = [[getattr(r, f) for f in fields] for r in one.records]
+    assert got == want and sum(r.sensitivity_cosine is not None for r in one.records) > 10
+    assert two.passes == one.passes
+
+
+def test_default_workers_leave_two_cores_to_one_process():
+    from ptqtui.analysis.pool import default_workers, threads_per_worker
+
+    assert default_workers(1) == default_workers(2) == 1
+    assert default_workers(16) == 8 and threads_per_worker(8, 16) == 2
+    assert default_workers(64) == 32 and threads_per_worker(32, 64) == 2
+
+
+def test_workers_below_one_is_a_usage_error(tmp_path):
+    from tests.test_cli import ptqtui
+
+    result = ptqtui("demo", "bgr_swap", "--report", "text", "--workers", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "--workers must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workers_reach_the_request():
+    from ptqtui.request import Request
+
+    assert Request(workers=3).workers == 3 and Request().workers is None
+    with pytest.raises(ValueError, match="--workers"):
+        Request(workers=0)
