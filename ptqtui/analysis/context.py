@@ -218,7 +218,11 @@ class SimContext:
     def float_predictions(self) -> list[object]:
         """The float model's decoded predictions of the kept samples (decoded once)."""
         if self._float_preds is None:
-            self._float_preds = [self.task.decode(self.sim.run_float(s))[0] for s in self.kept]
+            seen = self.observation.outputs  # the observation pass's outputs, when it kept them
+            self._float_preds = [
+                self.task.decode(seen[i] if i < len(seen) else self.sim.run_float(s))[0]
+                for i, s in enumerate(self.kept)
+            ]
         return self._float_preds
 
     # ------------------------------------------------------------------ what-ifs
@@ -568,7 +572,11 @@ def build_context(
     report(progress, "calibration", 0, None, f"calibrating ({settings.describe()})")
     cal = calibrate(sim, obs, settings, scheme=scheme, progress=progress, cancel=cancel)
     analysis = tuple(obs.kept[:sensitivity_samples])
-    refs = tuple(sim.reference(s, key=("analysis", i)) for i, s in enumerate(analysis))
+    seen = obs.outputs  # float outputs from the observation pass (none when it was cached)
+    refs = tuple(
+        sim.reference(s, key=("analysis", i), known=seen[i] if i < len(seen) else None)
+        for i, s in enumerate(analysis)
+    )
     ctx = SimContext(sim, obs, settings, cal, scheme, analysis, refs, obs.kept, notes=notes)
     ctx._cals[_settings_key(ctx, settings)] = cal
     ctx.workers = inputs.request.workers or default_workers()

@@ -110,6 +110,9 @@ class TensorStats:
         return min((k + 1) * self.bin_width, self.abs_max)
 
 
+OUTPUT_BYTES = 96 << 20  # float outputs of kept samples held from the observation pass
+
+
 @dataclass(eq=False)
 class Observation:
     """What one pass over the calibration samples saw."""
@@ -117,6 +120,10 @@ class Observation:
     stats: dict[str, TensorStats]  # tensor name -> statistics
     n_samples: int
     kept: tuple[Sample, ...]  # the first samples, for searches and analyses
+    # the float model outputs of the first kept samples, up to OUTPUT_BYTES (the same pass:
+    # the references and the float predictions need not run the model again); empty when
+    # the observation was read from the cache
+    outputs: tuple[dict[str, np.ndarray], ...] = ()
 
     def tensor(self, name: str) -> TensorStats:
         return self.stats[name]
@@ -137,16 +144,29 @@ def observe(
     """
     tensors = sim.observed_tensors()
     stats = {t: TensorStats() for t in tensors}
+    model_outputs = [o for o in sim.outputs if o in sim.available]
     kept: list[Sample] = []
+    outputs: list[dict[str, np.ndarray]] = []
+    held = 0
     n = 0
     for sample in samples:
         check_cancel(cancel)
-        for values in sim.observe_float(sample, tensors):  # a segment of the graph at a time
+        collect = len(kept) < keep and len(outputs) == len(kept)
+        out: dict[str, np.ndarray] = {}
+        wanted = [*tensors, *(o for o in model_outputs if o not in stats)] if collect else tensors
+        for values in sim.observe_float(sample, wanted):  # a segment of the graph at a time
             for t, v in values.items():
-                stats[t].update(v)
+                if t in stats:
+                    stats[t].update(v)
+                if collect and t in model_outputs:
+                    out[t] = np.array(v, copy=True)
             del values
         if len(kept) < keep:
             kept.append(sample)
+            size = sum(a.nbytes for a in out.values())
+            if collect and len(out) == len(sim.outputs) and held + size <= OUTPUT_BYTES:
+                outputs.append(out)
+                held += size
         n += 1
         report(progress, "calibration", n, total, "observing activations")
-    return Observation(stats, n, tuple(kept))
+    return Observation(stats, n, tuple(kept), tuple(outputs))

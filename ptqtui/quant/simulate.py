@@ -280,15 +280,20 @@ class Simulator:
         return self.run(inputs, None, outputs=outputs)
 
     def reference(
-        self, inputs: Mapping[str, np.ndarray], *, key: Hashable | None = None
+        self,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        key: Hashable | None = None,
+        known: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Float model outputs of one sample, computed once and cached (by ``key`` or content)."""
+        """Float model outputs of one sample, computed once and cached (by ``key`` or content);
+        ``known``: the outputs already computed (the observation pass's), kept as they are."""
         k = key if key is not None else sample_digest(inputs)
         hit = self._refs.get(k)
         if hit is not None:
             self._refs.move_to_end(k)
             return hit
-        values = self.run_float(inputs)
+        values = dict(known) if known is not None else self.run_float(inputs)
         self._refs[k] = values
         if len(self._refs) > _REF_CACHE:
             self._refs.popitem(last=False)

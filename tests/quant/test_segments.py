@@ -135,3 +135,22 @@ def test_the_node_table_a_segment_at_a_time_matches_the_whole_graph(pair):
     assert seg.segmented and not whole.segmented
     assert [r.similarity for r in rows[0]] == [r.similarity for r in rows[1]]
     assert len(rows[0]) > 5
+
+
+def test_the_observation_keeps_the_float_outputs_the_references_would_compute(pair):
+    seg, whole, xs, obs, obs_whole = pair
+    for sim, o in ((seg, obs), (whole, obs_whole)):
+        assert len(o.outputs) == len(xs)  # every kept sample's outputs, from the same pass
+        sim.batchable = False
+        for x, seen in zip(xs, o.outputs, strict=True):
+            again = sim.run_float(x)
+            assert set(seen) == set(sim.outputs)
+            assert all(np.array_equal(seen[n], again[n]) for n in sim.outputs)
+
+
+def test_outputs_beyond_the_byte_cap_are_not_kept(pair, monkeypatch):
+    from ptqtui.quant import observe as observe_module
+
+    seg, _whole, xs, _obs, _ = pair
+    monkeypatch.setattr(observe_module, "OUTPUT_BYTES", 0)
+    assert observe(seg, xs, keep=3).outputs == ()
