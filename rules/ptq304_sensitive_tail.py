@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import RuleInfo
 from ptqtui.policy import MAJOR_COSINE_GAIN, MIN_GAIN, NO_INT16_MARCH
-from ptqtui.quant.metrics import within_noise
+from ptqtui.quant.noise import within_noise
 from ptqtui.remedy import DType, NodeChange, Placement, Remedy, SettingsDelta
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ptqtui.analysis.results import Measure
 from ptqtui.check.findings import Severity
-from ptqtui.quant.metrics import within_noise
+from ptqtui.quant.noise import within_noise
 from ptqtui.remedy import Remedy
 
 __all__ = ["Measure", "MeasuredOn", "Pipeline", "Plan", "PlanStage", "PlanStep", "Reference"]

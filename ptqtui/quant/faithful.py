@@ -11,6 +11,11 @@ also rounds the node's output with that point's parameters: ``Relu`` commutes wi
 symmetric or zero-point rounding, so the values are unchanged, and onnxruntime can then fuse
 the node into an integer kernel instead of leaving it in float.
 
+``compare(..., kernels=False)`` runs the same export with basic optimisations only (every
+Q/DQ as written, in float): it must equal the simulator, which checks placement, scales, zero
+points and the weight and bias rounding. ``ulp_control`` measures how far float rounding
+alone moves the comparison on a model (docs/thresholds.md, "Faithfulness").
+
 Backend hazard: on x86 CPUs without VNNI, onnxruntime's u8s8 kernels add pairs of u8 x s8
 products in int16 with saturation. With full 8-bit weights (per-channel weights use the whole
 range in every channel) the sums saturate and the outputs drift from the exact integer result:

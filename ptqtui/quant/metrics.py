@@ -108,16 +108,3 @@ def average(items: Iterable[Similarity]) -> Similarity:
         nanmean(s.sqnr_db for s in xs),
         max(cheb) if cheb else math.nan,
     )
-
-
-def within_noise(delta: float | None, noise: float | None) -> bool:
-    """Whether a measured difference is within the measured noise (False: no noise known)."""
-    if delta is None or noise is None or math.isnan(delta) or math.isnan(noise) or noise <= 0:
-        return False
-    return abs(delta) <= noise
-
-
-def signed_label(delta: float, noise: float | None, digits: int = 4) -> str:
-    """A signed difference, labelled when it is within the noise: ``-0.0160 (within noise)``."""
-    text = f"{delta:+.{digits}f}"
-    return f"{text} (within noise)" if within_noise(delta, noise) else text

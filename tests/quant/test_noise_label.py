@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ptqtui.quant.metrics import signed_label, within_noise
+from ptqtui.quant.noise import signed_label, within_noise
 
 
 def test_within_noise_only_inside_a_measured_noise():

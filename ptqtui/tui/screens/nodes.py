@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Select, Static
 
 from ptqtui.advise.properties import cosine_noise
-from ptqtui.quant.metrics import within_noise
+from ptqtui.quant.noise import within_noise
 from ptqtui.tui.screens.plots import NodePlotScreen, PlotKind, sensitivity_screen
 from ptqtui.tui.widgets.chart import ColumnChart
 from ptqtui.tui.widgets.text import MISSING, clip, clip_middle, gen, num, signed
