@@ -127,12 +127,15 @@ def test_the_store_keeps_under_its_limit_and_never_deletes_what_it_did_not_write
 def test_a_damaged_entry_is_observed_again(tmp_path):
     scenario = find_scenario("bgr_swap")
     cold = diagnose(Request(config=scenario.config, quiet=True, cache_dir=tmp_path))
-    (entry,) = tmp_path.glob("observation-*.npz")
-    entry.write_bytes(b"not an npz")
+    entries = sorted(tmp_path.glob("*-*.*"))
+    assert entries
+    for entry in entries:  # every observation, stage and measurement
+        entry.write_bytes(b"not an npz, not JSON")
     again = diagnose(Request(config=scenario.config, quiet=True, cache_dir=tmp_path))
     assert not any("read from the cache" in n for n in again.analysis.notes)
+    assert not any(n.startswith("from the cache") for n in again.analysis.notes)
     assert _stable(again) == _stable(cold)
-    assert entry.stat().st_size > 100  # rewritten
+    assert all(e.stat().st_size > 100 for e in entries if e.suffix == ".npz")  # rewritten
 
 
 def test_statistics_round_trip_and_the_key_follows_the_data(tmp_path):
