@@ -67,6 +67,11 @@ BATCH = 8  # samples stacked in one run, at most
 # detector stacked 8 deep held 3.2 GB during sensitivity where one sample at a time costs the
 # same time per sample (its passes are large enough to keep both cores busy).
 BATCH_BYTES = 8 << 20
+# The graph is cut into segments (what-ifs from cached prefixes) only when fewer than this many
+# samples stack in one run: measured on EfficientNet-Lite1 240 (8 stacked), the segmented
+# analyses took 123 s and 1424 MiB against 67 s and 1077 MiB whole; on PP-OCRv4 det 640 (one
+# sample a run) one node's what-if from its segment costs 0.38 of a whole pass.
+SEGMENT_BELOW_BATCH = 2
 log = logging.getLogger(__name__)
 _FEED_CACHE = 16
 _WEIGHT_CACHE = (
@@ -85,7 +90,7 @@ class Simulator:
         calibration: Calibration | None = None,
         *,
         intra_op_threads: int | None = None,
-        segmented: bool = True,
+        segmented: bool | None = None,
         prefix_cap: int = PREFIX_CAP,
     ) -> None:
         import onnxruntime as ort  # lazily: the TUI imports this module and must start fast
@@ -332,6 +337,9 @@ class Simulator:
 
     def _ensure_plan(self, sample: Mapping[str, np.ndarray]) -> Plan | None:
         """Cut the graph (once, with the first sample's shapes); None when not segmented."""
+        if self.segmented is None:  # auto: only where samples run one at a time
+            per_sample = sum(np.asarray(sample[n])[:1].nbytes for n in self.inputs)
+            self.segmented = BATCH_BYTES // max(1, per_sample) < SEGMENT_BELOW_BATCH
         if not self.segmented:
             return None
         if self.plan is None:

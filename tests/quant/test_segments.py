@@ -25,7 +25,7 @@ def _models():
 @pytest.fixture(scope="module", params=[m[0] for m in _models()])
 def pair(request):
     _name, model, xs = next(m for m in _models() if m[0] == request.param)
-    seg, whole = Simulator(model), Simulator(model, segmented=False)
+    seg, whole = Simulator(model, segmented=True), Simulator(model, segmented=False)
     obs = observe(seg, xs, keep=3)
     obs_whole = observe(whole, xs, keep=3)
     return seg, whole, xs, obs, obs_whole
@@ -101,8 +101,8 @@ def test_a_prefix_over_the_cap_is_said_and_runs_whole_passes():
 
     model = mobilenet_v2(96)
     xs = list(random_samples(model, 2))
-    small = Simulator(model, prefix_cap=1000)
-    roomy = Simulator(model)
+    small = Simulator(model, segmented=True, prefix_cap=1000)
+    roomy = Simulator(model, segmented=True)
     for s in (small, roomy):
         s.batchable = False
         for x in xs:
