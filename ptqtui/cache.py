@@ -85,11 +85,17 @@ def save_observation(path: Path, obs: Observation) -> None:
         arrays[f"h{i}"] = st.hist
         if st.ch_min is not None and st.ch_max is not None:
             arrays[f"lo{i}"], arrays[f"hi{i}"] = st.ch_min, st.ch_max
+    _write_entry(path, lambda fh: np.savez(fh, **arrays))
+
+
+def _write_entry(path: Path, write: Callable[[Any], None]) -> None:
+    """Write an entry atomically (a temp file beside it, flushed, renamed over it); raises
+    OSError, and leaves no temp file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -197,19 +203,8 @@ class Store:
         text = json.dumps(
             {"format": MEASURE_FORMAT, "key": key, "value": encode(value)}, allow_nan=False
         )
-        path = self.path(kind, key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            _write_entry(self.path(kind, key), lambda fh: fh.write(text.encode("utf-8")))
         except OSError:
             return
         prune(self.root, self.limit)
