@@ -159,3 +159,12 @@ def test_statistics_round_trip_and_the_key_follows_the_data(tmp_path):
     assert observation_key(b"model", xs[::-1], keep=1)[0] != k1
     assert observation_key(b"other", xs, keep=1)[0] != k1
     assert observation_key(b"model", xs, keep=1)[0] == k1
+
+
+def test_a_negative_cache_limit_is_a_usage_error(tmp_path):
+    from tests.test_cli import ptqtui
+
+    result = ptqtui("demo", "bgr_swap", "--report", "text", "--cache-limit", "-1", cwd=tmp_path)
+    assert result.returncode == 2 and "--cache-limit must be 0 or more" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert Request(cache_limit_mb=0).cache_limit_mb == 0
