@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +62,13 @@ def worker(cfg: dict) -> None:
                 if last[1] is not None:
                     stages[last[1]] = stages.get(last[1], 0.0) + now - last[0]
                 last[0], last[1] = now, p.stage
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                cpu = time.process_time()
+                print(
+                    f"[{now - t0:7.1f} s, cpu {cpu:7.1f} s, peak {rss:5.0f} MiB] {p.stage}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if p.stage not in order:
                     order.append(p.stage)
 

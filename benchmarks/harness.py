@@ -23,19 +23,19 @@ def peak_rss_mb() -> float:
 
 
 def run_worker(module: str, config: dict, timeout: float = 3600) -> dict:
-    """``python -m module --worker JSON`` in a subprocess; its last stdout line is JSON."""
+    """``python -m module --worker JSON`` in a subprocess; its last stdout line is JSON, its
+    stderr passes through."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [sys.executable, "-m", module, "--worker", json.dumps(config)],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,  # the worker's stderr (its progress, a traceback) goes through
         text=True,
         timeout=timeout,
     )
     if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        return {"error": f"exit {proc.returncode}: {' | '.join(tail)}"}
+        return {"error": f"exit {proc.returncode} (the worker's stderr is above)"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
