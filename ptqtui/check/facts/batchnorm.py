@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ptqtui.ortlog import session_options
+
 if TYPE_CHECKING:
     from ptqtui.inputs.model import ModelGraph
 
@@ -75,9 +77,8 @@ class BatchNormProbe:
         for s in stats:
             if s.tensor not in present:
                 model.graph.output.append(onnx.helper.make_empty_tensor_value_info(s.tensor))
-        options = ort.SessionOptions()
+        options = session_options()
         options.intra_op_num_threads = THREADS
-        options.log_severity_level = 3
         self.stats = stats
         self._session: Any = ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]

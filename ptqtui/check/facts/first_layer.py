@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ptqtui.ortlog import session_options
+
 if TYPE_CHECKING:
     from ptqtui.inputs.model import ModelGraph
 
@@ -60,9 +62,8 @@ class FirstLayer:
         import onnxruntime as ort  # lazy: slow to import
 
         sub = onnx.utils.Extractor(graph.model).extract_model([conv.input], [conv.output])
-        options = ort.SessionOptions()
+        options = session_options()
         options.intra_op_num_threads = THREADS
-        options.log_severity_level = 3
         self.conv = conv
         self._session: Any = ort.InferenceSession(
             sub.SerializeToString(), options, providers=["CPUExecutionProvider"]
