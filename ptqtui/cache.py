@@ -24,7 +24,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +34,7 @@ import numpy as np
 from ptqtui.jsoncodec import decode, encode
 from ptqtui.progress import ProgressCallback
 from ptqtui.quant.observe import Observation, Sample, TensorStats, observe
+from ptqtui.shelf import Shelf
 
 if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
@@ -53,15 +54,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "ptqtui"
 
 
-def observation_key(
-    model_bytes: bytes, samples: Iterable[Sample], keep: int
-) -> tuple[str, tuple[Sample, ...]]:
+def observation_key(model_bytes: bytes, samples: Iterable[Sample], keep: int) -> tuple[str, Shelf]:
     """Hex digest of the model, the model-ready samples (names, dtypes, shapes, bytes) and
     ``keep``; and the first ``keep`` samples (an entry stores statistics only)."""
     h = hashlib.sha256()
     h.update(f"ptqtui-observation-{FORMAT}-{keep}".encode())
     h.update(hashlib.sha256(model_bytes).digest())
-    kept: list[Sample] = []
+    kept = Shelf()
     for s in samples:
         if len(kept) < keep:
             kept.append(s)
@@ -69,7 +68,7 @@ def observation_key(
             a = np.ascontiguousarray(s[name])
             h.update(f"{name}|{a.dtype.str}|{a.shape}".encode())
             h.update(a.tobytes())
-    return h.hexdigest(), tuple(kept)
+    return h.hexdigest(), kept
 
 
 def save_observation(path: Path, obs: Observation) -> None:
@@ -104,7 +103,7 @@ def _write_entry(path: Path, write: Callable[[Any], None]) -> None:
         raise
 
 
-def load_observation(path: Path, kept: tuple[Sample, ...]) -> Observation:
+def load_observation(path: Path, kept: Sequence[Sample]) -> Observation:
     """Read the statistics written by ``save_observation`` (with ``kept``, the first samples
     read again); raises on anything unreadable."""
     with np.load(path, allow_pickle=False) as z:

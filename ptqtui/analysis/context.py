@@ -195,7 +195,7 @@ class SimContext:
     scheme: Scheme
     samples: tuple[Sample, ...]  # model-ready analysis samples (the first S of calibration)
     refs: tuple[Mapping[str, np.ndarray], ...]  # their float outputs
-    kept: tuple[Sample, ...] = ()  # the samples the task agreement is measured on (no labels)
+    kept: Sequence[Sample] = ()  # the samples the task agreement is measured on (a Shelf)
     eval: EvalData | None = None
     task_eval: TaskEval | None = None  # labels for a non-classifier task (boxes, masks, text)
     classifier: bool = False  # first output looks like class scores (top-1 is meaningful)

@@ -11,13 +11,14 @@ one segment's, not the whole graph's (597 MiB a sample on a 640x640 detector).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ptqtui.progress import ProgressCallback, check_cancel, report
+from ptqtui.shelf import Shelf
 
 if TYPE_CHECKING:
     from ptqtui.quant.simulate import Simulator
@@ -110,7 +111,7 @@ class TensorStats:
         return min((k + 1) * self.bin_width, self.abs_max)
 
 
-OUTPUT_BYTES = 96 << 20  # float outputs of kept samples held from the observation pass
+OUTPUT_MEMORY = 32 << 20  # float outputs of kept samples held in memory; the rest on disk
 
 
 @dataclass(eq=False)
@@ -119,11 +120,11 @@ class Observation:
 
     stats: dict[str, TensorStats]  # tensor name -> statistics
     n_samples: int
-    kept: tuple[Sample, ...]  # the first samples, for searches and analyses
-    # the float model outputs of the first kept samples, up to OUTPUT_BYTES (the same pass:
-    # the references and the float predictions need not run the model again); empty when
-    # the observation was read from the cache
-    outputs: tuple[dict[str, np.ndarray], ...] = ()
+    kept: Sequence[Sample]  # the first samples, for searches and analyses (a Shelf)
+    # the float model outputs of the kept samples (the same pass: the references and the
+    # float predictions need not run the model again); empty when the observation was read
+    # from the cache
+    outputs: Sequence[dict[str, np.ndarray]] = ()
 
     def tensor(self, name: str) -> TensorStats:
         return self.stats[name]
@@ -145,9 +146,8 @@ def observe(
     tensors = sim.observed_tensors()
     stats = {t: TensorStats() for t in tensors}
     model_outputs = [o for o in sim.outputs if o in sim.available]
-    kept: list[Sample] = []
-    outputs: list[dict[str, np.ndarray]] = []
-    held = 0
+    kept = Shelf()
+    outputs = Shelf(OUTPUT_MEMORY)
     n = 0
     for sample in samples:
         check_cancel(cancel)
@@ -163,10 +163,8 @@ def observe(
             del values
         if len(kept) < keep:
             kept.append(sample)
-            size = sum(a.nbytes for a in out.values())
-            if collect and len(out) == len(sim.outputs) and held + size <= OUTPUT_BYTES:
+            if collect and len(out) == len(sim.outputs):
                 outputs.append(out)
-                held += size
         n += 1
         report(progress, "calibration", n, total, "observing activations")
-    return Observation(stats, n, tuple(kept), tuple(outputs))
+    return Observation(stats, n, kept, outputs)

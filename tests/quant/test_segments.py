@@ -148,9 +148,12 @@ def test_the_observation_keeps_the_float_outputs_the_references_would_compute(pa
             assert all(np.array_equal(seen[n], again[n]) for n in sim.outputs)
 
 
-def test_outputs_beyond_the_byte_cap_are_not_kept(pair, monkeypatch):
+def test_outputs_beyond_the_memory_cap_are_read_back_from_disk(pair, monkeypatch):
     from ptqtui.quant import observe as observe_module
 
-    seg, _whole, xs, _obs, _ = pair
-    monkeypatch.setattr(observe_module, "OUTPUT_BYTES", 0)
-    assert observe(seg, xs, keep=3).outputs == ()
+    seg, _whole, xs, obs, _ = pair
+    monkeypatch.setattr(observe_module, "OUTPUT_MEMORY", 0)
+    spilled = observe(seg, xs, keep=3)
+    assert spilled.outputs.held == 0 and spilled.outputs.spilled > 0
+    for a, b in zip(spilled.outputs, obs.outputs[:3], strict=True):
+        assert all(np.array_equal(a[n], b[n]) for n in seg.outputs)

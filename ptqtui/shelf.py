@@ -1,0 +1,116 @@
+"""Samples held in memory up to a size, the rest in a private temporary file read back on use.
+
+The agreement samples of a 640x640 detector are 4.9 MB each model-ready: the 100 a task
+agreement is measured on were 490 MB held for the whole run, a third of the memory target.
+A `Shelf` keeps the first samples in memory up to ``memory`` bytes and writes the others to an
+unnamed temporary file (``tempfile.TemporaryFile``: removed by the system when closed, even on
+a crash), from which each is read back into a fresh array when asked for; a what-if reads every
+sample once, which costs far less than the pass it feeds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, overload
+
+import numpy as np
+
+SHELF_MEMORY = 64 << 20  # bytes of samples a shelf holds in memory; the rest on disk
+
+Sample = dict[str, np.ndarray]
+_Layout = tuple[tuple[str, str, tuple[int, ...], int, int], ...]  # name, dtype, shape, at, size
+
+
+class Shelf(Sequence[Sample]):
+    """A sequence of samples (name -> array) that spills beyond ``memory`` bytes to disk."""
+
+    def __init__(self, memory: int = SHELF_MEMORY, directory: str | None = None) -> None:
+        self.memory = memory
+        self.directory = directory
+        self.held = 0  # bytes in memory
+        self.spilled = 0  # bytes on disk
+        self._items: list[Sample | _Layout] = []
+        self._file: IO[bytes] | None = None
+
+    def append(self, sample: Mapping[str, np.ndarray]) -> None:
+        arrays = {k: np.ascontiguousarray(v) for k, v in sample.items()}
+        size = sum(a.nbytes for a in arrays.values())
+        if self.held + size <= self.memory:
+            self._items.append(arrays)
+            self.held += size
+            return
+        if self._file is None:
+            # held open for the shelf's life (it is the storage), closed by close()
+            self._file = tempfile.TemporaryFile(prefix="ptqtui-shelf-", dir=self.directory)  # noqa: SIM115
+        fd = self._file.fileno()
+        layout = []
+        for name, a in arrays.items():
+            at = self.spilled
+            if a.nbytes:
+                os.pwrite(fd, memoryview(a).cast("B"), at)
+            layout.append((name, a.dtype.str, a.shape, at, a.nbytes))
+            self.spilled += a.nbytes
+        self._items.append(tuple(layout))
+
+    def _load(self, item: Sample | _Layout) -> Sample:
+        if isinstance(item, dict):
+            return item
+        assert self._file is not None
+        fd = self._file.fileno()
+        out = {}
+        for name, dtype, shape, at, size in item:
+            a = np.empty(shape, np.dtype(dtype))
+            if size and os.preadv(fd, [memoryview(a).cast("B")], at) != size:
+                raise OSError(f"short read from the sample shelf at {at}")
+            out[name] = a
+        return out
+
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Sample]: ...
+    def __getitem__(self, index: int | slice) -> Sample | Sequence[Sample]:
+        if isinstance(index, slice):
+            return _View(self, range(len(self._items))[index])
+        return self._load(self._items[index])
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for item in self._items:
+            yield self._load(item)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:  # the file is unnamed: closing it frees the disk space
+        self.close()
+
+
+class _View(Sequence[Sample]):
+    """A slice of a shelf, read on use as the shelf is."""
+
+    def __init__(self, shelf: Shelf, indices: range) -> None:
+        self._shelf = shelf
+        self._indices = indices
+
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Sample]: ...
+    def __getitem__(self, index: int | slice) -> Sample | Sequence[Sample]:
+        if isinstance(index, slice):
+            return _View(self._shelf, self._indices[index])
+        return self._shelf[self._indices[index]]
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in self._indices:
+            yield self._shelf[i]
