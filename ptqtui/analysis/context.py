@@ -504,6 +504,7 @@ def build_context(
     references (see the module docstring)."""
     from ptqtui.analysis.pool import default_workers
     from ptqtui.cache import DEFAULT_LIMIT_BYTES, Store, cached_observe, digest
+    from ptqtui.memory import release
     from ptqtui.quant.simulate import Simulator
 
     source = inputs.calibration
@@ -552,6 +553,7 @@ def build_context(
         cancel=cancel,
         limit=limit,
     )
+    release()  # the observation pass allocated and dropped every tensor of every sample
     if cached is not None:
         notes.append(cached)
     if obs.n_samples == 0:

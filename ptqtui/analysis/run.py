@@ -41,6 +41,7 @@ from ptqtui.analysis.results import (
 from ptqtui.analysis.sensitivity import sensitivity
 from ptqtui.analysis.sweep import method_sweep
 from ptqtui.analysis.task import task_metric
+from ptqtui.memory import release
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.settings import QuantFlags
 
@@ -141,6 +142,7 @@ def run_analysis(
     def finished(stage: AnalysisStage, **parts: object) -> None:
         """Fold the stage's results into the Analysis so far and hand it on."""
         nonlocal analysis
+        release()  # what the stage dropped goes back to the system
         analysis = dataclasses.replace(
             analysis,
             **parts,
