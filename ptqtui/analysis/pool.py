@@ -67,11 +67,11 @@ def _start(
     _STATE.update(sim=sim, cal=cal, scheme=scheme, samples=samples, refs=refs)
 
 
-def _task(job: tuple[Callable[..., Any], tuple[str, ...], int]) -> Any:
-    fn, keys, n_samples = job
+def _task(job: tuple[Callable[..., Any], tuple[str, ...], int, int]) -> Any:
+    fn, keys, lo, hi = job
     st = _STATE
     only = st["scheme"].only(keys)
-    return fn(st["sim"], only, st["cal"], st["samples"][:n_samples], st["refs"][:n_samples])
+    return fn(st["sim"], only, st["cal"], st["samples"][lo:hi], st["refs"][lo:hi])
 
 
 class WorkerPool:
@@ -107,11 +107,11 @@ class WorkerPool:
         )
 
     def map(
-        self, fn: Callable[..., Any], jobs: Iterable[tuple[str, ...]], n_samples: int
+        self, fn: Callable[..., Any], jobs: Iterable[tuple[str, ...]], lo: int, hi: int
     ) -> Iterator[Any]:
-        """``fn(sim, scheme.only(keys), cal, samples, refs)`` for each keys, in order, as
-        they finish (``fn`` must be a module-level function)."""
-        return self._pool.imap(_task, [(fn, tuple(k), n_samples) for k in jobs])
+        """``fn(sim, scheme.only(keys), cal, samples[lo:hi], refs[lo:hi])`` for each keys,
+        in order, as they finish (``fn`` must be a module-level function)."""
+        return self._pool.imap(_task, [(fn, tuple(k), lo, hi) for k in jobs])
 
     def close(self) -> None:
         self._pool.terminate()

@@ -46,9 +46,11 @@ INT16_TOP = 8  # int16 gain is measured for this many of the most sensitive node
 SPLIT_TOP = 16  # weights and activations measured apart for this many of the most sensitive
 SPLIT_MIN_LOSS = 1e-4  # ... and only where quantizing the node alone loses this much cosine
 # Samples run one at a time (a 640 detector): a node whose first ADAPT_FIRST samples each lose
-# less than ADAPT_LOSS cosine (a tenth of the converter's 0.999 line) is not sampled further.
+# less than ADAPT_LOSS cosine (a tenth of the converter's 0.999 line), or each more than
+# ADAPT_CLEAR, is not sampled further unless it ranks among the SPLIT_TOP most sensitive.
 ADAPT_FIRST = 2
 ADAPT_LOSS = (1.0 - SENSITIVE_COSINE) / 10
+ADAPT_CLEAR = (1.0 - SENSITIVE_COSINE) * 10  # ... or each loses more than ten times the line
 
 
 def sensitivity(
@@ -101,7 +103,12 @@ def sensitivity(
     done = 0
     total = len(cands) + (2 * min(SPLIT_TOP, len(cands)) if split else 0)
     values: dict[str, dict[str, float | None]] = {n: {} for n in cands}
-    early: list[str] = []  # nodes measured on ADAPT_FIRST samples only
+    # one sample a run (a 640 detector): every node on the first ADAPT_FIRST samples, the
+    # rest of the samples only for the nodes where they can change a conclusion
+    adaptive = sim.batchable is False and len(samp) > ADAPT_FIRST
+    first = ADAPT_FIRST if adaptive else len(samp)
+    seen: dict[tuple[str, str], list[metrics.Similarity]] = {}
+    early: list[str] = []  # nodes measured on the first samples only
 
     workers = max(1, ctx.workers)
     pool: WorkerPool | None = None
@@ -112,31 +119,48 @@ def sensitivity(
     def keys_of(node: str, target: str) -> tuple[str, ...]:
         return tuple(k for k in node_points(sim.graph, scheme, node, target) if k in active)
 
-    def measure_all(jobs: list[tuple[str, str]]) -> Iterator[tuple[str, str, float | None]]:
-        """(node, target, cosine) of each job, in order, as they are measured."""
+    def measure_all(
+        jobs: list[tuple[str, str]], lo: int, hi: int
+    ) -> Iterator[tuple[str, str, float | None]]:
+        """(node, target, cosine over every sample measured so far) of each job, in order,
+        as samples ``lo:hi`` are measured."""
         nonlocal passes
         keyed = [(n, t, keys_of(n, t)) for n, t in jobs]
         todo = [k for _, _, k in keyed if k]
         if pool is not None:
-            got = pool.map(measure_only, todo, len(samp))
+            got = pool.map(per_sample, todo, lo, hi)
         else:
-            got = (measure_only(sim, scheme.only(k), cal, samp, rf) for k in todo)
+            got = (per_sample(sim, scheme.only(k), cal, samp[lo:hi], rf[lo:hi]) for k in todo)
         for node, target, keys in keyed:
             if not keys:  # e.g. the weights of a node without weights
                 yield node, target, None
                 continue
-            cosine, used, stopped = next(got)
-            passes += used
-            if stopped:
-                early.append(node)
-            yield node, target, cosine
+            sims = seen.setdefault((node, target), [])
+            sims += next(got)
+            passes += hi - lo
+            yield node, target, metrics.average(sims).cosine
+
+    def more(jobs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The jobs the samples after the first ones can still change (see `undecided`)."""
+        if not adaptive:
+            return []
+        ranked = sorted(jobs, key=lambda j: _nan_last(values[j[0]].get(j[1])))
+        top = set(ranked[:SPLIT_TOP])
+        return [j for j in jobs if j in top or undecided(seen.get(j, []))]
 
     try:
-        for node, _, cosine in measure_all([(n, "both") for n in cands]):
+        both = [(n, "both") for n in cands]
+        for node, _, cosine in measure_all(both, 0, first):
             check_cancel(cancel)
             values[node]["both"] = cosine
             done += 1
             report(progress, stage, done, total, node)
+        again = more(both)
+        for node, _, cosine in measure_all(again, first, len(samp)):
+            check_cancel(cancel)
+            values[node]["both"] = cosine
+        if adaptive:
+            early = [n for n, _ in both if (n, "both") not in again and keys_of(n, "both")]
         if split:
             left = (
                 None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
@@ -152,7 +176,7 @@ def sensitivity(
                     f"of {len(worth)} nodes (time budget)"
                 )
             jobs = [(n, t) for n in split_nodes for t in ("weight", "activation")]
-            for node, target, cosine in measure_all(jobs):
+            for node, target, cosine in measure_all(jobs, 0, len(samp)):
                 check_cancel(cancel)
                 values[node][target] = cosine
                 done += 1
@@ -165,7 +189,9 @@ def sensitivity(
     if early:
         notes.append(
             f"sensitivity: {len(early)} of {len(cands)} nodes measured on {ADAPT_FIRST} of "
-            f"{len(samp)} samples (each sample lost less than {ADAPT_LOSS:g} cosine there)"
+            f"{len(samp)} samples (each sample lost less than {ADAPT_LOSS:g} cosine, or more "
+            f"than {ADAPT_CLEAR:g}: below or beyond the {SENSITIVE_COSINE:g} line either way; "
+            f"the {SPLIT_TOP} most sensitive are measured on all)"
         )
     if int16:
         measured = _int16_gains(
@@ -222,23 +248,26 @@ def _int16_gains(
     return True
 
 
-def measure_only(
+def per_sample(
     sim: Simulator,
     only: Scheme,
     cal: Calibration,
     samp: Sequence[Sample],
     rf: Sequence[Mapping[str, np.ndarray]],
-) -> tuple[float, int, bool]:
-    """Output cosine of one what-if, the passes it took, and whether it stopped early (one
-    run per sample and the first ``ADAPT_FIRST`` each lose less than ``ADAPT_LOSS``)."""
-    if sim.batchable is not False or len(samp) <= ADAPT_FIRST:
-        sim_, _ = output_similarity(sim, samp, only, cal, rf)
-        return sim_.cosine, len(samp), False
-    first = _similarities(sim, samp[:ADAPT_FIRST], only, cal, rf[:ADAPT_FIRST])
-    if all(1.0 - s.cosine < ADAPT_LOSS for s in first):  # NaN compares False: go on
-        return metrics.average(first).cosine, ADAPT_FIRST, True
-    rest = _similarities(sim, samp[ADAPT_FIRST:], only, cal, rf[ADAPT_FIRST:])
-    return metrics.average(first + rest).cosine, len(samp), False
+) -> list[metrics.Similarity]:
+    """One what-if's output similarity on each sample (a module-level function: the worker
+    processes run it as one process does, so the records are the same)."""
+    return _similarities(sim, samp, only, cal, rf) if samp else []
+
+
+def undecided(first: Sequence[metrics.Similarity]) -> bool:
+    """Whether more samples could move a node across the sensitivity line: its first samples
+    neither all lost less than ``ADAPT_LOSS`` (a tenth of the line's loss) nor all more than
+    ``ADAPT_CLEAR`` (ten times it). NaN is undecided."""
+    losses = [1.0 - s.cosine for s in first]
+    if not losses or any(math.isnan(v) for v in losses):
+        return True
+    return not (max(losses) < ADAPT_LOSS or min(losses) > ADAPT_CLEAR)
 
 
 def _similarities(

@@ -65,26 +65,59 @@ def _context(batchable: bool):
     return SimContext(sim, obs, settings, cal, scheme, tuple(xs), refs, tuple(xs))
 
 
-def test_one_sample_at_a_time_a_harmless_node_stops_after_two_samples(monkeypatch):
+def test_one_sample_at_a_time_only_undecided_or_top_nodes_get_every_sample(monkeypatch):
     from ptqtui.analysis import sensitivity as sens
     from ptqtui.analysis.nodes import node_table
+    from ptqtui.quant.scheme import node_points
 
     batched = _context(True)
     full = sens.sensitivity(batched, node_table(batched).records, split=False, int16=False)
-    by_name = {r.name: r.sensitivity_cosine for r in full.records}
-    measured = [c for c in by_name.values() if c is not None]
-    # the loss line between this model's most and least sensitive node, so both sides occur
-    losses = sorted(1 - c for c in measured)
-    monkeypatch.setattr(sens, "ADAPT_LOSS", losses[len(losses) // 2])
+    by_name = {r.name: r.sensitivity_cosine for r in full.records if r.sensitivity_cosine}
+    # each node's loss on the first two samples; lines between them, so every case occurs
+    ctx = batched
+    active = set(ctx.scheme.active())
+    first = {}
+    for n in by_name:
+        keys = tuple(k for k in node_points(ctx.sim.graph, ctx.scheme, n) if k in active)
+        sims = sens.per_sample(
+            ctx.sim, ctx.scheme.only(keys), ctx.calibration, ctx.samples[:2], ctx.refs[:2]
+        )
+        first[n] = sorted(1 - x.cosine for x in sims)
+    highs = sorted(v[1] for v in first.values())
+    lows = sorted(v[0] for v in first.values())
+    line_low = (highs[1] + highs[2]) / 2  # two stop as harmless
+    line_clear = (lows[-2] + lows[-3]) / 2  # ... and two as clearly sensitive (but the worst)
+    monkeypatch.setattr(sens, "ADAPT_LOSS", line_low)
+    monkeypatch.setattr(sens, "ADAPT_CLEAR", line_clear)
+    monkeypatch.setattr(sens, "SPLIT_TOP", 1)
+    worst = min(by_name, key=by_name.get)
+    stop = {n for n, (lo, hi) in first.items() if (hi < line_low or lo > line_clear) and n != worst}
+    assert 0 < len(stop) < len(by_name) - 1, (first, line_low, line_clear)
+
     single = _context(False)
     out = sens.sensitivity(single, node_table(single).records, split=False, int16=False)
-    stopped, rest = divmod(8 * len(measured) - out.passes, 6)  # 6 passes saved per stop
-    assert rest == 0 and 0 < stopped < len(measured)
-    moved = [r for r in out.records if r.sensitivity_cosine != pytest.approx(by_name[r.name])]
-    assert len(moved) <= stopped
-    for r in moved:  # the mean of two samples each below the line
-        assert 1 - r.sensitivity_cosine < sens.ADAPT_LOSS
-    assert any(f"{stopped} of {len(measured)} nodes measured on 2 of 8" in n for n in out.notes)
+    assert out.passes == 8 * len(by_name) - 6 * len(stop), (first, line_low, line_clear, out.notes)
+    got = {r.name: r.sensitivity_cosine for r in out.records if r.sensitivity_cosine}
+    for n, c in got.items():
+        if n in stop:  # the mean of its first two samples
+            assert 1 - c == pytest.approx(sum(first[n]) / 2, abs=1e-6)
+        else:  # every sample: the batched value
+            assert c == pytest.approx(by_name[n], abs=1e-6)
+    assert any(f"{len(stop)} of {len(by_name)} nodes measured on 2 of 8" in n for n in out.notes)
+
+
+def test_two_first_samples_decide_only_far_from_the_line():
+    from ptqtui.analysis.sensitivity import ADAPT_CLEAR, ADAPT_LOSS, undecided
+    from ptqtui.quant.metrics import Similarity
+
+    def sims(*losses):
+        return [Similarity(1 - v, 0.0, 0.0, 0.0, 0.0) for v in losses]
+
+    assert not undecided(sims(ADAPT_LOSS / 2, ADAPT_LOSS / 3))  # harmless on both
+    assert not undecided(sims(2 * ADAPT_CLEAR, 3 * ADAPT_CLEAR))  # clearly sensitive on both
+    assert undecided(sims(ADAPT_LOSS / 2, 2 * ADAPT_LOSS))  # one sample near the line
+    assert undecided(sims(2 * ADAPT_CLEAR, ADAPT_CLEAR / 2))
+    assert undecided(sims(float("nan"), ADAPT_LOSS / 2))
 
 
 def test_the_node_table_fetches_outputs_in_groups_bounded_by_bytes(monkeypatch):
