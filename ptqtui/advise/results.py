@@ -170,6 +170,10 @@ class Plan:
     patched_config: str | None = None  # the patched YAML text (comments kept)
     start: Measure | None = None  # the configured state the plan starts from (the summary's)
     cut_short: bool = False  # the time budget left measurements out: they decided nothing
+    # what decided "target reached" and "this step gains", in the task's terms, and where the
+    # best state stands against it ("string agreement loss below 1.5 points ... (decides)")
+    target: str = ""
+    target_status: str = ""
 
     @property
     def next_step(self) -> PlanStep | None:

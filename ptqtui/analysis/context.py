@@ -82,6 +82,7 @@ class Measurement(NamedTuple):
     label_cer: float | None = None  # OCR with text labels: mean character error rate vs them
     label_metric: str | None = None  # with task labels: what `top1` measures
     cosines: tuple[float, ...] = ()  # output cosine of each analysis sample (paired noise)
+    scores: tuple[float, ...] = ()  # task agreement of each sample (paired noise of the task)
 
 
 def measure_record(m: Measurement) -> Measure:
@@ -115,6 +116,7 @@ class _MeasurementRecord:
     label_cer: float | None
     label_metric: str | None
     cosines: tuple[float, ...]
+    scores: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, m: Measurement) -> _MeasurementRecord:
@@ -132,6 +134,7 @@ class _MeasurementRecord:
             self.label_cer,
             self.label_metric,
             self.cosines,
+            self.scores,
         )
 
 
@@ -353,6 +356,7 @@ class SimContext:
             label_cer,
             label_metric,
             tuple(per_sample),
+            tuple(scores),
         )
         if memo is not None:
             self._measured[memo] = result

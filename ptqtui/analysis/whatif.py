@@ -79,6 +79,11 @@ class WhatIfService(Protocol):
         (None when it cannot be said)."""
         ...
 
+    def paired_task_noise(self, a: Remedy, b: Remedy) -> float | None:
+        """The standard error of the task agreement difference b - a over the same samples,
+        from measures taken (None when it cannot be said)."""
+        ...
+
     def can_emulate(self, change: InputChange) -> bool:
         """Whether this input fix can be emulated on these inputs."""
         ...
@@ -112,6 +117,7 @@ class WhatIf:
         self._contexts: dict[tuple[InputChange, ...], SimContext] = {(): ctx}
         self._cache: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
         self._per_sample: dict[tuple[tuple[InputChange, ...], QuantSettings], np.ndarray] = {}
+        self._scores: dict[tuple[tuple[InputChange, ...], QuantSettings], tuple[float, ...]] = {}
 
     @property
     def settings(self) -> QuantSettings:
@@ -133,6 +139,7 @@ class WhatIf:
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
                 hit = measure_record(m)
                 self._cache[key] = hit
+                self._scores[key] = m.scores
             return hit
 
     def counts(self) -> tuple[int, int]:
@@ -143,6 +150,20 @@ class WhatIf:
         samples (the same samples under both, so their common spread cancels)."""
         with self._lock:
             diff = self._cosines(b) - self._cosines(a)
+        diff = diff[np.isfinite(diff)]
+        if diff.size < 2:
+            return None
+        return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
+
+    def paired_task_noise(self, a: Remedy, b: Remedy) -> float | None:
+        """Standard error of the per-sample task agreement difference b - a, both measured
+        (the same samples under both, so their common spread cancels)."""
+        with self._lock:
+            sa = self._scores.get((input_changes(a), self.settings_for(a)), ())
+            sb = self._scores.get((input_changes(b), self.settings_for(b)), ())
+        if not sa or len(sa) != len(sb):
+            return None
+        diff = np.asarray(sb, np.float64) - np.asarray(sa, np.float64)
         diff = diff[np.isfinite(diff)]
         if diff.size < 2:
             return None
