@@ -176,7 +176,7 @@ def build_plan(
         diff = unified_diff(text, patched, name)
         if failed:
             diff = "".join(f"# not applied: {f}\n" for f in failed) + diff
-    steps = tuple(_numbered(i + 1, d) for i, d in enumerate(drafts))
+    steps = tuple(_numbered(i + 1, _said(d)) for i, d in enumerate(drafts))
     route = _route(quality, findings) + f"; decided by {env.aim.describe()}"
     if meter is not None and meter.stopped:
         route += f" ({meter.stopped}; later candidates not measured)"
@@ -192,6 +192,20 @@ def build_plan(
         target=env.aim.describe(),
         target_status=env.aim.status(state.measure) if state.measure is not None else "",
     )
+
+
+def _said(d: Draft) -> Draft:
+    """The draft whose `measured_on` also says what its task figures were measured on."""
+    m = d.after if d.after is not None else d.before
+    if d.measured_on is None or m is None:
+        return d
+    on = dataclasses.replace(
+        d.measured_on,
+        agreement_samples=m.samples if m.agreement is not None else None,
+        metric=m.metric,
+        label_metric=m.label_metric,
+    )
+    return dataclasses.replace(d, measured_on=on)
 
 
 def _numbered(number: int, d: Draft) -> PlanStep:

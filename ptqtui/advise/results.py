@@ -48,19 +48,27 @@ class MeasuredOn:
     pipeline: Pipeline
     reference: Reference = Reference.FLOAT
     samples: int | None = None  # calibration samples behind the cosine
-    labelled: int | None = None  # labelled images behind top-1
+    labelled: int | None = None  # labelled images behind top-1 (or the task's labelled metric)
     fixes: tuple[str, ...] = ()  # the pipeline fixes applied: "swap channels (PTQ001)"
+    agreement_samples: int | None = None  # samples behind the task agreement (`metric`)
+    metric: str | None = None  # what the agreement measures: "string agreement"
+    label_metric: str | None = None  # what the labelled figure measures: "mask IoU vs labels"
 
     def describe(self) -> str:
-        """One line: "quantized vs float on 32 calibration samples, pipeline as written"."""
+        """One line saying what each figure was measured on: "quantized vs float on 8
+        calibration samples (cosine), string agreement on 100 samples, pipeline as written"."""
+        labelled = (self.label_metric or "top-1").removesuffix(" vs labels")
         if self.reference is Reference.LABELS:
             images = f"{self.labelled} labelled images" if self.labelled else "labelled images"
-            head = f"top-1 vs the labels on {images} fed through the pipeline"
+            head = f"{labelled} vs the labels on {images} fed through the pipeline"
         else:
             samples = f"{self.samples} calibration samples" if self.samples else "the samples"
             head = f"quantized vs float on {samples}"
+            if self.agreement_samples:
+                head += f" (cosine), {self.metric or 'agreement'} on {self.agreement_samples}"
+                head += " samples"
             if self.labelled:
-                head += f", top-1 on {self.labelled} labelled images"
+                head += f", {labelled} on {self.labelled} labelled images"
             head += ", pipeline"
         line = f"{head} {self.pipeline.value}"
         if self.fixes and self.pipeline is not Pipeline.AS_WRITTEN:

@@ -390,6 +390,9 @@ def _plan(d: Diagnosis) -> list[Block]:
         return [Heading(2, "Plan"), Para("No plan: " + _skip_reason(d, "plan"), "muted")]
     p = d.plan
     out: list[Block] = [Heading(2, "Plan"), Para(p.route)]
+    if p.target:
+        status = f"; best state: {p.target_status}" if p.target_status else ""
+        out.append(Para(f"Target: {p.target}{status}"))
     if p.cut_short:
         out.append(
             Para(
@@ -418,7 +421,12 @@ def _plan(d: Diagnosis) -> list[Block]:
             reached += f", {p.reached.label_metric or 'top-1'} {pct(p.reached.top1)}"
         elif p.reached.agreement is not None:
             reached += f", {p.reached.metric or 'agreement'} {pct(p.reached.agreement)}"
-        out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
+            if p.reached.agreement_low is not None and p.reached.agreement_high is not None:
+                reached += f" ({pct(p.reached.agreement_low)}-{pct(p.reached.agreement_high)})"
+        if p.target_status:
+            out.append(Para(f"{reached}; target {p.target_status}", "strong"))
+        else:
+            out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
     if p.config_diff:
         out.append(Heading(3, "Config changes"))
         out.append(Code(p.config_diff, "diff"))

@@ -22,6 +22,7 @@ from ptqtui.policy import (
     MAJOR_POINTS,
     MEDIUM_LOSS_POINTS,
     MIN_GAIN,
+    MIN_TASK_GAIN,
     NO_INT16_MARCH,
     LossBand,
 )
@@ -137,14 +138,23 @@ class Meter:
             return max(MIN_GAIN, value)
         return noise_of(ma, mb)
 
-    def task_noise(self, a: Remedy, ma: Measure | None, b: Remedy, mb: Measure | None) -> float:
-        """The noise of the task metric's difference b - a (0..1): paired over the same samples
-        where the service has both per-sample figures, else the two intervals' spreads added
-        (unpaired: larger)."""
-        value = self.service.paired_task_noise(a, b)
-        if value is not None and not math.isnan(value):
-            return value
-        return unpaired_task_noise(ma, mb)
+    def task_noise(
+        self,
+        a: Remedy,
+        ma: Measure | None,
+        b: Remedy,
+        mb: Measure | None,
+        *,
+        labels: bool = False,
+    ) -> float:
+        """The noise of the task metric's difference b - a (0..1; `labels`: the labelled
+        metric's): paired over the same samples where the service has both per-sample
+        figures, else the two intervals' spreads added (unpaired: larger); at least
+        MIN_TASK_GAIN."""
+        value = self.service.paired_task_noise(a, b, labels=labels)
+        if value is None or math.isnan(value):
+            value = unpaired_task_noise(ma, mb)
+        return max(MIN_TASK_GAIN, value)
 
 
 class Basis(enum.Enum):
@@ -279,7 +289,7 @@ class Gain:
         """The noise the gain was judged against, for the evidence."""
         text = f"noise of the measurement: {self.cosine_noise:.5f} cosine"
         if self.task_noise is not None:
-            text += f", {100 * self.task_noise:.1f} points of the task metric (paired)"
+            text += f", {100 * self.task_noise:.1f} points of the task metric"
         return text
 
 
@@ -327,8 +337,11 @@ class Env:
         sa, sb = goal.score(ma), goal.score(mb)
         if sa is None or sb is None:
             return Gain(gains(ma, mb, c_noise), c_noise)
+        labels = goal.basis is Basis.LABELS
         t_noise = (
-            meter.task_noise(a, ma, b, mb) if meter is not None else unpaired_task_noise(ma, mb)
+            meter.task_noise(a, ma, b, mb, labels=labels)
+            if meter is not None
+            else max(MIN_TASK_GAIN, unpaired_task_noise(ma, mb))
         )
         d_cos = cos(mb) - cos(ma)
         task_gain = sb - sa > t_noise and d_cos >= -c_noise
@@ -426,10 +439,10 @@ def fmt(m: Measure | None) -> str:
 
 
 def brief(env: Env, m: Measure | None) -> str:
-    """A candidate's figures in a trend: "0.9956" or "0.9956 / 47 %" (cosine / task figure)."""
+    """A candidate's figures in a trend: "0.9956" or "0.9956 / 47.0 %" (cosine / task)."""
     value = env.aim.score(m)
     text = f"{cos(m):.4f}"
-    return text if value is None else f"{text} / {100 * value:.0f} %"
+    return text if value is None else f"{text} / {100 * value:.1f} %"
 
 
 def noise_of(*ms: Measure | None) -> float:

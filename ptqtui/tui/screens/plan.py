@@ -138,6 +138,11 @@ class PlanView(VerticalScroll):
         if plan is None:
             return Text("No plan in this diagnosis (the advisor did not run).", style="bold")
         text = Text("Route: ", style="bold").append(plan.route)
+        if plan.target:
+            text.append("\nTarget: ", style="bold").append(plan.target)
+            if plan.target_status:
+                text.append(f"\nBest state: {plan.target_status}")
+            return text
         text.append(f"\nTarget cosine {num(plan.target_cosine)}; ")
         text.append(f"reached {_measure(plan.reached)}" if plan.reached else "not reached")
         return text
