@@ -59,9 +59,9 @@ PLANTED = [
 ]
 
 
-def _xyxy(stride: int, gy: int, gx: int, l: int, t: int, r: int, b: int) -> list[float]:
+def _xyxy(stride: int, gy: int, gx: int, left: int, t: int, r: int, b: int) -> list[float]:
     cx, cy = gx + 0.5, gy + 0.5
-    return [(cx - l) * stride, (cy - t) * stride, (cx + r) * stride, (cy + b) * stride]
+    return [(cx - left) * stride, (cy - t) * stride, (cx + r) * stride, (cy + b) * stride]
 
 
 def _dfl_maps() -> dict[str, np.ndarray]:
@@ -107,7 +107,7 @@ def _analyse(tmp: Path, outputs: dict[str, np.ndarray]):
 
 
 WANT = sorted(
-    [_xyxy(*PLANTED[0][:7]) + [1], _xyxy(*PLANTED[2][:7]) + [0]], key=lambda r: r[0]
+    [[*_xyxy(*PLANTED[0][:7]), 1], [*_xyxy(*PLANTED[2][:7]), 0]], key=lambda r: r[0]
 )  # the duplicate (second) is suppressed
 
 
