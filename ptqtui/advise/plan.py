@@ -177,7 +177,7 @@ def build_plan(
         if failed:
             diff = "".join(f"# not applied: {f}\n" for f in failed) + diff
     steps = tuple(_numbered(i + 1, _said(d)) for i, d in enumerate(drafts))
-    route = _route(quality, findings) + f"; decided by {env.aim.describe()}"
+    route = _route(quality, findings) + f"; decided by {env.aim.decider()}"
     if meter is not None and meter.stopped:
         route += f" ({meter.stopped}; later candidates not measured)"
     return Plan(

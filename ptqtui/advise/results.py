@@ -64,11 +64,13 @@ class MeasuredOn:
         else:
             samples = f"{self.samples} calibration samples" if self.samples else "the samples"
             head = f"quantized vs float on {samples}"
-            if self.agreement_samples:
-                head += f" (cosine), {self.metric or 'agreement'} on {self.agreement_samples}"
-                head += " samples"
+            agreement = self.metric or "agreement"
+            on_labels = bool(self.labelled) and self.agreement_samples == self.labelled
+            if self.agreement_samples and not on_labels:
+                head += f" (cosine), {agreement} on {self.agreement_samples} samples"
             if self.labelled:
-                head += f", {labelled} on {self.labelled} labelled images"
+                both = f"{labelled} and {agreement}" if on_labels else labelled
+                head += f", {both} on {self.labelled} labelled images"
             head += ", pipeline"
         line = f"{head} {self.pipeline.value}"
         if self.fixes and self.pipeline is not Pipeline.AS_WRITTEN:

@@ -112,7 +112,7 @@ def test_cosine_met_but_agreement_short_still_tries_precision(tmp_path: Path) ->
     assert plan.start.agreement < 0.5  # ... while the task reads differently
     assert _int16_tried(whatif)  # the precision stage still measured int16 nodes
     assert "exact-score agreement" in plan.target and "(decides)" in plan.target
-    assert "decided by exact-score agreement" in plan.route
+    assert "decided by exact-score agreement (output cosine beside it)" in plan.route
     assert plan.target_status.startswith("not met")
     qat = [s for s in plan.steps if s.stage is PlanStage.QAT]
     assert qat and "exact-score agreement" in qat[0].why and "cosine 0.99" in qat[0].why
@@ -124,6 +124,7 @@ def test_the_same_model_without_a_task_metric_stops_at_the_cosine(tmp_path: Path
     assert not _int16_tried(whatif)
     assert not [s for s in plan.steps if s.stage in (PlanStage.PRECISION, PlanStage.QAT)]
     assert "output cosine 0.99 (decides" in plan.target
+    assert "decided by output cosine (no task metric)" in plan.route
     assert plan.target_status.startswith("met")
 
 
@@ -189,3 +190,48 @@ def test_with_labels_the_float_metric_minus_the_int8_one_decides() -> None:
     assert goal.reach(Measure(0.95, 0.795, 0.2)).name == "MET"  # 0.5 points lost
     assert goal.reach(Measure(0.999, 0.70, 1.0)).name == "SHORT"  # 10 points lost
     assert Goal.of(_quality(task=None, top1_agreement=None), 0.99).basis is Basis.COSINE
+
+
+def test_measured_on_says_what_each_figure_was_measured_on() -> None:
+    from ptqtui.advise.results import MeasuredOn, Pipeline
+
+    on = MeasuredOn(
+        Pipeline.AS_WRITTEN, samples=8, agreement_samples=100, metric="string agreement"
+    )
+    assert on.describe() == (
+        "quantized vs float on 8 calibration samples (cosine), string agreement on 100 "
+        "samples, pipeline as written"
+    )
+    on = MeasuredOn(
+        Pipeline.AS_WRITTEN,
+        samples=8,
+        labelled=12,
+        agreement_samples=100,
+        metric="map IoU agreement",
+        label_metric="mask IoU vs labels",
+    )
+    assert "map IoU agreement on 100 samples, mask IoU on 12 labelled images" in on.describe()
+    on = MeasuredOn(
+        Pipeline.AS_WRITTEN,
+        samples=8,
+        labelled=300,
+        agreement_samples=300,
+        metric="top-1 agreement",
+    )
+    assert "8 calibration samples, top-1 and top-1 agreement on 300 labelled images" in (
+        on.describe()
+    )
+
+
+def test_a_plan_step_on_real_sessions_says_the_agreement_samples(tmp_path: Path) -> None:
+    module = tmp_path / "exact.py"
+    module.write_text(EXACT)
+    plan, _ = _plan(tmp_path, 40, False, task_module=module)
+    measured = [s for s in plan.steps if s.measured_on is not None and s.after is not None]
+    assert measured
+    for s in measured:
+        on = s.measured_on
+        assert on is not None and on.samples == 2 and on.agreement_samples == 40
+        assert "2 calibration samples (cosine), exact-score agreement on 40 samples" in (
+            on.describe()
+        )

@@ -238,6 +238,12 @@ class Goal:
         value = self.score(m)
         return (value if value is not None else -math.inf, cos(m))
 
+    def decider(self) -> str:
+        """What decides, short: "string agreement (output cosine beside it)"."""
+        if self.basis is Basis.COSINE:
+            return "output cosine (no task metric)"
+        return f"{self.metric} (output cosine beside it)"
+
     def describe(self) -> str:
         """The target in the task's terms: "string agreement loss below 1.5 points at its 95 %
         interval's worst end (decides); output cosine 0.99 beside it"."""
