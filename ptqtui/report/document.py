@@ -210,6 +210,11 @@ def _headline(d: Diagnosis) -> list[Block]:
     return out
 
 
+def input_label(name: str) -> str:
+    """'input images'; an input named "input" is not called "input input"."""
+    return "input" if name.lower() == "input" else f"input {name}"
+
+
 def agreement_text(q: Quality) -> str:
     """'0.42 (95 % 0.33-0.52, 100 samples)': the agreement to its stated precision."""
     if q.agreement_low is None or q.agreement_high is None:
@@ -682,7 +687,7 @@ def _inputs(d: Diagnosis) -> list[Block]:
             norm += f" (mean {mean or '-'}; scale {scale or '-'})"
         rows.append(
             (
-                f"input {i.name}",
+                input_label(i.name),
                 f"{i.shape} {i.dtype} {i.layout or '?'}; train {i.type_train or '?'}, "
                 f"runtime {i.type_rt or '?'}; {norm}; calibration files {i.cal_dtype}",
             )
