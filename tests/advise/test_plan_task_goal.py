@@ -182,6 +182,11 @@ def test_the_goal_reads_the_interval(m: Measure, reach: Reach, done: bool) -> No
     goal = Goal.of(_quality(), TARGET_COSINE)
     assert goal.basis is Basis.AGREEMENT
     assert goal.reach(m) is reach and goal.done(m) is done
+    status = goal.status(m)
+    assert status.startswith("not met" if reach is Reach.SHORT else reach.value)
+    assert "string agreement loss" in status and f"output cosine {m.cosine:.4f}" in status
+    if reach is Reach.UNCERTAIN:
+        assert ("tuning stops" in status) is done
 
 
 def test_with_labels_the_float_metric_minus_the_int8_one_decides() -> None:

@@ -273,14 +273,15 @@ class Goal:
             return f"{word}: output cosine {cos(m):.4f}"
         value, best, worst = loss
         span = f" ({best:.1f}-{worst:.1f})" if worst != best else ""
-        word = {
-            Reach.MET: "met",
-            Reach.UNCERTAIN: "uncertain (the interval straddles the band)",
-            Reach.SHORT: "not met",
-        }[r]
-        if r is Reach.UNCERTAIN and cos(m) >= self.cosine:
-            word += ", output cosine meets its target: tuning stops"
-        return f"{word}: {self.metric} loss {value:.1f} points{span}, output cosine {cos(m):.4f}"
+        word = {Reach.MET: "met", Reach.UNCERTAIN: "uncertain", Reach.SHORT: "not met"}[r]
+        text = f"{word}: {self.metric} loss {value:.1f} points{span}, output cosine {cos(m):.4f}"
+        if r is Reach.UNCERTAIN:
+            text += f" (the interval straddles {self.band_points:g} points; " + (
+                "the output cosine meets its target: tuning stops)"
+                if cos(m) >= self.cosine
+                else "the output cosine is short of its target: tuning goes on)"
+            )
+        return text
 
 
 @dataclass(frozen=True, slots=True)
