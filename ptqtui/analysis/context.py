@@ -330,6 +330,7 @@ class SimContext:
         noise = _standard_error(per_sample)
         acc = agree = None
         interval = None
+        label_scores: tuple[float, ...] = ()
         if labelled:
             assert self.eval is not None
             preds: list[int] = []
@@ -339,7 +340,9 @@ class SimContext:
                 preds += [int(top1(o[self.out])[0]) for o in outs]
             if preds:
                 p = np.array(preds)
-                acc = float(np.mean(p == self.eval.labels[: len(p)]))
+                right = p == self.eval.labels[: len(p)]
+                acc = float(np.mean(right))
+                label_scores = tuple(float(x) for x in right)
                 agree = float(np.mean(p == self.eval.float_top1[: len(p)]))
                 same = p == self.eval.float_top1[: len(p)]
                 interval = mean_interval([float(x) for x in same], binary=True)
@@ -347,7 +350,6 @@ class SimContext:
             interval = mean_interval(scores, binary=self.task.binary)
             agree = None if math.isnan(interval.value) else interval.value
         label_cer = None
-        label_scores: tuple[float, ...] = ()
         if self.task_eval is not None and not similarity_only:  # the task metric vs labels
             acc, label_cer, label_scores = self._score_labels(scheme, cal, cancel)
         cer = float(np.mean(cers)) if cers else None

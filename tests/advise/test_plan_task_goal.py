@@ -240,3 +240,31 @@ def test_a_plan_step_on_real_sessions_says_the_agreement_samples(tmp_path: Path)
         assert "2 calibration samples (cosine), exact-score agreement on 40 samples" in (
             on.describe()
         )
+
+
+COARSE = EXACT.replace("1e4", "1e2").replace('"exact"', '"coarse"')
+
+
+def test_the_task_noise_is_paired_over_the_same_samples(tmp_path: Path) -> None:
+    import dataclasses
+    import math
+
+    from ptqtui.remedy import settings_delta
+
+    module = tmp_path / "coarse.py"
+    module.write_text(COARSE)
+    _, whatif = _plan(tmp_path, 60, False, task_module=module)
+    base = whatif.settings
+    other = dataclasses.replace(base, calibration_type="max", max_percentile=None)
+    a, b = Remedy(), Remedy(settings=settings_delta(base, other))
+    assert whatif.paired_task_noise(a, b) is not None  # both were measured by the plan
+    sa = np.asarray(whatif.ctx.measure(base).scores)
+    sb = np.asarray(whatif.ctx.measure(other).scores)
+    assert len(sa) == len(sb) == 60
+    diff = sb - sa
+    want = float(np.std(diff, ddof=1) / math.sqrt(diff.size))
+    assert want > 0  # the two calibrations read some samples differently
+    assert whatif.paired_task_noise(a, b) == pytest.approx(want)
+    # not measured: nothing to pair
+    never = dataclasses.replace(base, calibration_type="max", max_percentile=0.5)
+    assert whatif.paired_task_noise(a, Remedy(settings=settings_delta(base, never))) is None
