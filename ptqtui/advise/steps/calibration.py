@@ -76,7 +76,17 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         if f"max p={p:g}" in tried
     )
     methods = ", ".join(f"{k} {brief(env, m)}" for k, (_, _, m) in tried.items() if "p=" not in k)
-    _, (best_s, best_r, best_m) = max(tried.items(), key=lambda kv: aim.rank(kv[1][2]))
+    ranked = sorted(tried.values(), key=lambda srm: aim.rank(srm[2]), reverse=True)
+    best_s, best_r, best_m = ranked[0]
+    if aim.basis is not Basis.COSINE:  # the best that gains, not the best within the noise
+        best_s, best_r, best_m = next(
+            (
+                srm
+                for srm in ranked
+                if srm[0] != start and env.judge(state.remedy, start_m, srm[1], srm[2]).ok
+            ),
+            ranked[0],
+        )
     gain = env.judge(state.remedy, start_m, best_r, best_m)
     noise = gain.cosine_noise
     evidence: tuple[str, ...] = (

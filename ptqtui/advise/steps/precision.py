@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ptqtui.advise.results import PlanStage
 from ptqtui.advise.steps.common import (
     NUMERICS,
+    Basis,
     Draft,
     Env,
     State,
@@ -240,7 +241,13 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
                 results.append((kind, name, s, r, m))
         if not results:
             break
-        kind, name, s, r, m = max(results, key=lambda x: aim.rank(x[4]))
+        results.sort(key=lambda x: aim.rank(x[4]), reverse=True)
+        kind, name, s, r, m = results[0]
+        if aim.basis is not Basis.COSINE:  # the best that gains, not the best within the noise
+            kind, name, s, r, m = next(
+                (x for x in results if env.judge(state.remedy, state.measure, x[3], x[4]).ok),
+                results[0],
+            )
         gain = env.judge(state.remedy, state.measure, r, m)
         if not gain.ok:
             break
