@@ -268,3 +268,54 @@ def test_the_task_noise_is_paired_over_the_same_samples(tmp_path: Path) -> None:
     # not measured: nothing to pair
     never = dataclasses.replace(base, calibration_type="max", max_percentile=0.5)
     assert whatif.paired_task_noise(a, Remedy(settings=settings_delta(base, never))) is None
+
+
+class TaskFake:
+    """A what-if service whose cosine and agreement are set per calibration method apart
+    (the agreement over 100 samples, paired noise 1 point)."""
+
+    def __init__(self, figures: dict[str, tuple[float, float]]) -> None:
+        self.figures = figures
+        self.settings = QuantSettings("max")
+
+    def measure(self, remedy: Remedy) -> Measure:
+        from ptqtui.analysis.whatif import settings_after
+
+        s = settings_after(self.settings, remedy)
+        cosine, agree = self.figures.get(s.calibration_type, (0.0, 0.0))
+        if s.max_percentile is not None:
+            cosine, agree = 0.0, 0.0  # the flags change nothing, percentiles lose
+        return Measure(cosine, None, agree, 0.0005, agree - 0.05, agree + 0.05, 100, "agreement")
+
+    def counts(self) -> tuple[int, int]:
+        return 8, 0
+
+    def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
+        return None
+
+    def paired_task_noise(self, a: Remedy, b: Remedy, *, labels: bool = False) -> float | None:
+        return 0.01
+
+    def can_emulate(self, change: object) -> bool:
+        return False
+
+    def measure_as_deployed(self, remedy: Remedy, mistake: object) -> Measure | None:
+        return None
+
+
+def test_the_candidate_chosen_is_the_best_that_gains_not_the_best_within_the_noise() -> None:
+    # kl reads one more line (within the 1-point noise) but loses cosine; mix reads as many
+    # lines as max and gains cosine: mix is the step
+    fake = TaskFake({"max": (0.95, 0.50), "kl": (0.90, 0.505), "mix": (0.97, 0.50)})
+    quality = _quality(output_cosine=0.95, top1_agreement=0.5, band="large")
+    from ptqtui.analysis.results import Analysis
+
+    plan = build_plan((), Analysis(scheme="int8", quality=quality), fake, None)  # type: ignore[arg-type]
+    cal = [s for s in plan.steps if s.stage is PlanStage.CALIBRATION]
+    assert cal[0].title == "Calibrate with mix", [s.title for s in cal]
+    # and a task figure raised beyond its paired noise is a step even at an equal cosine
+    fake = TaskFake({"max": (0.95, 0.50), "kl": (0.95, 0.60), "mix": (0.95, 0.50)})
+    plan = build_plan((), Analysis(scheme="int8", quality=quality), fake, None)  # type: ignore[arg-type]
+    assert next(s.title for s in plan.steps if s.stage is PlanStage.CALIBRATION) == (
+        "Calibrate with kl"
+    )
