@@ -126,7 +126,8 @@ class PlanStep:
             if b.top1 is not None and a.top1 is not None:
                 text += f", {a.label_metric or 'top-1'} {_pct(b.top1)} -> {_pct(a.top1)}"
             elif b.agreement is not None and a.agreement is not None:
-                text += f", {_agreement_change(b, a)}"
+                counted = on is not None and on.agreement_samples is not None
+                text += f", {_agreement_change(b, a, counted=counted)}"
         return f"{text} ({on.describe()})" if on is not None else text
 
 
@@ -162,12 +163,13 @@ def _pct_interval(m: Measure) -> str:
     return f"{_pct(m.agreement)} ({100 * m.agreement_low:.1f}-{100 * m.agreement_high:.1f})"
 
 
-def _agreement_change(b: Measure, a: Measure) -> str:
+def _agreement_change(b: Measure, a: Measure, *, counted: bool = False) -> str:
     """The task agreement before and after, in the task's terms, with the intervals and the
-    sample count: "string agreement 2.0 % (0.6-7.0) -> 96.0 % (90.2-98.4), 100 samples"."""
+    sample count: "string agreement 2.0 % (0.6-7.0) -> 96.0 % (90.2-98.4), 100 samples"
+    (`counted`: what it was measured on says the count already)."""
     text = f"{a.metric or b.metric or 'agreement'} {_pct_interval(b)} -> {_pct_interval(a)}"
     n = a.samples or b.samples
-    return text + (f", {n} samples" if n else "")
+    return text + (f", {n} samples" if n and not counted else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,6 +240,7 @@ def test_a_plan_step_on_real_sessions_says_the_agreement_samples(tmp_path: Path)
         assert "2 calibration samples (cosine), exact-score agreement on 40 samples" in (
             on.describe()
         )
+        assert (s.effect() or "").count("40 samples") == 1  # said once, where it belongs
 
 
 COARSE = EXACT.replace("1e4", "1e2").replace('"exact"', '"coarse"')
