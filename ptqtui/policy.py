@@ -17,6 +17,9 @@ SENSITIVE_COSINE = 0.999  # the converter's own threshold for a sensitive node (
 # conversion log shows a Sigmoid output at 0.00002): collapsed, not merely degraded
 COLLAPSED_COSINE = 0.1
 MIN_GAIN = 2e-4  # cosine gains below this are not worth a change, whatever the noise says
+# task metric gains (agreement or the labelled metric, 0..1) below this are not worth a change
+# either: half a point, a third of the small-loss band (MEDIUM_LOSS_POINTS, reference §1)
+MIN_TASK_GAIN = 0.005
 
 # --- the loss bands of the reference's triage flow (accuracy points of the task metric) ----
 LARGE_LOSS_POINTS = 4.0  # "> 4 %": a configuration or data mistake (reference §1)

@@ -38,7 +38,7 @@ from ptqtui.advise.patch import (
 from ptqtui.advise.results import Measure, MeasuredOn, Pipeline, Plan, PlanStage, PlanStep
 from ptqtui.advise.steps.calibration import calibration_steps
 from ptqtui.advise.steps.calibration_set import calibration_set_steps
-from ptqtui.advise.steps.common import Draft, Env, Meter, State
+from ptqtui.advise.steps.common import Draft, Env, Goal, Meter, State
 from ptqtui.advise.steps.nodes import node_steps, node_verdict
 from ptqtui.advise.steps.pipeline import pipeline_steps
 from ptqtui.advise.steps.precision import precision_steps
@@ -122,6 +122,7 @@ def build_plan(
         meter=meter,
         categories=dict(categories or {}),
         cancel=cancel,
+        goal=Goal.of(quality, target_cosine),
     )
     measure = meter.measure(Remedy(), base.describe()) if meter is not None else None
     if measure is None and quality is not None:
@@ -175,8 +176,8 @@ def build_plan(
         diff = unified_diff(text, patched, name)
         if failed:
             diff = "".join(f"# not applied: {f}\n" for f in failed) + diff
-    steps = tuple(_numbered(i + 1, d) for i, d in enumerate(drafts))
-    route = _route(quality, findings)
+    steps = tuple(_numbered(i + 1, _said(d)) for i, d in enumerate(drafts))
+    route = _route(quality, findings) + f"; decided by {env.aim.decider()}"
     if meter is not None and meter.stopped:
         route += f" ({meter.stopped}; later candidates not measured)"
     return Plan(
@@ -188,7 +189,23 @@ def build_plan(
         patched_config=patched,
         start=start,
         cut_short=env.cut_short,
+        target=env.aim.describe(),
+        target_status=env.aim.status(state.measure) if state.measure is not None else "",
     )
+
+
+def _said(d: Draft) -> Draft:
+    """The draft whose `measured_on` also says what its task figures were measured on."""
+    m = d.after if d.after is not None else d.before
+    if d.measured_on is None or m is None:
+        return d
+    on = dataclasses.replace(
+        d.measured_on,
+        agreement_samples=m.samples if m.agreement is not None else None,
+        metric=m.metric,
+        label_metric=m.label_metric,
+    )
+    return dataclasses.replace(d, measured_on=on)
 
 
 def _numbered(number: int, d: Draft) -> PlanStep:

@@ -48,19 +48,29 @@ class MeasuredOn:
     pipeline: Pipeline
     reference: Reference = Reference.FLOAT
     samples: int | None = None  # calibration samples behind the cosine
-    labelled: int | None = None  # labelled images behind top-1
+    labelled: int | None = None  # labelled images behind top-1 (or the task's labelled metric)
     fixes: tuple[str, ...] = ()  # the pipeline fixes applied: "swap channels (PTQ001)"
+    agreement_samples: int | None = None  # samples behind the task agreement (`metric`)
+    metric: str | None = None  # what the agreement measures: "string agreement"
+    label_metric: str | None = None  # what the labelled figure measures: "mask IoU vs labels"
 
     def describe(self) -> str:
-        """One line: "quantized vs float on 32 calibration samples, pipeline as written"."""
+        """One line saying what each figure was measured on: "quantized vs float on 8
+        calibration samples (cosine), string agreement on 100 samples, pipeline as written"."""
+        labelled = (self.label_metric or "top-1").removesuffix(" vs labels")
         if self.reference is Reference.LABELS:
             images = f"{self.labelled} labelled images" if self.labelled else "labelled images"
-            head = f"top-1 vs the labels on {images} fed through the pipeline"
+            head = f"{labelled} vs the labels on {images} fed through the pipeline"
         else:
             samples = f"{self.samples} calibration samples" if self.samples else "the samples"
             head = f"quantized vs float on {samples}"
+            agreement = self.metric or "agreement"
+            on_labels = bool(self.labelled) and self.agreement_samples == self.labelled
+            if self.agreement_samples and not on_labels:
+                head += f" (cosine), {agreement} on {self.agreement_samples} samples"
             if self.labelled:
-                head += f", top-1 on {self.labelled} labelled images"
+                both = f"{labelled} and {agreement}" if on_labels else labelled
+                head += f", {both} on {self.labelled} labelled images"
             head += ", pipeline"
         line = f"{head} {self.pipeline.value}"
         if self.fixes and self.pipeline is not Pipeline.AS_WRITTEN:
@@ -116,7 +126,8 @@ class PlanStep:
             if b.top1 is not None and a.top1 is not None:
                 text += f", {a.label_metric or 'top-1'} {_pct(b.top1)} -> {_pct(a.top1)}"
             elif b.agreement is not None and a.agreement is not None:
-                text += f", {_agreement_change(b, a)}"
+                counted = on is not None and on.agreement_samples is not None
+                text += f", {_agreement_change(b, a, counted=counted)}"
         return f"{text} ({on.describe()})" if on is not None else text
 
 
@@ -152,12 +163,13 @@ def _pct_interval(m: Measure) -> str:
     return f"{_pct(m.agreement)} ({100 * m.agreement_low:.1f}-{100 * m.agreement_high:.1f})"
 
 
-def _agreement_change(b: Measure, a: Measure) -> str:
+def _agreement_change(b: Measure, a: Measure, *, counted: bool = False) -> str:
     """The task agreement before and after, in the task's terms, with the intervals and the
-    sample count: "string agreement 2.0 % (0.6-7.0) -> 96.0 % (90.2-98.4), 100 samples"."""
+    sample count: "string agreement 2.0 % (0.6-7.0) -> 96.0 % (90.2-98.4), 100 samples"
+    (`counted`: what it was measured on says the count already)."""
     text = f"{a.metric or b.metric or 'agreement'} {_pct_interval(b)} -> {_pct_interval(a)}"
     n = a.samples or b.samples
-    return text + (f", {n} samples" if n else "")
+    return text + (f", {n} samples" if n and not counted else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +182,10 @@ class Plan:
     patched_config: str | None = None  # the patched YAML text (comments kept)
     start: Measure | None = None  # the configured state the plan starts from (the summary's)
     cut_short: bool = False  # the time budget left measurements out: they decided nothing
+    # what decided "target reached" and "this step gains", in the task's terms, and where the
+    # best state stands against it ("string agreement loss below 1.5 points ... (decides)")
+    target: str = ""
+    target_status: str = ""
 
     @property
     def next_step(self) -> PlanStep | None:

@@ -36,6 +36,7 @@ from ptqtui.analysis.tasks import (
     load_task_module,
     mean_interval,
     score_label,
+    score_labels,
     task_named,
 )
 from ptqtui.errors import PtqInputError
@@ -82,6 +83,8 @@ class Measurement(NamedTuple):
     label_cer: float | None = None  # OCR with text labels: mean character error rate vs them
     label_metric: str | None = None  # with task labels: what `top1` measures
     cosines: tuple[float, ...] = ()  # output cosine of each analysis sample (paired noise)
+    scores: tuple[float, ...] = ()  # task agreement of each sample (paired noise of the task)
+    label_scores: tuple[float, ...] = ()  # the labelled metric of each labelled image
 
 
 def measure_record(m: Measurement) -> Measure:
@@ -115,6 +118,8 @@ class _MeasurementRecord:
     label_cer: float | None
     label_metric: str | None
     cosines: tuple[float, ...]
+    scores: tuple[float, ...] = ()
+    label_scores: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, m: Measurement) -> _MeasurementRecord:
@@ -132,6 +137,8 @@ class _MeasurementRecord:
             self.label_cer,
             self.label_metric,
             self.cosines,
+            self.scores,
+            self.label_scores,
         )
 
 
@@ -172,6 +179,7 @@ class TaskEval:
     float_cers: tuple[float, ...] = ()  # OCR: the float strings' CER against the labels
     cached: dict[int, Sample] = field(default_factory=dict, repr=False)
     digest: str = ""  # of the model-ready images and the truths, for the cache keys
+    float_total: float | None = None  # the metric over the whole set (detection: mAP@0.5)
 
     def __len__(self) -> int:
         return len(self.loaders)
@@ -183,6 +191,8 @@ class TaskEval:
 
     @property
     def float_score(self) -> float:
+        if self.float_total is not None:
+            return self.float_total
         return float(np.mean(self.float_scores))
 
 
@@ -320,6 +330,7 @@ class SimContext:
         noise = _standard_error(per_sample)
         acc = agree = None
         interval = None
+        label_scores: tuple[float, ...] = ()
         if labelled:
             assert self.eval is not None
             preds: list[int] = []
@@ -329,7 +340,9 @@ class SimContext:
                 preds += [int(top1(o[self.out])[0]) for o in outs]
             if preds:
                 p = np.array(preds)
-                acc = float(np.mean(p == self.eval.labels[: len(p)]))
+                right = p == self.eval.labels[: len(p)]
+                acc = float(np.mean(right))
+                label_scores = tuple(float(x) for x in right)
                 agree = float(np.mean(p == self.eval.float_top1[: len(p)]))
                 same = p == self.eval.float_top1[: len(p)]
                 interval = mean_interval([float(x) for x in same], binary=True)
@@ -338,7 +351,7 @@ class SimContext:
             agree = None if math.isnan(interval.value) else interval.value
         label_cer = None
         if self.task_eval is not None and not similarity_only:  # the task metric vs labels
-            acc, label_cer = self._score_labels(scheme, cal, cancel)
+            acc, label_cer, label_scores = self._score_labels(scheme, cal, cancel)
         cer = float(np.mean(cers)) if cers else None
         metric = self.task.metric if self.has_task_metric else None
         label_metric = self.task_eval.metric if self.task_eval is not None else None
@@ -353,6 +366,8 @@ class SimContext:
             label_cer,
             label_metric,
             tuple(per_sample),
+            tuple(scores),
+            label_scores,
         )
         if memo is not None:
             self._measured[memo] = result
@@ -402,25 +417,29 @@ class SimContext:
 
     def _score_labels(
         self, scheme: Scheme, cal: Calibration, cancel: threading.Event | None
-    ) -> tuple[float | None, float | None]:
-        """The quantized model's mean score against the task labels (and CER for OCR)."""
+    ) -> tuple[float | None, float | None, tuple[float, ...]]:
+        """The quantized model's score against the task labels (and CER for OCR), and each
+        image's."""
         te = self.task_eval
         assert te is not None
         scores: list[float] = []
         cers: list[float] = []
+        preds: list[object] = []
         ctc = self.task if isinstance(self.task, CtcSequence) else None
         k = 0
         for chunk in _chunks(te.iter(), BATCH):
             check_cancel(cancel)
             for out in self.sim.run_batch(chunk, scheme, calibration=cal):
                 pred = self.task.decode(out)[0]
+                preds.append(pred)
                 scores.append(score_label(self.task, te.truths[k], pred))
                 if ctc is not None:
                     cers.append(ctc.char_error_rate(str(te.truths[k]), pred))
                 k += 1
         if not scores:
-            return None, None
-        return float(np.mean(scores)), (float(np.mean(cers)) if cers else None)
+            return None, None, ()
+        total = score_labels(self.task, te.truths[: len(preds)], preds)
+        return total, (float(np.mean(cers)) if cers else None), tuple(scores)
 
     def _eval_count(self, eval_limit: int | None) -> int:
         """How many labelled images a measurement with `eval_limit` evaluates."""
@@ -792,6 +811,7 @@ def _read_task_eval(
     layout = inputs.layouts[0]
     in_h, in_w = _input_hw(ctx.samples[0]) if ctx.samples else (0, 0)
     loaders, truths, scores, cers = [], [], [], []
+    float_preds: list[object] = []
     cached: dict[int, Sample] = {}
     held = bad = 0
     h = hashlib.sha256()
@@ -823,6 +843,7 @@ def _read_task_eval(
         truths.append(truth)
         h.update(f"{sample_digest(s)}|{_truth_digest(truth)}|".encode())
         scores.append(score_label(ctx.task, truth, pred))
+        float_preds.append(pred)
         if isinstance(ctx.task, CtcSequence):
             cers.append(ctx.task.char_error_rate(str(truth), pred))
         report(progress, "evaluation", k + 1, len(labels), "float predictions vs labels")
@@ -832,8 +853,16 @@ def _read_task_eval(
         notes.append(f"{metric} on the first {EVAL_LIMIT} of {len(labels)} labelled images")
     if not loaders:
         return None
+    total = score_labels(ctx.task, truths, float_preds)
     return TaskEval(
-        tuple(loaders), tuple(truths), tuple(scores), metric, tuple(cers), cached, h.hexdigest()
+        tuple(loaders),
+        tuple(truths),
+        tuple(scores),
+        metric,
+        tuple(cers),
+        cached,
+        h.hexdigest(),
+        float_total=total,
     )
 
 

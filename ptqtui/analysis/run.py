@@ -79,7 +79,7 @@ def describe_scheme(ctx: SimContext) -> str:
     parts = [
         f"int8 {'per-channel' if cal.per_channel else 'per-tensor'}"
         + (" asymmetric" if cal.asymmetric else "")
-        + f", {cal.method}"
+        + f", {_method_text(cal.method)}"
     ]
     if cal.bias_deltas:
         parts.append("bias corrected")
@@ -96,6 +96,12 @@ def describe_scheme(ctx: SimContext) -> str:
     if cpu:
         parts.append(f"{len(cpu)} node{'s' if len(cpu) > 1 else ''} on CPU")
     return "; ".join(parts)
+
+
+def _method_text(label: str) -> str:
+    """The converter's method label as prose: "max-percentile:percentile=0.99995,per_channel"
+    -> "max-percentile:percentile=0.99995" (per-channel is said before it), commas spaced."""
+    return label.removesuffix(",per_channel").replace(",", ", ")
 
 
 def run_analysis(

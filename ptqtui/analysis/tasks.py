@@ -367,7 +367,7 @@ def empty_note(task: Task, predictions: Sequence[Any]) -> str | None:
 
 # --------------------------------------------------------------------------- labels
 LABEL_METRICS = {  # the real metric of each adapter against labels (--eval-dir)
-    "detection": "box F1@0.5 vs labels",
+    "detection": "box mAP@0.5 vs labels",
     "dense": "mask IoU vs labels",
     "ocr": "exact string vs labels",
 }
@@ -383,10 +383,10 @@ def label_metric(task: Task) -> str | None:
 
 
 def score_label(task: Task, truth: Any, prediction: Any) -> float:
-    """One prediction against its label, 0..1: box F1@0.5 (`Boxes` truth), mask IoU (binary
-    map) or mean IoU (class masks), exact string (OCR)."""
+    """One prediction against its label, 0..1: the image's box AP@0.5 (`Boxes` truth), mask
+    IoU (binary map) or mean IoU (class masks), exact string (OCR)."""
     if isinstance(task, YoloDetection):
-        return box_f1(truth, prediction, task.match_iou)
+        return mean_ap([truth], [prediction], task.match_iou)
     if isinstance(task, DenseMap):
         if prediction.dtype == bool:
             return mask_iou(np.asarray(truth) > 0, prediction)
@@ -394,6 +394,58 @@ def score_label(task: Task, truth: Any, prediction: Any) -> float:
     if isinstance(task, CtcSequence):
         return 1.0 if str(truth) == prediction else 0.0
     raise ValueError(f"the {task.name} adapter has no labelled metric")
+
+
+def score_labels(task: Task, truths: Sequence[Any], predictions: Sequence[Any]) -> float:
+    """The labelled metric over a set: box mAP@0.5 over every image at once (detection), the
+    mean of `score_label` over the images otherwise."""
+    if isinstance(task, YoloDetection):
+        return mean_ap(truths, predictions, task.match_iou)
+    pairs = zip(truths, predictions, strict=True)
+    return float(np.mean([score_label(task, t, p) for t, p in pairs]))
+
+
+def mean_ap(
+    truths: Sequence[Boxes], predictions: Sequence[Boxes], match_iou: float = DET_MATCH_IOU
+) -> float:
+    """Box mAP at IoU `match_iou` over a set of images, COCO/VOC-2010 style: per class, every
+    prediction ranked by score over all images, matched greedily to an unmatched labelled box
+    of its class at IoU >= `match_iou`, AP the area under the all-point interpolated
+    precision-recall curve (precision made monotone, no 11-point sampling); the mean over the
+    classes that have labelled boxes. No labelled box at all: 1.0 when nothing is predicted."""
+    classes = sorted({int(c) for t in truths for c in t.classes})
+    if not classes:
+        return 1.0 if all(len(p) == 0 for p in predictions) else 0.0
+    return float(np.mean([_class_ap(truths, predictions, c, match_iou) for c in classes]))
+
+
+def _class_ap(truths: Sequence[Boxes], predictions: Sequence[Boxes], cls: int, iou: float) -> float:
+    """All-point interpolated AP of one class."""
+    n_truth = sum(int(np.sum(t.classes == cls)) for t in truths)
+    ranked = [
+        (float(p.scores[k]), i, k)
+        for i, p in enumerate(predictions)
+        for k in range(len(p))
+        if int(p.classes[k]) == cls
+    ]
+    ranked.sort(key=lambda r: -r[0])  # stable: ties keep image order
+    taken = [np.zeros(len(t), bool) for t in truths]
+    hits = np.zeros(len(ranked))
+    for j, (_, i, k) in enumerate(ranked):
+        t = truths[i]
+        ious = box_iou(predictions[i].xyxy[k : k + 1], t.xyxy)[0] if len(t) else np.zeros(0)
+        ious = np.where((t.classes == cls) & ~taken[i], ious, -1.0)
+        if ious.size and ious.max() >= iou:
+            taken[i][int(np.argmax(ious))] = True
+            hits[j] = 1.0
+    if not ranked:
+        return 0.0
+    tp = np.cumsum(hits)
+    recall = np.concatenate([[0.0], tp / n_truth, [1.0]])
+    precision = np.concatenate([[1.0], tp / np.arange(1, len(ranked) + 1), [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the monotone envelope
+    steps = np.where(recall[1:] != recall[:-1])[0]
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
 # --------------------------------------------------------------------------- geometry

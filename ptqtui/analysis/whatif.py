@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 EVAL_LIMIT = 300  # labelled images per what-if (top-1 to about +-3 points; cosine unaffected)
 
 
+Scores = tuple[tuple[float, ...], tuple[float, ...]]  # per sample: agreement, labelled metric
+
+
 class CannotEmulate(Exception):
     """The remedy's input fixes cannot be emulated on these inputs."""
 
@@ -77,6 +80,12 @@ class WhatIfService(Protocol):
     def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
         """The standard error of the output cosine difference b - a over the same samples
         (None when it cannot be said)."""
+        ...
+
+    def paired_task_noise(self, a: Remedy, b: Remedy, *, labels: bool = False) -> float | None:
+        """The standard error of the task agreement difference b - a over the same samples
+        (`labels`: of the labelled metric over the same images), from measures taken (None
+        when it cannot be said)."""
         ...
 
     def can_emulate(self, change: InputChange) -> bool:
@@ -112,6 +121,7 @@ class WhatIf:
         self._contexts: dict[tuple[InputChange, ...], SimContext] = {(): ctx}
         self._cache: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
         self._per_sample: dict[tuple[tuple[InputChange, ...], QuantSettings], np.ndarray] = {}
+        self._scores: dict[tuple[tuple[InputChange, ...], QuantSettings], Scores] = {}
 
     @property
     def settings(self) -> QuantSettings:
@@ -133,16 +143,35 @@ class WhatIf:
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
                 hit = measure_record(m)
                 self._cache[key] = hit
+                self._scores[key] = (m.scores, m.label_scores)
             return hit
 
     def counts(self) -> tuple[int, int]:
-        return len(self.ctx.samples), self.ctx._eval_count(self.eval_limit)
+        te = self.ctx.task_eval
+        labelled = self.ctx._eval_count(self.eval_limit) or (len(te) if te is not None else 0)
+        return len(self.ctx.samples), labelled
 
     def paired_noise(self, a: Remedy, b: Remedy) -> float | None:
         """Standard error of the per-sample output cosine difference b - a over the analysis
         samples (the same samples under both, so their common spread cancels)."""
         with self._lock:
             diff = self._cosines(b) - self._cosines(a)
+        diff = diff[np.isfinite(diff)]
+        if diff.size < 2:
+            return None
+        return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
+
+    def paired_task_noise(self, a: Remedy, b: Remedy, *, labels: bool = False) -> float | None:
+        """Standard error of the per-sample task agreement difference b - a (`labels`: of
+        the per-image labelled metric), both measured (the same samples under both, so their
+        common spread cancels)."""
+        with self._lock:
+            pa = self._scores.get((input_changes(a), self.settings_for(a)), ((), ()))
+            pb = self._scores.get((input_changes(b), self.settings_for(b)), ((), ()))
+        sa, sb = pa[int(labels)], pb[int(labels)]
+        if not sa or len(sa) != len(sb):
+            return None
+        diff = np.asarray(sb, np.float64) - np.asarray(sa, np.float64)
         diff = diff[np.isfinite(diff)]
         if diff.size < 2:
             return None

@@ -210,6 +210,11 @@ def _headline(d: Diagnosis) -> list[Block]:
     return out
 
 
+def input_label(name: str) -> str:
+    """'input images'; an input named "input" is not called "input input"."""
+    return "input" if name.lower() == "input" else f"input {name}"
+
+
 def agreement_text(q: Quality) -> str:
     """'0.42 (95 % 0.33-0.52, 100 samples)': the agreement to its stated precision."""
     if q.agreement_low is None or q.agreement_high is None:
@@ -390,6 +395,9 @@ def _plan(d: Diagnosis) -> list[Block]:
         return [Heading(2, "Plan"), Para("No plan: " + _skip_reason(d, "plan"), "muted")]
     p = d.plan
     out: list[Block] = [Heading(2, "Plan"), Para(p.route)]
+    if p.target:
+        status = f"; best state: {p.target_status}" if p.target_status else ""
+        out.append(Para(f"Target: {p.target}{status}"))
     if p.cut_short:
         out.append(
             Para(
@@ -418,7 +426,12 @@ def _plan(d: Diagnosis) -> list[Block]:
             reached += f", {p.reached.label_metric or 'top-1'} {pct(p.reached.top1)}"
         elif p.reached.agreement is not None:
             reached += f", {p.reached.metric or 'agreement'} {pct(p.reached.agreement)}"
-        out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
+            if p.reached.agreement_low is not None and p.reached.agreement_high is not None:
+                reached += f" ({pct(p.reached.agreement_low)}-{pct(p.reached.agreement_high)})"
+        if p.target_status:
+            out.append(Para(f"{reached}; target {p.target_status}", "strong"))
+        else:
+            out.append(Para(f"{reached} (target cosine {fmt(p.target_cosine, 3)})", "strong"))
     if p.config_diff:
         out.append(Heading(3, "Config changes"))
         out.append(Code(p.config_diff, "diff"))
@@ -674,7 +687,7 @@ def _inputs(d: Diagnosis) -> list[Block]:
             norm += f" (mean {mean or '-'}; scale {scale or '-'})"
         rows.append(
             (
-                f"input {i.name}",
+                input_label(i.name),
                 f"{i.shape} {i.dtype} {i.layout or '?'}; train {i.type_train or '?'}, "
                 f"runtime {i.type_rt or '?'}; {norm}; calibration files {i.cal_dtype}",
             )

@@ -223,3 +223,15 @@ def test_a_time_budget_never_changes_a_conclusion(budget):
     stages = [len(p.pending) for p in partials]
     assert stages == sorted(stages, reverse=True) and stages[-1] == 0
     assert partials[-1].diagnosis.analysis.sweep == cut.analysis.sweep
+
+
+def test_the_scheme_names_the_method_as_prose() -> None:
+    from ptqtui.analysis.run import _method_text
+
+    assert _method_text("max,per_channel") == "max"  # "per-channel" is said before it
+    assert _method_text("max-percentile:percentile=0.99995,per_channel") == (
+        "max-percentile:percentile=0.99995"
+    )
+    assert _method_text("kl:num_bin=2048,percentile=0.99995") == (
+        "kl:num_bin=2048, percentile=0.99995"
+    )

@@ -307,3 +307,52 @@ def test_text_labels_give_exact_string_and_cer_float_and_int8(tmp_path):
     assert q.top1_float == pytest.approx(5 / 6)  # the float model reads 5 of 6 as labelled
     assert q.label_cer_float == pytest.approx(0.5 / 6)  # 'b' for 'bb': CER 1/2 on one line
     assert q.top1_quant is not None and q.label_cer_quant is not None
+
+
+def _b(rows, scores=None, classes=None) -> Boxes:
+    xyxy = np.array(rows, np.float32).reshape(-1, 4)
+    n = len(xyxy)
+    s = np.ones(n, np.float32) if scores is None else np.array(scores, np.float32)
+    c = np.zeros(n, int) if classes is None else np.array(classes, int)
+    return Boxes(xyxy, s, c)
+
+
+def test_box_ap_is_all_point_interpolated_on_hand_made_boxes():
+    from ptqtui.analysis.tasks import mean_ap
+
+    truth = _b([[0, 0, 10, 10], [20, 20, 30, 30]])
+    # ranked: TP (0.9), FP (0.8, nowhere), TP (0.7): precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1
+    pred = _b([[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 31]], [0.9, 0.8, 0.7])
+    assert mean_ap([truth], [pred]) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)  # 0.8333
+    # (the 11-point interpolation would give (6 + 5 * 2/3) / 11 = 0.8485)
+    # a second box on a matched label is a false positive; no box at all for a label: missed
+    dup = _b([[0, 0, 10, 10], [0, 0, 10, 10]], [0.9, 0.8])
+    assert mean_ap([truth], [dup]) == pytest.approx(0.5)
+    # per class, then the mean over the classes that have labels (class 2 has none: ignored)
+    two = _b([[0, 0, 10, 10], [20, 20, 30, 30]], classes=[0, 1])
+    got = _b([[0, 0, 10, 10], [70, 70, 80, 80], [0, 0, 5, 5]], [0.9, 0.9, 0.5], [0, 1, 2])
+    assert mean_ap([two], [got]) == pytest.approx((1.0 + 0.0) / 2)
+    assert mean_ap([two], [two]) == 1.0
+    # a box matches labels of its own image only
+    a, b = _b([[0, 0, 10, 10]]), _b([[40, 40, 50, 50]])
+    assert mean_ap([a, b], [b, a]) == 0.0 and mean_ap([a, b], [a, b]) == 1.0
+    # nothing labelled: 1 when nothing is found, else 0
+    none = _b([])
+    assert mean_ap([none], [none]) == 1.0 and mean_ap([none], [a]) == 0.0
+
+
+def test_the_labelled_detection_metric_is_map_over_the_set_not_a_mean_per_image():
+    from ptqtui.analysis.tasks import label_metric, score_labels
+
+    det = YoloDetection((32, 32))
+    assert label_metric(det) == "box mAP@0.5 vs labels"
+    truths = [_b([[0, 0, 10, 10]]), _b([[0, 0, 10, 10]])]
+    # image 1: its box at 0.9; image 2: a false box at 0.95 before its true one at 0.3
+    preds = [
+        _b([[0, 0, 10, 10]], [0.9]),
+        _b([[20, 20, 30, 30], [0, 0, 10, 10]], [0.95, 0.3]),
+    ]
+    # ranked over the set: FP (0.95), TP (0.9), TP (0.3): precision 0, 1/2, 2/3
+    assert score_labels(det, truths, preds) == pytest.approx(0.5 * 2 / 3 + 0.5 * 2 / 3)
+    per_image = np.mean([score_label(det, t, p) for t, p in zip(truths, preds, strict=True)])
+    assert per_image == pytest.approx((1.0 + 0.5) / 2)  # not what the set's mAP is

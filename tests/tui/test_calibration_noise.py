@@ -20,3 +20,25 @@ def test_a_gain_beyond_the_noise_is_not_within_noise() -> None:
 
 def test_a_gain_within_the_noise_is_said_so() -> None:
     assert "within noise" in _chosen(_analysis(0.05, 0.12)).plain
+
+
+def test_the_sweep_shows_the_task_agreement_with_its_interval() -> None:
+    from ptqtui.tui.screens.calibration import _agree_cell, _agree_header
+    from ptqtui.tui.widgets.text import pct_interval
+
+    kw = dict(metric="string agreement", samples=100)
+    rows = (
+        SweepRow("max", (), 0.9956, agreement=0.47, agreement_low=0.375, agreement_high=0.567,
+                 chosen=True, **kw),
+        SweepRow("kl", (), 0.9900, agreement=0.23, agreement_low=0.158, agreement_high=0.322,
+                 **kw),
+    )  # fmt: skip
+    a = Analysis(scheme="int8", sweep=rows)
+    chosen = _chosen(a).plain
+    assert "string agreement 47 (38-57) % on 100 samples" in chosen
+    assert "( ) = 95 % interval" in chosen
+    assert _agree_header("string agreement") == "string agree %"
+    assert [_agree_cell(r) for r in rows] == ["47 (38-57)", "23 (16-32)"]
+    # narrow intervals keep a decimal; no interval, the plain percentage
+    assert pct_interval(0.996, 0.995, 0.997) == "99.6 (99.5-99.7) %"
+    assert pct_interval(0.5, None, None) == "50.0 %"

@@ -14,12 +14,13 @@ import math
 
 from ptqtui.advise.results import Measure, PlanStage
 from ptqtui.advise.steps.common import (
+    Basis,
     Draft,
     Env,
     State,
+    brief,
     cos,
     fmt,
-    gains,
     grade,
     sets_flag,
     touches_calibration,
@@ -67,27 +68,46 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         trial(f"max p={p:g}", dataclasses.replace(start, calibration_type="max", max_percentile=p))
     if all(m is start_m for _, _, m in tried.values()):
         return [], state  # nothing measured (budget spent): no calibration verdict
-    meter = env.meter
+    aim = env.aim
+    figures = "cosine" if aim.score(start_m) is None else f"cosine / {aim.metric}"
     trend = ", ".join(
-        f"{p:g} {cos(tried[f'max p={p:g}'][2]):.4f}" for p in PERCENTILES if f"max p={p:g}" in tried
+        f"{p:g} {brief(env, tried[f'max p={p:g}'][2])}"
+        for p in PERCENTILES
+        if f"max p={p:g}" in tried
     )
-    methods = ", ".join(f"{k} {cos(m):.4f}" for k, (_, _, m) in tried.items() if "p=" not in k)
-    _, (best_s, best_r, best_m) = max(tried.items(), key=lambda kv: cos(kv[1][2]))
-    noise = meter.noise(state.remedy, start_m, best_r, best_m)
+    methods = ", ".join(f"{k} {brief(env, m)}" for k, (_, _, m) in tried.items() if "p=" not in k)
+    ranked = sorted(tried.values(), key=lambda srm: aim.rank(srm[2]), reverse=True)
+    best_s, best_r, best_m = ranked[0]
+    if aim.basis is not Basis.COSINE:  # the best that gains, not the best within the noise
+        best_s, best_r, best_m = next(
+            (
+                srm
+                for srm in ranked
+                if srm[0] != start and env.judge(state.remedy, start_m, srm[1], srm[2]).ok
+            ),
+            ranked[0],
+        )
+    gain = env.judge(state.remedy, start_m, best_r, best_m)
+    noise = gain.cosine_noise
     evidence: tuple[str, ...] = (
         f"configured ({start.describe()}): {fmt(start_m)}",
-        f"methods: {methods}",
-        f"max_percentile trend (cosine): {trend}",
-        f"noise of the method comparison: {noise:.5f} cosine",
+        f"methods ({figures}): {methods}",
+        f"max_percentile trend ({figures}): {trend}",
+        f"{gain.describe()} (the method comparison)",
     )
     steps: list[Draft] = []
     current = state
-    method_ok = gains(start_m, best_m, noise) and best_s != start
+    method_ok = gain.ok and best_s != start
     if best_s != start and cos(best_m) - cos(start_m) > noise and not method_ok:
+        lost = (
+            "loses accuracy on the labelled images"
+            if aim.basis is Basis.COSINE
+            else f"does not raise {aim.metric} beyond its noise"
+        )
         evidence = (
             *evidence,
-            f"{best_s.describe()} gains cosine beyond the noise but loses accuracy on the "
-            f"labelled images ({fmt(start_m)} -> {fmt(best_m)}): not recommended",
+            f"{best_s.describe()} gains cosine beyond the noise but {lost} "
+            f"({fmt(start_m)} -> {fmt(best_m)}): not recommended",
         )
     if (
         method_ok
@@ -104,7 +124,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         if (
             m_start is not None
             and m_best is not None
-            and cos(m_best) - cos(m_start) <= meter.noise(r_start, m_start, r_best, m_best)
+            and not env.judge(r_start, m_start, r_best, m_best).ok
         ):
             method_ok = False
             evidence = (
@@ -141,7 +161,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         # default/mix decide per-channel themselves: flags go on the best explicit method
         explicit = [(s, r, m) for s, r, m in tried.values() if s.calibration_type in EXPLICIT]
         if explicit:
-            s, r, m = max(explicit, key=lambda srm: cos(srm[2]))
+            s, r, m = max(explicit, key=lambda srm: aim.rank(srm[2]))
             flag_base = current.moved(r, s, m)
     for flag in FLAGS:
         if getattr(flag_base.settings, flag):
@@ -150,9 +170,9 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         r, m = try_settings(flag_base, env, s)
         if m is None:
             continue
-        noise_f = meter.noise(current.remedy, current.measure, r, m)
+        gain_f = env.judge(current.remedy, current.measure, r, m)
         line = f"{s.describe()}: {fmt(m)} (without {flag}: {fmt(flag_base.measure)})"
-        if gains(current.measure, m, noise_f):
+        if gain_f.ok:
             remedy = Remedy(settings=settings_delta(current.settings, s))
             steps.append(
                 Draft(
@@ -168,8 +188,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
                     + ".",
                     why=WHY[flag],
                     severity=grade(current.measure, m, env.cap),
-                    evidence=(line, f"noise of the measurement: {noise_f:.5f} cosine")
-                    + (evidence if not steps else ()),
+                    evidence=(line, gain_f.describe()) + (evidence if not steps else ()),
                     before=current.measure,
                     after=m,
                     remedy=remedy,
@@ -206,12 +225,13 @@ def _from_sweep(state: State, env: Env) -> tuple[list[Draft], State]:
     chosen = next((r for r in rows if r.chosen), None)
     if chosen is None:
         return [], state
-    best = max(rows, key=lambda r: r.cosine if not math.isnan(r.cosine) else -1.0)
+    best = max(rows, key=lambda r: env.aim.rank(r.measure))
     # two rows measured apart: the noise of their difference is their spreads added
     noise = max(MIN_GAIN, math.hypot(chosen.noise or 0.0, best.noise or 0.0))
     before, after = chosen.measure, best.measure  # with the task agreement's interval
     trend = ", ".join(f"{r.label} {r.cosine:.4f}" for r in rows)
-    if best is chosen or not gains(before, after, noise):
+    ok = env.judge(Remedy(), before, Remedy(), after, cosine_noise=noise).ok
+    if best is chosen or not ok:
         return [
             Draft(
                 PlanStage.CALIBRATION,

@@ -4,6 +4,7 @@ what-if service, and the small formatters and graders of measured effects."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import threading
 import time
@@ -19,7 +20,9 @@ from ptqtui.policy import (
     LARGE_LOSS_POINTS,
     MAJOR_COSINE_GAIN,
     MAJOR_POINTS,
+    MEDIUM_LOSS_POINTS,
     MIN_GAIN,
+    MIN_TASK_GAIN,
     NO_INT16_MARCH,
     LossBand,
 )
@@ -27,7 +30,7 @@ from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.remedy import OUTPUT_FLAGS, Remedy, settings_delta
 
 if TYPE_CHECKING:
-    from ptqtui.analysis.results import Analysis
+    from ptqtui.analysis.results import Analysis, Quality
     from ptqtui.inputs.config import MapperConfig
     from ptqtui.quant.scheme import QuantSettings
 
@@ -135,6 +138,167 @@ class Meter:
             return max(MIN_GAIN, value)
         return noise_of(ma, mb)
 
+    def task_noise(
+        self,
+        a: Remedy,
+        ma: Measure | None,
+        b: Remedy,
+        mb: Measure | None,
+        *,
+        labels: bool = False,
+    ) -> float:
+        """The noise of the task metric's difference b - a (0..1; `labels`: the labelled
+        metric's): paired over the same samples where the service has both per-sample
+        figures, else the two intervals' spreads added (unpaired: larger); at least
+        MIN_TASK_GAIN."""
+        value = self.service.paired_task_noise(a, b, labels=labels)
+        if value is None or math.isnan(value):
+            value = unpaired_task_noise(ma, mb)
+        return max(MIN_TASK_GAIN, value)
+
+
+class Basis(enum.Enum):
+    """What decides "target reached" and "this step gains"."""
+
+    LABELS = "labels"  # the task's real metric against the labels, float minus int8
+    AGREEMENT = "agreement"  # the task agreement with the float model (no labels)
+    COSINE = "cosine"  # the output cosine (no task metric: the raw adapter)
+
+
+class Reach(enum.Enum):
+    """Where a measure stands against the goal."""
+
+    MET = "met"  # the loss is within the small band at its interval's worst end
+    UNCERTAIN = "uncertain"  # the loss interval straddles the band's edge
+    SHORT = "short"  # the loss is beyond the band even at its interval's best end
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """What "target reached" means for one plan: the task loss below the small-loss band
+    (points of the task metric) when the model has a task metric, the output cosine target
+    otherwise; the output cosine is shown beside the task metric either way."""
+
+    basis: Basis
+    cosine: float  # the target output cosine
+    metric: str | None = None  # what the task figure measures: "string agreement"
+    float_score: float | None = None  # with labels: the float model's score against them
+    band_points: float = MEDIUM_LOSS_POINTS  # a loss below this many points is small
+
+    @classmethod
+    def of(cls, quality: Quality | None, cosine: float) -> Goal:
+        """The goal for a model whose headline is `quality` (None: the cosine decides)."""
+        if quality is None:
+            return cls(Basis.COSINE, cosine)
+        if quality.top1_float is not None and not math.isnan(quality.top1_float):
+            metric = quality.label_metric or "top-1 accuracy"
+            return cls(Basis.LABELS, cosine, metric, quality.top1_float)
+        if quality.task is not None and quality.top1_agreement is not None:
+            return cls(Basis.AGREEMENT, cosine, quality.metric or "agreement")
+        return cls(Basis.COSINE, cosine)
+
+    def score(self, m: Measure | None) -> float | None:
+        """The task figure of `m` (0..1), None when the cosine decides or it was not measured."""
+        if m is None or self.basis is Basis.COSINE:
+            return None
+        value = m.top1 if self.basis is Basis.LABELS else m.agreement
+        return None if value is None or math.isnan(value) else value
+
+    def loss(self, m: Measure | None) -> tuple[float, float, float] | None:
+        """The task loss of `m` in points: (value, best end, worst end); None: no figure."""
+        value = self.score(m)
+        if value is None or m is None:
+            return None
+        if self.basis is Basis.LABELS:
+            assert self.float_score is not None
+            lost = 100.0 * (self.float_score - value)
+            return lost, lost, lost  # the labels' score has no interval here
+        low = m.agreement_low if m.agreement_low is not None else value
+        high = m.agreement_high if m.agreement_high is not None else value
+        return 100.0 * (1.0 - value), 100.0 * (1.0 - high), 100.0 * (1.0 - low)
+
+    def reach(self, m: Measure | None) -> Reach:
+        """Whether `m` meets the goal: by the task loss and its interval, else the cosine."""
+        loss = self.loss(m)
+        if loss is None:
+            return Reach.MET if cos(m) >= self.cosine else Reach.SHORT
+        _, best, worst = loss
+        if worst < self.band_points:
+            return Reach.MET
+        return Reach.SHORT if best >= self.band_points else Reach.UNCERTAIN
+
+    def done(self, m: Measure | None) -> bool:
+        """Whether the plan stops tuning at `m`: the goal met, or uncertain (the task metric
+        cannot show a loss) while the output cosine meets its target."""
+        r = self.reach(m)
+        return r is Reach.MET or (r is Reach.UNCERTAIN and cos(m) >= self.cosine)
+
+    def rank(self, m: Measure | None) -> tuple[float, float]:
+        """The order of candidates: the task figure first (when it decides), then the cosine."""
+        value = self.score(m)
+        return (value if value is not None else -math.inf, cos(m))
+
+    def decider(self) -> str:
+        """What decides, short: "string agreement (output cosine beside it)"."""
+        if self.basis is Basis.COSINE:
+            return "output cosine (no task metric)"
+        return f"{self.metric} (output cosine beside it)"
+
+    def describe(self) -> str:
+        """The target in the task's terms: "string agreement loss below 1.5 points at its 95 %
+        interval's worst end (decides); output cosine 0.99 beside it"."""
+        if self.basis is Basis.COSINE:
+            return f"output cosine {self.cosine:g} (decides: no task metric)"
+        if self.basis is Basis.LABELS:
+            assert self.float_score is not None
+            head = (
+                f"{self.metric} within {self.band_points:g} points of the float model's "
+                f"{100 * self.float_score:.1f} %"
+            )
+        else:
+            head = (
+                f"{self.metric} loss below {self.band_points:g} points at its 95 % interval's "
+                "worst end"
+            )
+        return f"{head} (decides); output cosine {self.cosine:g} beside it"
+
+    def status(self, m: Measure | None) -> str:
+        """Where `m` stands, in the goal's terms: "not met: string agreement 47.0 % ..."."""
+        r = self.reach(m)
+        if m is None:
+            return "not measured"
+        loss = self.loss(m)
+        if loss is None:
+            word = "met" if r is Reach.MET else "not met"
+            return f"{word}: output cosine {cos(m):.4f}"
+        value, best, worst = loss
+        span = f" ({best:.1f}-{worst:.1f})" if worst != best else ""
+        word = {Reach.MET: "met", Reach.UNCERTAIN: "uncertain", Reach.SHORT: "not met"}[r]
+        text = f"{word}: {self.metric} loss {value:.1f} points{span}, output cosine {cos(m):.4f}"
+        if r is Reach.UNCERTAIN:
+            text += f" (the interval straddles {self.band_points:g} points; " + (
+                "the output cosine meets its target: tuning stops)"
+                if cos(m) >= self.cosine
+                else "the output cosine is short of its target: tuning goes on)"
+            )
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Gain:
+    """A step's measured gain judged against its noise."""
+
+    ok: bool
+    cosine_noise: float
+    task_noise: float | None = None  # None: the cosine decided
+
+    def describe(self) -> str:
+        """The noise the gain was judged against, for the evidence."""
+        text = f"noise of the measurement: {self.cosine_noise:.5f} cosine"
+        if self.task_noise is not None:
+            text += f", {100 * self.task_noise:.1f} points of the task metric"
+        return text
+
 
 @dataclass(frozen=True, slots=True)
 class Env:
@@ -148,6 +312,50 @@ class Env:
     meter: Meter | None  # None: no simulator (plan from the analysis' numbers)
     categories: Mapping[str, str] = field(default_factory=dict)  # rule code -> category
     cancel: threading.Event | None = None
+    goal: Goal | None = None  # None: the output cosine target decides
+
+    @property
+    def aim(self) -> Goal:
+        """The plan's goal (the cosine target when none was given)."""
+        return self.goal if self.goal is not None else Goal(Basis.COSINE, self.target)
+
+    def done(self, m: Measure | None) -> bool:
+        """Whether tuning stops at `m` (the one "target reached" predicate of the stages)."""
+        return self.aim.done(m)
+
+    def judge(
+        self,
+        a: Remedy,
+        ma: Measure | None,
+        b: Remedy,
+        mb: Measure | None,
+        *,
+        cosine_noise: float | None = None,
+    ) -> Gain:
+        """Whether going from a to b gains. With a task metric: the task figure up beyond its
+        paired noise without losing output cosine beyond its noise, or the output cosine up
+        beyond its noise with no task figure lost. Without: the output cosine up beyond its
+        noise, no top-1 (else agreement) lost. `cosine_noise` overrides the meter's."""
+        meter = self.meter
+        c_noise = cosine_noise
+        if c_noise is None:
+            c_noise = meter.noise(a, ma, b, mb) if meter is not None else noise_of(ma, mb)
+        goal = self.aim
+        sa, sb = goal.score(ma), goal.score(mb)
+        if sa is None or sb is None:
+            return Gain(gains(ma, mb, c_noise), c_noise)
+        labels = goal.basis is Basis.LABELS
+        t_noise = (
+            meter.task_noise(a, ma, b, mb, labels=labels)
+            if meter is not None
+            else max(MIN_TASK_GAIN, unpaired_task_noise(ma, mb))
+        )
+        d_cos = cos(mb) - cos(ma)
+        task_gain = sb - sa > t_noise and d_cos >= -c_noise
+        # a cosine gain the task metric cannot see (it agrees already) counts when no task
+        # figure is lost: what the metric's samples cannot show, the cosine still measures
+        cosine_gain = d_cos > c_noise and sb >= sa
+        return Gain(task_gain or cosine_gain, c_noise, t_noise)
 
     @property
     def band(self) -> LossBand | None:
@@ -230,14 +438,38 @@ def fmt(m: Measure | None) -> str:
     if m.top1 is not None:
         parts.append(f"{m.label_metric or 'top-1'} {100 * m.top1:.1f} %")
     elif m.agreement is not None:
-        parts.append(f"{m.metric or 'agreement'} {100 * m.agreement:.1f} %")
+        text = f"{m.metric or 'agreement'} {100 * m.agreement:.1f} %"
+        if m.agreement_low is not None and m.agreement_high is not None:
+            text += f" ({100 * m.agreement_low:.1f}-{100 * m.agreement_high:.1f})"
+        parts.append(text)
     return ", ".join(parts)
+
+
+def brief(env: Env, m: Measure | None) -> str:
+    """A candidate's figures in a trend: "0.9956" or "0.9956 / 47.0 %" (cosine / task)."""
+    value = env.aim.score(m)
+    text = f"{cos(m):.4f}"
+    return text if value is None else f"{text} / {100 * value:.1f} %"
 
 
 def noise_of(*ms: Measure | None) -> float:
     values = [m.noise for m in ms if m is not None and m.noise is not None]
     finite = [v for v in values if not math.isnan(v)]
     return max([MIN_GAIN, *finite])
+
+
+def unpaired_task_noise(*ms: Measure | None) -> float:
+    """The noise of a task figure's difference measured apart: the standard errors of the
+    measures' 95 % intervals added (0 when none has one)."""
+    errors = [
+        (m.agreement_high - m.agreement_low) / (2 * Z_95)
+        for m in ms
+        if m is not None and m.agreement_low is not None and m.agreement_high is not None
+    ]
+    return math.sqrt(sum(e * e for e in errors))
+
+
+Z_95 = 1.959964  # the normal quantile of a 95 % interval
 
 
 def cos(m: Measure | None) -> float:

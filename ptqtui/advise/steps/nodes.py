@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ptqtui.advise.results import PlanStage
-from ptqtui.advise.steps.common import Draft, Env, State, cos, moves_nodes
+from ptqtui.advise.steps.common import Draft, Env, State, moves_nodes
 from ptqtui.analysis.results import AnalysisStage
 from ptqtui.check.findings import Severity
 from ptqtui.policy import SENSITIVE_COSINE
@@ -21,7 +21,7 @@ MIN_NODE_LOSS = 0.005  # output cosine lost: below this the node analysis has no
 
 
 def node_steps(state: State, env: Env) -> tuple[list[Draft], State]:
-    if env.meter is not None and cos(state.measure) >= env.target:
+    if env.meter is not None and env.done(state.measure):
         return [], state  # the steps above reach the target: the configured scheme's nodes are moot
     if env.analysis is not None and not env.analysis.complete(
         AnalysisStage.SENSITIVITY, AnalysisStage.CURVE

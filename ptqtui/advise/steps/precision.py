@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from ptqtui.advise.results import PlanStage
 from ptqtui.advise.steps.common import (
     NUMERICS,
+    Basis,
     Draft,
     Env,
     State,
-    cos,
+    brief,
     edits_outputs,
     fmt,
-    gains,
     grade,
     moves_nodes,
     points,
@@ -60,7 +60,7 @@ def precision_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         return steps + more, state
     if state.measure is None:
         return steps, state
-    if cos(state.measure) >= env.target:
+    if env.done(state.measure):
         more, state = _optional_tail(state, env)
         return steps + more, state
     more, state = _node_precision(state, env, nodes)
@@ -107,15 +107,15 @@ def _optional_tail(state: State, env: Env) -> tuple[list[Draft], State]:
     r, m = try_settings(state, env, s)
     if m is None:
         return [], state
-    noise = meter.noise(state.remedy, state.measure, r, m)
-    if not gains(state.measure, m, noise):
+    gain = env.judge(state.remedy, state.measure, r, m)
+    if not gain.ok:
         return [], state
     remedy = Remedy(settings=SettingsDelta(nodes=(NodeChange(name, Placement.CPU),)))
     changes = yaml_of(env, remedy, state.settings)
     described = "; ".join(c.describe() for c in changes)
     gained = points(state.measure, m)
     evidence = (
-        f"measured: {fmt(state.measure)} -> {fmt(m)} (noise {noise:.5f})",
+        f"measured: {fmt(state.measure)} -> {fmt(m)} ({gain.describe()})",
         "cost: 1 operator on the CPU; it splits the BPU graph and runs slower",
     )
     codes = env.answered(_moves(name))
@@ -125,7 +125,7 @@ def _optional_tail(state: State, env: Env) -> tuple[list[Draft], State]:
             title=f"Run {name} on the CPU (float)",
             action=f"Set {described}.",
             why=f"The output operator costs {gained:.1f} accuracy points in int8 though the "
-            "output cosine meets the target; on the CPU it runs in float.",
+            f"target ({env.aim.describe()}) is met; on the CPU it runs in float.",
             severity=grade(state.measure, m, env.cap),
             evidence=evidence,
             before=state.measure,
@@ -178,8 +178,8 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
     m = meter.measure(applied, s.describe())
     if m is None:
         return [], state
-    noise = meter.noise(state.remedy, state.measure, applied, m)
-    if not gains(state.measure, m, noise):
+    gain = env.judge(state.remedy, state.measure, applied, m)
+    if not gain.ok:
         return [], state
     step = Draft(
         stage=PlanStage.PRECISION,
@@ -188,7 +188,7 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
         why="int8 outputs round away the small score differences that decide the result; "
         "without the option the last BPU node writes high-precision output.",
         severity=grade(state.measure, m, env.cap),
-        evidence=(f"measured: {fmt(state.measure)} -> {fmt(m)} (noise {noise:.5f})",),
+        evidence=(f"measured: {fmt(state.measure)} -> {fmt(m)} ({gain.describe()})",),
         before=state.measure,
         after=m,
         remedy=remedy,
@@ -218,7 +218,8 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
     steps: list[Draft] = []
     int16_nodes: list[str] = []
     cpu_nodes = [n.name for n in tail if n.placement == "CPU"]
-    while cos(state.measure) < env.target and len(int16_nodes) < MAX_INT16:
+    aim = env.aim
+    while not env.done(state.measure) and len(int16_nodes) < MAX_INT16:
         options: list[tuple[str, str, QuantSettings]] = []
         nxt = next((n for n in tail if n.name not in cpu_nodes), None)
         if (
@@ -240,12 +241,18 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
                 results.append((kind, name, s, r, m))
         if not results:
             break
-        kind, name, s, r, m = max(results, key=lambda x: cos(x[4]))
-        noise = meter.noise(state.remedy, state.measure, r, m)
-        if not gains(state.measure, m, noise):
+        results.sort(key=lambda x: aim.rank(x[4]), reverse=True)
+        kind, name, s, r, m = results[0]
+        if aim.basis is not Basis.COSINE:  # the best that gains, not the best within the noise
+            kind, name, s, r, m = next(
+                (x for x in results if env.judge(state.remedy, state.measure, x[3], x[4]).ok),
+                results[0],
+            )
+        gain = env.judge(state.remedy, state.measure, r, m)
+        if not gain.ok:
             break
         others = ", ".join(
-            f"{k} {n} {cos(mm):.4f}" for k, n, _, _, mm in results if n != name or k != kind
+            f"{k} {n} {brief(env, mm)}" for k, n, _, _, mm in results if n != name or k != kind
         )
         change = NodeChange(name, Placement.CPU if kind == "cpu" else None)
         if kind == "int16":
@@ -276,7 +283,7 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
                 why=why,
                 severity=grade(state.measure, m, env.cap),
                 evidence=(
-                    f"measured: {fmt(state.measure)} -> {fmt(m)} (noise {noise:.5f})",
+                    f"measured: {fmt(state.measure)} -> {fmt(m)} ({gain.describe()})",
                     cost,
                 )
                 + ((f"other candidates this round: {others}",) if others else ()),
@@ -289,14 +296,14 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
             )
         )
         state = state.moved(r, s, m)
-    if not env.int16_ok and not steps and cos(state.measure) < env.target:
+    if not env.int16_ok and not steps and not env.done(state.measure):
         log.info("int16 not tried: the march has no int16 node types")
     return steps, state
 
 
 def _from_table(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[list[Draft], State]:
     """No simulator: the nodes whose int16 gain, measured alone, was largest (not combined)."""
-    if state.measure is None or cos(state.measure) >= env.target:
+    if state.measure is None or env.done(state.measure):
         return [], state
     best = sorted(
         (n for n in nodes if (n.int16_gain or 0.0) > MIN_GAIN),

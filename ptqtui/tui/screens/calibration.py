@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Static
 
 from ptqtui.tui.screens.plots import NodePlotScreen, curve_screen, longest_tails
 from ptqtui.tui.widgets.chart import ColumnChart
-from ptqtui.tui.widgets.text import GOOD, WARN, clip, num, pct
+from ptqtui.tui.widgets.text import GOOD, WARN, clip, num, pct, pct_interval
 
 if TYPE_CHECKING:
-    from ptqtui.analysis.results import Analysis
+    from ptqtui.analysis.results import Analysis, SweepRow
     from ptqtui.diagnosis import Diagnosis
 
 
@@ -82,9 +82,10 @@ def _sweep_table(a: Analysis, width: int) -> DataTable:
     table.add_column("+-", key="noise")
     if labelled:
         table.add_column("top-1", key="top1")
-    table.add_column("agree", key="agreement")
+    metric = next((r.metric for r in a.sweep if r.metric), None)
+    table.add_column(_agree_header(metric), key="agreement")
     best = max(a.sweep, key=lambda r: r.cosine)
-    room = max(16, width - (44 if labelled else 35))  # the numbers stay on screen at 80
+    room = max(16, width - (51 if labelled else 42))  # the numbers stay on screen at 80
     for i, r in enumerate(a.sweep):
         mark = Text("*", style="bold") if r.chosen else Text("")
         if r is best:
@@ -94,8 +95,19 @@ def _sweep_table(a: Analysis, width: int) -> DataTable:
             label = Text(short_label(r.label, room))
         numbers = [num(r.cosine), num(r.noise)]
         numbers += [pct(r.top1)] if labelled else []
-        table.add_row(mark, label, *numbers, pct(r.agreement), key=str(i))
+        table.add_row(mark, label, *numbers, _agree_cell(r), key=str(i))
     return table
+
+
+def _agree_cell(r: SweepRow) -> str:
+    """The row's task agreement with its 95 % interval, the header saying "%"."""
+    return pct_interval(r.agreement, r.agreement_low, r.agreement_high, unit=False)
+
+
+def _agree_header(metric: str | None) -> str:
+    """The agreement column's header: the task's metric, short, with its interval's level."""
+    name = (metric or "agreement").removesuffix(" agreement").split(" ")[0]
+    return f"{name} agree %" if name != "agreement" else "agree %"
 
 
 def _chosen(a: Analysis) -> Text:
@@ -105,7 +117,13 @@ def _chosen(a: Analysis) -> Text:
         text.append("not in the sweep")
     else:
         text.append(chosen.label)
-        text.append(f" (cosine {num(chosen.cosine)})")
+        text.append(f" (cosine {num(chosen.cosine)}")
+        if chosen.agreement is not None:
+            agree = pct_interval(chosen.agreement, chosen.agreement_low, chosen.agreement_high)
+            text.append(f", {chosen.metric or 'agreement'} {agree}")
+            if chosen.samples:
+                text.append(f" on {chosen.samples} samples")
+        text.append(")")
         if chosen.note:
             text.append(f'  log: "{chosen.note}"', style="dim")
     if a.sweep:
@@ -119,7 +137,9 @@ def _chosen(a: Analysis) -> Text:
             if noise and gain <= noise:
                 text.append("  within noise", style=WARN)
     text.append(
-        "\n* = the config's calibration_type   +- = spread over sample subsets", style="dim"
+        "\n* = config's calibration_type  +- = spread over subsets"
+        + ("  ( ) = 95 % interval" if any(r.agreement_low is not None for r in a.sweep) else ""),
+        style="dim",
     )
     return text
 

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from ptqtui.check.findings import Severity
 from ptqtui.report.document import agreement_text
-from ptqtui.tui.widgets.text import BAND_STYLE, SEVERITY_STYLE, num, pct
+from ptqtui.tui.widgets.text import BAND_STYLE, SEVERITY_STYLE, num, pct, pct_interval
 
 if TYPE_CHECKING:
     from ptqtui.diagnosis import Diagnosis
@@ -71,7 +71,8 @@ def _quality(d: Diagnosis) -> Table | Text:
     table.add_column("float", justify="right")
     table.add_column("int8", justify="right")
     if quality.top1_float is not None or quality.top1_quant is not None:
-        table.add_row("top-1", pct(quality.top1_float), pct(quality.top1_quant))
+        name = quality.label_metric or "top-1"
+        table.add_row(name, pct(quality.top1_float), pct(quality.top1_quant))
     if quality.top1_agreement is not None:
         table.add_row(quality.metric or "top-1 agreement", "", agreement_text(quality))
     if quality.char_error_rate is not None:
@@ -81,9 +82,13 @@ def _quality(d: Diagnosis) -> Table | Text:
     if plan is not None and plan.reached is not None:
         reached = num(plan.reached.cosine)
         if plan.reached.top1 is not None:
-            reached += f", top-1 {pct(plan.reached.top1)}"
+            reached += f", {plan.reached.label_metric or 'top-1'} {pct(plan.reached.top1)}"
         elif plan.reached.agreement is not None:
-            reached += f", {plan.reached.metric or 'agreement'} {pct(plan.reached.agreement)}"
+            m = plan.reached
+            reached += (
+                f", {m.metric or 'agreement'} "
+                f"{pct_interval(m.agreement, m.agreement_low, m.agreement_high)}"
+            )
         table.add_row("after the plan", "", reached)
     return table
 

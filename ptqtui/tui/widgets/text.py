@@ -61,6 +61,21 @@ def pct(value: float | None, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f} %"
 
 
+def pct_interval(
+    value: float | None, low: float | None, high: float | None, *, unit: bool = True
+) -> str:
+    """An agreement with its 95 % interval, in points: "47 (38-57) %", "99.6 (99.4-99.8) %"
+    when it is narrow (`unit` False: no " %", a column's header says it); without an interval
+    the plain percentage."""
+    if value is None or math.isnan(value):
+        return MISSING
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return pct(value)
+    d = 0 if high - low >= 0.05 else 1  # a narrow interval keeps a decimal
+    text = f"{100 * value:.{d}f} ({100 * low:.{d}f}-{100 * high:.{d}f})"
+    return f"{text} %" if unit else text
+
+
 def signed(value: float | None, digits: int = 4) -> str:
     if value is None or math.isnan(value):
         return MISSING
