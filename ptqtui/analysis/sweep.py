@@ -26,6 +26,10 @@ from ptqtui.quant.scheme import QuantSettings
 from ptqtui.remedy import Remedy, settings_delta
 
 SEARCH_PASSES = {"default": 16, "mix": 40}  # rough cost of a search, in passes
+# Rows measured whole (every agreement sample, every label) besides the configured one: the
+# best by output cosine of those within its noise. Each is a pass per agreement sample: on a
+# 640 detector 100 passes, 40 s and more, where the plan measures again whatever it tries.
+WHOLE_ROWS = 3
 
 
 def base_rows(base: QuantSettings) -> list[tuple[str, QuantSettings]]:
@@ -96,17 +100,20 @@ def _finalists(
 ) -> set[int]:
     """The configured row and the rows whose output cosine is within the noise of the best
     one: three standard errors of their per-sample differences (the same samples under both,
-    so their common spread cancels), at least MIN_GAIN."""
+    so their common spread cancels), at least MIN_GAIN; the WHOLE_ROWS best of those."""
     cos = [r[2].similarity.cosine for r in results]
     finite = [i for i, c in enumerate(cos) if not math.isnan(c)]
     keep = {i for i, r in enumerate(results) if _same_calibration(r[1], configured)}
     if not finite:
         return keep | set(range(len(results)))
     best = max(finite, key=lambda i: cos[i])
-    for i in finite:
-        if cos[best] - cos[i] <= max(MIN_GAIN, 3 * _paired_se(results[best][2], results[i][2])):
-            keep.add(i)
-    return keep
+    near = [
+        i
+        for i in finite
+        if cos[best] - cos[i] <= max(MIN_GAIN, 3 * _paired_se(results[best][2], results[i][2]))
+    ]
+    near.sort(key=lambda i: -cos[i])
+    return keep | set(near[:WHOLE_ROWS])
 
 
 def _paired_se(a: Measurement, b: Measurement) -> float:
@@ -206,7 +213,7 @@ def method_sweep(
                 continue
             trial = dataclasses.replace(best, **{flag: True})
             label = f"{best_label} + {flag}"
-            if not run(label, trial):
+            if not run(label, trial, quick=whole):
                 stopped = label
                 break
             if _score(results[-1][2]) > _score(next(r[2] for r in results if r[0] == best_label)):
@@ -216,13 +223,15 @@ def method_sweep(
     if not any(_same_calibration(s, configured) for _, s, _, _ in results) and stopped is None:
         run(f"configured: {configured.describe()}", configured)
     if whole and results:
-        finals |= {i for i, r in enumerate(results) if _is_whole(r[2])}
+        finals = _finalists(results, configured) | {
+            i for i, r in enumerate(results) if _is_whole(r[2])
+        }
         measure_whole(finals)
         if len(finals) < len(results):
             notes.append(
                 f"method sweep: {len(finals)} of {len(results)} rows measured whole (the "
-                "configured one, the flags tried and those within the noise of the best output "
-                f"cosine on {len(ctx.samples)} samples); the others by output cosine only"
+                f"configured one and at most the {WHOLE_ROWS} best output cosines on "
+                f"{len(ctx.samples)} samples within its noise); the others by output cosine only"
             )
     rows = []
     for label, s, m, note in results:
