@@ -194,3 +194,15 @@ def test_workers_reach_the_request():
     assert Request(workers=3).workers == 3 and Request().workers is None
     with pytest.raises(ValueError, match="--workers"):
         Request(workers=0)
+
+
+def test_the_curve_runs_on_fewer_samples_only_when_they_run_one_at_a_time():
+    from ptqtui.analysis.accumulate import CURVE_SINGLE_SAMPLES, accumulated_error
+
+    batched = accumulated_error(_context(True))
+    single = accumulated_error(_context(False))
+    points = len(batched.records)
+    assert points == len(single.records) > 2
+    assert batched.passes == 8 * points and not batched.notes and batched.complete
+    assert single.passes == CURVE_SINGLE_SAMPLES * points and single.complete
+    assert any(f"{CURVE_SINGLE_SAMPLES} of 8 samples (samples run one" in n for n in single.notes)
