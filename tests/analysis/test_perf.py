@@ -90,6 +90,7 @@ def test_one_sample_at_a_time_only_undecided_or_top_nodes_get_every_sample(monke
     monkeypatch.setattr(sens, "ADAPT_LOSS", line_low)
     monkeypatch.setattr(sens, "ADAPT_CLEAR", line_clear)
     monkeypatch.setattr(sens, "SPLIT_TOP", 1)
+    monkeypatch.setattr(sens, "ADAPT_MIDDLE", 8)  # no middle level here: see the next test
     worst = min(by_name, key=by_name.get)
     stop = {n for n, (lo, hi) in first.items() if (hi < line_low or lo > line_clear) and n != worst}
     assert 0 < len(stop) < len(by_name) - 1, (first, line_low, line_clear)
@@ -104,6 +105,43 @@ def test_one_sample_at_a_time_only_undecided_or_top_nodes_get_every_sample(monke
         else:  # every sample: the batched value
             assert c == pytest.approx(by_name[n], abs=1e-6)
     assert any(f"{len(stop)} of {len(by_name)} nodes measured on 2 of 8" in n for n in out.notes)
+
+
+def test_nodes_near_the_line_get_the_middle_sample_count_and_the_worst_every_sample(
+    monkeypatch,
+):
+    import math
+
+    from ptqtui.analysis import sensitivity as sens
+    from ptqtui.analysis.nodes import node_table
+    from ptqtui.quant.scheme import node_points
+
+    monkeypatch.setattr(sens, "ADAPT_LOSS", 0.0)  # the first samples decide nothing
+    monkeypatch.setattr(sens, "ADAPT_CLEAR", math.inf)
+    monkeypatch.setattr(sens, "ADAPT_MIDDLE", 4)
+    monkeypatch.setattr(sens, "SPLIT_TOP", 2)
+    batched = _context(True)
+    full = sens.sensitivity(batched, node_table(batched).records, split=False, int16=False)
+    by_name = {r.name: r.sensitivity_cosine for r in full.records if r.sensitivity_cosine}
+    single = _context(False)
+    out = sens.sensitivity(single, node_table(single).records, split=False, int16=False)
+    assert out.passes == 4 * len(by_name) + 2 * 4  # 4 samples each, the 2 worst 4 more
+    got = {r.name: r.sensitivity_cosine for r in out.records if r.sensitivity_cosine}
+    ctx = batched
+    active = set(ctx.scheme.active())
+    whole = [n for n in got if got[n] == pytest.approx(by_name[n], abs=1e-6)]
+    assert len(whole) >= 2
+    for n in set(got) - set(whole):  # the mean of the first 4 samples
+        keys = tuple(k for k in node_points(ctx.sim.graph, ctx.scheme, n) if k in active)
+        four = sens.per_sample(
+            ctx.sim, ctx.scheme.only(keys), ctx.calibration, ctx.samples[:4], ctx.refs[:4]
+        )
+        assert got[n] == pytest.approx(sum(s.cosine for s in four) / 4, abs=1e-6)
+    worst_two = sorted(got, key=got.get)[:2]  # ranked on 4 samples, then measured on all 8
+    assert set(worst_two) <= set(whole)
+    assert any(
+        f"{len(by_name) - 2} of {len(by_name)} nodes measured on 4 of 8" in n for n in out.notes
+    )
 
 
 def test_two_first_samples_decide_only_far_from_the_line():
