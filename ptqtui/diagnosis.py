@@ -176,9 +176,7 @@ def run_diagnosis(
     """
     from ptqtui.check.registry import load_rules
     from ptqtui.inputs.resolve import load_inputs
-    from ptqtui.memory import bound_heap
 
-    bound_heap()
     started = time.perf_counter()
     deadline = None if request.time_budget is None else started + request.time_budget
     if rules is None:

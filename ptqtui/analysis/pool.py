@@ -55,10 +55,8 @@ def _start(
 ) -> None:
     import onnx
 
-    from ptqtui.memory import bound_heap
     from ptqtui.quant.simulate import Simulator
 
-    bound_heap()
     sim = Simulator(onnx.load_from_string(model_bytes), cal, intra_op_threads=threads)
     sim.batchable, sim.batch_size, sim.batch_note = batching
     for i, s in enumerate(samples):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptqtui.memory import release
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.shelf import Shelf
 
@@ -166,5 +167,6 @@ def observe(
             if collect and len(out) == len(sim.outputs):
                 outputs.append(out)
         n += 1
+        release()  # the sample's tensors, allocated and dropped, go back to the system
         report(progress, "calibration", n, total, "observing activations")
     return Observation(stats, n, kept, outputs)
