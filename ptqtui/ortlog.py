@@ -17,6 +17,7 @@ spinning on / off: PP-OCRv4 det 640 whole graph 0.56 / 0.39 s, cut in 7 segments
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 ORT_LOG_SEVERITY = 4  # onnxruntime's FATAL: errors are raised as exceptions, handled by callers
@@ -32,4 +33,24 @@ def session_options() -> Any:
     opts.log_severity_level = ORT_LOG_SEVERITY
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if _shared_arena():
+        opts.add_session_config_entry("session.use_env_allocators", "1")
     return opts
+
+
+@functools.cache
+def _shared_arena() -> bool:
+    """One CPU arena for every session of the process (registered once): sessions run one
+    after another, so it holds the largest run's memory, where one arena a session held the
+    sum. Measured on PP-OCRv4 det 640 cut in 7 segments, 4 samples observed then 4 int8
+    passes: peak RSS 698 -> 566 MiB. False where onnxruntime refuses it."""
+    import onnxruntime as ort
+
+    arena = ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR
+    info = ort.OrtMemoryInfo("Cpu", arena, 0, ort.OrtMemType.DEFAULT)
+    try:  # onnxruntime's defaults: no limit, blocks doubled as it grows (kSameAsRequested
+        # fragmented it: 711 MiB held where doubling held 533)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
+    except Exception:  # onnxruntime's errors share no base class
+        return False
+    return True
