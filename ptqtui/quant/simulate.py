@@ -292,13 +292,17 @@ class Simulator:
         known: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Float model outputs of one sample, computed once and cached (by ``key`` or content);
-        ``known``: the outputs already computed (the observation pass's), kept as they are."""
+        ``known``: the outputs already computed (the observation pass's), kept as they are,
+        except on a segmented graph: there the float run leaves the prefixes every what-if of
+        this sample starts from (without them each ran the whole graph: PP-OCRv4 det's
+        sensitivity cost a whole pass a node and sample)."""
         k = key if key is not None else sample_digest(inputs)
         hit = self._refs.get(k)
         if hit is not None:
             self._refs.move_to_end(k)
             return hit
-        values = dict(known) if known is not None else self.run_float(inputs)
+        segmented = self.plan is not None and self.segmented
+        values = dict(known) if known is not None and not segmented else self.run_float(inputs)
         self._refs[k] = values
         if len(self._refs) > _REF_CACHE:
             self._refs.popitem(last=False)

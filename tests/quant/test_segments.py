@@ -157,3 +157,27 @@ def test_outputs_beyond_the_memory_cap_are_read_back_from_disk(pair, monkeypatch
     assert spilled.outputs.held == 0 and spilled.outputs.spilled > 0
     for a, b in zip(spilled.outputs, obs.outputs[:3], strict=True):
         assert all(np.array_equal(a[n], b[n]) for n in seg.outputs)
+
+
+def test_references_from_the_observation_still_leave_the_float_prefixes(pair):
+    """On a segmented graph the observation's outputs do not replace the float run: what-ifs
+    of the sample start from its prefixes (a whole pass each, without them)."""
+    _seg, _whole, xs, _obs, _ = pair
+    model = _seg.graph.model
+    seg = Simulator(model, segmented=True)
+    obs = observe(seg, xs, keep=len(xs))
+    x = obs.kept[0]
+    seg.reference(x, known=obs.outputs[0])
+    seg.batchable = False
+    scheme = seg.scheme(QuantSettings(calibration_type="max"))
+    cal = calibrate_simple(seg, obs, "max")
+    last = [n.name for n in seg.graph.quantized_nodes()][-1]
+    keys = [k for k in node_points(seg.graph, scheme, last) if k in set(scheme.active())]
+    skipped = seg.skipped_segments
+    seg.run(x, scheme.only(keys), calibration=cal)
+    assert seg.skipped_segments > skipped  # started after a cut
+    whole = Simulator(model, segmented=False)
+    whole_obs = observe(whole, xs, keep=len(xs))
+    passes = whole.forward_passes
+    whole.reference(whole_obs.kept[0], known=whole_obs.outputs[0])
+    assert whole.forward_passes == passes  # uncut: the observation's outputs, no pass
