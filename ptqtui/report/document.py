@@ -159,6 +159,8 @@ def _headline(d: Diagnosis) -> list[Block]:
     out: list[Block] = [Heading(2, "Summary")]
     q = d.analysis.quality if d.analysis else None
     rows: list[tuple[str, str]] = []
+    if d.budget is not None:
+        rows.append(("time budget", budget_text(d)))
     if q is not None:
         loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
         if q.loss_low is not None and q.loss_high is not None:
@@ -208,6 +210,20 @@ def _headline(d: Diagnosis) -> list[Block]:
         rows.append(("simulation", "not run: " + _skip_reason(d, "analysis")))
     out.append(KeyValues(tuple(rows)))
     return out
+
+
+def budget_text(d: Diagnosis) -> str:
+    """The time budget at the top: below the floor (everything but calibration and the
+    headline not measured), or what it left out."""
+    b = d.budget
+    assert b is not None
+    if b.below_floor:
+        return b.floor_text()
+    trimmed = [s.value for s in d.analysis.trimmed] if d.analysis is not None else []
+    left_out = [*trimmed, *b.not_measured]
+    if not left_out:
+        return f"{b.seconds:g} s: everything measured"
+    return f"{b.seconds:g} s; cut short or {NOT_MEASURED}: " + ", ".join(left_out)
 
 
 def agreement_text(q: Quality) -> str:
