@@ -341,8 +341,7 @@ def _conclude(
 # The analyses whose passes are what a what-if runs (batched fake-quant passes): the pass cost
 # the later consumers of the budget estimate with (calibration and the node table, which
 # exposes every tensor, cost more a pass)
-WHATIF_LIKE = (
-    AnalysisStage.TASK_METRIC,
+WHATIF_LIKE = (  # the task metric's passes are timed by the analysis itself
     AnalysisStage.SENSITIVITY,
     AnalysisStage.CURVE,
     AnalysisStage.SWEEP,

@@ -197,6 +197,9 @@ def run_analysis(
         lambda: Outcome((task_metric(ctx, cancel=cancel),)),
     ).records[0]
     timings.append(Timing("task metric", time.perf_counter() - t, ctx.sim.forward_passes - before))
+    if deadline is not None:  # the later stages estimate with the headline's passes, warm
+        deadline.timed(ctx.sim.forward_passes - before, time.perf_counter() - t)
+        ctx.pass_seconds = deadline.pass_seconds
     finished(AnalysisStage.TASK_METRIC, quality=quality)
 
     def left() -> float | None:
