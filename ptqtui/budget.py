@@ -26,7 +26,7 @@ class BudgetRecord:
     seconds: float  # the --time-budget
     floor_seconds: float | None = None  # estimated cost of calibration + headline (None: unknown)
     samples: int = 0  # the headline's samples the floor was estimated for
-    pass_seconds: float = 0.0  # one fake-quant pass, as timed
+    pass_seconds: float = 0.0  # one fake-quant pass, as timed for the floor
     not_measured: tuple[str, ...] = ()  # "model-response probe", "PTQ303's what-ifs" ...
 
     @property
@@ -38,7 +38,7 @@ class BudgetRecord:
         return (
             f"--time-budget {self.seconds:g} s is below the {self.floor_seconds or 0:.0f} s that "
             f"loading, calibration and the headline need on this model ({self.samples} samples at "
-            f"{self.pass_seconds:.2f} s a pass): they run anyway, everything else is {NOT_MEASURED}"
+            f"{self.pass_seconds:.2g} s a pass): they run anyway, everything else is {NOT_MEASURED}"
         )
 
 
@@ -55,6 +55,7 @@ class Deadline:
     started: float = field(init=False)
     floor_seconds: float | None = None
     floor_samples: int = 0
+    floor_pass: float = 0.0  # the pass cost the floor was estimated with
     _passes: int = 0
     _seconds: float = 0.0
     _first_pass: float = 0.0  # one pass timed before any batch (a lower bound)
@@ -126,6 +127,7 @@ class Deadline:
         """The mandatory part's cost: what ran so far (loading, calibration) plus the
         headline's passes; the record says whether the budget is below it."""
         self.floor_samples = headline_samples
+        self.floor_pass = self.pass_seconds
         self.floor_seconds = self.elapsed() + self.passes_cost(headline_passes)
         return self.record()
 
@@ -138,6 +140,6 @@ class Deadline:
             seconds=self.budget,
             floor_seconds=self.floor_seconds,
             samples=self.floor_samples,
-            pass_seconds=self.pass_seconds,
+            pass_seconds=self.floor_pass if self.floor_seconds is not None else self.pass_seconds,
             not_measured=self.not_measured,
         )

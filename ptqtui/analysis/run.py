@@ -91,7 +91,7 @@ def _below_floor(
     note = record.floor_text()
     notes.append(note)
     log.warning("%s", note)
-    report(progress, "time budget", 0, None, note)
+    report(progress, "time budget", 0, None, "below the floor: calibration and headline only")
     return True
 
 

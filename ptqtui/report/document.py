@@ -218,7 +218,8 @@ def budget_text(d: Diagnosis) -> str:
     b = d.budget
     assert b is not None
     if b.below_floor:
-        return b.floor_text()
+        missed = f"; {NOT_MEASURED}: " + ", ".join(b.not_measured) if b.not_measured else ""
+        return b.floor_text() + missed
     trimmed = [s.value for s in d.analysis.trimmed] if d.analysis is not None else []
     left_out = [*trimmed, *b.not_measured]
     if not left_out:
