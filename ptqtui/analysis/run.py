@@ -83,7 +83,9 @@ def _below_floor(
     minimum samples, at the pass just timed) need; said at once, in the notes and the log."""
     deadline.first_pass(ctx.pass_seconds)
     n = min(len(ctx.kept), AGREEMENT_SAMPLES)
-    passes = n + (len(ctx.eval) if ctx.eval is not None else 0)
+    # a headline sample costs about two passes (the quantized pass and the decoding of both
+    # outputs: a detector's boxes cost as much as its pass), as trim_agreement_samples counts
+    passes = 2 * n + (len(ctx.eval) if ctx.eval is not None else 0)
     passes += len(ctx.task_eval) if ctx.task_eval is not None else 0
     record = deadline.set_floor(n, passes)
     if not record.below_floor:
