@@ -3,10 +3,12 @@
 calibration (one streaming pass, the config's method) -> task metric (headline, loss band)
 -> node table -> sensitivity -> accumulated error curve -> method sweep.
 
-With ``time_budget`` the calibration, the headline and the node table always run; the rest
-share what is left (sensitivity about half, the curve a fifth, the sweep the remainder), each
-trimming itself, most promising work first, saying in ``Analysis.notes`` what it skipped and
-listed in ``Analysis.trimmed`` (what was left out is "not measured", never a conclusion).
+With ``time_budget`` the calibration and the headline always run (the ``deadline`` says at
+once when the budget is below them, and then nothing else runs), the node table unless they
+spent the analyses' share; the rest share what is left (sensitivity about half, the curve a
+fifth, the sweep the remainder), each trimming itself, most promising work first, saying in
+``Analysis.notes`` what it skipped and listed in ``Analysis.trimmed`` (what was left out is
+"not measured", never a conclusion).
 ``on_stage`` receives the Analysis so far after each stage (the rest ``pending``).
 """
 
@@ -213,7 +215,9 @@ def run_analysis(
         if not out.complete:
             trimmed.append(stage)
 
-    if below_floor:  # nothing beyond calibration and the headline is measured
+    if below_floor or (deadline is not None and left() == 0.0):
+        # nothing beyond calibration and the headline is measured: below the floor, or the
+        # analyses' share spent by them (the node table's one sample costs hundreds of passes)
         for stage in STAGES[STAGES.index(AnalysisStage.NODE_TABLE) :]:
             record(stage, Outcome((), (f"{stage.value} {NOT_MEASURED}",), complete=False))
         finished(AnalysisStage.SWEEP)
