@@ -142,3 +142,6 @@ def test_a_budget_below_the_floor_says_so_first_and_draws_no_tuning_step() -> No
     assert "--time-budget 0.01 s is below the" in summary
     again = Diagnosis.from_json(d.to_json())
     assert again.budget == d.budget
+    from ptqtui.tui.screens.summary import _headline
+
+    assert "Time budget: --time-budget 0.01 s is below the" in _headline(d).plain
