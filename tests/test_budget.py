@@ -145,3 +145,18 @@ def test_a_budget_below_the_floor_says_so_first_and_draws_no_tuning_step() -> No
     from ptqtui.tui.screens.summary import _headline
 
     assert "Time budget: --time-budget 0.01 s is below the" in _headline(d).plain
+
+
+def test_the_sweep_measures_no_row_whole_that_does_not_fit() -> None:
+    from ptqtui.analysis.sweep import method_sweep
+
+    _, _, sim = analysed("bgr_no_eval")
+    assert sim is not None and sim.has_task_metric
+    fresh = dataclasses.replace(sim, _measured={})
+    out = method_sweep(fresh, budget_seconds=1e-6)
+    assert not out.complete
+    assert len(out.records) == 1  # the first row runs (run.py checks it fits), no other
+    assert out.records[0].agreement is None  # its whole measurement did not fit
+    assert any("not measured whole (time budget)" in n for n in out.notes)
+    whole = method_sweep(dataclasses.replace(sim, _measured={}))
+    assert whole.complete and any(r.agreement is not None for r in whole.records)
