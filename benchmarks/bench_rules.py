@@ -44,6 +44,7 @@ class CaseResult:
     first_effect: str = ""  # "cosine 0.91 -> 0.99" as measured by the plan
     no_effect: int = 0  # planted criticals whose undoing leaves the float outputs identical
     equivalent: tuple[str, ...] = ()  # codes accepted because their fix gives the same input
+    not_measured: tuple[str, ...] = ()  # what the --time-budget left out (the report's record)
 
 
 def rules_only(case_dir: Path, probe_samples: int) -> dict:
@@ -214,7 +215,19 @@ def score(spec: dict, doc: dict, seconds: float, case_dir: Path | None = None) -
         equivalent=tuple(sorted(equivalent)),
         first_gain=_gain(first),
         first_effect=_effect(first),
+        not_measured=_not_measured(doc),
     )
+
+
+def _not_measured(doc: dict) -> tuple[str, ...]:
+    """What the time budget left out: the analyses it trimmed and the record's list (or the
+    floor, when the budget was below it)."""
+    record = doc.get("budget") or {}
+    floor = record.get("floor_seconds")
+    if floor is not None and record.get("seconds", 0) < floor:
+        return (f"below the floor of {floor:.0f} s",)
+    trimmed = (doc.get("analysis") or {}).get("trimmed") or []
+    return tuple(dict.fromkeys([*trimmed, *(record.get("not_measured") or [])]))
 
 
 def _measures(step: dict | None) -> tuple[dict, dict] | None:
@@ -318,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             + (f", no effect {r.no_effect}" if r.no_effect else "")
             + (f", equivalent {list(r.equivalent)}" if r.equivalent else "")
             + (f"; step 1 {r.first_step!r}: {r.first_effect}" if r.first_effect else "")
+            + (f"; not measured: {', '.join(r.not_measured)}" if r.not_measured else "")
         )
         print(f"{model:20} {case:14} {r.seconds:6.1f}s {verdict}; {' '.join(r.found)}", flush=True)
     print()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-import time
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from ptqtui import __version__
 from ptqtui.advise.results import Plan
 from ptqtui.analysis.converter import ConverterEvidence
 from ptqtui.analysis.results import Analysis, AnalysisStage, SampleThumbnail
+from ptqtui.budget import NOT_MEASURED, BudgetRecord, Deadline, OutOfTime
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.errors import PtqInputError
 from ptqtui.jsoncodec import decode as _decode
@@ -102,6 +102,7 @@ class Diagnosis:
     plan: Plan | None = None  # the ordered steps, with their measured effects
     converter: ConverterEvidence | None = None  # the converter's log beside the simulator
     thumbnails: tuple[SampleThumbnail, ...] = ()  # samples findings point at, small PNGs
+    budget: BudgetRecord | None = None  # --time-budget: its floor and what it left out
 
     def findings_at_least(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.at_least(severity))
@@ -145,6 +146,7 @@ class Partial:
 PartialCallback = Callable[[Partial], None]
 PENDING = "being measured"  # why a rule waits, in a partial result
 ANALYSIS_SHARE = 0.75  # of a --time-budget: the analyses; the rules and the plan the rest
+MIN_PLAN_SECONDS = 0.001  # the plan's budget when nothing is left: no what-if fits
 
 
 def diagnose(
@@ -177,8 +179,7 @@ def run_diagnosis(
     from ptqtui.check.registry import load_rules
     from ptqtui.inputs.resolve import load_inputs
 
-    started = time.perf_counter()
-    deadline = None if request.time_budget is None else started + request.time_budget
+    deadline = None if request.time_budget is None else Deadline(request.time_budget)
     if rules is None:
         rules = load_rules(request.rule_dirs)
     report(progress, "loading inputs", 0, 1)
@@ -187,12 +188,12 @@ def run_diagnosis(
     report(progress, "loading inputs", 1, 1)
     early = None
     if on_partial is not None or deadline is not None:  # the budget counts their time too
-        early = _early(inputs, rules, on_partial, progress, cancel)
+        early = _early(inputs, rules, on_partial, progress, cancel, deadline)
     analysis_budget = None
     if deadline is not None:
-        analysis_budget = max(0.01, ANALYSIS_SHARE * (deadline - time.perf_counter()))
+        analysis_budget = max(0.01, ANALYSIS_SHARE * deadline.left())
     analysis, sim, unavailable = _analyse(
-        inputs, progress, cancel, analysis_budget, _on_stage(early, on_partial)
+        inputs, progress, cancel, analysis_budget, _on_stage(early, on_partial), deadline
     )
     if request.check_backend and analysis is not None and sim is not None:
         report(progress, "backend check", 0, 1)
@@ -218,6 +219,7 @@ def _early(
     on_partial: PartialCallback | None,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
+    deadline: Deadline | None = None,
 ) -> tuple[Diagnosis, Context]:
     """The summary and the findings of the rules that need no simulation, handed on at once;
     the context keeps their facts for the final run of the rules."""
@@ -227,7 +229,7 @@ def _early(
     runs = "analysis" not in inputs.missing  # else the inputs say why it will not
     waiting = {"analysis": PENDING, "sim": PENDING} if runs else {}
     context = Context.from_inputs(inputs, missing=waiting)
-    rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
+    rule_run = run_rules(context, rules, progress=progress, cancel=cancel, deadline=deadline)
     diagnosis = summarise(inputs, rule_run)
     pending = tuple(AnalysisStage) if runs else ()
     if on_partial is not None:
@@ -258,20 +260,45 @@ def conclude(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     facts: Context | None = None,
 ) -> DiagnosisRun:
     """What follows the simulation: the rules, the plan measured on the what-if service, the
-    converter's table, the thumbnails, and the Diagnosis that holds them. `deadline`
-    (perf_counter) ends the plan's what-ifs (default: the request's time budget from now);
-    `facts`: a context whose facts the rules reuse."""
+    converter's table, the thumbnails, and the Diagnosis that holds them. `deadline` (default:
+    the request's time budget from now) is checked by every measurement here: the rules'
+    what-ifs, the plan's, the converter's thresholds, the thumbnails; `facts`: a context whose
+    facts the rules reuse."""
+    if deadline is None and inputs.request.time_budget is not None:
+        deadline = Deadline(inputs.request.time_budget)
+    if sim is not None:
+        sim.deadline = deadline
+    try:
+        return _conclude(inputs, analysis, sim, rules, missing, progress, cancel, deadline, facts)
+    finally:
+        if sim is not None:
+            sim.deadline = None  # what-ifs after the diagnosis (the TUI's) are the user's time
+
+
+def _conclude(
+    inputs: LoadedInputs,
+    analysis: Analysis | None,
+    sim: SimContext | None,
+    rules: Sequence[Rule],
+    missing: dict[str, str],
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    deadline: Deadline | None,
+    facts: Context | None,
+) -> DiagnosisRun:
     from ptqtui.check.context import Context
     from ptqtui.check.engine import run_rules
 
+    if deadline is not None and analysis is not None:
+        _time_passes(deadline, analysis)
     context = Context.from_inputs(inputs, analysis=analysis, sim=sim, missing=missing)
     if facts is not None:
         context.adopt_facts(facts)
-    rule_run = run_rules(context, rules, progress=progress, cancel=cancel)
+    rule_run = run_rules(context, rules, progress=progress, cancel=cancel, deadline=deadline)
     whatif = None
     if sim is not None:
         from ptqtui.analysis.whatif import WhatIf
@@ -280,14 +307,24 @@ def conclude(
     categories = {r.code: r.info.category for r in rules}
     budget = inputs.request.time_budget
     if deadline is not None:
-        budget = max(0.001, deadline - time.perf_counter())
+        # once anything was not measured, the plan's what-ifs would choose on missing
+        # measurements: it measures nothing more (its steps say "not measured")
+        budget = MIN_PLAN_SECONDS if deadline.not_measured else deadline.left()
+        budget = max(MIN_PLAN_SECONDS, budget)
     plan = _plan(inputs, rule_run, categories, analysis, whatif, budget, progress, cancel)
+    if deadline is not None and plan is not None and plan.cut_short:
+        deadline.missed("the plan's tuning steps")
     converter = None
     if inputs.mapper_log is not None:
         from ptqtui.analysis.converter import compare
 
         converter = compare(inputs.mapper_log, analysis)
-        converter = _with_workdir_thresholds(converter, inputs, sim)
+        try:
+            converter = _with_workdir_thresholds(converter, inputs, sim)
+        except OutOfTime as out:
+            inputs.notes.append(f"converter thresholds {NOT_MEASURED}")
+            if deadline is not None:
+                deadline.missed(out.what.replace("what-if", "converter thresholds"))
     from ptqtui.analysis.thumbnails import sample_thumbnails  # lazy: numpy, cv2
 
     diagnosis = dataclasses.replace(
@@ -295,9 +332,27 @@ def conclude(
         analysis=analysis,
         plan=plan,
         converter=converter,
-        thumbnails=sample_thumbnails(rule_run.findings, inputs),
+        thumbnails=sample_thumbnails(rule_run.findings, inputs, deadline),
+        budget=deadline.record() if deadline is not None else None,
     )
     return DiagnosisRun(diagnosis, whatif)
+
+
+# The analyses whose passes are what a what-if runs (batched fake-quant passes): the pass cost
+# the later consumers of the budget estimate with (calibration and the node table, which
+# exposes every tensor, cost more a pass)
+WHATIF_LIKE = (  # the task metric's passes are timed by the analysis itself
+    AnalysisStage.SENSITIVITY,
+    AnalysisStage.CURVE,
+    AnalysisStage.SWEEP,
+)
+
+
+def _time_passes(deadline: Deadline, analysis: Analysis) -> None:
+    """Re-estimate the pass cost from the analyses' passes actually timed."""
+    for t in analysis.timings:
+        if t.stage in {s.value for s in WHATIF_LIKE} and t.passes:
+            deadline.timed(t.passes, t.seconds)
 
 
 def _with_workdir_thresholds(converter: Any, inputs: LoadedInputs, sim: Any) -> Any:
@@ -353,6 +408,7 @@ def _analyse(
     cancel: threading.Event | None,
     time_budget: float | None = None,
     on_stage: Callable[[AnalysisStage, Analysis], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[Analysis | None, SimContext | None, str | None]:
     """The simulator's analyses and its context, or why they cannot run (shown as
     Skipped("analysis", reason); rules needing the analysis are skipped)."""
@@ -372,6 +428,7 @@ def _analyse(
             cache_dir=request.cache_dir,
             cache_limit=request.cache_limit_mb << 20,
             on_stage=on_stage,
+            deadline=deadline,
         )
     except AnalysisUnavailable as exc:
         return None, None, str(exc)

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from ptqtui.quant.simulate import BATCH, sample_digest
 
 if TYPE_CHECKING:
     from ptqtui.analysis.results import BackendCheck
+    from ptqtui.budget import Deadline
     from ptqtui.cache import Store
     from ptqtui.inputs.resolve import LoadedInputs
     from ptqtui.quant.faithful import BackendAgreement
@@ -215,6 +217,7 @@ class SimContext:
     workers: int = 1  # processes for independent what-ifs (sensitivity)
     notes: list[str] = field(default_factory=list)
     store: Store | None = None  # --cache: measurements kept between runs
+    deadline: Deadline | None = None  # --time-budget: a what-if that does not fit raises OutOfTime
     digest: str = ""  # what the measurements' cache keys start from (model, data, task)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
     _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
@@ -296,11 +299,14 @@ class SimContext:
                 if hit is not None:
                     self._measured[memo] = hit
                     return hit
+            self._require_time(similarity_only, eval_limit)
             cal = calibration or self.calibration_for(what, cancel=cancel)
         else:
+            self._require_time(similarity_only, eval_limit)
             scheme = what if what is not None else self.scheme
             cal = calibration or self.calibration
         check_cancel(cancel)
+        passes, started = self.sim.forward_passes, time.perf_counter()
         sims: list[metrics.Similarity] = []
         per_sample: list[float] = []
         scores: list[float] = []
@@ -369,11 +375,26 @@ class SimContext:
             tuple(scores),
             label_scores,
         )
+        if self.deadline is not None:
+            self.deadline.timed(self.sim.forward_passes - passes, time.perf_counter() - started)
         if memo is not None:
             self._measured[memo] = result
         if stored is not None and self.store is not None:
             self.store.put("measure", stored, _MeasurementRecord.of(result))
         return result
+
+    def _require_time(self, similarity_only: bool, eval_limit: int | None) -> None:
+        """OutOfTime unless a measurement's passes fit before the deadline (--time-budget)."""
+        if self.deadline is None:
+            return
+        labelled = self.classifier and self.eval is not None and not similarity_only
+        agreeing = self.has_task_metric and not labelled and not similarity_only
+        passes = len(self.kept) if agreeing else len(self.samples)
+        if labelled:
+            passes += self._eval_count(eval_limit)
+        if self.task_eval is not None and not similarity_only:
+            passes += len(self.task_eval)
+        self.deadline.require(self.deadline.passes_cost(passes), "what-if")
 
     def stage_key(self, stage: str, *params: object) -> str | None:
         """The cache key of an analysis stage run under the configured settings with

@@ -3,16 +3,19 @@
 calibration (one streaming pass, the config's method) -> task metric (headline, loss band)
 -> node table -> sensitivity -> accumulated error curve -> method sweep.
 
-With ``time_budget`` the calibration, the headline and the node table always run; the rest
-share what is left (sensitivity about half, the curve a fifth, the sweep the remainder), each
-trimming itself, most promising work first, saying in ``Analysis.notes`` what it skipped and
-listed in ``Analysis.trimmed`` (what was left out is "not measured", never a conclusion).
+With ``time_budget`` the calibration and the headline always run (the ``deadline`` says at
+once when the budget is below them, and then nothing else runs), the node table unless they
+spent the analyses' share; the rest share what is left (sensitivity about half, the curve a
+fifth, the sweep the remainder), each trimming itself, most promising work first, saying in
+``Analysis.notes`` what it skipped and listed in ``Analysis.trimmed`` (what was left out is
+"not measured", never a conclusion).
 ``on_stage`` receives the Analysis so far after each stage (the rest ``pending``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections import Counter
@@ -41,15 +44,18 @@ from ptqtui.analysis.results import (
 from ptqtui.analysis.sensitivity import sensitivity
 from ptqtui.analysis.sweep import method_sweep
 from ptqtui.analysis.task import task_metric
+from ptqtui.budget import NOT_MEASURED
 from ptqtui.memory import release
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant.settings import QuantFlags
 
 if TYPE_CHECKING:
+    from ptqtui.budget import Deadline
     from ptqtui.inputs.resolve import LoadedInputs
 
 __all__ = ["AnalysisUnavailable", "SimContext", "StageCallback", "describe_scheme", "run_analysis"]
 
+log = logging.getLogger(__name__)
 StageCallback = Callable[[AnalysisStage, Analysis], None]
 STAGES = tuple(AnalysisStage)  # in the order they run
 
@@ -71,6 +77,27 @@ def trim_agreement_samples(ctx: SimContext, time_budget: float) -> list[str]:
     ctx.kept = ctx.kept[:n]
     ctx._float_preds = ctx._float_preds[:n] if ctx._float_preds is not None else None
     return [f"task agreement on {n} of {wanted} calibration samples (--time-budget)"]
+
+
+def _below_floor(
+    deadline: Deadline, ctx: SimContext, notes: list[str], progress: ProgressCallback | None
+) -> bool:
+    """Whether the time budget is below what calibration (done) and the headline (its
+    minimum samples, at the pass just timed) need; said at once, in the notes and the log."""
+    deadline.first_pass(ctx.pass_seconds)
+    n = min(len(ctx.kept), AGREEMENT_SAMPLES)
+    # a headline sample costs about two passes (the quantized pass and the decoding of both
+    # outputs: a detector's boxes cost as much as its pass), as trim_agreement_samples counts
+    passes = 2 * n + (len(ctx.eval) if ctx.eval is not None else 0)
+    passes += len(ctx.task_eval) if ctx.task_eval is not None else 0
+    record = deadline.set_floor(n, passes)
+    if not record.below_floor:
+        return False
+    note = record.floor_text()
+    notes.append(note)
+    log.warning("%s", note)
+    report(progress, "time budget", 0, None, "below the floor: calibration and headline only")
+    return True
 
 
 def describe_scheme(ctx: SimContext) -> str:
@@ -116,10 +143,13 @@ def run_analysis(
     cache_dir: Path | None = None,
     cache_limit: int | None = None,
     on_stage: StageCallback | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[Analysis, SimContext]:
     """Calibrate as the config asks and run every analysis; raises ``AnalysisUnavailable``
     when there is nothing to calibrate with, ``Cancelled`` when ``cancel`` is set.
-    ``on_stage(stage, analysis so far)`` after each stage, for results as they come."""
+    ``on_stage(stage, analysis so far)`` after each stage, for results as they come.
+    ``deadline``: the diagnosis' one deadline, told the pass cost and the mandatory part's
+    (calibration and headline); below that floor nothing beyond them is measured."""
     if sensitivity_samples < 1:
         raise ValueError("sensitivity_samples must be at least 1")
     if time_budget is not None and time_budget <= 0:
@@ -142,6 +172,7 @@ def run_analysis(
     timings.append(Timing("calibration", time.perf_counter() - t0, ctx.sim.forward_passes or None))
     notes += ctx.notes
     ctx.pass_seconds = time_one_pass(ctx.sim, ctx.samples[0], ctx.scheme, ctx.calibration)
+    below_floor = deadline is not None and _below_floor(deadline, ctx, notes, progress)
     scheme = describe_scheme(ctx)
     analysis = Analysis(scheme=scheme, log=ctx.calibration.log, pending=STAGES[1:])
 
@@ -178,6 +209,9 @@ def run_analysis(
         lambda: Outcome((task_metric(ctx, cancel=cancel),)),
     ).records[0]
     timings.append(Timing("task metric", time.perf_counter() - t, ctx.sim.forward_passes - before))
+    if deadline is not None:  # the later stages estimate with the headline's passes, warm
+        deadline.timed(ctx.sim.forward_passes - before, time.perf_counter() - t)
+        ctx.pass_seconds = deadline.pass_seconds
     finished(AnalysisStage.TASK_METRIC, quality=quality)
 
     def left() -> float | None:
@@ -188,6 +222,14 @@ def run_analysis(
         notes.extend(out.notes)
         if not out.complete:
             trimmed.append(stage)
+
+    if below_floor or (deadline is not None and left() == 0.0):
+        # nothing beyond calibration and the headline is measured: below the floor, or the
+        # analyses' share spent by them (the node table's one sample costs hundreds of passes)
+        for stage in STAGES[STAGES.index(AnalysisStage.NODE_TABLE) :]:
+            record(stage, Outcome((), (f"{stage.value} {NOT_MEASURED}",), complete=False))
+        finished(AnalysisStage.SWEEP)
+        return analysis, ctx
 
     check_cancel(cancel)
     rows_out = _cached(

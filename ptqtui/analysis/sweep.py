@@ -163,13 +163,19 @@ def method_sweep(
     # analysis samples; only the rows that can win are measured whole (all agreement samples,
     # every label): the others lose beyond the noise already
     whole = ctx.has_task_metric or ctx.eval is not None or ctx.task_eval is not None
+    row_seconds = 0.0  # the rows run so far took, calibrations included
+    unmeasured: list[str] = []  # finalists the budget left at their output cosine
+
+    def fits(seconds: float) -> bool:
+        """Whether work of about `seconds` ends within the budget (not only starts in it)."""
+        return budget_seconds is None or time.perf_counter() - start + seconds <= budget_seconds
 
     def run(label: str, s: QuantSettings, quick: bool = False) -> bool:
-        nonlocal passes
-        elapsed = time.perf_counter() - start
-        if budget_seconds is not None and results and elapsed > budget_seconds:
+        nonlocal passes, row_seconds
+        if results and not fits(row_seconds / len(results)):
             return False
         check_cancel(cancel)
+        t = time.perf_counter()
         before = ctx.sim.forward_passes
         cal = ctx.calibration_for(s, cancel=cancel)
         m = ctx.measure(
@@ -179,6 +185,7 @@ def method_sweep(
         select = next((ln for ln in cal.log if ln.startswith("Select ")), None)
         note = select if s.calibration_type in ("default", "mix") else None
         results.append((label, s, m, note))
+        row_seconds += time.perf_counter() - t
         report(progress, stage, len(results), total_rows, label)
         return True
 
@@ -188,6 +195,10 @@ def method_sweep(
             label, s, m, note = results[i]
             if _is_whole(m):
                 continue  # measured whole already
+            agreeing = len(ctx.kept) if ctx.has_task_metric else 0
+            if not fits((agreeing + (eval_limit or n_eval)) * ctx.pass_seconds):
+                unmeasured.append(label)  # by output cosine only: said, and not complete
+                continue
             check_cancel(cancel)
             before = ctx.sim.forward_passes
             m = ctx.measure(s, eval_limit=eval_limit, cancel=cancel)
@@ -254,5 +265,10 @@ def method_sweep(
                 char_error_rate=rec.char_error_rate,
             )
         )
-    complete = stopped is None and (eval_limit is None or eval_limit >= n_eval)
+    if unmeasured:
+        notes.append(
+            f"method sweep: {', '.join(dict.fromkeys(unmeasured))} not measured whole (time "
+            "budget): output cosine only"
+        )
+    complete = stopped is None and not unmeasured and (eval_limit is None or eval_limit >= n_eval)
     return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start, complete)

@@ -19,6 +19,7 @@ from ptqtui.errors import PtqInputError
 from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
+    from ptqtui.budget import Deadline
     from ptqtui.check.findings import Finding
     from ptqtui.inputs.config import InputSpec
     from ptqtui.inputs.data import InputLayout, SampleSource
@@ -32,9 +33,10 @@ IMAGE_TYPES = ("rgb", "bgr", "gray", "yuv444")
 
 
 def sample_thumbnails(
-    findings: Sequence[Finding], inputs: LoadedInputs
+    findings: Sequence[Finding], inputs: LoadedInputs, deadline: Deadline | None = None
 ) -> tuple[SampleThumbnail, ...]:
-    """Thumbnails for every finding whose remedy changes the calibration data."""
+    """Thumbnails for every finding whose remedy changes the calibration data; those the
+    `deadline` (--time-budget) has passed before are left out, and it is told so."""
     source = inputs.calibration
     if source is None or not source.files:
         return ()
@@ -57,6 +59,9 @@ def sample_thumbnails(
                 for name, index in picks:
                     if index is None:
                         continue
+                    if deadline is not None and deadline.expired:
+                        deadline.missed("thumbnails")
+                        return tuple(_unique(out))
                     out += _views(finding.code, source, k, index, name, lay, spec, fix)
     return tuple(_unique(out))
 

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ptqtui.budget import OutOfTime
 from ptqtui.check.facts import evaluation, forensics, probe, stats
 from ptqtui.check.facts.evaluation import EvalProbe, Predictions
 from ptqtui.check.facts.float_model import FloatModel
 from ptqtui.check.facts.forensics import OrderTest, ResizeMatch
-from ptqtui.check.facts.missing import MissingFact
+from ptqtui.check.facts.missing import MissingFact, OutOfTimeFact
 from ptqtui.check.facts.probe import (
     AS_GIVEN,
     COLOR_TYPES,
@@ -48,6 +49,7 @@ from ptqtui.progress import ProgressCallback
 if TYPE_CHECKING:
     from ptqtui.analysis.context import SimContext
     from ptqtui.analysis.results import Analysis
+    from ptqtui.budget import Deadline
     from ptqtui.inputs.config import InputSpec, MapperConfig
     from ptqtui.inputs.data import InputLayout, SampleSource
     from ptqtui.inputs.mapper_log import MapperLog
@@ -116,6 +118,7 @@ class Context:
         # set by the engine: long facts report progress and stop between samples
         self.progress: ProgressCallback | None = None
         self.cancel: threading.Event | None = None
+        self.deadline: Deadline | None = None  # --time-budget: facts that measure check it
 
     @classmethod
     def from_inputs(
@@ -135,7 +138,7 @@ class Context:
         """Take the facts `other` computed (a run's early rules, before the simulator ran),
         so they are not computed twice; facts it could not have stay to be computed."""
         for name, value in other._cache.items():
-            if not isinstance(value, MissingFact):
+            if not isinstance(value, MissingFact) or isinstance(value, OutOfTimeFact):
                 self._cache.setdefault(name, value)
 
     # -- access helpers
@@ -155,6 +158,12 @@ class Context:
             missing = MissingFact(exc.one_line())
             self._cache[name] = missing
             raise missing from exc
+        except OutOfTime as exc:
+            if self.deadline is not None:
+                self.deadline.missed(exc.what)
+            missing = OutOfTimeFact(str(exc))
+            self._cache[name] = missing
+            raise missing from exc
         self._cache[name] = value
         return value
 
@@ -165,9 +174,12 @@ class Context:
         return getattr(self, fact)
 
     def maybe(self, fact: str) -> Any:
-        """The fact, or None when it is missing."""
+        """The fact, or None when it is missing; a fact the time budget left out is not
+        "absent" but unmeasured, so it propagates (the rule is skipped, never silent)."""
         try:
             return self.require(fact)
+        except OutOfTimeFact:
+            raise
         except MissingFact:
             return None
 

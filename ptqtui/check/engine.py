@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ptqtui.budget import Deadline, OutOfTime
 from ptqtui.check.context import Context, MissingFact
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.check.registry import Rule
@@ -43,11 +44,15 @@ def run_rules(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    deadline: Deadline | None = None,
 ) -> RuleRun:
-    """Every rule's check(ctx), in code order; Cancelled propagates, everything else is kept."""
+    """Every rule's check(ctx), in code order; Cancelled propagates, everything else is kept.
+    A rule whose measurement the `deadline` has no room for is skipped, "not measured (time
+    budget)"."""
     ordered = sorted(rules, key=lambda r: r.code)
     ctx.progress = progress if ctx.progress is None else ctx.progress
     ctx.cancel = cancel if ctx.cancel is None else ctx.cancel
+    ctx.deadline = deadline if ctx.deadline is None else ctx.deadline
     findings: list[Finding] = []
     skipped: list[SkippedRule] = []
     ran: list[str] = []
@@ -60,6 +65,11 @@ def run_rules(
             result = rule.check(ctx)
         except MissingFact as missing:
             skipped.append(SkippedRule(rule.code, missing.reason))
+            continue
+        except OutOfTime as out:  # a what-if of its own did not fit: it concludes nothing
+            skipped.append(SkippedRule(rule.code, str(out)))
+            if ctx.deadline is not None:
+                ctx.deadline.missed(f"{rule.code}'s {out.what}")
             continue
         except (Cancelled, KeyboardInterrupt):
             raise

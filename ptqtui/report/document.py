@@ -159,6 +159,8 @@ def _headline(d: Diagnosis) -> list[Block]:
     out: list[Block] = [Heading(2, "Summary")]
     q = d.analysis.quality if d.analysis else None
     rows: list[tuple[str, str]] = []
+    if d.budget is not None:
+        rows.append(("time budget", budget_text(d)))
     if q is not None:
         loss = f"{q.loss_points:.1f} points" if q.loss_points is not None else "-"
         if q.loss_low is not None and q.loss_high is not None:
@@ -213,6 +215,21 @@ def _headline(d: Diagnosis) -> list[Block]:
 def input_label(name: str) -> str:
     """'input images'; an input named "input" is not called "input input"."""
     return "input" if name.lower() == "input" else f"input {name}"
+
+
+def budget_text(d: Diagnosis) -> str:
+    """The time budget at the top: below the floor (everything but calibration and the
+    headline not measured), or what it left out."""
+    b = d.budget
+    assert b is not None
+    if b.below_floor:
+        missed = f"; {NOT_MEASURED}: " + ", ".join(b.not_measured) if b.not_measured else ""
+        return b.floor_text() + missed
+    trimmed = [s.value for s in d.analysis.trimmed] if d.analysis is not None else []
+    left_out = [*trimmed, *b.not_measured]
+    if not left_out:
+        return f"{b.seconds:g} s: everything measured"
+    return f"{b.seconds:g} s; cut short or {NOT_MEASURED}: " + ", ".join(left_out)
 
 
 def agreement_text(q: Quality) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ptqtui.advise.patch import ConfigChange, cpu_key_for, remedy_changes
 from ptqtui.advise.results import Measure, MeasuredOn, PlanStage
 from ptqtui.analysis.whatif import CannotEmulate, WhatIfService, settings_after
+from ptqtui.budget import OutOfTime
 from ptqtui.check.findings import Evidence, Finding, Severity
 from ptqtui.policy import (
     LARGE_LOSS_POINTS,
@@ -114,6 +115,11 @@ class Meter:
         try:
             return self.service.measure(remedy)
         except CannotEmulate:
+            return None
+        except OutOfTime:  # the service's own estimate: this what-if does not fit
+            self.count -= 1  # not measured
+            self.stopped = f"what-ifs stopped by the time budget after {self.count}"
+            self.out_of_time = True
             return None
         finally:
             self.spent += time.perf_counter() - start

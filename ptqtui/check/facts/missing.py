@@ -9,3 +9,8 @@ class MissingFact(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class OutOfTimeFact(MissingFact):
+    """A fact the time budget left no room for: time does not come back, so a later run of
+    the rules in the same diagnosis does not try it again."""

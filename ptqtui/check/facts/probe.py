@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ptqtui.inputs.preprocess import Preprocessor
 
 PROBE_SAMPLES = 32  # model-response probe: enough for a stable mean confidence, cheap to run
+PROBE = "model-response probe"  # what the time budget names when the probe does not fit
 
 # The probe's variants of the calibration samples
 AS_GIVEN = "as given"
@@ -207,8 +208,13 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
         rms: dict[str, list[float]] = {v: [] for v in variants}
         norms = _batchnorm(ctx)
         bn: dict[str, list[float]] = {v: [] for v in BN_VARIANTS if v in variants}
+        deadline = ctx.deadline
+        started = deadline.clock() if deadline is not None else 0.0
         for done, sample in enumerate(samples):
             check_cancel(ctx.cancel)
+            if deadline is not None:  # all samples or none: fewer would weaken the verdict
+                each = (deadline.clock() - started) / done if done else 0.0
+                deadline.require(each * (len(samples) - done), PROBE)
             report(ctx.progress, "model-response probe", done, len(samples), pre.input_name)
             base = model_feeds(pres, sample.arrays)
             x = sample.arrays[pre.input_name]

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ptqtui.check.findings import Severity
-from ptqtui.report.document import agreement_text
+from ptqtui.report.document import agreement_text, budget_text
 from ptqtui.tui.widgets.text import BAND_STYLE, SEVERITY_STYLE, num, pct, pct_interval
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ def _headline(d: Diagnosis, measuring: bool = False) -> Text:
     text.append(d.model.name, style="" if d.title else "bold")
     text.append(f", {d.model.quantized_nodes} of {d.model.nodes} nodes quantized")
     quality = d.analysis.quality if d.analysis else None
+    if d.budget is not None:  # --time-budget: said first, what it left out is not measured
+        text.append("\nTime budget: ", style="bold").append(budget_text(d))
     text.append("\n")
     if quality is None and measuring:
         return text
