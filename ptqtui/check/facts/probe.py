@@ -351,17 +351,20 @@ def verdict(
     """The verdict from every variant's outputs (AS_GIVEN first) and first-layer RMS."""
     rms = first_rms or {}
     probs = {v: [class_probs(o) for o in outs] for v, outs in outputs.items()}
-    flat = {
-        v: np.concatenate([np.concatenate([np.ravel(o) for o in outs]) for outs in all_outs])
-        for v, all_outs in outputs.items()
-    }
+
+    def flat(v: str) -> np.ndarray:
+        """Every output value of variant `v`, one array (made when needed: a 640 detector's
+        maps are 1.6 MB a sample, and all variants at once doubled the probe's memory)."""
+        return np.concatenate([np.concatenate([np.ravel(o) for o in outs]) for outs in outputs[v]])
+
     if all(p is not None for plist in probs.values() for p in plist):
         stacked = {
             v: np.concatenate([p for p in plist if p is not None]) for v, plist in probs.items()
         }
-        return _classifier_verdict(input_name, stacked, flat, samples, rms)
+        return _classifier_verdict(input_name, stacked, {v: flat(v) for v in outputs}, samples, rms)
     scores = []
-    for v, values in flat.items():
+    for v in outputs:
+        values = flat(v)
         # dense heads: the share of the head's positives the variant changes (heads.py)
         changed = mean_decision_change(outputs[AS_GIVEN], outputs[v])
         finite = values[np.isfinite(values)]
