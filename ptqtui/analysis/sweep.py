@@ -26,9 +26,10 @@ from ptqtui.quant.scheme import QuantSettings
 from ptqtui.remedy import Remedy, settings_delta
 
 SEARCH_PASSES = {"default": 16, "mix": 40}  # rough cost of a search, in passes
-# Rows measured whole (every agreement sample, every label) besides the configured one: the
-# best by output cosine of those within its noise. Each is a pass per agreement sample: on a
-# 640 detector 100 passes, 40 s and more, where the plan measures again whatever it tries.
+# Where samples run one at a time (a 640 detector), the rows measured whole (every agreement
+# sample, every label) besides the configured one: the best by output cosine of those within
+# its noise. Each is a pass per agreement sample: 100 passes, 40 s and more, where the plan
+# measures again whatever it tries. Elsewhere every row within the noise is measured whole.
 WHOLE_ROWS = 3
 
 
@@ -90,17 +91,28 @@ def _score(m: Measurement) -> float:
     return -math.inf if v is None or math.isnan(v) else v
 
 
+def _better(a: Measurement, b: Measurement) -> bool:
+    """Whether `a` beats `b`: by top-1 when both were measured with the labels, else by the
+    output cosine (a row ranked by its cosine alone has no top-1 to compare)."""
+    if a.top1 is not None and b.top1 is not None:
+        return _score(a) > _score(b)
+    ca, cb = a.similarity.cosine, b.similarity.cosine
+    return not math.isnan(ca) and (math.isnan(cb) or ca > cb)
+
+
 def _is_whole(m: Measurement) -> bool:
     """Whether a row was measured with its task agreement or labels (not similarity only)."""
     return m.interval is not None or m.top1 is not None
 
 
 def _finalists(
-    results: list[tuple[str, QuantSettings, Measurement, str | None]], configured: QuantSettings
+    results: list[tuple[str, QuantSettings, Measurement, str | None]],
+    configured: QuantSettings,
+    cap: int | None = None,
 ) -> set[int]:
     """The configured row and the rows whose output cosine is within the noise of the best
     one: three standard errors of their per-sample differences (the same samples under both,
-    so their common spread cancels), at least MIN_GAIN; the WHOLE_ROWS best of those."""
+    so their common spread cancels), at least MIN_GAIN; the `cap` best of those."""
     cos = [r[2].similarity.cosine for r in results]
     finite = [i for i, c in enumerate(cos) if not math.isnan(c)]
     keep = {i for i, r in enumerate(results) if _same_calibration(r[1], configured)}
@@ -113,7 +125,7 @@ def _finalists(
         if cos[best] - cos[i] <= max(MIN_GAIN, 3 * _paired_se(results[best][2], results[i][2]))
     ]
     near.sort(key=lambda i: -cos[i])
-    return keep | set(near[:WHOLE_ROWS])
+    return keep | set(near[:cap])
 
 
 def _paired_se(a: Measurement, b: Measurement) -> float:
@@ -210,7 +222,8 @@ def method_sweep(
         if not run(label, s, quick=whole):
             stopped = label
             break
-    finals = _finalists(results, configured) if results else set()
+    cap = WHOLE_ROWS if ctx.sim.batchable is False else None
+    finals = _finalists(results, configured, cap) if results else set()
     measure_whole(finals)
     if stopped is None:
         # default searches per_channel and asymmetric itself: the flags go on the best other
@@ -224,25 +237,31 @@ def method_sweep(
                 continue
             trial = dataclasses.replace(best, **{flag: True})
             label = f"{best_label} + {flag}"
-            if not run(label, trial, quick=whole):
+            if not run(label, trial, quick=whole and cap is not None):
                 stopped = label
                 break
-            if _score(results[-1][2]) > _score(next(r[2] for r in results if r[0] == best_label)):
+            if _better(results[-1][2], next(r[2] for r in results if r[0] == best_label)):
                 best_label, best = label, trial
     if stopped is not None:
         notes.append(f"method sweep stopped before '{stopped}' (time budget)")
     if not any(_same_calibration(s, configured) for _, s, _, _ in results) and stopped is None:
         run(f"configured: {configured.describe()}", configured)
     if whole and results:
-        finals = _finalists(results, configured) | {
+        finals = _finalists(results, configured, cap) | {
             i for i, r in enumerate(results) if _is_whole(r[2])
         }
         measure_whole(finals)
         if len(finals) < len(results):
+            which = (
+                "the flags tried and those within the noise of the best output cosine"
+                if cap is None
+                else f"at most the {cap} best output cosines within its noise (samples run one "
+                "at a time)"
+            )
             notes.append(
                 f"method sweep: {len(finals)} of {len(results)} rows measured whole (the "
-                f"configured one and at most the {WHOLE_ROWS} best output cosines on "
-                f"{len(ctx.samples)} samples within its noise); the others by output cosine only"
+                f"configured one, {which}, on {len(ctx.samples)} samples); the others by "
+                "output cosine only"
             )
     rows = []
     for label, s, m, note in results:

@@ -161,17 +161,11 @@ def test_the_sweep_measurements_are_reused(bgr_case) -> None:
     inputs, analysis, ctx = bgr_case
     w = WhatIf(ctx, inputs, eval_limit=None)
     before = ctx.sim.forward_passes
-    whole = [r for r in analysis.sweep if r.top1 is not None or r.agreement is not None]
-    assert whole and len(whole) < len(analysis.sweep)  # the others by output cosine only
-    for row in whole:
+    for row in analysis.sweep:
         assert row.remedy is not None
         m = w.measure(row.remedy)
         assert (m.cosine, m.top1, m.agreement) == (row.cosine, row.top1, row.agreement)
     assert ctx.sim.forward_passes == before  # nothing measured again
-    cheap = next(r for r in analysis.sweep if r not in whole)
-    assert cheap.remedy is not None
-    m = w.measure(cheap.remedy)  # measured whole now, from the same calibration
-    assert m.cosine == pytest.approx(cheap.cosine) and m.top1 is not None
 
 
 def test_plan_puts_the_measured_swap_first(bgr_case) -> None:

@@ -118,8 +118,11 @@ def test_sweep_rows_carry_the_task_agreement_with_its_interval(tmp_path):
     request = _request(tmp_path, 12, task_module=module)
     _, ctx = run_analysis(load_inputs(request), sensitivity_samples=2)
     rows = method_sweep(ctx).records
-    assert rows and all(r.metric == "my agreement" and r.samples == 12 for r in rows)
-    for r in rows:
+    assert rows and all(r.metric == "my agreement" for r in rows)
+    whole = [r for r in rows if r.samples is not None]  # the others by output cosine only
+    assert any(r.chosen for r in whole) and all(r.samples == 12 for r in whole)
+    assert all(r.agreement is None for r in rows if r not in whole)
+    for r in whole:
         assert r.agreement is not None and r.agreement_low is not None
         assert r.agreement_high is not None
         assert r.agreement_low <= r.agreement <= r.agreement_high
