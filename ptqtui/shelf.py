@@ -23,7 +23,30 @@ Sample = dict[str, np.ndarray]
 _Layout = tuple[tuple[str, str, tuple[int, ...], int, int], ...]  # name, dtype, shape, at, size
 
 
-class Shelf(Sequence[Sample]):
+class _Samples(Sequence[Sample]):
+    """Samples of a shelf at ``_indices``, read on use (the shelf itself, or a slice of it)."""
+
+    _shelf: Shelf
+    _indices: range
+
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Sample]: ...
+    def __getitem__(self, index: int | slice) -> Sample | Sequence[Sample]:
+        if isinstance(index, slice):
+            return _View(self._shelf, self._indices[index])
+        return self._shelf._load(self._indices[index])
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in self._indices:
+            yield self._shelf._load(i)
+
+
+class Shelf(_Samples):
     """A sequence of samples (name -> array) that spills beyond ``memory`` bytes to disk."""
 
     def __init__(self, memory: int = SHELF_MEMORY, directory: str | None = None) -> None:
@@ -33,6 +56,14 @@ class Shelf(Sequence[Sample]):
         self.spilled = 0  # bytes on disk
         self._items: list[Sample | _Layout] = []
         self._file: IO[bytes] | None = None
+
+    @property
+    def _shelf(self) -> Shelf:  # type: ignore[override]
+        return self
+
+    @property
+    def _indices(self) -> range:  # type: ignore[override]
+        return range(len(self._items))
 
     def append(self, sample: Mapping[str, np.ndarray]) -> None:
         arrays = {k: np.ascontiguousarray(v) for k, v in sample.items()}
@@ -54,7 +85,8 @@ class Shelf(Sequence[Sample]):
             self.spilled += a.nbytes
         self._items.append(tuple(layout))
 
-    def _load(self, item: Sample | _Layout) -> Sample:
+    def _load(self, i: int) -> Sample:
+        item = self._items[i]
         if isinstance(item, dict):
             return item
         assert self._file is not None
@@ -67,22 +99,6 @@ class Shelf(Sequence[Sample]):
             out[name] = a
         return out
 
-    @overload
-    def __getitem__(self, index: int) -> Sample: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Sample]: ...
-    def __getitem__(self, index: int | slice) -> Sample | Sequence[Sample]:
-        if isinstance(index, slice):
-            return _View(self, range(len(self._items))[index])
-        return self._load(self._items[index])
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[Sample]:
-        for item in self._items:
-            yield self._load(item)
-
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -92,25 +108,9 @@ class Shelf(Sequence[Sample]):
         self.close()
 
 
-class _View(Sequence[Sample]):
+class _View(_Samples):
     """A slice of a shelf, read on use as the shelf is."""
 
     def __init__(self, shelf: Shelf, indices: range) -> None:
         self._shelf = shelf
         self._indices = indices
-
-    @overload
-    def __getitem__(self, index: int) -> Sample: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Sample]: ...
-    def __getitem__(self, index: int | slice) -> Sample | Sequence[Sample]:
-        if isinstance(index, slice):
-            return _View(self._shelf, self._indices[index])
-        return self._shelf[self._indices[index]]
-
-    def __len__(self) -> int:
-        return len(self._indices)
-
-    def __iter__(self) -> Iterator[Sample]:
-        for i in self._indices:
-            yield self._shelf[i]
