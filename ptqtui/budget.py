@@ -3,6 +3,7 @@ a measurement fits, and what did not (said "not measured (time budget)", conclud
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,10 +37,29 @@ class BudgetRecord:
     def floor_text(self) -> str:
         """The up-front note when the budget is below what the mandatory part needs."""
         return (
-            f"--time-budget {self.seconds:g} s is below the {self.floor_seconds or 0:.0f} s that "
+            f"--time-budget {self.seconds:g} s is below the {_seconds(self.floor_seconds)} s that "
             f"loading, calibration and the headline need on this model ({self.samples} samples at "
             f"{self.pass_seconds:.2g} s a pass): they run anyway, everything else is {NOT_MEASURED}"
         )
+
+
+def _seconds(value: float | None) -> str:
+    """'38' or '0.9': whole seconds, a tenth below ten."""
+    v = value or 0.0
+    return f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+
+
+def process_start() -> float | None:
+    """The ``time.perf_counter()`` value of this process's start (Linux: /proc/self/stat),
+    None where it cannot be read."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # seconds after boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return time.perf_counter() - age if 0.0 <= age < 3600.0 else None
 
 
 @dataclass(eq=False)
@@ -52,6 +72,7 @@ class Deadline:
 
     budget: float
     clock: Callable[[], float] = time.perf_counter
+    since: float | None = None  # a clock() value it counts from (None: now)
     started: float = field(init=False)
     floor_seconds: float | None = None
     floor_samples: int = 0
@@ -64,7 +85,7 @@ class Deadline:
     def __post_init__(self) -> None:
         if not 0 < self.budget < float("inf"):
             raise ValueError("the time budget must be a positive number of seconds")
-        self.started = self.clock()
+        self.started = self.clock() if self.since is None else self.since
 
     @property
     def at(self) -> float:

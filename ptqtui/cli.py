@@ -17,6 +17,7 @@ from typing import TextIO
 
 from ptqtui import __version__
 from ptqtui.atomic import write_atomically
+from ptqtui.budget import process_start
 from ptqtui.errors import ExitCode, PtqInputError, UsageError
 from ptqtui.inputs import schema
 from ptqtui.inputs.config import parse_shape
@@ -377,6 +378,7 @@ def _request(ns: argparse.Namespace, **inputs: object) -> Request:
             rule_dirs=tuple(ns.rules),
             sensitivity_samples=ns.sensitivity_samples,
             time_budget=ns.time_budget,
+            budget_from=process_start() if ns.time_budget is not None else None,
             target_cosine=ns.target,
             check_backend=ns.check_backend,
             write_config=ns.write_config,

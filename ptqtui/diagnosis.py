@@ -179,7 +179,11 @@ def run_diagnosis(
     from ptqtui.check.registry import load_rules
     from ptqtui.inputs.resolve import load_inputs
 
-    deadline = None if request.time_budget is None else Deadline(request.time_budget)
+    deadline = (
+        None
+        if request.time_budget is None
+        else Deadline(request.time_budget, since=request.budget_from)
+    )
     if rules is None:
         rules = load_rules(request.rule_dirs)
     report(progress, "loading inputs", 0, 1)
@@ -269,7 +273,7 @@ def conclude(
     what-ifs, the plan's, the converter's thresholds, the thumbnails; `facts`: a context whose
     facts the rules reuse."""
     if deadline is None and inputs.request.time_budget is not None:
-        deadline = Deadline(inputs.request.time_budget)
+        deadline = Deadline(inputs.request.time_budget, since=inputs.request.budget_from)
     if sim is not None:
         sim.deadline = deadline
     try:

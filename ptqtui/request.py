@@ -49,6 +49,9 @@ class Request:
     rule_dirs: tuple[Path, ...] = ()  # --rules DIR: extra rule modules
     sensitivity_samples: int = 8  # samples per what-if of the sensitivity analysis
     time_budget: float | None = None  # seconds; analyses trim samples and nodes to fit
+    # perf_counter() value the budget counts from (the CLI: when the process started, so
+    # Python's start and imports count too); None: when the diagnosis starts
+    budget_from: float | None = None
     target_cosine: float = TARGET_COSINE  # the plan's precision step aims at this output cosine
     write_config: Path | None = None  # --write-config: the patched YAML goes here
     mapper_log: Path | None = None  # --mapper-log: the converter's hb_mapper_makertbin.log

@@ -160,3 +160,17 @@ def test_the_sweep_measures_no_row_whole_that_does_not_fit() -> None:
     assert any("not measured whole (time budget)" in n for n in out.notes)
     whole = method_sweep(dataclasses.replace(sim, _measured={}))
     assert whole.complete and any(r.agreement is not None for r in whole.records)
+
+
+def test_the_cli_budget_counts_from_the_process_start():
+    import time
+
+    from ptqtui.budget import Deadline, process_start
+
+    now = [100.0]
+    d = Deadline(10.0, clock=lambda: now[0], since=96.0)  # the process started 4 s ago
+    assert d.elapsed() == 4.0 and d.left() == 6.0
+    assert Deadline(10.0, clock=lambda: now[0]).left() == 10.0  # a library call: from now
+    started = process_start()
+    if started is not None:  # Linux: this test process started before this line
+        assert 0.0 < time.perf_counter() - started < 3600.0
