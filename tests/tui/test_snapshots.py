@@ -38,6 +38,7 @@ def test_plan_after_a_toggle(snap_compare, size):
         await pilot.pause()
         await pilot.press("i")
         await pilot.pause()
+        await pilot.wait_for_scheduled_animations()  # the tab underline slides to Plan
 
     app = make_viewer(whatif_diagnosis(bias_row=False))
     assert snap_compare(app, run_before=toggle, terminal_size=size)
