@@ -195,6 +195,7 @@ def test_half_filled_nodes_screen(snap_compare):
         await settle(pilot, stepper)
         await pilot.press("3")
         await pilot.pause(0.1)
+        await pilot.wait_for_scheduled_animations()  # the tab underline slides to Nodes
 
     app = make_app(Request(title="demo: bgr_swap"), diagnose=stepper)
     assert snap_compare(app, run_before=half_way, terminal_size=(80, 24))

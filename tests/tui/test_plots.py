@@ -146,5 +146,6 @@ def test_thumbnails_snapshot(snap_compare, size):
     async def open_samples(pilot):
         await _to_finding(pilot, "PTQ001")
         await pilot.press("p")
+        await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(_viewer(), run_before=open_samples, terminal_size=size)
