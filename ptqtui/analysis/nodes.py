@@ -66,15 +66,25 @@ def node_table(
     names = list(dict.fromkeys(n.outputs[0] for n in nodes if n.outputs[0] in sim.available))
     n_samples = max(1, affordable(budget_seconds, 2 * pass_seconds, len(samples)))
     notes: list[str] = []
-    if n_samples < len(samples):
-        notes.append(f"node table: {n_samples} of {len(samples)} samples (time budget)")
     per_node: dict[str, list[metrics.Similarity]] = {t: [] for t in names}
+    done = 0
+
+    def fits(i: int) -> bool:
+        """Whether sample `i` still fits the allowance, at the cost the samples before it took
+        (a sample compares every node output: on the demo 600 passes' worth, not 2)."""
+        if budget_seconds is None or i == 0:
+            return True
+        return time.perf_counter() - start + (time.perf_counter() - start) / i <= budget_seconds
+
     if samples and sim.segmented and sim.plan is not None:
         # a segment of the graph at a time, float and quantized side by side: one pass each
         # per sample, the tensors of one segment held at once
         groups = [names]
         for i, sample in enumerate(samples[:n_samples]):
             check_cancel(cancel)
+            if not fits(i):
+                break
+            done = i + 1
             ref_run = sim.run_exposed(sample, names)
             out_run = sim.run_exposed(sample, names, scheme, calibration=cal)
             for ref, out in zip(ref_run, out_run, strict=True):
@@ -90,6 +100,9 @@ def node_table(
                 f"{GROUP_BYTES >> 20} MiB per run (bounded memory)"
             )
         for i, sample in enumerate(samples[:n_samples]):
+            if not fits(i):
+                break
+            done = i + 1
             for group in groups:
                 check_cancel(cancel)
                 ref = sim.run_float(sample, outputs=group)
@@ -115,8 +128,10 @@ def node_table(
                 **_ranges(sim, cal, obs, node),
             )
         )
-    passes = 2 * n_samples * len(groups)
-    complete = n_samples >= len(samples)
+    if done < len(samples):
+        notes.append(f"node table: {done} of {len(samples)} samples (time budget)")
+    passes = 2 * done * len(groups)
+    complete = done >= len(samples)
     return Outcome(tuple(rows), tuple(notes), passes, time.perf_counter() - start, complete)
 
 

@@ -244,3 +244,17 @@ def test_the_curve_runs_on_fewer_samples_only_when_they_run_one_at_a_time():
     assert batched.passes == 8 * points and not batched.notes and batched.complete
     assert single.passes == CURVE_SINGLE_SAMPLES * points and single.complete
     assert any(f"{CURVE_SINGLE_SAMPLES} of 8 samples (samples run one" in n for n in single.notes)
+
+
+def test_the_node_table_stops_at_the_cost_its_samples_took_not_its_estimate():
+    from ptqtui.analysis.measure import Allowance
+    from ptqtui.analysis.nodes import node_table
+
+    ctx = _context(True)
+    ctx.pass_seconds = 0.0  # the two-pass estimate says every sample fits
+    whole = node_table(ctx)
+    cut = node_table(ctx, Allowance(1e-6, None, None))  # less than one sample took
+    assert whole.complete and whole.passes == 2 * 8 and not whole.notes
+    assert not cut.complete and cut.passes == 2  # the first sample, then it stopped
+    assert "node table: 1 of 8 samples (time budget)" in cut.notes
+    assert [r.name for r in cut.records] == [r.name for r in whole.records]
