@@ -76,16 +76,8 @@ def training_input(case_dir: Path) -> np.ndarray | None:
 
 def gives_training_input(case_dir: Path, fixes: frozenset[str]) -> bool:
     """Whether `fixes` give the model, within SAME_INPUT, the input the training gives."""
-    truth = training_input(case_dir)
-    fixed = model_ready(case_dir, fixes)
-    if truth is None or fixed is None:
-        return False
-    n = min(len(truth), len(fixed))
-    a, b = truth[:n].astype(np.float64), fixed[:n].astype(np.float64)
-    if a.shape != b.shape:
-        return False
-    scale = float(np.sqrt(np.mean(a * a))) or 1.0
-    return float(np.sqrt(np.mean((a - b) ** 2))) <= SAME_INPUT * scale
+    error = relative_error(case_dir, fixes)
+    return error is not None and error <= SAME_INPUT
 
 
 def relative_error(case_dir: Path, fixes: frozenset[str]) -> float | None:
