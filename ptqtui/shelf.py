@@ -17,6 +17,8 @@ from typing import IO, overload
 
 import numpy as np
 
+from ptqtui.errors import PtqInputError
+
 SHELF_MEMORY = 64 << 20  # bytes of samples a shelf holds in memory; the rest on disk
 
 Sample = dict[str, np.ndarray]
@@ -72,17 +74,25 @@ class Shelf(_Samples):
             self._items.append(arrays)
             self.held += size
             return
-        if self._file is None:
-            # held open for the shelf's life (it is the storage), closed by close()
-            self._file = tempfile.TemporaryFile(prefix="ptqtui-shelf-", dir=self.directory)  # noqa: SIM115
-        fd = self._file.fileno()
         layout = []
-        for name, a in arrays.items():
-            at = self.spilled
-            if a.nbytes:
-                os.pwrite(fd, memoryview(a).cast("B"), at)
-            layout.append((name, a.dtype.str, a.shape, at, a.nbytes))
-            self.spilled += a.nbytes
+        try:
+            if self._file is None:
+                # held open for the shelf's life (it is the storage), closed by close()
+                self._file = tempfile.TemporaryFile(prefix="ptqtui-shelf-", dir=self.directory)  # noqa: SIM115
+            fd = self._file.fileno()
+            for name, a in arrays.items():
+                at = self.spilled
+                if a.nbytes:
+                    os.pwrite(fd, memoryview(a).cast("B"), at)
+                layout.append((name, a.dtype.str, a.shape, at, a.nbytes))
+                self.spilled += a.nbytes
+        except OSError as exc:  # a full or read-only temporary directory: the user's to fix
+            where = self.directory or tempfile.gettempdir()
+            raise PtqInputError(
+                where,
+                f"cannot hold the samples beyond {self.memory >> 20} MiB here ({exc.strerror}); "
+                "free space or set TMPDIR",
+            ) from exc
         self._items.append(tuple(layout))
 
     def _load(self, i: int) -> Sample:

@@ -42,3 +42,14 @@ def test_nothing_is_written_while_the_samples_fit():
     for s in _samples(3):
         shelf.append(s)
     assert shelf.spilled == 0 and shelf._file is None
+
+
+def test_a_temporary_directory_that_cannot_hold_them_is_one_input_error(tmp_path):
+    import pytest
+
+    from ptqtui.errors import PtqInputError
+
+    shelf = Shelf(memory=0, directory=str(tmp_path / "absent"))
+    with pytest.raises(PtqInputError) as err:
+        shelf.append(_samples(1)[0])
+    assert str(tmp_path / "absent") in err.value.one_line() and "TMPDIR" in err.value.one_line()
