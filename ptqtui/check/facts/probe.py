@@ -16,7 +16,7 @@ import numpy as np
 from ptqtui.check.facts.batchnorm import BatchNormProbe, paired_gain_z, running_stats
 from ptqtui.check.facts.first_layer import FirstLayer, first_conv, off_scale
 from ptqtui.check.facts.forensics import other_layout_reader
-from ptqtui.check.facts.heads import mean_decision_change
+from ptqtui.check.facts.heads import decision_change
 from ptqtui.check.facts.missing import MissingFact
 from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
 from ptqtui.check.facts.stats import channel_axis
@@ -203,7 +203,9 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
         variants = variants_for(ctx, pre)
         if len(variants) < 2:
             continue
-        outputs: dict[str, list[list[np.ndarray]]] = {v: [] for v in variants}
+        # each variant's outputs summed up as they come: a 640 detector's maps are 1.6 MB a
+        # sample, 32 samples x 9 variants of them were 470 MB held until the verdict
+        outputs = {v: OutputSummary() for v in variants}
         first = _first_layer(ctx, pre.input_name)
         rms: dict[str, list[float]] = {v: [] for v in variants}
         norms = _batchnorm(ctx)
@@ -218,10 +220,14 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
             report(ctx.progress, "model-response probe", done, len(samples), pre.input_name)
             base = model_feeds(pres, sample.arrays)
             x = sample.arrays[pre.input_name]
-            for variant, make in variants.items():
+            given: list[np.ndarray] = []
+            for variant, make in variants.items():  # AS_GIVEN first
                 feeds = dict(base)
                 feeds[pre.input_name] = make(x)
-                outputs[variant].append(model.run(feeds))
+                out = model.run(feeds)
+                if variant == AS_GIVEN:
+                    given = out
+                outputs[variant].add(out, given)
                 if first is not None:
                     rms[variant].append(first.rms(feeds[pre.input_name]))
                 if norms is not None and variant in bn and len(bn) > 1:
@@ -342,44 +348,108 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+class OutputSummary:
+    """What `verdict` needs of one variant's outputs, added a sample at a time: the class
+    probabilities (classifiers: a row a sample), the head's decision change against the same
+    sample as given, and the count, mean, spread, range and decisiveness of every output value
+    (Chan's pairwise update in float64), so no output map is kept."""
+
+    def __init__(self) -> None:
+        self.probs: list[np.ndarray | None] = []  # class_probs of each sample
+        self.changes: list[float | None] = []  # decision_change against as given, each sample
+        self.count = 0  # finite output values
+        self.mean = 0.0
+        self.m2 = 0.0  # sum of squared deviations from the mean
+        self.low = math.inf
+        self.high = -math.inf
+        self.spread_sum = 0.0  # sum of |2x - 1| over the finite values
+        self.non_finite = 0  # NaN/Inf output values
+
+    @property
+    def samples(self) -> int:
+        return len(self.probs)
+
+    def add(self, outputs: list[np.ndarray], given: list[np.ndarray]) -> None:
+        """One sample's outputs, and the same sample's outputs as given."""
+        self.probs.append(class_probs(outputs))
+        self.changes.append(decision_change(given, outputs))
+        for out in outputs:
+            values = np.asarray(out, dtype=np.float64).ravel()
+            finite = values[np.isfinite(values)]
+            self.non_finite += values.size - finite.size
+            n = finite.size
+            if n == 0:
+                continue
+            mean = float(finite.mean())
+            m2 = float(np.square(finite - mean).sum())
+            total = self.count + n
+            delta = mean - self.mean
+            self.mean += delta * n / total
+            self.m2 += m2 + delta * delta * self.count * n / total
+            self.count = total
+            self.low = min(self.low, float(finite.min()))
+            self.high = max(self.high, float(finite.max()))
+            self.spread_sum += float(np.abs(2.0 * finite - 1.0).sum())
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.count) if self.count else math.nan
+
+    @property
+    def finite_mean(self) -> float:
+        return self.mean if self.count else math.nan
+
+    @property
+    def decisiveness(self) -> float | None:
+        """Mean |2x - 1| when every finite value lies in [0, 1] (a score head), else None."""
+        bounded = self.count > 0 and self.low >= 0.0 and self.high <= 1.0
+        return self.spread_sum / self.count if bounded else None
+
+    def changed(self) -> float | None:
+        """Mean decision change over the samples (None: the head has no score output)."""
+        known = [c for c in self.changes if c is not None]
+        return float(np.mean(known)) if known else None
+
+
+def summarise(outputs: dict[str, list[list[np.ndarray]]]) -> dict[str, OutputSummary]:
+    """Every variant's summary from its kept outputs (AS_GIVEN first; tests, small models)."""
+    given = outputs[AS_GIVEN]
+    summaries = {}
+    for v, outs in outputs.items():
+        summary = OutputSummary()
+        for g, o in zip(given, outs, strict=True):
+            summary.add(o, g)
+        summaries[v] = summary
+    return summaries
+
+
 def verdict(
     input_name: str,
-    outputs: dict[str, list[list[np.ndarray]]],
+    outputs: dict[str, OutputSummary],
     samples: int,
     first_rms: dict[str, float] | None = None,
 ) -> ProbeVerdict:
-    """The verdict from every variant's outputs (AS_GIVEN first) and first-layer RMS."""
+    """The verdict from every variant's output summary (AS_GIVEN first) and first-layer RMS."""
     rms = first_rms or {}
-    probs = {v: [class_probs(o) for o in outs] for v, outs in outputs.items()}
-
-    def flat(v: str) -> np.ndarray:
-        """Every output value of variant `v`, one array (made when needed: a 640 detector's
-        maps are 1.6 MB a sample, and all variants at once doubled the probe's memory)."""
-        return np.concatenate([np.concatenate([np.ravel(o) for o in outs]) for outs in outputs[v]])
-
+    probs = {v: o.probs for v, o in outputs.items()}
     if all(p is not None for plist in probs.values() for p in plist):
         stacked = {
             v: np.concatenate([p for p in plist if p is not None]) for v, plist in probs.items()
         }
-        return _classifier_verdict(input_name, stacked, {v: flat(v) for v in outputs}, samples, rms)
+        return _classifier_verdict(input_name, stacked, outputs, samples, rms)
     scores = []
-    for v in outputs:
-        values = flat(v)
-        # dense heads: the share of the head's positives the variant changes (heads.py)
-        changed = mean_decision_change(outputs[AS_GIVEN], outputs[v])
-        finite = values[np.isfinite(values)]
-        bounded = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
-        decisive = float(np.mean(np.abs(2 * finite - 1))) if bounded else None
+    for v, o in outputs.items():
         scores.append(
             VariantScore(
                 variant=v,
                 mean_top1=None,
                 mean_entropy=None,
-                changed=changed,
+                # dense heads: the share of the head's positives the variant changes (heads.py)
+                changed=o.changed(),
                 wins=None,
-                output_mean=float(finite.mean()) if finite.size else math.nan,
-                output_std=float(finite.std()) if finite.size else math.nan,
-                decisiveness=decisive,
+                output_mean=o.finite_mean,
+                output_std=o.std,
+                decisiveness=o.decisiveness,
                 first_rms=rms.get(v),
             )
         )
@@ -422,7 +492,7 @@ def _layout_only(candidate: VariantScore, scores: list[VariantScore]) -> bool:
 def _classifier_verdict(
     input_name: str,
     stacked: dict[str, np.ndarray],
-    flat: dict[str, np.ndarray],
+    outputs: dict[str, OutputSummary],
     samples: int,
     rms: dict[str, float],
 ) -> ProbeVerdict:
@@ -443,8 +513,8 @@ def _classifier_verdict(
                 mean_entropy=entropy,
                 changed=float(np.mean(p.argmax(axis=1) != given_cls)),
                 wins=float(np.mean(top > given_top + 1e-6)),
-                output_mean=float(flat[v].mean()),
-                output_std=float(flat[v].std()),
+                output_mean=outputs[v].finite_mean if not outputs[v].non_finite else math.nan,
+                output_std=outputs[v].std if not outputs[v].non_finite else math.nan,
                 decisiveness=None,
                 paired_z=z,
                 first_rms=rms.get(v),
