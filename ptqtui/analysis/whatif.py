@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Contexts built to emulate input fixes kept besides the configured one: the plan measures a
+# fix's settings one after the other, so the latest is the one asked for again
+EXTRA_CONTEXTS = 1
 EVAL_LIMIT = 300  # labelled images per what-if (top-1 to about +-3 points; cosine unaffected)
 
 
@@ -254,10 +257,13 @@ class WhatIf:
     def _context(
         self, changes: tuple[InputChange, ...], cancel: threading.Event | None
     ) -> SimContext:
-        """The SimContext on the calibration data with `changes` applied (built once)."""
+        """The SimContext on the calibration data with `changes` applied (built on first use;
+        the configured one and the latest `EXTRA_CONTEXTS` others are kept)."""
         hit = self._contexts.get(changes)
         if hit is not None:
+            self._contexts[changes] = self._contexts.pop(changes)  # the most recent last
             return hit
+        self._drop_contexts(EXTRA_CONTEXTS - 1)
         from ptqtui.analysis.context import AnalysisUnavailable, build_context
 
         fixed = self._inputs_with(changes)
@@ -274,6 +280,18 @@ class WhatIf:
             raise CannotEmulate(f"could not emulate {_describe(changes)}: {exc}") from exc
         self._contexts[changes] = ctx
         return ctx
+
+    def _drop_contexts(self, keep: int) -> None:
+        """Forget all but the `keep` most recent emulation contexts (each holds a simulator, its
+        prefix cache and an observation: a 640 detector's was hundreds of MB); their measures
+        stay cached, a later what-if on the same fixes builds its context again."""
+        extra = [k for k in self._contexts if k]
+        for changes in extra[: max(0, len(extra) - keep)]:
+            del self._contexts[changes]
+        if len(extra) > keep:
+            from ptqtui.memory import release
+
+            release()
 
     def _inputs_with(self, changes: tuple[InputChange, ...]) -> LoadedInputs:
         """The inputs whose calibration source yields the samples with `changes` applied."""

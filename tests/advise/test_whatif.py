@@ -3,6 +3,7 @@ calibration data, the pipeline as deployed."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,13 @@ import pytest
 from ptqtui.advise.plan import build_plan
 from ptqtui.advise.results import Pipeline, Reference
 from ptqtui.analysis.run import run_analysis
-from ptqtui.analysis.whatif import CannotEmulate, WhatIf, _normaliser
+from ptqtui.analysis.whatif import (
+    EXTRA_CONTEXTS,
+    CannotEmulate,
+    WhatIf,
+    _normaliser,
+    input_changes,
+)
 from ptqtui.check.findings import Finding, Severity
 from ptqtui.inputs.resolve import load_inputs
 from ptqtui.remedy import InputChange, InputFix, Remedy, SettingsDelta
@@ -217,3 +224,25 @@ def test_norm_type_no_preprocess_measures_as_the_data_fix(double_norm_case) -> N
     by_data = w.measure(Remedy(inputs=(InputChange(InputFix.REMOVE_NORMALISATION),)))
     assert by_config is by_data  # one what-if, measured once
     assert by_config.top1 is not None and by_config.top1 > w.measure(Remedy()).top1 + 0.3
+
+
+def test_emulation_contexts_beyond_the_latest_are_dropped_and_rebuilt_alike(bgr_case) -> None:
+    import weakref
+
+    inputs, _, ctx = bgr_case
+    w = WhatIf(ctx, inputs)
+    swap = Remedy(inputs=(InputChange(InputFix.SWAP_CHANNELS),))
+    names = tuple(g[0].name for g in inputs.calibration.files[:6])
+    drop = Remedy(inputs=(InputChange(InputFix.DROP_SAMPLES, samples=names),))
+    swapped = w.measure(swap)
+    first = weakref.ref(w._contexts[input_changes(swap)])
+    w.measure(drop)
+    assert len(w._contexts) == 1 + EXTRA_CONTEXTS and input_changes(swap) not in w._contexts
+    assert first() is None  # nothing else held the swap's simulator
+    assert w.measure(swap) is swapped  # its measure stays cached
+    again = w.measure(dataclasses.replace(swap, settings=SettingsDelta(per_channel=True)))
+    rebuilt = WhatIf(ctx, inputs).measure(
+        dataclasses.replace(swap, settings=SettingsDelta(per_channel=True))
+    )
+    assert (again.cosine, again.top1) == (rebuilt.cosine, rebuilt.top1)
+    assert len(w._contexts) == 1 + EXTRA_CONTEXTS and ctx in w._contexts.values()
