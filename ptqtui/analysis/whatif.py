@@ -278,6 +278,10 @@ class WhatIf:
             )
         except (ValueError, ArithmeticError, PtqInputError, AnalysisUnavailable) as exc:
             raise CannotEmulate(f"could not emulate {_describe(changes)}: {exc}") from exc
+        # its what-ifs quantize the whole graph, so none starts from a float prefix: the ones
+        # its references left (a 640 detector's 8 samples: 250 MiB) would only be held
+        ctx.sim.prefixes.clear()
+        ctx.sim.prefixes.cap = 0
         self._contexts[changes] = ctx
         return ctx
 

@@ -246,3 +246,5 @@ def test_emulation_contexts_beyond_the_latest_are_dropped_and_rebuilt_alike(bgr_
     )
     assert (again.cosine, again.top1) == (rebuilt.cosine, rebuilt.top1)
     assert len(w._contexts) == 1 + EXTRA_CONTEXTS and ctx in w._contexts.values()
+    fixed = w._contexts[input_changes(swap)]
+    assert fixed.sim.prefixes.bytes == 0 and fixed.sim.prefixes.cap == 0  # holds no prefix
