@@ -138,3 +138,30 @@ def test_a_summary_keeps_no_output_map():
         tracemalloc.stop()
     assert summary.samples == 17 and summary.count == 17 * 256 * 256
     assert held < 64 << 10
+
+
+def test_float_runs_keeping_no_prefixes_leave_the_simulators_cache_as_it_was():
+    from benchmarks.models import mobilenet_v2, random_samples
+    from ptqtui.check.facts.float_model import FloatModel
+    from ptqtui.inputs.model import build_graph
+    from ptqtui.quant.simulate import Simulator
+
+    model = mobilenet_v2(96)
+    first, second = random_samples(model, 2)
+    sim = Simulator(model, segmented=True)
+    graph = build_graph(model)
+    fm = FloatModel(graph, sim)
+    name = sim.inputs[0]
+    kept = fm.run({name: first[name]})
+    cache = sim.prefixes
+    held, cap = cache.bytes, cache.cap
+    assert held > 0  # a float run keeps its prefixes
+    with fm.keeping_no_prefixes():
+        again = fm.run({name: first[name]})
+        other = fm.run({name: second[name]})
+        assert cache.bytes == held and cache.hits >= 1  # served from it, nothing added
+    assert cache.cap == cap
+    assert all(np.array_equal(a, b) for a, b in zip(kept, again, strict=True))
+    after = fm.run({name: second[name]})
+    assert cache.bytes > held  # stores again after
+    assert all(np.array_equal(a, b) for a, b in zip(other, after, strict=True))

@@ -3,6 +3,8 @@ built, else one plain onnxruntime session (lint-like runs, or the analysis faile
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +33,22 @@ class FloatModel:
         if self.sim is not None:
             return [np.asarray(v) for v in self.sim.run_float(cast).values()]
         return [np.asarray(o) for o in self._plain_session().run(None, cast)]
+
+    @contextlib.contextmanager
+    def keeping_no_prefixes(self) -> Iterator[None]:
+        """Float runs inside leave nothing in the simulator's prefix cache: inputs never
+        measured again (the probe's variants) would fill it to its cap (175 MiB more on a
+        640 detector) or evict what the analyses' samples left there."""
+        cache = self.sim.prefixes if self.sim is not None else None
+        if cache is None:
+            yield
+            return
+        cap = cache.cap
+        cache.cap = 0  # every store refused; lookups still served
+        try:
+            yield
+        finally:
+            cache.cap = cap
 
     def _plain_session(self) -> Any:
         if self._session is None:

@@ -20,11 +20,14 @@ from ptqtui.check.facts.heads import decision_change
 from ptqtui.check.facts.missing import MissingFact
 from ptqtui.check.facts.samples import model_feeds, probe_indices, read_samples
 from ptqtui.check.facts.stats import channel_axis
+from ptqtui.memory import release
 from ptqtui.progress import check_cancel, report
 from ptqtui.remedy import InputFix
 
 if TYPE_CHECKING:
     from ptqtui.check.context import Context
+    from ptqtui.check.facts.float_model import FloatModel
+    from ptqtui.inputs.data import Sample
     from ptqtui.inputs.preprocess import Preprocessor
 
 PROBE_SAMPLES = 32  # model-response probe: enough for a stable mean confidence, cheap to run
@@ -192,12 +195,22 @@ class ProbeVerdict:
 def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
     """One verdict per image-like input, on up to `ctx.probe_samples` seeded samples."""
     model = ctx.float_model
-    pres = ctx.preprocessors
     source = ctx.calibration
     indices = probe_indices(source, ctx.seed, ctx.probe_samples)
     samples = list(read_samples(source, indices))
     if not samples:
         raise MissingFact("no readable calibration sample for the model-response probe")
+    with model.keeping_no_prefixes():
+        verdicts = _verdicts(ctx, model, samples)
+    release()  # the variants' feeds and outputs, allocated and dropped a sample at a time
+    if not verdicts:
+        raise MissingFact("no input the probe can vary (needs rgb/bgr/gray image inputs)")
+    return tuple(verdicts)
+
+
+def _verdicts(ctx: Context, model: FloatModel, samples: list[Sample]) -> list[ProbeVerdict]:
+    """One verdict per input that has variants (see `compute_probe`)."""
+    pres = ctx.preprocessors
     verdicts = []
     for pre in pres:
         variants = variants_for(ctx, pre)
@@ -243,9 +256,7 @@ def compute_probe(ctx: Context) -> tuple[ProbeVerdict, ...]:
             )
             found = dataclasses.replace(found, scores=scores)
         verdicts.append(found)
-    if not verdicts:
-        raise MissingFact("no input the probe can vary (needs rgb/bgr/gray image inputs)")
-    return tuple(verdicts)
+    return verdicts
 
 
 # The variants the BatchNormalization statistics are measured on: the channel-order question
