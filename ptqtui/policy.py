@@ -71,3 +71,12 @@ NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available (PTQ303
 # saturates: up to 0.001 (EfficientNet-Lite1, per-tensor weights; benchmarks/README.md,
 # faithfulness), so the warning starts well above that floor.
 BACKEND_SATURATION_COSINE = 5e-3
+
+# --- sequential measurement of the plan's candidates (issue 17) ----------------------------
+# A candidate's task agreement is measured SEQUENTIAL_STEP samples at a time, paired with the
+# state it would replace on the same samples; it stops once it is worse than that state beyond
+# SEQUENTIAL_Z standard errors of the paired difference (one-sided, 99.5 %): a step is only
+# recommended when the task figure rises beyond its noise, so such a candidate cannot win.
+# Models with fewer than 2 x SEQUENTIAL_STEP agreement samples are measured whole.
+SEQUENTIAL_STEP = 25
+SEQUENTIAL_Z = 2.58

@@ -199,6 +199,17 @@ class TaskEval:
 
 
 @dataclass(eq=False)
+class _Tally:
+    """A measurement's per-sample figures so far: the first `done` kept samples run."""
+
+    done: int = 0
+    sims: list[metrics.Similarity] = field(default_factory=list)
+    per_sample: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    cers: list[float] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class SimContext:
     sim: Simulator
     observation: Observation
@@ -221,6 +232,7 @@ class SimContext:
     digest: str = ""  # what the measurements' cache keys start from (model, data, task)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
     _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
+    _tallies: dict[object, _Tally] = field(default_factory=dict, repr=False)  # `upto` so far
     _float_preds: list[object] | None = field(default=None, repr=False)
 
     @property
@@ -273,6 +285,7 @@ class SimContext:
         eval_limit: int | None = None,
         cancel: threading.Event | None = None,
         similarity_only: bool = False,
+        upto: int | None = None,
     ) -> Measurement:
         """Output similarity, top-1 (with labels) and top-1 agreement of a what-if.
 
@@ -281,6 +294,9 @@ class SimContext:
         ``similarity_only``: the output similarity on the analysis samples alone (S passes,
         no task agreement, no labels): what ranks candidates before the few that can win are
         measured whole.
+        ``upto``: the task agreement on the first ``upto`` kept samples only (at least the
+        analysis samples; settings only): a sequential measurement's step. The samples run
+        are remembered, so a later call with more (or none: whole) runs only the rest.
         """
         memo = None
         stored = None
@@ -299,7 +315,7 @@ class SimContext:
                 if hit is not None:
                     self._measured[memo] = hit
                     return hit
-            self._require_time(similarity_only, eval_limit)
+            self._require_time(similarity_only, eval_limit, upto, memo)
             cal = calibration or self.calibration_for(what, cancel=cancel)
         else:
             self._require_time(similarity_only, eval_limit)
@@ -307,16 +323,18 @@ class SimContext:
             cal = calibration or self.calibration
         check_cancel(cancel)
         passes, started = self.sim.forward_passes, time.perf_counter()
-        sims: list[metrics.Similarity] = []
-        per_sample: list[float] = []
-        scores: list[float] = []
-        cers: list[float] = []
         labelled = self.classifier and self.eval is not None and not similarity_only
         agreeing = self.has_task_metric and not labelled and not similarity_only
-        n_run = len(self.kept) if agreeing else len(self.samples)
+        n_all = len(self.kept) if agreeing else len(self.samples)
+        n_run = n_all if upto is None or memo is None else min(n_all, upto)
+        n_run = max(n_run, min(n_all, len(self.samples)))
+        tally = self._tallies.pop(memo, None) if memo is not None else None
+        if tally is None:
+            tally = _Tally()
+        sims, per_sample, scores, cers = tally.sims, tally.per_sample, tally.scores, tally.cers
         refs = self.float_predictions() if agreeing else []
         ctc = self.task if isinstance(self.task, CtcSequence) else None
-        for start in range(0, n_run, BATCH):
+        for start in range(tally.done, n_run, BATCH):
             check_cancel(cancel)
             chunk = self.kept[start : min(n_run, start + BATCH)]
             outs = self.sim.run_batch(chunk, scheme, calibration=cal)
@@ -332,6 +350,10 @@ class SimContext:
                     scores.append(self.task.agreement(refs[i], pred))
                     if ctc is not None:
                         cers.append(ctc.char_error_rate(refs[i], pred))
+            tally.done = start + len(outs)
+        if n_run < n_all:  # a sequential step: the rest may be asked for later
+            assert memo is not None
+            self._tallies[memo] = tally
         sim_ = metrics.average(sims)
         noise = _standard_error(per_sample)
         acc = agree = None
@@ -377,19 +399,40 @@ class SimContext:
         )
         if self.deadline is not None:
             self.deadline.timed(self.sim.forward_passes - passes, time.perf_counter() - started)
+        if n_run < n_all:
+            return result  # part of the samples: neither remembered nor stored as whole
         if memo is not None:
             self._measured[memo] = result
         if stored is not None and self.store is not None:
             self.store.put("measure", stored, _MeasurementRecord.of(result))
         return result
 
-    def _require_time(self, similarity_only: bool, eval_limit: int | None) -> None:
+    def agreement_count(self) -> int:
+        """The samples a whole measure's task agreement runs on (0: no task agreement, the
+        labels or the output cosine alone decide)."""
+        labelled = self.classifier and self.eval is not None
+        if labelled or self.task_eval is not None or not self.has_task_metric:
+            return 0
+        return len(self.kept)
+
+    def _require_time(
+        self,
+        similarity_only: bool,
+        eval_limit: int | None,
+        upto: int | None = None,
+        memo: object = None,
+    ) -> None:
         """OutOfTime unless a measurement's passes fit before the deadline (--time-budget)."""
         if self.deadline is None:
             return
         labelled = self.classifier and self.eval is not None and not similarity_only
         agreeing = self.has_task_metric and not labelled and not similarity_only
         passes = len(self.kept) if agreeing else len(self.samples)
+        if upto is not None:
+            passes = min(passes, max(upto, len(self.samples)))
+        tally = self._tallies.get(memo) if memo is not None else None
+        if tally is not None:
+            passes -= min(passes, tally.done)
         if labelled:
             passes += self._eval_count(eval_limit)
         if self.task_eval is not None and not similarity_only:

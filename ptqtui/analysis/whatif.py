@@ -32,6 +32,7 @@ import numpy as np
 
 from ptqtui.analysis.results import Measure
 from ptqtui.errors import PtqInputError
+from ptqtui.policy import SEQUENTIAL_STEP, SEQUENTIAL_Z
 from ptqtui.quant.scheme import CALIBRATION_TYPES, QuantSettings
 from ptqtui.remedy import (
     ConfigEdit,
@@ -71,6 +72,12 @@ class WhatIfService(Protocol):
 
     def measure(self, remedy: Remedy) -> Measure:
         """The model with `remedy` applied, re-calibrated, measured; raises CannotEmulate."""
+        ...
+
+    def measure_against(self, remedy: Remedy, against: Remedy) -> Measure:
+        """`remedy` measured as a candidate to replace `against`: sequentially where the task
+        agreement decides, stopped short (`Measure.partial_of`) once it is worse than
+        `against` beyond the noise; else as `measure`."""
         ...
 
     def counts(self) -> tuple[int, int]:
@@ -120,6 +127,9 @@ class WhatIf:
         self._lock = threading.RLock()
         self._contexts: dict[tuple[InputChange, ...], SimContext] = {(): ctx}
         self._cache: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
+        # measures a sequential measurement stopped short (measure_against); `measure` makes
+        # them whole when asked
+        self._partial: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
         self._per_sample: dict[tuple[tuple[InputChange, ...], QuantSettings], np.ndarray] = {}
         self._scores: dict[tuple[tuple[InputChange, ...], QuantSettings], Scores] = {}
 
@@ -133,7 +143,7 @@ class WhatIf:
 
     # ------------------------------------------------------------------ measuring
     def measure(self, remedy: Remedy, *, cancel: threading.Event | None = None) -> Measure:
-        key = (input_changes(remedy), self.settings_for(remedy))
+        key = self._key(remedy)
         with self._lock:
             hit = self._cache.get(key)
             if hit is None:
@@ -143,8 +153,56 @@ class WhatIf:
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
                 hit = measure_record(m)
                 self._cache[key] = hit
+                self._partial.pop(key, None)
                 self._scores[key] = (m.scores, m.label_scores)
+                self._keep_cosines(key, m.cosines)
             return hit
+
+    def _key(self, remedy: Remedy) -> tuple[tuple[InputChange, ...], QuantSettings]:
+        return (input_changes(remedy), self.settings_for(remedy))
+
+    def _keep_cosines(
+        self, key: tuple[tuple[InputChange, ...], QuantSettings], cosines: tuple[float, ...]
+    ) -> None:
+        """A measure's per-sample output cosines, for the paired noise (no passes again)."""
+        if cosines and len(cosines) == len(self._contexts[key[0]].samples):
+            self._per_sample.setdefault(key, np.asarray(cosines, np.float64))
+
+    def measure_against(
+        self, remedy: Remedy, against: Remedy, *, cancel: threading.Event | None = None
+    ) -> Measure:
+        """`remedy` measured SEQUENTIAL_STEP agreement samples at a time, paired with `against`
+        (measured whole first) on the same samples; it stops once its agreement is below
+        `against`'s beyond SEQUENTIAL_Z standard errors of the paired difference. Whole where
+        the agreement does not decide (labels, no task metric), on few samples, or when the
+        two remedies see different data (input fixes)."""
+        key = self._key(remedy)
+        with self._lock:
+            hit = self._cache.get(key) or self._partial.get(key)
+            if hit is not None:
+                return hit
+            ctx = self._context(key[0], cancel)
+            n = ctx.agreement_count()
+            if n < 2 * SEQUENTIAL_STEP or input_changes(against) != key[0]:
+                return self.measure(remedy, cancel=cancel)
+            self.measure(against, cancel=cancel)
+            ref = np.asarray(self._scores[self._key(against)][0], np.float64)
+            if ref.size != n:
+                return self.measure(remedy, cancel=cancel)
+            from ptqtui.analysis.context import measure_record
+
+            for upto in range(SEQUENTIAL_STEP, n, SEQUENTIAL_STEP):
+                m = ctx.measure(
+                    key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel, upto=upto
+                )
+                got = np.asarray(m.scores, np.float64)
+                if got.size == upto and worse_beyond_noise(ref[:upto], got):
+                    record = dataclasses.replace(measure_record(m), partial_of=n)
+                    self._partial[key] = record
+                    self._scores[key] = (m.scores, m.label_scores)
+                    self._keep_cosines(key, m.cosines)
+                    return record
+            return self.measure(remedy, cancel=cancel)
 
     def counts(self) -> tuple[int, int]:
         te = self.ctx.task_eval
@@ -293,6 +351,18 @@ class WhatIf:
                 raise CannotEmulate(f"cannot emulate '{change.describe()}' on these inputs")
             source = _FixedSource(source, fixers)
         return dataclasses.replace(inputs, calibration=source)
+
+
+def worse_beyond_noise(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether `after` is below `before` (per-sample figures on the same samples) beyond
+    SEQUENTIAL_Z standard errors of their paired difference."""
+    diff = after - before
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return False
+    mean = float(np.mean(diff))
+    spread = float(np.std(diff, ddof=1)) / math.sqrt(diff.size)
+    return mean + SEQUENTIAL_Z * spread < 0.0
 
 
 def _describe(changes: tuple[InputChange, ...]) -> str:

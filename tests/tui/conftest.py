@@ -40,6 +40,9 @@ class FakeWhatIf:
 
     asked: list[Remedy] = dataclasses.field(default_factory=list)
 
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
     def measure(self, remedy: Remedy, *, cancel=None) -> Measure:
         self.asked.append(remedy)
         nodes = remedy.settings.nodes if remedy.settings else ()

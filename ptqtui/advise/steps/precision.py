@@ -104,7 +104,7 @@ def _optional_tail(state: State, env: Env) -> tuple[list[Draft], State]:
         return [], state
     name = names[0]
     s = to_cpu(state.settings, name, env.cpu_key)
-    r, m = try_settings(state, env, s)
+    r, m = try_settings(state, env, s, against=state)
     if m is None:
         return [], state
     gain = env.judge(state.remedy, state.measure, r, m)
@@ -175,7 +175,7 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
     remedy = Remedy(settings=delta)
     s = delta.apply(state.settings)
     applied = state.remedy.then(remedy)
-    m = meter.measure(applied, s.describe())
+    m = meter.measure(applied, s.describe(), against=state.remedy)
     if m is None:
         return [], state
     gain = env.judge(state.remedy, state.measure, applied, m)
@@ -236,7 +236,7 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
             break
         results = []
         for kind, name, s in options:
-            r, m = try_settings(state, env, s)
+            r, m = try_settings(state, env, s, against=state)
             if m is not None:
                 results.append((kind, name, s, r, m))
         if not results:

@@ -1,0 +1,116 @@
+"""Sequential measurement of the plan's candidates (issue 17): a candidate's task agreement is
+measured a step of samples at a time against the state it would replace, and stops once it is
+worse beyond the noise; asked for whole later, it runs only the samples it has not run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ptqtui.advise.steps.common import Env, Goal, State, brief, fmt
+from ptqtui.analysis.run import run_analysis
+from ptqtui.analysis.whatif import WhatIf, worse_beyond_noise
+from ptqtui.inputs.resolve import load_inputs
+from ptqtui.policy import SEQUENTIAL_STEP
+from ptqtui.remedy import Remedy, SettingsDelta
+from ptqtui.request import Request
+from tests.check.factories import (
+    colour_classifier,
+    mapper_config,
+    natural_images,
+    to_nchw,
+    write_bins,
+    write_config,
+)
+
+
+@pytest.fixture(scope="module")
+def unlabelled(tmp_path_factory):
+    """The colour classifier on 100 unlabelled calibration samples: its top-1 agreement with
+    the float model decides, on every one of them."""
+    tmp = tmp_path_factory.mktemp("seq")
+    (tmp / "model.onnx").write_bytes(colour_classifier().SerializeToString())
+    write_bins(tmp / "calib", to_nchw(natural_images(100, seed=3)))
+    config = write_config(tmp / "mapper.yaml", mapper_config(cal__calibration_type="max"))
+    inputs = load_inputs(Request(model=tmp / "model.onnx", config=config))
+    analysis, ctx = run_analysis(inputs, sensitivity_samples=4)
+    return inputs, analysis, ctx
+
+
+CLIPPED = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.3))
+
+
+def test_a_clearly_worse_candidate_stops_early_and_resumes_whole(unlabelled) -> None:
+    inputs, _, ctx = unlabelled
+    assert ctx.agreement_count() == 100
+    w = WhatIf(ctx, inputs)
+    base = w.measure(Remedy())
+    passes = ctx.sim.forward_passes
+    stopped = w.measure_against(CLIPPED, Remedy())
+    assert stopped.partial_of == 100
+    assert stopped.samples is not None and stopped.samples < 100
+    assert stopped.samples % SEQUENTIAL_STEP == 0
+    assert ctx.sim.forward_passes - passes == stopped.samples  # no sample run twice
+    assert base.agreement is not None and stopped.agreement is not None
+    assert stopped.agreement < base.agreement
+    assert w.measure_against(CLIPPED, Remedy()) is stopped  # remembered
+    passes = ctx.sim.forward_passes
+    whole = w.measure(CLIPPED)
+    assert whole.partial_of is None and whole.samples == 100
+    assert ctx.sim.forward_passes - passes == 100 - stopped.samples  # only the rest ran
+    # the resumed measure is the one a cold measurement gives
+    fresh = WhatIf(ctx, inputs)
+    ctx._measured.clear()
+    cold = fresh.measure(CLIPPED)
+    assert cold.agreement == whole.agreement and cold.cosine == pytest.approx(whole.cosine)
+    assert (cold.agreement_low, cold.agreement_high) == (whole.agreement_low, whole.agreement_high)
+
+
+def test_a_candidate_within_the_noise_is_measured_on_every_sample(unlabelled) -> None:
+    inputs, _, ctx = unlabelled
+    w = WhatIf(ctx, inputs)
+    near = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.99999))
+    m = w.measure_against(near, Remedy())
+    assert m.partial_of is None and m.samples == 100
+
+
+def test_a_stopped_candidate_never_gains_and_says_what_it_was_measured_on(unlabelled) -> None:
+    inputs, analysis, ctx = unlabelled
+    from ptqtui.advise.steps.common import Meter
+
+    w = WhatIf(ctx, inputs)
+    meter = Meter(w)
+    base = meter.measure(Remedy(), "configured")
+    # not the first test's remedy: the context remembers that one measured whole
+    clipped = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.25))
+    stopped = meter.measure(clipped, "clipped", against=Remedy())
+    assert stopped is not None and stopped.partial_of == 100
+    env = Env(
+        findings=(),
+        analysis=analysis,
+        config=None,
+        target=0.99,
+        base=w.settings,
+        meter=meter,
+        goal=Goal.of(analysis.quality, 0.99),
+    )
+    gain = env.judge(Remedy(), base, clipped, stopped)
+    assert not gain.ok and gain.stopped
+    assert "not measured on every sample" in gain.describe()
+    assert f"on the first {stopped.samples} of 100 samples" in fmt(stopped)
+    assert f"({stopped.samples} samples)" in brief(env, stopped)
+    assert "samples)" not in brief(env, base)
+    assert State(Remedy(), w.settings, base).measure is base
+
+
+def test_worse_beyond_noise_is_one_sided_and_paired() -> None:
+    same = np.ones(25)
+    assert not worse_beyond_noise(same, same)
+    lost = same.copy()
+    lost[:8] = 0.0  # 8 of 25 samples lost, none won
+    assert worse_beyond_noise(same, lost)
+    assert not worse_beyond_noise(lost, same)  # better is never stopped
+    mixed = same.copy()
+    mixed[:2] = 0.0  # two lost: within the noise of 25 samples
+    assert not worse_beyond_noise(same, mixed)
+    assert not worse_beyond_noise(np.ones(1), np.zeros(1))  # one sample says nothing
