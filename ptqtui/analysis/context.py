@@ -41,6 +41,7 @@ from ptqtui.analysis.tasks import (
     task_named,
 )
 from ptqtui.errors import PtqInputError
+from ptqtui.policy import SEQUENTIAL_STEP, SEQUENTIAL_Z
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
@@ -407,6 +408,32 @@ class SimContext:
             self.store.put("measure", stored, _MeasurementRecord.of(result))
         return result
 
+    def measure_against(
+        self,
+        settings: QuantSettings,
+        reference: Sequence[float],
+        *,
+        eval_limit: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Measurement:
+        """`settings` measured as a candidate to replace the state whose per-sample task
+        agreement is `reference` (every kept sample): SEQUENTIAL_STEP samples at a time, and
+        stopped once its agreement is below the reference's on the same samples beyond
+        SEQUENTIAL_Z standard errors of the paired difference (the Measurement then has fewer
+        `scores` than the reference). Whole where the agreement does not decide."""
+        n = self.agreement_count()
+        ref = np.asarray(reference, np.float64)
+        if n == 0 or ref.size != n:
+            return self.measure(settings, eval_limit=eval_limit, cancel=cancel)
+        for upto in range(SEQUENTIAL_STEP, n, SEQUENTIAL_STEP):
+            m = self.measure(settings, eval_limit=eval_limit, cancel=cancel, upto=upto)
+            got = np.asarray(m.scores, np.float64)
+            if got.size != upto:
+                return m  # measured whole before
+            if worse_beyond_noise(ref[:upto], got):
+                return m
+        return self.measure(settings, eval_limit=eval_limit, cancel=cancel)
+
     def agreement_count(self) -> int:
         """The samples a whole measure's task agreement runs on (0: no task agreement, the
         labels or the output cosine alone decide)."""
@@ -531,6 +558,18 @@ class SimContext:
     @property
     def out(self) -> str:
         return self.sim.outputs[0]
+
+
+def worse_beyond_noise(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether `after` is below `before` (per-sample figures on the same samples) beyond
+    SEQUENTIAL_Z standard errors of their paired difference."""
+    diff = after - before
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return False
+    mean = float(np.mean(diff))
+    spread = float(np.std(diff, ddof=1)) / math.sqrt(diff.size)
+    return mean + SEQUENTIAL_Z * spread < 0.0
 
 
 def _chunks(items: Iterator[Sample], size: int) -> Iterator[list[Sample]]:

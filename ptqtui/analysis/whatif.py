@@ -32,7 +32,6 @@ import numpy as np
 
 from ptqtui.analysis.results import Measure
 from ptqtui.errors import PtqInputError
-from ptqtui.policy import SEQUENTIAL_STEP, SEQUENTIAL_Z
 from ptqtui.quant.scheme import CALIBRATION_TYPES, QuantSettings
 from ptqtui.remedy import (
     ConfigEdit,
@@ -182,27 +181,22 @@ class WhatIf:
             if hit is not None:
                 return hit
             ctx = self._context(key[0], cancel)
-            n = ctx.agreement_count()
-            if n < 2 * SEQUENTIAL_STEP or input_changes(against) != key[0]:
+            if ctx.agreement_count() == 0 or input_changes(against) != key[0]:
                 return self.measure(remedy, cancel=cancel)
             self.measure(against, cancel=cancel)
-            ref = np.asarray(self._scores[self._key(against)][0], np.float64)
-            if ref.size != n:
-                return self.measure(remedy, cancel=cancel)
+            ref = self._scores[self._key(against)][0]
             from ptqtui.analysis.context import measure_record
 
-            for upto in range(SEQUENTIAL_STEP, n, SEQUENTIAL_STEP):
-                m = ctx.measure(
-                    key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel, upto=upto
-                )
-                got = np.asarray(m.scores, np.float64)
-                if got.size == upto and worse_beyond_noise(ref[:upto], got):
-                    record = dataclasses.replace(measure_record(m), partial_of=n)
-                    self._partial[key] = record
-                    self._scores[key] = (m.scores, m.label_scores)
-                    self._keep_cosines(key, m.cosines)
-                    return record
-            return self.measure(remedy, cancel=cancel)
+            m = ctx.measure_against(
+                key[1], ref, eval_limit=self.eval_limit, cancel=cancel or self.cancel
+            )
+            if len(m.scores) == len(ref):
+                return self.measure(remedy, cancel=cancel)  # whole: remembered as such
+            record = dataclasses.replace(measure_record(m), partial_of=len(ref))
+            self._partial[key] = record
+            self._scores[key] = (m.scores, m.label_scores)
+            self._keep_cosines(key, m.cosines)
+            return record
 
     def counts(self) -> tuple[int, int]:
         te = self.ctx.task_eval
@@ -351,18 +345,6 @@ class WhatIf:
                 raise CannotEmulate(f"cannot emulate '{change.describe()}' on these inputs")
             source = _FixedSource(source, fixers)
         return dataclasses.replace(inputs, calibration=source)
-
-
-def worse_beyond_noise(before: np.ndarray, after: np.ndarray) -> bool:
-    """Whether `after` is below `before` (per-sample figures on the same samples) beyond
-    SEQUENTIAL_Z standard errors of their paired difference."""
-    diff = after - before
-    diff = diff[np.isfinite(diff)]
-    if diff.size < 2:
-        return False
-    mean = float(np.mean(diff))
-    spread = float(np.std(diff, ddof=1)) / math.sqrt(diff.size)
-    return mean + SEQUENTIAL_Z * spread < 0.0
 
 
 def _describe(changes: tuple[InputChange, ...]) -> str:

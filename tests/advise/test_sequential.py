@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from ptqtui.advise.steps.common import Env, Goal, State, brief, fmt
+from ptqtui.analysis.context import worse_beyond_noise
 from ptqtui.analysis.run import run_analysis
-from ptqtui.analysis.whatif import WhatIf, worse_beyond_noise
+from ptqtui.analysis.whatif import WhatIf
 from ptqtui.inputs.resolve import load_inputs
 from ptqtui.policy import SEQUENTIAL_STEP
 from ptqtui.remedy import Remedy, SettingsDelta
