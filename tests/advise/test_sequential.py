@@ -115,3 +115,23 @@ def test_worse_beyond_noise_is_one_sided_and_paired() -> None:
     mixed[:2] = 0.0  # two lost: within the noise of 25 samples
     assert not worse_beyond_noise(same, mixed)
     assert not worse_beyond_noise(np.ones(1), np.zeros(1))  # one sample says nothing
+
+
+def test_the_sweep_measures_its_finalists_against_the_configured_row(
+    unlabelled, monkeypatch
+) -> None:
+    """Every row here is within the noise of the best: with a stop rule that always stops,
+    each finalist but the configured one ends at the first step, and its note says so."""
+    import ptqtui.analysis.context as context
+
+    inputs, _, _ = unlabelled
+    monkeypatch.setattr(context, "worse_beyond_noise", lambda before, after: True)
+    analysis, _ = run_analysis(inputs, sensitivity_samples=4)
+    chosen = [r for r in analysis.sweep if r.chosen]
+    stopped = [r for r in analysis.sweep if r.samples == SEQUENTIAL_STEP]
+    assert chosen and all(r.samples == 100 for r in chosen)
+    assert stopped and not any(r.chosen for r in stopped)
+    for r in stopped:
+        assert r.note is not None and f"first {SEQUENTIAL_STEP} of 100 samples" in r.note
+    whole = [r for r in analysis.sweep if r.samples == 100]
+    assert all("first" not in (r.note or "") for r in whole)
