@@ -10,8 +10,10 @@ one segment's, not the whole graph's (597 MiB a sample on a 640x640 detector).
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -151,6 +153,35 @@ class TensorStats:
 
 
 OUTPUT_MEMORY = 32 << 20  # float outputs of kept samples held in memory; the rest on disk
+# threads updating a segment's statistics, one tensor each: numpy releases the GIL in the
+# passes over the values, and onnxruntime's threads sleep while they run
+MAX_STATS_THREADS = 4
+
+
+def stats_threads() -> int:
+    """Threads for the statistics: the cores this process may use, at most MAX_STATS_THREADS."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, MAX_STATS_THREADS))
+
+
+def _update_all(
+    stats: Mapping[str, TensorStats],
+    values: Mapping[str, np.ndarray],
+    pool: ThreadPoolExecutor | None,
+) -> None:
+    """Update the statistics of every observed tensor in ``values``, the largest first."""
+    todo = sorted(
+        ((stats[t], v) for t, v in values.items() if t in stats), key=lambda sv: -sv[1].size
+    )
+    if pool is None or len(todo) < 2:
+        for st, v in todo:
+            st.update(v)
+        return
+    for f in [pool.submit(st.update, v) for st, v in todo]:  # one tensor per task
+        f.result()
 
 
 @dataclass(eq=False)
@@ -177,34 +208,45 @@ def observe(
     total: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    threads: int | None = None,
 ) -> Observation:
     """Run the float model once per sample and update every point's statistics.
 
-    ``samples`` is iterated once; it may be a generator.
+    ``samples`` is iterated once; it may be a generator. ``threads`` update the statistics
+    of a segment's tensors side by side (default ``stats_threads()``); the statistics do not
+    depend on it.
     """
     tensors = sim.observed_tensors()
     stats = {t: TensorStats() for t in tensors}
     model_outputs = [o for o in sim.outputs if o in sim.available]
     kept = Shelf()
     outputs = Shelf(OUTPUT_MEMORY)
+    n_threads = stats_threads() if threads is None else max(1, threads)
+    pool = ThreadPoolExecutor(n_threads, "ptqtui-stats") if n_threads > 1 else None
     n = 0
-    for sample in samples:
-        check_cancel(cancel)
-        collect = len(kept) < keep and len(outputs) == len(kept)
-        out: dict[str, np.ndarray] = {}
-        wanted = [*tensors, *(o for o in model_outputs if o not in stats)] if collect else tensors
-        for values in sim.observe_float(sample, wanted):  # a segment of the graph at a time
-            for t, v in values.items():
-                if t in stats:
-                    stats[t].update(v)
-                if collect and t in model_outputs:
-                    out[t] = np.array(v, copy=True)
-            del values
-        if len(kept) < keep:
-            kept.append(sample)
-            if collect and len(out) == len(sim.outputs):
-                outputs.append(out)
-        n += 1
-        release()  # the sample's tensors, allocated and dropped, go back to the system
-        report(progress, "calibration", n, total, "observing activations")
+    try:
+        for sample in samples:
+            check_cancel(cancel)
+            collect = len(kept) < keep and len(outputs) == len(kept)
+            out: dict[str, np.ndarray] = {}
+            wanted = (
+                [*tensors, *(o for o in model_outputs if o not in stats)] if collect else tensors
+            )
+            for values in sim.observe_float(sample, wanted):  # a segment of the graph at a time
+                _update_all(stats, values, pool)
+                if collect:
+                    out.update(
+                        (t, np.array(v, copy=True)) for t, v in values.items() if t in model_outputs
+                    )
+                del values
+            if len(kept) < keep:
+                kept.append(sample)
+                if collect and len(out) == len(sim.outputs):
+                    outputs.append(out)
+            n += 1
+            release()  # the sample's tensors, allocated and dropped, go back to the system
+            report(progress, "calibration", n, total, "observing activations")
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return Observation(stats, n, kept, outputs)

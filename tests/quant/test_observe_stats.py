@@ -194,3 +194,16 @@ def test_scratch_stays_one_chunk_whatever_the_tensor_size():
     s.update(_activation((1, 4, 300, 300), 1.0))  # 360 000 values: three chunks
     sc = observe_mod._SCRATCH
     assert sc.scaled.size == sc.narrow.size == sc.index.size == CHUNK
+
+
+def test_threads_updating_side_by_side_give_the_statistics_of_one():
+    model = small_cnn()
+    xs = samples(3)
+    one = observe(Simulator(model), xs, keep=1, threads=1)
+    three = observe(Simulator(model), xs, keep=1, threads=3)
+    assert list(one.stats) == list(three.stats)
+    for t, st in three.stats.items():
+        assert_same(st, one.stats[t])
+    assert [set(o) for o in one.outputs] == [set(o) for o in three.outputs]
+    for a, b in zip(one.outputs, three.outputs, strict=True):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
