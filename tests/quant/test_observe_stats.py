@@ -133,9 +133,11 @@ CASES = {
         _activation((3000,), 5.0)[::3],
         _activation((4, 6, 9), 1.0)[:, ::2],
     ],
-    "float64 and one-channel tensors": [
+    "float64, one-channel and 0-D tensors": [
         RNG.normal(size=(1, 1, 64, 64)) * 1e3,
         RNG.normal(size=(5, 1)),
+        np.array(-2.5e3),
+        np.float32(7.0),
     ],
 }
 
