@@ -5,7 +5,9 @@ per-channel (axis 1) ranges and a fixed 2048-bin histogram of |x|; when a sample
 histogram's range, the range doubles and pairs of bins merge. Arrays are dropped after each
 sample. Only the first ``keep`` samples are kept, for the searches and analyses that follow.
 The graph runs a segment at a time (``Simulator.observe_float``): the tensors held at once are
-one segment's, not the whole graph's (597 MiB a sample on a 640x640 detector).
+one segment's, not the whole graph's (597 MiB a sample on a 640x640 detector). A segment's
+tensors are binned side by side on a few threads, each a chunk at a time through buffers
+that stay in cache (the histograms were 61 % of the pass on that detector, now 46 %).
 """
 
 from __future__ import annotations
