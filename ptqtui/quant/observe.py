@@ -53,16 +53,23 @@ def _abs_histogram(x: np.ndarray, per_unit: float) -> np.ndarray:
     # bins past the last, the same counts since every index is >= 0 (|x| <= hist_max puts
     # the largest at NUM_BINS, by rounding)
     flat = x.reshape(-1)
-    k = np.float32(per_unit)  # what ``float32_array *= per_unit`` multiplies by
+    with np.errstate(over="ignore"):
+        k = np.float32(per_unit)  # what ``float32_array *= per_unit`` multiplies by
+    # a range under NUM_BINS / float32 max (~6e-36) overflows the float32 scale (0 * inf
+    # made a negative index: bincount raised); such a tensor is scaled in float64
+    wide = not np.isfinite(k)
     sc = _SCRATCH
     counts = np.zeros(NUM_BINS, np.int64)
     for start in range(0, flat.size, CHUNK):
         part = flat[start : start + CHUNK]
         n = part.size
         scaled, narrow, index = sc.scaled[:n], sc.narrow[:n], sc.index[:n]
-        np.abs(part, out=scaled)
-        np.multiply(scaled, k, out=scaled)
-        np.copyto(narrow, scaled, casting="unsafe")  # truncation: floor of a value >= 0
+        if wide:
+            np.copyto(narrow, np.abs(part, dtype=np.float64) * per_unit, casting="unsafe")
+        else:
+            np.abs(part, out=scaled)
+            np.multiply(scaled, k, out=scaled)
+            np.copyto(narrow, scaled, casting="unsafe")  # truncation: floor of a value >= 0
         np.copyto(index, narrow)  # bincount counts int64 indices without a copy of its own
         c = np.bincount(index, minlength=NUM_BINS)
         counts += c[:NUM_BINS]

@@ -176,6 +176,17 @@ def test_the_maximum_lands_in_the_last_bin_whichever_way_its_scale_rounds(top):
     assert new.hist[NUM_BINS - 1] == 1
 
 
+@pytest.mark.parametrize("top", [1e-30, 3e-38, 1e-40])
+def test_a_range_too_small_for_a_float32_scale_is_binned_all_the_same(top):
+    # 2048 / 3e-38 overflows float32: the update raised before; 1e-30 still fits
+    x = np.array([[top, -top / 2, 0.0, top / 4]], np.float32)
+    s = TensorStats()
+    s.update(x)
+    assert s.hist_max == float(np.float32(top))
+    assert s.hist.sum() == 4 and s.hist[0] == 1 and s.hist[NUM_BINS - 1] == 1
+    assert s.hist[NUM_BINS // 2] == 1 and s.hist[NUM_BINS // 4] == 1
+
+
 def test_observation_of_a_model_matches_the_reference_on_its_activations():
     model = small_cnn()
     xs = samples(3)
