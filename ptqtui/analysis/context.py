@@ -421,18 +421,54 @@ class SimContext:
         stopped once its agreement is below the reference's on the same samples beyond
         SEQUENTIAL_Z standard errors of the paired difference (the Measurement then has fewer
         `scores` than the reference). Whole where the agreement does not decide."""
+        return self.race([settings], reference, eval_limit=eval_limit, cancel=cancel)[0]
+
+    def race(
+        self,
+        candidates: Sequence[QuantSettings],
+        reference: Sequence[float],
+        *,
+        protected: Callable[[Measurement], bool] | None = None,
+        eval_limit: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Measurement]:
+        """Candidates to replace the state whose per-sample task agreement is `reference`,
+        measured side by side SEQUENTIAL_STEP samples at a time. One stops (fewer `scores`
+        than the reference) once its agreement is below the reference's, or below the best
+        candidate's so far, beyond SEQUENTIAL_Z standard errors of the paired difference on
+        the same samples; `protected` exempts a candidate from the second test (its output
+        cosine gains, which alone may recommend it). Whole where the agreement does not
+        decide."""
         n = self.agreement_count()
         ref = np.asarray(reference, np.float64)
-        if n == 0 or ref.size != n:
-            return self.measure(settings, eval_limit=eval_limit, cancel=cancel)
-        for upto in range(SEQUENTIAL_STEP, n, SEQUENTIAL_STEP):
-            m = self.measure(settings, eval_limit=eval_limit, cancel=cancel, upto=upto)
-            got = np.asarray(m.scores, np.float64)
-            if got.size != upto:
-                return m  # measured whole before
-            if worse_beyond_noise(ref[:upto], got):
-                return m
-        return self.measure(settings, eval_limit=eval_limit, cancel=cancel)
+        got: dict[int, Measurement] = {}
+        alive = list(range(len(candidates)))
+        if n and ref.size == n:
+            for upto in range(SEQUENTIAL_STEP, n, SEQUENTIAL_STEP):
+                for i in alive:
+                    got[i] = self.measure(
+                        candidates[i], eval_limit=eval_limit, cancel=cancel, upto=upto
+                    )
+                scores = {i: np.asarray(got[i].scores[:upto], np.float64) for i in alive}
+                alive = [i for i in alive if scores[i].size == upto]  # else known whole
+                if not alive:
+                    break
+                best = max(alive, key=lambda i: float(np.nanmean(scores[i])))
+                alive = [
+                    i
+                    for i in alive
+                    if not worse_beyond_noise(ref[:upto], scores[i])
+                    and (
+                        i == best
+                        or (protected is not None and protected(got[i]))
+                        or not worse_beyond_noise(scores[best], scores[i])
+                    )
+                ]
+        else:
+            alive = list(range(len(candidates)))
+        for i in alive:
+            got[i] = self.measure(candidates[i], eval_limit=eval_limit, cancel=cancel)
+        return [got[i] for i in range(len(candidates))]
 
     def agreement_count(self) -> int:
         """The samples a whole measure's task agreement runs on (0: no task agreement, the

@@ -25,13 +25,14 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ptqtui.analysis.results import Measure
 from ptqtui.errors import PtqInputError
+from ptqtui.policy import MIN_GAIN
 from ptqtui.quant.scheme import CALIBRATION_TYPES, QuantSettings
 from ptqtui.remedy import (
     ConfigEdit,
@@ -77,6 +78,12 @@ class WhatIfService(Protocol):
         """`remedy` measured as a candidate to replace `against`: sequentially where the task
         agreement decides, stopped short (`Measure.partial_of`) once it is worse than
         `against` beyond the noise; else as `measure`."""
+        ...
+
+    def measure_race(self, remedies: Sequence[Remedy], against: Remedy) -> list[Measure]:
+        """Candidates to replace `against`, measured side by side: one may stop short
+        (`Measure.partial_of`) once worse than `against`, or than the best of them, beyond the
+        noise; else as `measure` each."""
         ...
 
     def counts(self) -> tuple[int, int]:
@@ -175,28 +182,67 @@ class WhatIf:
         `against`'s beyond SEQUENTIAL_Z standard errors of the paired difference. Whole where
         the agreement does not decide (labels, no task metric), on few samples, or when the
         two remedies see different data (input fixes)."""
-        key = self._key(remedy)
-        with self._lock:
-            hit = self._cache.get(key) or self._partial.get(key)
-            if hit is not None:
-                return hit
-            ctx = self._context(key[0], cancel)
-            if ctx.agreement_count() == 0 or input_changes(against) != key[0]:
-                return self.measure(remedy, cancel=cancel)
-            self.measure(against, cancel=cancel)
-            ref = self._scores[self._key(against)][0]
-            from ptqtui.analysis.context import measure_record
+        return self.measure_race([remedy], against, cancel=cancel)[0]
 
-            m = ctx.measure_against(
-                key[1], ref, eval_limit=self.eval_limit, cancel=cancel or self.cancel
-            )
-            if len(m.scores) == len(ref):
-                return self.measure(remedy, cancel=cancel)  # whole: remembered as such
-            record = dataclasses.replace(measure_record(m), partial_of=len(ref))
-            self._partial[key] = record
-            self._scores[key] = (m.scores, m.label_scores)
-            self._keep_cosines(key, m.cosines)
-            return record
+    def measure_race(
+        self,
+        remedies: Sequence[Remedy],
+        against: Remedy,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> list[Measure]:
+        """Candidates to replace `against`, measured side by side (`SimContext.race`): one
+        stops short (`Measure.partial_of`) once its agreement is below `against`'s, or below
+        the best candidate's, beyond the noise; one whose output cosine gains over
+        `against`'s beyond its paired noise is only stopped by the first test (the cosine
+        alone may recommend it). Whole where the agreement does not decide or the data
+        differ (input fixes)."""
+        keys = [self._key(r) for r in remedies]
+        base = self._key(against)
+        with self._lock:
+            out: dict[int, Measure] = {}
+            todo: list[int] = []
+            for i, key in enumerate(keys):
+                hit = self._cache.get(key) or self._partial.get(key)
+                if hit is not None:
+                    out[i] = hit
+                elif key[0] != base[0] or self._context(key[0], cancel).agreement_count() == 0:
+                    out[i] = self.measure(remedies[i], cancel=cancel)
+                else:
+                    todo.append(i)
+            if todo:
+                from ptqtui.analysis.context import measure_record
+
+                state = self.measure(against, cancel=cancel)
+                ref = self._scores[base][0]
+                ctx = self._context(base[0], cancel)
+                state_cos = self._per_sample.get(base)
+
+                def gains_cosine(m: Any) -> bool:
+                    if state_cos is None or len(m.cosines) != state_cos.size:
+                        return False
+                    diff = np.asarray(m.cosines, np.float64) - state_cos
+                    diff = diff[np.isfinite(diff)]
+                    se = float(np.std(diff, ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0
+                    return m.similarity.cosine - state.cosine > max(MIN_GAIN, se)
+
+                raced = ctx.race(
+                    [keys[i][1] for i in todo],
+                    ref,
+                    protected=gains_cosine,
+                    eval_limit=self.eval_limit,
+                    cancel=cancel or self.cancel,
+                )
+                for i, m in zip(todo, raced, strict=True):
+                    if len(m.scores) == len(ref):
+                        out[i] = self.measure(remedies[i], cancel=cancel)  # whole: remembered
+                        continue
+                    record = dataclasses.replace(measure_record(m), partial_of=len(ref))
+                    self._partial[keys[i]] = record
+                    self._scores[keys[i]] = (m.scores, m.label_scores)
+                    self._keep_cosines(keys[i], m.cosines)
+                    out[i] = record
+            return [out[i] for i in range(len(remedies))]
 
     def counts(self) -> tuple[int, int]:
         te = self.ctx.task_eval

@@ -95,6 +95,9 @@ class FakeWhatIf:
     def measure_against(self, remedy: Remedy, against: Remedy):
         return self.measure(remedy)
 
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy) -> Measure:
         if not all(self.can_emulate(c) for c in input_changes(remedy)):
             raise CannotEmulate("not in the fake")
@@ -669,6 +672,9 @@ class Top1Fake(FakeWhatIf):
 
     def measure_against(self, remedy: Remedy, against: Remedy):
         return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
 
     def measure(self, remedy: Remedy) -> Measure:
         m = super().measure(remedy)

@@ -72,6 +72,9 @@ class Recording(WhatIf):
     def measure_against(self, remedy: Remedy, against: Remedy):
         return self.measure(remedy)
 
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy, **kw: object) -> Measure:  # type: ignore[override]
         self.asked.append(self.settings_for(remedy))
         return super().measure(remedy, **kw)  # type: ignore[arg-type]
@@ -284,6 +287,9 @@ class TaskFake:
 
     def measure_against(self, remedy: Remedy, against: Remedy):
         return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
 
     def measure(self, remedy: Remedy) -> Measure:
         from ptqtui.analysis.whatif import settings_after

@@ -135,3 +135,44 @@ def test_the_sweep_measures_its_finalists_against_the_configured_row(
         assert r.note is not None and f"first {SEQUENTIAL_STEP} of 100 samples" in r.note
     whole = [r for r in analysis.sweep if r.samples == 100]
     assert all("first" not in (r.note or "") for r in whole)
+
+
+def test_a_race_stops_the_candidate_behind_the_leader_unless_protected(unlabelled) -> None:
+    """Against a state that every candidate beats (a reference of zeros), the clipped one
+    still stops: it is behind the best candidate beyond the noise; protected, it runs whole."""
+    from ptqtui.analysis.context import worse_beyond_noise as worse
+
+    _, _, ctx = unlabelled
+    near = SettingsDelta(calibration_type="max", max_percentile=0.99998).apply(ctx.settings)
+    far = SettingsDelta(calibration_type="max", max_percentile=0.2).apply(ctx.settings)
+    floor = [0.0] * 100
+    lead, behind = ctx.race([near, far], floor)
+    assert len(lead.scores) == 100 and len(behind.scores) == SEQUENTIAL_STEP
+    assert worse(np.asarray(lead.scores[:SEQUENTIAL_STEP]), np.asarray(behind.scores))
+    far2 = SettingsDelta(calibration_type="max", max_percentile=0.21).apply(ctx.settings)
+    kept = ctx.race([near, far2], floor, protected=lambda m: True)
+    assert [len(m.scores) for m in kept] == [100, 100]
+
+
+def test_the_meter_races_candidates_as_one_what_if_each(unlabelled) -> None:
+    """The plan's precision candidates go to the service side by side, one race a round."""
+    from ptqtui.advise.steps.common import Meter
+
+    inputs, _, ctx = unlabelled
+    w = WhatIf(ctx, inputs)
+    asked: list[int] = []
+    real = w.measure_race
+
+    def spy(remedies, against, **kw):
+        asked.append(len(remedies))
+        return real(remedies, against, **kw)
+
+    w.measure_race = spy  # type: ignore[method-assign]
+    meter = Meter(w)
+    meter.measure(Remedy(), "configured")
+    a = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.99997))
+    b = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.22))
+    got = meter.race([(a, "a"), (b, "b")], Remedy())
+    assert asked == [2] and meter.count == 3
+    assert got[0] is not None and got[0].partial_of is None
+    assert got[1] is not None and got[1].partial_of == 100

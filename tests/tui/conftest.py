@@ -43,6 +43,9 @@ class FakeWhatIf:
     def measure_against(self, remedy: Remedy, against: Remedy):
         return self.measure(remedy)
 
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy, *, cancel=None) -> Measure:
         self.asked.append(remedy)
         nodes = remedy.settings.nodes if remedy.settings else ()

@@ -8,7 +8,7 @@ import enum
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -127,6 +127,29 @@ class Meter:
             self.stopped = f"what-ifs stopped by the time budget after {self.count}"
             self.out_of_time = True
             return None
+        finally:
+            self.spent += time.perf_counter() - start
+
+    def race(
+        self, candidates: Sequence[tuple[Remedy, str]], against: Remedy
+    ) -> list[Measure | None]:
+        """Candidates (remedy, label) to replace `against`, measured side by side by the
+        service: one may stop short once worse than `against`, or than the best of them, beyond
+        the noise. Metered as one what-if each; under a time budget, or past the limit, they are
+        measured one at a time (each against `against`), as `measure` does."""
+        check_cancel(self.cancel)
+        if self.deadline is not None or self.count + len(candidates) > self.limit:
+            return [self.measure(r, label, against=against) for r, label in candidates]
+        if not self.affords(self.spent / self.count if self.count else 0.0):
+            return [None] * len(candidates)
+        self.count += len(candidates)
+        report(self.progress, STAGE, self.count, None, f"{len(candidates)} candidates side by side")
+        start = time.perf_counter()
+        try:
+            return list(self.service.measure_race([r for r, _ in candidates], against))
+        except (CannotEmulate, OutOfTime):  # one at a time: each says what it could not do
+            self.count -= len(candidates)
+            return [self.measure(r, label, against=against) for r, label in candidates]
         finally:
             self.spent += time.perf_counter() - start
 
