@@ -307,11 +307,19 @@ class SimContext:
             if calibration is None or calibration is cached:
                 # what-ifs repeat (the sweep's rows, the plan, the TUI): measured once, and
                 # with --cache once for every run on the same model and data
-                memo = (what, self._eval_count(eval_limit), similarity_only)
+                # keyed by what decides the outcome (the calibration and the scheme's dtypes),
+                # not the settings that lead there: a node moved to the CPU that was float
+                # anyway, or a flag no point reads, is the measure already taken
+                memo = (
+                    _settings_key(self, what),
+                    scheme.key(),
+                    self._eval_count(eval_limit),
+                    similarity_only,
+                )
                 hit = self._measured.get(memo)
                 if hit is not None:
                     return hit
-                stored = self._stored_key(what, memo[1], similarity_only)
+                stored = self._stored_key(what, memo[2], similarity_only)
                 hit = self._stored(stored)
                 if hit is not None:
                     self._measured[memo] = hit

@@ -176,3 +176,20 @@ def test_the_meter_races_candidates_as_one_what_if_each(unlabelled) -> None:
     assert asked == [2] and meter.count == 3
     assert got[0] is not None and got[0].partial_of is None
     assert got[1] is not None and got[1].partial_of == 100
+
+
+def test_settings_that_leave_the_scheme_as_it_is_reuse_its_measure(unlabelled) -> None:
+    """A what-if is keyed by its calibration and the scheme's dtypes: moving to the CPU a node
+    that the scheme does not change (here one the model does not have) is the measure taken."""
+    import dataclasses
+
+    _, _, ctx = unlabelled
+    s = SettingsDelta(calibration_type="max", max_percentile=0.99996).apply(ctx.settings)
+    first = ctx.measure(s)
+    moved = dataclasses.replace(s, run_on_cpu=(*s.run_on_cpu, "no_such_node"))
+    assert moved != s and ctx.scheme_for(moved).key() == ctx.scheme_for(s).key()
+    passes = ctx.sim.forward_passes
+    assert ctx.measure(moved) is first
+    assert ctx.sim.forward_passes == passes
+    other = dataclasses.replace(s, per_channel=not s.per_channel)
+    assert ctx.measure(other) is not first and ctx.sim.forward_passes > passes
