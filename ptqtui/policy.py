@@ -74,9 +74,12 @@ BACKEND_SATURATION_COSINE = 5e-3
 
 # --- sequential measurement of the plan's candidates (issue 17) ----------------------------
 # A candidate's task agreement is measured SEQUENTIAL_STEP samples at a time, paired with the
-# state it would replace on the same samples; it stops once it is worse than that state beyond
-# SEQUENTIAL_Z standard errors of the paired difference (one-sided, 99.5 %): a step is only
-# recommended when the task figure rises beyond its noise, so such a candidate cannot win.
-# Models with fewer than 2 x SEQUENTIAL_STEP agreement samples are measured whole.
+# state it would replace on the same samples; it stops once its gain over that state is below
+# MIN_TASK_GAIN beyond SEQUENTIAL_Z standard errors of the paired difference (one-sided,
+# 99.5 %), or (the plan's precision rounds) it is behind the round's best candidate beyond
+# them: a step is only recommended when the task figure rises beyond its noise and at least
+# MIN_TASK_GAIN, so such a candidate cannot win. One whose output cosine gains (the cosine
+# alone may recommend it) stops only once below the state. The method sweep's finalists stop
+# once below the configured row.
 SEQUENTIAL_STEP = 25
 SEQUENTIAL_Z = 2.58

@@ -437,16 +437,17 @@ class SimContext:
         reference: Sequence[float],
         *,
         protected: Callable[[Measurement], bool] | None = None,
+        margin: float = 0.0,
         eval_limit: int | None = None,
         cancel: threading.Event | None = None,
     ) -> list[Measurement]:
         """Candidates to replace the state whose per-sample task agreement is `reference`,
         measured side by side SEQUENTIAL_STEP samples at a time. One stops (fewer `scores`
-        than the reference) once its agreement is below the reference's, or below the best
-        candidate's so far, beyond SEQUENTIAL_Z standard errors of the paired difference on
-        the same samples; `protected` exempts a candidate from the second test (its output
-        cosine gains, which alone may recommend it). Whole where the agreement does not
-        decide."""
+        than the reference) once its gain over the reference is below `margin`, or its
+        agreement below the best candidate's so far, beyond SEQUENTIAL_Z standard errors of
+        the paired difference on the same samples. A `protected` candidate (its output cosine
+        gains, which alone may recommend it) stops only when below the reference itself.
+        Whole where the agreement does not decide."""
         n = self.agreement_count()
         ref = np.asarray(reference, np.float64)
         got: dict[int, Measurement] = {}
@@ -462,15 +463,12 @@ class SimContext:
                 if not alive:
                     break
                 best = max(alive, key=lambda i: float(np.nanmean(scores[i])))
+                safe = {i for i in alive if protected is not None and protected(got[i])}
                 alive = [
                     i
                     for i in alive
-                    if not worse_beyond_noise(ref[:upto], scores[i])
-                    and (
-                        i == best
-                        or (protected is not None and protected(got[i]))
-                        or not worse_beyond_noise(scores[best], scores[i])
-                    )
+                    if not worse_beyond_noise(ref[:upto], scores[i], 0.0 if i in safe else margin)
+                    and (i == best or i in safe or not worse_beyond_noise(scores[best], scores[i]))
                 ]
         else:
             alive = list(range(len(candidates)))
@@ -604,16 +602,17 @@ class SimContext:
         return self.sim.outputs[0]
 
 
-def worse_beyond_noise(before: np.ndarray, after: np.ndarray) -> bool:
-    """Whether `after` is below `before` (per-sample figures on the same samples) beyond
-    SEQUENTIAL_Z standard errors of their paired difference."""
+def worse_beyond_noise(before: np.ndarray, after: np.ndarray, margin: float = 0.0) -> bool:
+    """Whether `after` gains less than `margin` over `before` (per-sample figures on the same
+    samples) beyond SEQUENTIAL_Z standard errors of their paired difference (margin 0: is
+    below it beyond the noise)."""
     diff = after - before
     diff = diff[np.isfinite(diff)]
     if diff.size < 2:
         return False
     mean = float(np.mean(diff))
     spread = float(np.std(diff, ddof=1)) / math.sqrt(diff.size)
-    return mean + SEQUENTIAL_Z * spread < 0.0
+    return mean + SEQUENTIAL_Z * spread < margin
 
 
 def _chunks(items: Iterator[Sample], size: int) -> Iterator[list[Sample]]:

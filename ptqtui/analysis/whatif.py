@@ -32,7 +32,7 @@ import numpy as np
 
 from ptqtui.analysis.results import Measure
 from ptqtui.errors import PtqInputError
-from ptqtui.policy import MIN_GAIN
+from ptqtui.policy import MIN_GAIN, MIN_TASK_GAIN
 from ptqtui.quant.scheme import CALIBRATION_TYPES, QuantSettings
 from ptqtui.remedy import (
     ConfigEdit,
@@ -76,14 +76,14 @@ class WhatIfService(Protocol):
 
     def measure_against(self, remedy: Remedy, against: Remedy) -> Measure:
         """`remedy` measured as a candidate to replace `against`: sequentially where the task
-        agreement decides, stopped short (`Measure.partial_of`) once it is worse than
+        agreement decides, stopped short (`Measure.partial_of`) once it cannot gain over
         `against` beyond the noise; else as `measure`."""
         ...
 
     def measure_race(self, remedies: Sequence[Remedy], against: Remedy) -> list[Measure]:
         """Candidates to replace `against`, measured side by side: one may stop short
-        (`Measure.partial_of`) once worse than `against`, or than the best of them, beyond the
-        noise; else as `measure` each."""
+        (`Measure.partial_of`) once it cannot gain over `against`, or is behind the best of
+        them, beyond the noise; else as `measure` each."""
         ...
 
     def counts(self) -> tuple[int, int]:
@@ -178,10 +178,11 @@ class WhatIf:
         self, remedy: Remedy, against: Remedy, *, cancel: threading.Event | None = None
     ) -> Measure:
         """`remedy` measured SEQUENTIAL_STEP agreement samples at a time, paired with `against`
-        (measured whole first) on the same samples; it stops once its agreement is below
-        `against`'s beyond SEQUENTIAL_Z standard errors of the paired difference. Whole where
-        the agreement does not decide (labels, no task metric), on few samples, or when the
-        two remedies see different data (input fixes)."""
+        (measured whole first) on the same samples; it stops once its gain over `against` is
+        below MIN_TASK_GAIN beyond SEQUENTIAL_Z standard errors of the paired difference (when
+        its output cosine gains: once below `against`). Whole where the agreement does not
+        decide (labels, no task metric) or the two remedies see different data (input
+        fixes)."""
         return self.measure_race([remedy], against, cancel=cancel)[0]
 
     def measure_race(
@@ -192,11 +193,11 @@ class WhatIf:
         cancel: threading.Event | None = None,
     ) -> list[Measure]:
         """Candidates to replace `against`, measured side by side (`SimContext.race`): one
-        stops short (`Measure.partial_of`) once its agreement is below `against`'s, or below
-        the best candidate's, beyond the noise; one whose output cosine gains over
-        `against`'s beyond its paired noise is only stopped by the first test (the cosine
-        alone may recommend it). Whole where the agreement does not decide or the data
-        differ (input fixes)."""
+        stops short (`Measure.partial_of`) once its gain over `against` is below
+        MIN_TASK_GAIN (the least the plan counts), or its agreement below the best
+        candidate's, beyond the noise; one whose output cosine gains over `against`'s beyond
+        its paired noise stops only once below `against` (the cosine alone may recommend
+        it). Whole where the agreement does not decide or the data differ (input fixes)."""
         keys = [self._key(r) for r in remedies]
         base = self._key(against)
         with self._lock:
@@ -230,6 +231,7 @@ class WhatIf:
                     [keys[i][1] for i in todo],
                     ref,
                     protected=gains_cosine,
+                    margin=MIN_TASK_GAIN,  # the least gain the plan counts: it cannot gain
                     eval_limit=self.eval_limit,
                     cancel=cancel or self.cancel,
                 )

@@ -67,12 +67,27 @@ def test_a_clearly_worse_candidate_stops_early_and_resumes_whole(unlabelled) -> 
     assert (cold.agreement_low, cold.agreement_high) == (whole.agreement_low, whole.agreement_high)
 
 
-def test_a_candidate_within_the_noise_is_measured_on_every_sample(unlabelled) -> None:
-    inputs, _, ctx = unlabelled
-    w = WhatIf(ctx, inputs)
-    near = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.99999))
-    m = w.measure_against(near, Remedy())
-    assert m.partial_of is None and m.samples == 100
+def test_a_candidate_that_cannot_gain_stops_unless_its_cosine_may(unlabelled) -> None:
+    """Every sample agrees already: a candidate no better than the state cannot gain the
+    least the plan counts, so it stops; not below the state, it runs whole where only a loss
+    stops (the sweep), or where its output cosine gains (which alone may recommend it)."""
+    from ptqtui.policy import MIN_TASK_GAIN
+
+    _, _, ctx = unlabelled
+    state = ctx.measure(ctx.settings).scores
+    assert len(state) == 100
+
+    def near(p: float):
+        return SettingsDelta(calibration_type="max", max_percentile=p).apply(ctx.settings)
+
+    [m] = ctx.race([near(0.999991)], state, margin=MIN_TASK_GAIN)
+    assert len(m.scores) == SEQUENTIAL_STEP
+    [m] = ctx.race([near(0.999992)], state)  # margin 0: only a loss stops
+    assert len(m.scores) == 100
+    [m] = ctx.race([near(0.999993)], state, margin=MIN_TASK_GAIN, protected=lambda m: True)
+    assert len(m.scores) == 100
+    [m] = ctx.race([near(0.999994)], [0.0] * 100, margin=MIN_TASK_GAIN)  # it gains
+    assert len(m.scores) == 100
 
 
 def test_a_stopped_candidate_never_gains_and_says_what_it_was_measured_on(unlabelled) -> None:
@@ -125,7 +140,7 @@ def test_the_sweep_measures_its_finalists_against_the_configured_row(
     import ptqtui.analysis.context as context
 
     inputs, _, _ = unlabelled
-    monkeypatch.setattr(context, "worse_beyond_noise", lambda before, after: True)
+    monkeypatch.setattr(context, "worse_beyond_noise", lambda before, after, margin=0.0: True)
     analysis, _ = run_analysis(inputs, sensitivity_samples=4)
     chosen = [r for r in analysis.sweep if r.chosen]
     stopped = [r for r in analysis.sweep if r.samples == SEQUENTIAL_STEP]
@@ -174,8 +189,11 @@ def test_the_meter_races_candidates_as_one_what_if_each(unlabelled) -> None:
     b = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.22))
     got = meter.race([(a, "a"), (b, "b")], Remedy())
     assert asked == [2] and meter.count == 3
-    assert got[0] is not None and got[0].partial_of is None
+    # every sample agrees already: neither can gain, and the clipped one is behind too
+    assert got[0] is not None and got[0].partial_of == 100
     assert got[1] is not None and got[1].partial_of == 100
+    assert got[1].agreement is not None and got[0].agreement is not None
+    assert got[1].agreement < got[0].agreement
 
 
 def test_settings_that_leave_the_scheme_as_it_is_reuse_its_measure(unlabelled) -> None:

@@ -106,7 +106,7 @@ class Meter:
     ) -> Measure | None:
         """The remedy measured, or None once the budget is spent (or it cannot be).
         `against`: the remedy it is a candidate to replace; the measure may then stop short
-        once it is worse beyond the noise (`Measure.partial_of`)."""
+        once it cannot gain beyond the noise (`Measure.partial_of`)."""
         check_cancel(self.cancel)
         if self.count >= self.limit:
             self.stopped = f"stopped after {self.limit} what-ifs"
@@ -326,15 +326,15 @@ class Gain:
     ok: bool
     cosine_noise: float
     task_noise: float | None = None  # None: the cosine decided
-    stopped: bool = False  # a sequential measurement stopped it: worse beyond the noise
+    stopped: bool = False  # a sequential measurement stopped it: it could not gain
 
     def describe(self) -> str:
         """The noise the gain was judged against, for the evidence."""
         text = f"noise of the measurement: {self.cosine_noise:.5f} cosine"
         if self.stopped:
             return text + (
-                "; the task figure was worse beyond its paired noise, so not measured on "
-                "every sample"
+                "; its task figure could not gain beyond its paired noise, so it was not "
+                "measured on every sample"
             )
         if self.task_noise is not None:
             text += f", {100 * self.task_noise:.1f} points of the task metric"
@@ -381,7 +381,7 @@ class Env:
         c_noise = cosine_noise
         if c_noise is None:
             c_noise = meter.noise(a, ma, b, mb) if meter is not None else noise_of(ma, mb)
-        if partial(ma) or partial(mb):  # stopped short: worse beyond the noise, no gain
+        if partial(ma) or partial(mb):  # stopped short: it could not gain beyond the noise
             return Gain(False, c_noise, stopped=True)
         goal = self.aim
         sa, sb = goal.score(ma), goal.score(mb)
@@ -458,7 +458,7 @@ def try_settings(
 ) -> tuple[Remedy, Measure | None]:
     """`settings` as a remedy from the state, and its measure (None: not measured).
     `against`: the state it is a candidate to replace (measured sequentially against it: it
-    may stop short once worse beyond the noise)."""
+    may stop short once it cannot gain beyond the noise)."""
     remedy = toward(state, settings)
     if env.meter is None:
         return remedy, None
@@ -491,8 +491,8 @@ def fmt(m: Measure | None) -> str:
             text += f" ({100 * m.agreement_low:.1f}-{100 * m.agreement_high:.1f})"
         if partial(m):
             text += (
-                f" on the first {m.samples} of {m.partial_of} samples (worse beyond the "
-                "noise there: not measured further)"
+                f" on the first {m.samples} of {m.partial_of} samples (it could not gain "
+                "beyond the noise there: not measured further)"
             )
         parts.append(text)
     return ", ".join(parts)
