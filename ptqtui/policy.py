@@ -80,6 +80,7 @@ BACKEND_SATURATION_COSINE = 5e-3
 # them: a step is only recommended when the task figure rises beyond its noise and at least
 # MIN_TASK_GAIN, so such a candidate cannot win. One whose output cosine gains (the cosine
 # alone may recommend it) stops only once below the state. The method sweep's finalists stop
-# once below the configured row.
+# once below the configured row. The standard error is at least one sample's change (1/k):
+# k identical figures (a binary agreement, most samples agreeing) prove nothing of the rest.
 SEQUENTIAL_STEP = 25
 SEQUENTIAL_Z = 2.58

@@ -603,15 +603,16 @@ class SimContext:
 
 
 def worse_beyond_noise(before: np.ndarray, after: np.ndarray, margin: float = 0.0) -> bool:
-    """Whether `after` gains less than `margin` over `before` (per-sample figures on the same
-    samples) beyond SEQUENTIAL_Z standard errors of their paired difference (margin 0: is
-    below it beyond the noise)."""
+    """Whether `after` gains less than `margin` over `before` (per-sample figures in 0..1 on
+    the same samples) beyond SEQUENTIAL_Z standard errors of their paired difference (margin
+    0: is below it beyond the noise). The standard error is at least one sample's change
+    (1/k): k identical figures are not proof that none of the samples not yet run differs."""
     diff = after - before
     diff = diff[np.isfinite(diff)]
     if diff.size < 2:
         return False
     mean = float(np.mean(diff))
-    spread = float(np.std(diff, ddof=1)) / math.sqrt(diff.size)
+    spread = max(float(np.std(diff, ddof=1)) / math.sqrt(diff.size), 1.0 / diff.size)
     return mean + SEQUENTIAL_Z * spread < margin
 
 
