@@ -418,7 +418,13 @@ def correct_bias(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Calibration:
-    """Bias correction of reference §4, node by node in topological order."""
+    """Bias correction of reference §4, node by node in topological order.
+
+    A trial changes one node's bias: it runs only the steps (segments, ``Simulator.run_step``)
+    from the first one reading that bias to the one producing the node's output, from what
+    the current calibration's run handed on there; a kept trial's steps become the current
+    run's, and the steps after it are run again under the new calibration when first needed.
+    Same values as a whole pass per trial, about one segment's cost a trial."""
     lines = [
         f"Run calibration model with bias correction method with bias samples: {len(samples)}."
     ]
@@ -431,32 +437,46 @@ def correct_bias(
     if not nodes or not samples:
         return cal
     names = [n.outputs[0] for n in nodes]
-    refs = [sim.run_float(s, outputs=names) for s in samples]
+    steps = sim.exposed_steps(samples[0])
+    step_of = {name: next(j for j, made in enumerate(steps) if name in made) for name in names}
+    wanted = [[n for n in dict.fromkeys(names) if step_of[n] == j] for j in range(len(steps))]
+    refs = [_Walk(sim, s, wanted, None, None) for s in samples]
     deltas: dict[str, np.ndarray] = dict(cal.bias_deltas)
     current = cal
-    outs = [sim.run(s, scheme, calibration=current, outputs=names) for s in samples]
+    outs = [_Walk(sim, s, wanted, scheme, current) for s in samples]
     for k, node in enumerate(nodes):
         check_cancel(cancel)
         name = names[k]
+        at = step_of[name]
+        ref_values = [r.value(name, at) for r in refs]
+        cur_values = [o.value(name, at) for o in outs]
         err_before = float(
-            np.mean([np.mean((r[name] - o[name]) ** 2) for r, o in zip(refs, outs, strict=True)])
+            np.mean([np.mean((r - o) ** 2) for r, o in zip(ref_values, cur_values, strict=True)])
         )
-        diff = np.stack([_channel_mean(r[name] - o[name]) for r, o in zip(refs, outs, strict=True)])
+        diff = np.stack([_channel_mean(r - o) for r, o in zip(ref_values, cur_values, strict=True)])
         key = node.bias_point
         assert key is not None
         trial_deltas = {**deltas, key: deltas.get(key, 0.0) + diff.mean(axis=0).astype(np.float32)}
         trial = current.replace(bias_deltas=trial_deltas)
-        trial_outs = [sim.run(s, scheme, calibration=trial, outputs=names) for s in samples]
-        err_after = float(
-            np.mean(
-                [np.mean((r[name] - o[name]) ** 2) for r, o in zip(refs, trial_outs, strict=True)]
+        start = sim.first_changed_step(scheme, current, trial)
+        if start <= at:  # else the changed bias is read after this output: it cannot move
+            trial_outs = [o.branch(trial, start, at) for o in outs]
+            err_after = float(
+                np.mean(
+                    [
+                        np.mean((r - o.value(name, at)) ** 2)
+                        for r, o in zip(ref_values, trial_outs, strict=True)
+                    ]
+                )
             )
-        )
-        if err_after < err_before:
-            deltas, current, outs = trial_deltas, trial, trial_outs
-            lines.append(
-                f"Bias_Correction_Info {node.name}: mse {err_before:.6g} -> {err_after:.6g}"
-            )
+            if err_after < err_before:
+                deltas, current, outs = trial_deltas, trial, trial_outs
+                lines.append(
+                    f"Bias_Correction_Info {node.name}: mse {err_before:.6g} -> {err_after:.6g}"
+                )
+        if k + 1 == len(nodes) or step_of[names[k + 1]] > at:  # this step's values done with
+            for w in (*refs, *outs):
+                w.forget(at)
         report(progress, "calibration", k + 1, len(nodes), "bias correction")
     before = output_cosine(sim, samples, scheme, cal)
     after = output_cosine(sim, samples, scheme, current)
@@ -469,6 +489,60 @@ def correct_bias(
         log.info(line)
     chosen = current if keep else cal
     return chosen.replace(log=(*chosen.log, *lines))
+
+
+class _Walk:
+    """One sample's exposing pass under one calibration, run a step at a time when a value is
+    first asked for; what each step hands on is kept, so a trial can restart after it."""
+
+    def __init__(
+        self,
+        sim: Simulator,
+        sample: Sample,
+        wanted: Sequence[Sequence[str]],
+        scheme: Scheme | None,
+        cal: Calibration | None,
+    ) -> None:
+        self.sim, self.sample, self.wanted = sim, sample, wanted
+        self.scheme, self.cal = scheme, cal
+        self.values: list[dict[str, np.ndarray]] = []  # per step run so far
+        self.handed: list[dict[str, np.ndarray]] = []  # what each step hands on
+
+    def value(self, name: str, step: int) -> np.ndarray:
+        """The value of ``name``, produced by ``step``, running the steps up to it if needed."""
+        self.run_to(step)
+        return self.values[step][name]
+
+    def run_to(self, step: int) -> None:
+        """Run the steps not run yet up to ``step`` (one pass, restarting after the last)."""
+        first = len(self.values)
+        while len(self.values) <= step:
+            j = len(self.values)
+            got, handed = self.sim.run_step(
+                j,
+                self.sample,
+                self.handed[j - 1] if j else {},
+                self.wanted[j],
+                self.scheme,
+                calibration=self.cal,
+                new_pass=j == first,
+            )
+            self.values.append(got)
+            self.handed.append(handed)
+
+    def branch(self, cal: Calibration, start: int, stop: int) -> _Walk:
+        """The walk under ``cal``, whose feeds agree with this one's before step ``start``:
+        this walk's steps before it, then steps ``start`` to ``stop`` run under ``cal``."""
+        self.run_to(start - 1)
+        other = _Walk(self.sim, self.sample, self.wanted, self.scheme, cal)
+        other.values, other.handed = self.values[:start], self.handed[:start]
+        other.run_to(stop)
+        return other
+
+    def forget(self, step: int) -> None:
+        """Drop the values of ``step`` (what it hands on stays for restarts)."""
+        if step < len(self.values):
+            self.values[step] = {}
 
 
 def _channel_mean(d: np.ndarray) -> np.ndarray:
