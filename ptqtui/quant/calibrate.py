@@ -16,9 +16,11 @@
   calibration sample.
 - ``mix`` (reference §4): the best of {max, percentile 0.99995, kl}, then for every activation
   whose isolated sensitivity is below cosine 0.999, the best method for that activation alone.
+  Each of those runs quantizes one point and restarts from the float run's cached crossing
+  values at the cut before it; a method giving the point the same feeds is not run again.
 - ``bias_correction``: per weighted node in topological order, add the per-channel mean error
   of its output to its bias; keep it where the node's output error falls, then keep the whole
-  correction only if the model output improves.
+  correction only if the model output improves. A trial runs only the segment of its node.
 Weights are always max-calibrated, symmetric, per tensor or per output channel.
 """
 
@@ -377,6 +379,11 @@ def search_mix(
     order = sorted(range(len(cands)), key=lambda k: _rank_key((scores[k], k)))
     best = cands[order[0]]
     act_keys = [k for k in scheme.active() if sim.graph.points[k].kind == "activation"]
+    if sim.segmented:
+        # every run below quantizes one point: it restarts from the float run's crossing values
+        # at the cut before that point, which this float run keeps (the references may be
+        # known from earlier without them in the prefix cache; then each ran the whole graph)
+        sim.run_batch(samples)
     sens: dict[str, float] = {}
     for n, key in enumerate(act_keys):
         check_cancel(cancel)
@@ -391,9 +398,13 @@ def search_mix(
     methods = {k: best.method for k in acts}
     for key in sensitive:
         check_cancel(cancel)
+        one = scheme.only([key])
         results = [(sens[key], order[0], best)]
         for k in order[1:]:
-            results.append((output_cosine(sim, samples, scheme.only([key]), cands[k]), k, cands[k]))
+            if sim.first_changed_step(one, best, cands[k]) is None:  # the same feeds: same run
+                results.append((sens[key], k, cands[k]))
+            else:
+                results.append((output_cosine(sim, samples, one, cands[k]), k, cands[k]))
         results.sort(key=lambda t: _rank_key((t[0], t[1])))
         chosen = results[0][2]
         acts[key] = chosen.activations[key]
@@ -459,7 +470,7 @@ def correct_bias(
         trial_deltas = {**deltas, key: deltas.get(key, 0.0) + diff.mean(axis=0).astype(np.float32)}
         trial = current.replace(bias_deltas=trial_deltas)
         start = sim.first_changed_step(scheme, current, trial)
-        if start <= at:  # else the changed bias is read after this output: it cannot move
+        if start is not None and start <= at:  # else this output cannot move
             trial_outs = [o.branch(trial, start, at) for o in outs]
             err_after = float(
                 np.mean(

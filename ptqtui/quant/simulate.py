@@ -559,14 +559,16 @@ class Simulator:
 
     def first_changed_step(
         self, scheme: Scheme | None, before: Calibration | None, after: Calibration | None
-    ) -> int:
+    ) -> int | None:
         """The first step of ``exposed_steps`` reading a feed that differs between the two
-        calibrations (the number of steps when none does)."""
+        calibrations under ``scheme``; None when no feed differs (the runs are the same)."""
         a, b = self._feeds_for(scheme, before)[1], self._feeds_for(scheme, after)[1]
         changed = [f for f, sig in b.items() if a.get(f) != sig]
+        if not changed:
+            return None
         if self.plan is None or not self.segmented:
-            return 0 if changed else 1
-        return min((self.plan.first_reader(f) for f in changed), default=len(self.plan.segments))
+            return 0
+        return min(self.plan.first_reader(f) for f in changed)
 
     def _exposing_step(
         self,

@@ -120,13 +120,23 @@ def test_mix_gives_the_whole_pass_answer(sims):
     assert any(line.startswith("Merge_Info") for line in got.log)  # some points searched
 
 
-def test_mix_trials_restart_from_the_float_prefix(sims):
+def test_mix_trials_restart_from_the_float_prefix_even_when_the_cache_lost_it(sims):
     seg, _whole, obs, _ = sims
     scheme = seg.scheme(QuantSettings(calibration_type="mix"))
     assert seg.plan is not None
     n_segs = len(seg.plan.segments)
-    passes, runs = seg.forward_passes, seg.segment_runs
-    search_mix(seg, obs, scheme, obs.kept[:1])
-    passes, runs = seg.forward_passes - passes, seg.segment_runs - runs
+    search = obs.kept[:1]
+    seg.reference(search[0])  # the float outputs known, as after the node table ...
+
+    def cost(fn):
+        seg.prefixes.clear()  # ... but their crossing values evicted by later runs
+        passes, runs = seg.forward_passes, seg.segment_runs
+        fn(seg, obs, scheme, search)
+        return seg.forward_passes - passes, seg.segment_runs - runs
+
+    passes, runs = cost(search_mix)
+    old_passes, old_runs = cost(before.search_mix)
     assert passes > 3 * n_segs  # one per activation at least
     assert runs < 0.7 * passes * n_segs  # most of them started after a cut
+    assert old_runs > 0.9 * old_passes * n_segs  # before: nearly all whole passes
+    assert passes <= old_passes  # a method with the same feeds as the best is not rerun
