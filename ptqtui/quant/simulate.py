@@ -78,6 +78,7 @@ _WEIGHT_CACHE = (
     4  # calibrations whose rounded weights are kept  # (scheme, calibration) feed dicts kept
 )
 _REF_CACHE = 4096  # float reference outputs kept (model outputs only: small)
+_SCALAR_SIGS = 1 << 16  # digests of 0-d feeds remembered by value, at most
 _SAMPLE_KEYS = 256  # sample digests kept (by the identity of the array, weakly)
 
 
@@ -125,6 +126,7 @@ class Simulator:
         self.skipped_segments = 0  # segment runs saved by starting after a cached prefix
         self._sample_keys: OrderedDict[int, tuple[weakref.ref, str]] = OrderedDict()
         self._float_digests: dict[str, bytes] = {}
+        self._scalar_sigs: dict[tuple[str, bytes], bytes] = {}
         self._feeds: OrderedDict[
             Hashable, tuple[object, dict[str, np.ndarray], dict[str, bytes]]
         ] = OrderedDict()
@@ -701,8 +703,19 @@ class Simulator:
             feeds[f"__q{i}_b"] = b
         for name, v in feeds.items():
             if name not in sigs:
-                sigs[name] = feed_digest(v)
+                sigs[name] = self._scalar_digest(v) if v.ndim == 0 else feed_digest(v)
         return feeds, sigs
+
+    def _scalar_digest(self, v: np.ndarray) -> bytes:
+        """``feed_digest`` of a 0-d feed (a switch, scale or zero point), remembered by value:
+        a what-if's feeds are mostly the same few thousand scalars, hashed again per scheme."""
+        key = (v.dtype.str, v.tobytes())
+        d = self._scalar_sigs.get(key)
+        if d is None:
+            if len(self._scalar_sigs) >= _SCALAR_SIGS:
+                self._scalar_sigs.clear()
+            d = self._scalar_sigs[key] = feed_digest(v)
+        return d
 
     def _float_weight(self, name: str) -> np.ndarray:
         w = self._float_weights.get(name)
