@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -303,15 +303,20 @@ def _kl_range(stats: TensorStats, asymmetric: bool, percentile: float | None = N
 
 # ---------------------------------------------------------------------- searches
 def output_cosine(
-    sim: Simulator, samples: Sequence[Sample], scheme: Scheme, cal: Calibration
+    sim: Simulator,
+    samples: Sequence[Sample],
+    scheme: Scheme,
+    cal: Calibration,
+    refs: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> float:
-    """Mean cosine of the model outputs, quantized vs float, over ``samples`` (NaN-safe)."""
+    """Mean cosine of the model outputs, quantized vs float, over ``samples`` (NaN-safe);
+    ``refs``: their float outputs when known (else looked up by the samples' content)."""
     from ptqtui.quant.metrics import cosine
 
     values: list[float] = []
     outs = sim.run_batch(samples, scheme, calibration=cal)
-    for sample, out in zip(samples, outs, strict=True):
-        ref = sim.reference(sample)
+    for k, (sample, out) in enumerate(zip(samples, outs, strict=True)):
+        ref = refs[k] if refs is not None else sim.reference(sample)
         values += [cosine(ref[name], out[name]) for name in sim.outputs]
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
@@ -384,10 +389,11 @@ def search_mix(
         # at the cut before that point, which this float run keeps (the references may be
         # known from earlier without them in the prefix cache; then each ran the whole graph)
         sim.run_batch(samples)
+    refs = [sim.reference(s) for s in samples]  # looked up once, not once a run
     sens: dict[str, float] = {}
     for n, key in enumerate(act_keys):
         check_cancel(cancel)
-        sens[key] = output_cosine(sim, samples, scheme.only([key]), best)
+        sens[key] = output_cosine(sim, samples, scheme.only([key]), best, refs)
         report(progress, "calibration", n + 1, len(act_keys), "mix: activation sensitivity")
     sensitive = [k for k in act_keys if not sens[k] >= MIX_PICK_THRESHOLD]
     lines.append(
@@ -404,7 +410,7 @@ def search_mix(
             if sim.first_changed_step(one, best, cands[k]) is None:  # the same feeds: same run
                 results.append((sens[key], k, cands[k]))
             else:
-                results.append((output_cosine(sim, samples, one, cands[k]), k, cands[k]))
+                results.append((output_cosine(sim, samples, one, cands[k], refs), k, cands[k]))
         results.sort(key=lambda t: _rank_key((t[0], t[1])))
         chosen = results[0][2]
         acts[key] = chosen.activations[key]
