@@ -524,6 +524,7 @@ class _Walk:
         self.scheme, self.cal = scheme, cal
         self.values: list[dict[str, np.ndarray]] = []  # per step run so far
         self.handed: list[dict[str, np.ndarray]] = []  # what each step hands on
+        self.counted = False  # one pass a walk, however many times it is continued
 
     def value(self, name: str, step: int) -> np.ndarray:
         """The value of ``name``, produced by ``step``, running the steps up to it if needed."""
@@ -531,8 +532,7 @@ class _Walk:
         return self.values[step][name]
 
     def run_to(self, step: int) -> None:
-        """Run the steps not run yet up to ``step`` (one pass, restarting after the last)."""
-        first = len(self.values)
+        """Run the steps not run yet up to ``step`` (restarting after the last run)."""
         while len(self.values) <= step:
             j = len(self.values)
             got, handed = self.sim.run_step(
@@ -542,8 +542,9 @@ class _Walk:
                 self.wanted[j],
                 self.scheme,
                 calibration=self.cal,
-                new_pass=j == first,
+                new_pass=not self.counted,
             )
+            self.counted = True
             self.values.append(got)
             self.handed.append(handed)
 
