@@ -71,3 +71,16 @@ NO_INT16_MARCH = ("bernoulli2",)  # X3: node_info int16 is not available (PTQ303
 # saturates: up to 0.001 (EfficientNet-Lite1, per-tensor weights; benchmarks/README.md,
 # faithfulness), so the warning starts well above that floor.
 BACKEND_SATURATION_COSINE = 5e-3
+
+# --- sequential measurement of the plan's candidates (issue 17) ----------------------------
+# A candidate's task agreement is measured SEQUENTIAL_STEP samples at a time, paired with the
+# state it would replace on the same samples; it stops once its gain over that state is below
+# MIN_TASK_GAIN beyond SEQUENTIAL_Z standard errors of the paired difference (one-sided,
+# 99.5 %), or (the plan's precision rounds) it is behind the round's best candidate beyond
+# them: a step is only recommended when the task figure rises beyond its noise and at least
+# MIN_TASK_GAIN, so such a candidate cannot win. One whose output cosine gains (the cosine
+# alone may recommend it) stops only once below the state. The method sweep's finalists stop
+# once below the configured row. The standard error is at least one sample's change (1/k):
+# k identical figures (a binary agreement, most samples agreeing) prove nothing of the rest.
+SEQUENTIAL_STEP = 25
+SEQUENTIAL_Z = 2.58

@@ -113,4 +113,5 @@ def _measure(sim: Any, int16_node: str | None) -> float | None:
         prev = overrides.get(int16_node) or NodeOverride(int16_node)
         overrides[int16_node] = dataclasses.replace(prev, input_dtype="int16", output_dtype="int16")
         settings = dataclasses.replace(settings, node_overrides=tuple(overrides.values()))
-    return float(sim.measure(settings, eval_limit=0).similarity.cosine)  # cosine only
+    # the output cosine on the analysis samples only: no task agreement, no labels
+    return float(sim.measure(settings, eval_limit=0, similarity_only=True).similarity.cosine)

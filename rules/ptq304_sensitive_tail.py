@@ -111,4 +111,5 @@ def _measure(sim: Any, cpu_node: str | None) -> Any:
             run_on_cpu=(*settings.run_on_cpu, cpu_node),
             run_on_bpu=tuple(x for x in settings.run_on_bpu if x != cpu_node),
         )
-    return sim.measure(settings, eval_limit=0)  # cosine only: no evaluation images
+    # the output cosine on the analysis samples only: no task agreement, no labels
+    return sim.measure(settings, eval_limit=0, similarity_only=True)

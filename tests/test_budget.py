@@ -116,6 +116,12 @@ def test_the_probe_runs_within_the_budget() -> None:
 class OutOfTimeService:
     """A what-if service whose measurement never fits (the SimContext's own check)."""
 
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy) -> None:
         raise OutOfTime("what-if")
 

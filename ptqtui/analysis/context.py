@@ -41,6 +41,7 @@ from ptqtui.analysis.tasks import (
     task_named,
 )
 from ptqtui.errors import PtqInputError
+from ptqtui.policy import SEQUENTIAL_STEP, SEQUENTIAL_Z
 from ptqtui.progress import ProgressCallback, check_cancel, report
 from ptqtui.quant import metrics
 from ptqtui.quant.calibrate import SEARCH_SAMPLES, Calibration, calibrate
@@ -199,6 +200,17 @@ class TaskEval:
 
 
 @dataclass(eq=False)
+class _Tally:
+    """A measurement's per-sample figures so far: the first `done` kept samples run."""
+
+    done: int = 0
+    sims: list[metrics.Similarity] = field(default_factory=list)
+    per_sample: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    cers: list[float] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class SimContext:
     sim: Simulator
     observation: Observation
@@ -221,6 +233,7 @@ class SimContext:
     digest: str = ""  # what the measurements' cache keys start from (model, data, task)
     _cals: dict[object, Calibration] = field(default_factory=dict, repr=False)
     _measured: dict[object, Measurement] = field(default_factory=dict, repr=False)
+    _tallies: dict[object, _Tally] = field(default_factory=dict, repr=False)  # `upto` so far
     _float_preds: list[object] | None = field(default=None, repr=False)
 
     @property
@@ -273,6 +286,7 @@ class SimContext:
         eval_limit: int | None = None,
         cancel: threading.Event | None = None,
         similarity_only: bool = False,
+        upto: int | None = None,
     ) -> Measurement:
         """Output similarity, top-1 (with labels) and top-1 agreement of a what-if.
 
@@ -281,6 +295,9 @@ class SimContext:
         ``similarity_only``: the output similarity on the analysis samples alone (S passes,
         no task agreement, no labels): what ranks candidates before the few that can win are
         measured whole.
+        ``upto``: the task agreement on the first ``upto`` kept samples only (at least the
+        analysis samples; settings only): a sequential measurement's step. The samples run
+        are remembered, so a later call with more (or none: whole) runs only the rest.
         """
         memo = None
         stored = None
@@ -290,16 +307,24 @@ class SimContext:
             if calibration is None or calibration is cached:
                 # what-ifs repeat (the sweep's rows, the plan, the TUI): measured once, and
                 # with --cache once for every run on the same model and data
-                memo = (what, self._eval_count(eval_limit), similarity_only)
+                # keyed by what decides the outcome (the calibration and the scheme's dtypes),
+                # not the settings that lead there: a node moved to the CPU that was float
+                # anyway, or a flag no point reads, is the measure already taken
+                memo = (
+                    _settings_key(self, what),
+                    scheme.key(),
+                    self._eval_count(eval_limit),
+                    similarity_only,
+                )
                 hit = self._measured.get(memo)
                 if hit is not None:
                     return hit
-                stored = self._stored_key(what, memo[1], similarity_only)
+                stored = self._stored_key(what, memo[2], similarity_only)
                 hit = self._stored(stored)
                 if hit is not None:
                     self._measured[memo] = hit
                     return hit
-            self._require_time(similarity_only, eval_limit)
+            self._require_time(similarity_only, eval_limit, upto, memo)
             cal = calibration or self.calibration_for(what, cancel=cancel)
         else:
             self._require_time(similarity_only, eval_limit)
@@ -307,16 +332,18 @@ class SimContext:
             cal = calibration or self.calibration
         check_cancel(cancel)
         passes, started = self.sim.forward_passes, time.perf_counter()
-        sims: list[metrics.Similarity] = []
-        per_sample: list[float] = []
-        scores: list[float] = []
-        cers: list[float] = []
         labelled = self.classifier and self.eval is not None and not similarity_only
         agreeing = self.has_task_metric and not labelled and not similarity_only
-        n_run = len(self.kept) if agreeing else len(self.samples)
+        n_all = len(self.kept) if agreeing else len(self.samples)
+        n_run = n_all if upto is None or memo is None else min(n_all, upto)
+        n_run = max(n_run, min(n_all, len(self.samples)))
+        tally = self._tallies.pop(memo, None) if memo is not None else None
+        if tally is None:
+            tally = _Tally()
+        sims, per_sample, scores, cers = tally.sims, tally.per_sample, tally.scores, tally.cers
         refs = self.float_predictions() if agreeing else []
         ctc = self.task if isinstance(self.task, CtcSequence) else None
-        for start in range(0, n_run, BATCH):
+        for start in range(tally.done, n_run, BATCH):
             check_cancel(cancel)
             chunk = self.kept[start : min(n_run, start + BATCH)]
             outs = self.sim.run_batch(chunk, scheme, calibration=cal)
@@ -332,6 +359,10 @@ class SimContext:
                     scores.append(self.task.agreement(refs[i], pred))
                     if ctc is not None:
                         cers.append(ctc.char_error_rate(refs[i], pred))
+            tally.done = start + len(outs)
+        if n_run < n_all:  # a sequential step: the rest may be asked for later
+            assert memo is not None
+            self._tallies[memo] = tally
         sim_ = metrics.average(sims)
         noise = _standard_error(per_sample)
         acc = agree = None
@@ -377,19 +408,100 @@ class SimContext:
         )
         if self.deadline is not None:
             self.deadline.timed(self.sim.forward_passes - passes, time.perf_counter() - started)
+        if n_run < n_all:
+            return result  # part of the samples: neither remembered nor stored as whole
         if memo is not None:
             self._measured[memo] = result
         if stored is not None and self.store is not None:
             self.store.put("measure", stored, _MeasurementRecord.of(result))
         return result
 
-    def _require_time(self, similarity_only: bool, eval_limit: int | None) -> None:
+    def measure_against(
+        self,
+        settings: QuantSettings,
+        reference: Sequence[float],
+        *,
+        eval_limit: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Measurement:
+        """`settings` measured as a candidate to replace the state whose per-sample task
+        agreement is `reference` (every kept sample): SEQUENTIAL_STEP samples at a time, and
+        stopped once its agreement is below the reference's on the same samples beyond
+        SEQUENTIAL_Z standard errors of the paired difference (the Measurement then has fewer
+        `scores` than the reference). Whole where the agreement does not decide."""
+        return self.race([settings], reference, eval_limit=eval_limit, cancel=cancel)[0]
+
+    def race(
+        self,
+        candidates: Sequence[QuantSettings],
+        reference: Sequence[float],
+        *,
+        protected: Callable[[Measurement], bool] | None = None,
+        margin: float = 0.0,
+        eval_limit: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Measurement]:
+        """Candidates to replace the state whose per-sample task agreement is `reference`,
+        measured side by side SEQUENTIAL_STEP samples at a time. One stops (fewer `scores`
+        than the reference) once its gain over the reference is below `margin`, or its
+        agreement below the best candidate's so far, beyond SEQUENTIAL_Z standard errors of
+        the paired difference on the same samples. A `protected` candidate (its output cosine
+        gains, which alone may recommend it) stops only when below the reference itself.
+        Whole where the agreement does not decide."""
+        n = self.agreement_count()
+        ref = np.asarray(reference, np.float64)
+        got: dict[int, Measurement] = {}
+        alive = list(range(len(candidates)))
+        if n and ref.size == n:
+            for upto in range(SEQUENTIAL_STEP, n, SEQUENTIAL_STEP):
+                for i in alive:
+                    got[i] = self.measure(
+                        candidates[i], eval_limit=eval_limit, cancel=cancel, upto=upto
+                    )
+                scores = {i: np.asarray(got[i].scores[:upto], np.float64) for i in alive}
+                alive = [i for i in alive if scores[i].size == upto]  # else known whole
+                if not alive:
+                    break
+                best = max(alive, key=lambda i: float(np.nanmean(scores[i])))
+                safe = {i for i in alive if protected is not None and protected(got[i])}
+                alive = [
+                    i
+                    for i in alive
+                    if not worse_beyond_noise(ref[:upto], scores[i], 0.0 if i in safe else margin)
+                    and (i == best or i in safe or not worse_beyond_noise(scores[best], scores[i]))
+                ]
+        else:
+            alive = list(range(len(candidates)))
+        for i in alive:
+            got[i] = self.measure(candidates[i], eval_limit=eval_limit, cancel=cancel)
+        return [got[i] for i in range(len(candidates))]
+
+    def agreement_count(self) -> int:
+        """The samples a whole measure's task agreement runs on (0: no task agreement, the
+        labels or the output cosine alone decide)."""
+        labelled = self.classifier and self.eval is not None
+        if labelled or self.task_eval is not None or not self.has_task_metric:
+            return 0
+        return len(self.kept)
+
+    def _require_time(
+        self,
+        similarity_only: bool,
+        eval_limit: int | None,
+        upto: int | None = None,
+        memo: object = None,
+    ) -> None:
         """OutOfTime unless a measurement's passes fit before the deadline (--time-budget)."""
         if self.deadline is None:
             return
         labelled = self.classifier and self.eval is not None and not similarity_only
         agreeing = self.has_task_metric and not labelled and not similarity_only
         passes = len(self.kept) if agreeing else len(self.samples)
+        if upto is not None:
+            passes = min(passes, max(upto, len(self.samples)))
+        tally = self._tallies.get(memo) if memo is not None else None
+        if tally is not None:
+            passes -= min(passes, tally.done)
         if labelled:
             passes += self._eval_count(eval_limit)
         if self.task_eval is not None and not similarity_only:
@@ -488,6 +600,20 @@ class SimContext:
     @property
     def out(self) -> str:
         return self.sim.outputs[0]
+
+
+def worse_beyond_noise(before: np.ndarray, after: np.ndarray, margin: float = 0.0) -> bool:
+    """Whether `after` gains less than `margin` over `before` (per-sample figures in 0..1 on
+    the same samples) beyond SEQUENTIAL_Z standard errors of their paired difference (margin
+    0: is below it beyond the noise). The standard error is at least one sample's change
+    (1/k): k identical figures are not proof that none of the samples not yet run differs."""
+    diff = after - before
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return False
+    mean = float(np.mean(diff))
+    spread = max(float(np.std(diff, ddof=1)) / math.sqrt(diff.size), 1.0 / diff.size)
+    return mean + SEQUENTIAL_Z * spread < margin
 
 
 def _chunks(items: Iterator[Sample], size: int) -> Iterator[list[Sample]]:

@@ -138,6 +138,9 @@ class Measure:
     metric: str | None = None  # what `agreement` measures: "string agreement"
     char_error_rate: float | None = None  # OCR: mean character error rate vs float strings
     label_metric: str | None = None  # with task labels: what `top1` measures ("mask IoU vs ...")
+    # a sequential measurement stopped short: the agreement is on the first `samples` of this
+    # many (worse than the state it would replace beyond the noise, so not measured further)
+    partial_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,10 +202,18 @@ def method_sweep(
         return True
 
     def measure_whole(finals: set[int]) -> None:
+        """The finalists with their task figures: the configured row on every sample, the
+        others sequentially against it (a row worse than the configured one beyond the noise
+        stops there, and its note says on how many samples it was measured)."""
         nonlocal passes
-        for i in sorted(finals):
+        n_agree = ctx.agreement_count()
+        reference: tuple[float, ...] = ()
+        first = sorted(finals, key=lambda i: (not _same_calibration(results[i][1], configured), i))
+        for i in first:
             label, s, m, note = results[i]
+            ours = _same_calibration(s, configured)
             if _is_whole(m):
+                reference = m.scores if ours else reference
                 continue  # measured whole already
             agreeing = len(ctx.kept) if ctx.has_task_metric else 0
             if not fits((agreeing + (eval_limit or n_eval)) * ctx.pass_seconds):
@@ -213,7 +221,17 @@ def method_sweep(
                 continue
             check_cancel(cancel)
             before = ctx.sim.forward_passes
-            m = ctx.measure(s, eval_limit=eval_limit, cancel=cancel)
+            if ours or len(reference) != n_agree:
+                m = ctx.measure(s, eval_limit=eval_limit, cancel=cancel)
+                reference = m.scores if ours else reference
+            else:
+                m = ctx.measure_against(s, reference, eval_limit=eval_limit, cancel=cancel)
+                if len(m.scores) < n_agree:
+                    stop = (
+                        f"{m.metric or 'agreement'} on the first {len(m.scores)} of {n_agree} "
+                        "samples: worse than the configured beyond the noise"
+                    )
+                    note = f"{note}; {stop}" if note else stop
             passes += ctx.sim.forward_passes - before
             results[i] = (label, s, m, note)
 

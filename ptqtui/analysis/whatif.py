@@ -25,13 +25,14 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ptqtui.analysis.results import Measure
 from ptqtui.errors import PtqInputError
+from ptqtui.policy import MIN_GAIN, MIN_TASK_GAIN
 from ptqtui.quant.scheme import CALIBRATION_TYPES, QuantSettings
 from ptqtui.remedy import (
     ConfigEdit,
@@ -74,6 +75,18 @@ class WhatIfService(Protocol):
 
     def measure(self, remedy: Remedy) -> Measure:
         """The model with `remedy` applied, re-calibrated, measured; raises CannotEmulate."""
+        ...
+
+    def measure_against(self, remedy: Remedy, against: Remedy) -> Measure:
+        """`remedy` measured as a candidate to replace `against`: sequentially where the task
+        agreement decides, stopped short (`Measure.partial_of`) once it cannot gain over
+        `against` beyond the noise; else as `measure`."""
+        ...
+
+    def measure_race(self, remedies: Sequence[Remedy], against: Remedy) -> list[Measure]:
+        """Candidates to replace `against`, measured side by side: one may stop short
+        (`Measure.partial_of`) once it cannot gain over `against`, or is behind the best of
+        them, beyond the noise; else as `measure` each."""
         ...
 
     def counts(self) -> tuple[int, int]:
@@ -123,6 +136,9 @@ class WhatIf:
         self._lock = threading.RLock()
         self._contexts: dict[tuple[InputChange, ...], SimContext] = {(): ctx}
         self._cache: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
+        # measures a sequential measurement stopped short (measure_against); `measure` makes
+        # them whole when asked
+        self._partial: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
         self._per_sample: dict[tuple[tuple[InputChange, ...], QuantSettings], np.ndarray] = {}
         self._scores: dict[tuple[tuple[InputChange, ...], QuantSettings], Scores] = {}
 
@@ -136,7 +152,7 @@ class WhatIf:
 
     # ------------------------------------------------------------------ measuring
     def measure(self, remedy: Remedy, *, cancel: threading.Event | None = None) -> Measure:
-        key = (input_changes(remedy), self.settings_for(remedy))
+        key = self._key(remedy)
         with self._lock:
             hit = self._cache.get(key)
             if hit is None:
@@ -146,8 +162,92 @@ class WhatIf:
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
                 hit = measure_record(m)
                 self._cache[key] = hit
+                self._partial.pop(key, None)
                 self._scores[key] = (m.scores, m.label_scores)
+                self._keep_cosines(key, m.cosines)
             return hit
+
+    def _key(self, remedy: Remedy) -> tuple[tuple[InputChange, ...], QuantSettings]:
+        return (input_changes(remedy), self.settings_for(remedy))
+
+    def _keep_cosines(
+        self, key: tuple[tuple[InputChange, ...], QuantSettings], cosines: tuple[float, ...]
+    ) -> None:
+        """A measure's per-sample output cosines, for the paired noise (no passes again)."""
+        if cosines and len(cosines) == len(self._contexts[key[0]].samples):
+            self._per_sample.setdefault(key, np.asarray(cosines, np.float64))
+
+    def measure_against(
+        self, remedy: Remedy, against: Remedy, *, cancel: threading.Event | None = None
+    ) -> Measure:
+        """`remedy` measured SEQUENTIAL_STEP agreement samples at a time, paired with `against`
+        (measured whole first) on the same samples; it stops once its gain over `against` is
+        below MIN_TASK_GAIN beyond SEQUENTIAL_Z standard errors of the paired difference (when
+        its output cosine gains: once below `against`). Whole where the agreement does not
+        decide (labels, no task metric) or the two remedies see different data (input
+        fixes)."""
+        return self.measure_race([remedy], against, cancel=cancel)[0]
+
+    def measure_race(
+        self,
+        remedies: Sequence[Remedy],
+        against: Remedy,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> list[Measure]:
+        """Candidates to replace `against`, measured side by side (`SimContext.race`): one
+        stops short (`Measure.partial_of`) once its gain over `against` is below
+        MIN_TASK_GAIN (the least the plan counts), or its agreement below the best
+        candidate's, beyond the noise; one whose output cosine gains over `against`'s beyond
+        its paired noise stops only once below `against` (the cosine alone may recommend
+        it). Whole where the agreement does not decide or the data differ (input fixes)."""
+        keys = [self._key(r) for r in remedies]
+        base = self._key(against)
+        with self._lock:
+            out: dict[int, Measure] = {}
+            todo: list[int] = []
+            for i, key in enumerate(keys):
+                hit = self._cache.get(key) or self._partial.get(key)
+                if hit is not None:
+                    out[i] = hit
+                elif key[0] != base[0] or self._context(key[0], cancel).agreement_count() == 0:
+                    out[i] = self.measure(remedies[i], cancel=cancel)
+                else:
+                    todo.append(i)
+            if todo:
+                from ptqtui.analysis.context import measure_record
+
+                state = self.measure(against, cancel=cancel)
+                ref = self._scores[base][0]
+                ctx = self._context(base[0], cancel)
+                state_cos = self._per_sample.get(base)
+
+                def gains_cosine(m: Any) -> bool:
+                    if state_cos is None or len(m.cosines) != state_cos.size:
+                        return False
+                    diff = np.asarray(m.cosines, np.float64) - state_cos
+                    diff = diff[np.isfinite(diff)]
+                    se = float(np.std(diff, ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0
+                    return m.similarity.cosine - state.cosine > max(MIN_GAIN, se)
+
+                raced = ctx.race(
+                    [keys[i][1] for i in todo],
+                    ref,
+                    protected=gains_cosine,
+                    margin=MIN_TASK_GAIN,  # the least gain the plan counts: it cannot gain
+                    eval_limit=self.eval_limit,
+                    cancel=cancel or self.cancel,
+                )
+                for i, m in zip(todo, raced, strict=True):
+                    if len(m.scores) == len(ref):
+                        out[i] = self.measure(remedies[i], cancel=cancel)  # whole: remembered
+                        continue
+                    record = dataclasses.replace(measure_record(m), partial_of=len(ref))
+                    self._partial[keys[i]] = record
+                    self._scores[keys[i]] = (m.scores, m.label_scores)
+                    self._keep_cosines(keys[i], m.cosines)
+                    out[i] = record
+            return [out[i] for i in range(len(remedies))]
 
     def counts(self) -> tuple[int, int]:
         te = self.ctx.task_eval

@@ -16,9 +16,11 @@
   calibration sample.
 - ``mix`` (reference §4): the best of {max, percentile 0.99995, kl}, then for every activation
   whose isolated sensitivity is below cosine 0.999, the best method for that activation alone.
+  Each of those runs quantizes one point and restarts from the float run's cached crossing
+  values at the cut before it; a method giving the point the same feeds is not run again.
 - ``bias_correction``: per weighted node in topological order, add the per-channel mean error
   of its output to its bias; keep it where the node's output error falls, then keep the whole
-  correction only if the model output improves.
+  correction only if the model output improves. A trial runs only the segment of its node.
 Weights are always max-calibrated, symmetric, per tensor or per output channel.
 """
 
@@ -28,7 +30,7 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -301,15 +303,20 @@ def _kl_range(stats: TensorStats, asymmetric: bool, percentile: float | None = N
 
 # ---------------------------------------------------------------------- searches
 def output_cosine(
-    sim: Simulator, samples: Sequence[Sample], scheme: Scheme, cal: Calibration
+    sim: Simulator,
+    samples: Sequence[Sample],
+    scheme: Scheme,
+    cal: Calibration,
+    refs: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> float:
-    """Mean cosine of the model outputs, quantized vs float, over ``samples`` (NaN-safe)."""
+    """Mean cosine of the model outputs, quantized vs float, over ``samples`` (NaN-safe);
+    ``refs``: their float outputs when known (else looked up by the samples' content)."""
     from ptqtui.quant.metrics import cosine
 
     values: list[float] = []
     outs = sim.run_batch(samples, scheme, calibration=cal)
-    for sample, out in zip(samples, outs, strict=True):
-        ref = sim.reference(sample)
+    for k, (sample, out) in enumerate(zip(samples, outs, strict=True)):
+        ref = refs[k] if refs is not None else sim.reference(sample)
         values += [cosine(ref[name], out[name]) for name in sim.outputs]
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
@@ -377,10 +384,16 @@ def search_mix(
     order = sorted(range(len(cands)), key=lambda k: _rank_key((scores[k], k)))
     best = cands[order[0]]
     act_keys = [k for k in scheme.active() if sim.graph.points[k].kind == "activation"]
+    if sim.segmented:
+        # every run below quantizes one point: it restarts from the float run's crossing values
+        # at the cut before that point, which this float run keeps (the references may be
+        # known from earlier without them in the prefix cache; then each ran the whole graph)
+        sim.run_batch(samples)
+    refs = [sim.reference(s) for s in samples]  # looked up once, not once a run
     sens: dict[str, float] = {}
     for n, key in enumerate(act_keys):
         check_cancel(cancel)
-        sens[key] = output_cosine(sim, samples, scheme.only([key]), best)
+        sens[key] = output_cosine(sim, samples, scheme.only([key]), best, refs)
         report(progress, "calibration", n + 1, len(act_keys), "mix: activation sensitivity")
     sensitive = [k for k in act_keys if not sens[k] >= MIX_PICK_THRESHOLD]
     lines.append(
@@ -391,9 +404,13 @@ def search_mix(
     methods = {k: best.method for k in acts}
     for key in sensitive:
         check_cancel(cancel)
+        one = scheme.only([key])
         results = [(sens[key], order[0], best)]
         for k in order[1:]:
-            results.append((output_cosine(sim, samples, scheme.only([key]), cands[k]), k, cands[k]))
+            if sim.first_changed_step(one, best, cands[k]) is None:  # the same feeds: same run
+                results.append((sens[key], k, cands[k]))
+            else:
+                results.append((output_cosine(sim, samples, one, cands[k], refs), k, cands[k]))
         results.sort(key=lambda t: _rank_key((t[0], t[1])))
         chosen = results[0][2]
         acts[key] = chosen.activations[key]
@@ -418,7 +435,13 @@ def correct_bias(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Calibration:
-    """Bias correction of reference §4, node by node in topological order."""
+    """Bias correction of reference §4, node by node in topological order.
+
+    A trial changes one node's bias: it runs only the steps (segments, ``Simulator.run_step``)
+    from the first one reading that bias to the one producing the node's output, from what
+    the current calibration's run handed on there; a kept trial's steps become the current
+    run's, and the steps after it are run again under the new calibration when first needed.
+    Same values as a whole pass per trial, about one segment's cost a trial."""
     lines = [
         f"Run calibration model with bias correction method with bias samples: {len(samples)}."
     ]
@@ -431,32 +454,46 @@ def correct_bias(
     if not nodes or not samples:
         return cal
     names = [n.outputs[0] for n in nodes]
-    refs = [sim.run_float(s, outputs=names) for s in samples]
+    steps = sim.exposed_steps(samples[0])
+    step_of = {name: next(j for j, made in enumerate(steps) if name in made) for name in names}
+    wanted = [[n for n in dict.fromkeys(names) if step_of[n] == j] for j in range(len(steps))]
+    refs = [_Walk(sim, s, wanted, None, None) for s in samples]
     deltas: dict[str, np.ndarray] = dict(cal.bias_deltas)
     current = cal
-    outs = [sim.run(s, scheme, calibration=current, outputs=names) for s in samples]
+    outs = [_Walk(sim, s, wanted, scheme, current) for s in samples]
     for k, node in enumerate(nodes):
         check_cancel(cancel)
         name = names[k]
+        at = step_of[name]
+        ref_values = [r.value(name, at) for r in refs]
+        cur_values = [o.value(name, at) for o in outs]
         err_before = float(
-            np.mean([np.mean((r[name] - o[name]) ** 2) for r, o in zip(refs, outs, strict=True)])
+            np.mean([np.mean((r - o) ** 2) for r, o in zip(ref_values, cur_values, strict=True)])
         )
-        diff = np.stack([_channel_mean(r[name] - o[name]) for r, o in zip(refs, outs, strict=True)])
+        diff = np.stack([_channel_mean(r - o) for r, o in zip(ref_values, cur_values, strict=True)])
         key = node.bias_point
         assert key is not None
         trial_deltas = {**deltas, key: deltas.get(key, 0.0) + diff.mean(axis=0).astype(np.float32)}
         trial = current.replace(bias_deltas=trial_deltas)
-        trial_outs = [sim.run(s, scheme, calibration=trial, outputs=names) for s in samples]
-        err_after = float(
-            np.mean(
-                [np.mean((r[name] - o[name]) ** 2) for r, o in zip(refs, trial_outs, strict=True)]
+        start = sim.first_changed_step(scheme, current, trial)
+        if start is not None and start <= at:  # else this output cannot move
+            trial_outs = [o.branch(trial, start, at) for o in outs]
+            err_after = float(
+                np.mean(
+                    [
+                        np.mean((r - o.value(name, at)) ** 2)
+                        for r, o in zip(ref_values, trial_outs, strict=True)
+                    ]
+                )
             )
-        )
-        if err_after < err_before:
-            deltas, current, outs = trial_deltas, trial, trial_outs
-            lines.append(
-                f"Bias_Correction_Info {node.name}: mse {err_before:.6g} -> {err_after:.6g}"
-            )
+            if err_after < err_before:
+                deltas, current, outs = trial_deltas, trial, trial_outs
+                lines.append(
+                    f"Bias_Correction_Info {node.name}: mse {err_before:.6g} -> {err_after:.6g}"
+                )
+        if k + 1 == len(nodes) or step_of[names[k + 1]] > at:  # this step's values done with
+            for w in (*refs, *outs):
+                w.forget(at)
         report(progress, "calibration", k + 1, len(nodes), "bias correction")
     before = output_cosine(sim, samples, scheme, cal)
     after = output_cosine(sim, samples, scheme, current)
@@ -469,6 +506,61 @@ def correct_bias(
         log.info(line)
     chosen = current if keep else cal
     return chosen.replace(log=(*chosen.log, *lines))
+
+
+class _Walk:
+    """One sample's exposing pass under one calibration, run a step at a time when a value is
+    first asked for; what each step hands on is kept, so a trial can restart after it."""
+
+    def __init__(
+        self,
+        sim: Simulator,
+        sample: Sample,
+        wanted: Sequence[Sequence[str]],
+        scheme: Scheme | None,
+        cal: Calibration | None,
+    ) -> None:
+        self.sim, self.sample, self.wanted = sim, sample, wanted
+        self.scheme, self.cal = scheme, cal
+        self.values: list[dict[str, np.ndarray]] = []  # per step run so far
+        self.handed: list[dict[str, np.ndarray]] = []  # what each step hands on
+        self.counted = False  # one pass a walk, however many times it is continued
+
+    def value(self, name: str, step: int) -> np.ndarray:
+        """The value of ``name``, produced by ``step``, running the steps up to it if needed."""
+        self.run_to(step)
+        return self.values[step][name]
+
+    def run_to(self, step: int) -> None:
+        """Run the steps not run yet up to ``step`` (restarting after the last run)."""
+        while len(self.values) <= step:
+            j = len(self.values)
+            got, handed = self.sim.run_step(
+                j,
+                self.sample,
+                self.handed[j - 1] if j else {},
+                self.wanted[j],
+                self.scheme,
+                calibration=self.cal,
+                new_pass=not self.counted,
+            )
+            self.counted = True
+            self.values.append(got)
+            self.handed.append(handed)
+
+    def branch(self, cal: Calibration, start: int, stop: int) -> _Walk:
+        """The walk under ``cal``, whose feeds agree with this one's before step ``start``:
+        this walk's steps before it, then steps ``start`` to ``stop`` run under ``cal``."""
+        self.run_to(start - 1)
+        other = _Walk(self.sim, self.sample, self.wanted, self.scheme, cal)
+        other.values, other.handed = self.values[:start], self.handed[:start]
+        other.run_to(stop)
+        return other
+
+    def forget(self, step: int) -> None:
+        """Drop the values of ``step`` (what it hands on stays for restarts)."""
+        if step < len(self.values):
+            self.values[step] = {}
 
 
 def _channel_mean(d: np.ndarray) -> np.ndarray:

@@ -78,6 +78,7 @@ _WEIGHT_CACHE = (
     4  # calibrations whose rounded weights are kept  # (scheme, calibration) feed dicts kept
 )
 _REF_CACHE = 4096  # float reference outputs kept (model outputs only: small)
+_SCALAR_SIGS = 1 << 16  # digests of 0-d feeds remembered by value, at most
 _SAMPLE_KEYS = 256  # sample digests kept (by the identity of the array, weakly)
 
 
@@ -125,6 +126,7 @@ class Simulator:
         self.skipped_segments = 0  # segment runs saved by starting after a cached prefix
         self._sample_keys: OrderedDict[int, tuple[weakref.ref, str]] = OrderedDict()
         self._float_digests: dict[str, bytes] = {}
+        self._scalar_sigs: dict[tuple[str, bytes], bytes] = {}
         self._feeds: OrderedDict[
             Hashable, tuple[object, dict[str, np.ndarray], dict[str, bytes]]
         ] = OrderedDict()
@@ -516,24 +518,84 @@ class Simulator:
         given = {t: np.asarray(sample[t]) for t in wanted if t in self.inputs}
         if given:
             yield given
-        sessions = self._exposing_sessions(plan_)
         feeds, _ = self._feeds_for(scheme, calibration)
         want = set(wanted)
-        values: dict[str, np.ndarray] = {}
-        for j, (seg, sess) in enumerate(zip(plan_.segments, sessions, strict=True)):
-            names = list(dict.fromkeys([*seg.outputs, *(t for t in seg.produced if t in want)]))
-            run_feeds = {
-                f: (np.asarray(sample[f]) if f in self.inputs else feeds[f]) for f in seg.feeds
-            }
-            for t in seg.inputs:
-                run_feeds[t] = values[t]
-            got = dict(zip(names, sess.run(names, run_feeds), strict=True))
-            values.update((t, got[t]) for t in seg.outputs)
-            if j + 1 < len(self._carry):  # keep only what later segments read
-                values = {t: v for t, v in values.items() if t in self._carry[j + 1]}
-            yield {t: got[t] for t in names if t in want}
+        carried: dict[str, np.ndarray] = {}
+        for j in range(len(plan_.segments)):
+            got, carried = self._exposing_step(j, sample, carried, want, feeds)
+            yield got
             del got
         self.forward_passes += 1
+
+    def exposed_steps(self, sample: Mapping[str, np.ndarray]) -> list[frozenset[str]]:
+        """The tensors each step of ``run_step`` produces, in order: one step per segment on a
+        cut graph, one step producing every exposed tensor otherwise."""
+        plan_ = self._ensure_plan(sample)
+        if plan_ is None:
+            return [self.available]
+        return [seg.produced for seg in plan_.segments]
+
+    def run_step(
+        self,
+        j: int,
+        sample: Mapping[str, np.ndarray],
+        carried: Mapping[str, np.ndarray],
+        tensors: Sequence[str],
+        scheme: Scheme | None = None,
+        *,
+        calibration: Calibration | None = None,
+        new_pass: bool = True,
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Step ``j`` of ``exposed_steps`` alone for one sample under ``scheme``: the values of
+        ``tensors`` it produces and what it hands on to step j+1, from ``carried`` (what step
+        j-1 handed on, under any feeds that agree with these before step j). A run restarting
+        there skips the steps before. Counts a pass when ``new_pass``."""
+        plan_ = self._ensure_plan(sample)
+        if plan_ is None:
+            return self.run(sample, scheme, calibration=calibration, outputs=tensors), {}
+        feeds, _ = self._feeds_for(scheme, calibration)
+        got, out = self._exposing_step(j, sample, carried, set(tensors), feeds)
+        self.segment_runs += 1
+        self.forward_passes += int(new_pass)
+        return got, out
+
+    def first_changed_step(
+        self, scheme: Scheme | None, before: Calibration | None, after: Calibration | None
+    ) -> int | None:
+        """The first step of ``exposed_steps`` reading a feed that differs between the two
+        calibrations under ``scheme``; None when no feed differs (the runs are the same)."""
+        a, b = self._feeds_for(scheme, before)[1], self._feeds_for(scheme, after)[1]
+        changed = [f for f, sig in b.items() if a.get(f) != sig]
+        if not changed:
+            return None
+        if self.plan is None or not self.segmented:
+            return 0
+        return min(self.plan.first_reader(f) for f in changed)
+
+    def _exposing_step(
+        self,
+        j: int,
+        sample: Mapping[str, np.ndarray],
+        carried: Mapping[str, np.ndarray],
+        want: set[str],
+        feeds: Mapping[str, np.ndarray],
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Segment ``j`` in its exposing session: the wanted tensors it produces and what it
+        hands on (the crossing tensors later segments read)."""
+        assert self.plan is not None
+        seg = self.plan.segments[j]
+        sess = self._exposing_sessions(self.plan)[j]
+        names = list(dict.fromkeys([*seg.outputs, *(t for t in seg.produced if t in want)]))
+        run_feeds = {
+            f: (np.asarray(sample[f]) if f in self.inputs else feeds[f]) for f in seg.feeds
+        }
+        for t in seg.inputs:
+            run_feeds[t] = carried[t]
+        got = dict(zip(names, sess.run(names, run_feeds), strict=True))
+        values = {**carried, **{t: got[t] for t in seg.outputs}}
+        if j + 1 < len(self._carry):  # keep only what later segments read
+            values = {t: v for t, v in values.items() if t in self._carry[j + 1]}
+        return {t: got[t] for t in names if t in want}, values
 
     def _exposing_sessions(self, plan_: Plan) -> list[object]:
         """One session per segment exposing every tensor the simulator exposes (built once)."""
@@ -641,8 +703,19 @@ class Simulator:
             feeds[f"__q{i}_b"] = b
         for name, v in feeds.items():
             if name not in sigs:
-                sigs[name] = feed_digest(v)
+                sigs[name] = self._scalar_digest(v) if v.ndim == 0 else feed_digest(v)
         return feeds, sigs
+
+    def _scalar_digest(self, v: np.ndarray) -> bytes:
+        """``feed_digest`` of a 0-d feed (a switch, scale or zero point), remembered by value:
+        a what-if's feeds are mostly the same few thousand scalars, hashed again per scheme."""
+        key = (v.dtype.str, v.tobytes())
+        d = self._scalar_sigs.get(key)
+        if d is None:
+            if len(self._scalar_sigs) >= _SCALAR_SIGS:
+                self._scalar_sigs.clear()
+            d = self._scalar_sigs[key] = feed_digest(v)
+        return d
 
     def _float_weight(self, name: str) -> np.ndarray:
         w = self._float_weights.get(name)
@@ -658,11 +731,12 @@ class Simulator:
         return d
 
     def _rounded_weight(self, p: Point, cal: Calibration, reduce: bool) -> tuple[np.ndarray, bytes]:
-        """The weight rounded to its int8 grid and its digest, once per calibration (kept for
-        a few)."""
-        key = (id(cal), p.key, reduce)
+        """The weight rounded to its int8 grid and its digest, once per calibration's weight
+        thresholds (kept for a few): calibrations made by ``replace`` share them, so the bias
+        correction's trials do not round every weight again."""
+        key = (id(cal.weights), p.key, reduce)
         hit = self._wcache.get(key)
-        if hit is not None and hit[0] is cal:
+        if hit is not None and hit[0] is cal.weights:
             self._wcache.move_to_end(key)
             return hit[1], hit[2]
         s = weight_scales(cal.weights[p.key], "int8", reduce)
@@ -674,7 +748,7 @@ class Simulator:
             np.float32
         )
         digest = feed_digest(rounded)
-        self._wcache[key] = (cal, rounded, digest)
+        self._wcache[key] = (cal.weights, rounded, digest)
         while len(self._wcache) > _WEIGHT_CACHE * max(1, self._n_weights):
             self._wcache.popitem(last=False)
         return rounded, digest

@@ -46,9 +46,11 @@ class FakeSim:
     settings: QuantSettings
     score: Any  # QuantSettings -> cosine
     calls: list[QuantSettings] = field(default_factory=list)
+    options: list[dict[str, Any]] = field(default_factory=list)  # each call's keywords
 
-    def measure(self, settings: QuantSettings, **_: Any) -> Measurement:
+    def measure(self, settings: QuantSettings, **kw: Any) -> Measurement:
         self.calls.append(settings)
+        self.options.append(kw)
         c = self.score(settings)
         return Measurement(Similarity(c, 0.0, 0.0, 30.0, 0.1), None, None, 0.0003)
 

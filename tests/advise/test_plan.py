@@ -92,6 +92,12 @@ class FakeWhatIf:
             g += e.get("output_int8", 0.0)
         return g
 
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy) -> Measure:
         if not all(self.can_emulate(c) for c in input_changes(remedy)):
             raise CannotEmulate("not in the fake")
@@ -663,6 +669,12 @@ def test_norm_type_no_preprocess_is_emulated_as_removing_the_normalisation(tmp_p
 
 class Top1Fake(FakeWhatIf):
     """Labelled images: top-1 follows the cosine, minus what `top1:<method>` takes off."""
+
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
 
     def measure(self, remedy: Remedy) -> Measure:
         m = super().measure(remedy)

@@ -69,6 +69,12 @@ class Recording(WhatIf):
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.asked: list[QuantSettings] = []
 
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy, **kw: object) -> Measure:  # type: ignore[override]
         self.asked.append(self.settings_for(remedy))
         return super().measure(remedy, **kw)  # type: ignore[arg-type]
@@ -278,6 +284,12 @@ class TaskFake:
     def __init__(self, figures: dict[str, tuple[float, float]]) -> None:
         self.figures = figures
         self.settings = QuantSettings("max")
+
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
 
     def measure(self, remedy: Remedy) -> Measure:
         from ptqtui.analysis.whatif import settings_after

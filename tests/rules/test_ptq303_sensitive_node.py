@@ -42,6 +42,8 @@ def test_int16_gain_measured_by_the_simulator_or_unavailable_on_x3(tmp_path):
     )
     [f] = rule.check(FakeContext(analysis(nodes=nodes), sim=sim))
     assert "int16 on b2/Conv gains 0.0100" in f.message
+    # the cosine alone: on the analysis samples, not the task agreement's (100 on a detector)
+    assert sim.options and all(o.get("similarity_only") for o in sim.options)
     assert f.remedy.settings.nodes == (NodeChange("b2/Conv", dtype=DType.INT16),)
     path = tmp_path / "x3.yaml"
     path.write_text("model_parameters:\n  march: bernoulli2\n")

@@ -48,3 +48,5 @@ def test_a_small_negative_int16_figure_is_labelled_within_noise_and_a_large_one_
         [f] = rule.check(FakeContext(analysis(nodes=nodes), sim=sim))  # the CPU gain fires
         assert f"int16 gains {gain:.4f} output cosine" in f.message
         assert ("(within noise)" in f.message) is labelled
+    # the cosine alone: on the analysis samples, not the task agreement's (100 on a detector)
+    assert sim.options and all(o.get("similarity_only") for o in sim.options)

@@ -40,6 +40,12 @@ class FakeWhatIf:
 
     asked: list[Remedy] = dataclasses.field(default_factory=list)
 
+    def measure_against(self, remedy: Remedy, against: Remedy):
+        return self.measure(remedy)
+
+    def measure_race(self, remedies, against: Remedy):
+        return [self.measure(r) for r in remedies]
+
     def measure(self, remedy: Remedy, *, cancel=None) -> Measure:
         self.asked.append(remedy)
         nodes = remedy.settings.nodes if remedy.settings else ()

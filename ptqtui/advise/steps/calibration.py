@@ -57,7 +57,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         if s == start:
             tried[label] = (s, state.remedy, start_m)
             return
-        remedy, m = try_settings(state, env, s)
+        remedy, m = try_settings(state, env, s, against=state)
         if m is not None:
             tried[label] = (s, remedy, m)
 
@@ -167,7 +167,7 @@ def calibration_steps(state: State, env: Env) -> tuple[list[Draft], State]:
         if getattr(flag_base.settings, flag):
             continue
         s = dataclasses.replace(flag_base.settings, **{flag: True})
-        r, m = try_settings(flag_base, env, s)
+        r, m = try_settings(flag_base, env, s, against=current)
         if m is None:
             continue
         gain_f = env.judge(current.remedy, current.measure, r, m)

@@ -8,7 +8,7 @@ import enum
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,8 +101,12 @@ class Meter:
         self.stopped: str | None = None  # why later what-ifs were not measured
         self.out_of_time = False  # the time budget stopped the what-ifs
 
-    def measure(self, remedy: Remedy, label: str) -> Measure | None:
-        """The remedy measured, or None once the budget is spent (or it cannot be)."""
+    def measure(
+        self, remedy: Remedy, label: str, *, against: Remedy | None = None
+    ) -> Measure | None:
+        """The remedy measured, or None once the budget is spent (or it cannot be).
+        `against`: the remedy it is a candidate to replace; the measure may then stop short
+        once it cannot gain beyond the noise (`Measure.partial_of`)."""
         check_cancel(self.cancel)
         if self.count >= self.limit:
             self.stopped = f"stopped after {self.limit} what-ifs"
@@ -113,6 +117,8 @@ class Meter:
         report(self.progress, STAGE, self.count, None, label)
         start = time.perf_counter()
         try:
+            if against is not None:
+                return self.service.measure_against(remedy, against)
             return self.service.measure(remedy)
         except CannotEmulate:
             return None
@@ -121,6 +127,29 @@ class Meter:
             self.stopped = f"what-ifs stopped by the time budget after {self.count}"
             self.out_of_time = True
             return None
+        finally:
+            self.spent += time.perf_counter() - start
+
+    def race(
+        self, candidates: Sequence[tuple[Remedy, str]], against: Remedy
+    ) -> list[Measure | None]:
+        """Candidates (remedy, label) to replace `against`, measured side by side by the
+        service: one may stop short once worse than `against`, or than the best of them, beyond
+        the noise. Metered as one what-if each; under a time budget, or past the limit, they are
+        measured one at a time (each against `against`), as `measure` does."""
+        check_cancel(self.cancel)
+        if self.deadline is not None or self.count + len(candidates) > self.limit:
+            return [self.measure(r, label, against=against) for r, label in candidates]
+        if not self.affords(self.spent / self.count if self.count else 0.0):
+            return [None] * len(candidates)
+        self.count += len(candidates)
+        report(self.progress, STAGE, self.count, None, f"{len(candidates)} candidates side by side")
+        start = time.perf_counter()
+        try:
+            return list(self.service.measure_race([r for r, _ in candidates], against))
+        except (CannotEmulate, OutOfTime):  # one at a time: each says what it could not do
+            self.count -= len(candidates)
+            return [self.measure(r, label, against=against) for r, label in candidates]
         finally:
             self.spent += time.perf_counter() - start
 
@@ -297,10 +326,16 @@ class Gain:
     ok: bool
     cosine_noise: float
     task_noise: float | None = None  # None: the cosine decided
+    stopped: bool = False  # a sequential measurement stopped it: it could not gain
 
     def describe(self) -> str:
         """The noise the gain was judged against, for the evidence."""
         text = f"noise of the measurement: {self.cosine_noise:.5f} cosine"
+        if self.stopped:
+            return text + (
+                "; its task figure could not gain beyond its paired noise, so it was not "
+                "measured on every sample"
+            )
         if self.task_noise is not None:
             text += f", {100 * self.task_noise:.1f} points of the task metric"
         return text
@@ -346,6 +381,8 @@ class Env:
         c_noise = cosine_noise
         if c_noise is None:
             c_noise = meter.noise(a, ma, b, mb) if meter is not None else noise_of(ma, mb)
+        if partial(ma) or partial(mb):  # stopped short: it could not gain beyond the noise
+            return Gain(False, c_noise, stopped=True)
         goal = self.aim
         sa, sb = goal.score(ma), goal.score(mb)
         if sa is None or sb is None:
@@ -416,12 +453,17 @@ def toward(state: State, settings: QuantSettings) -> Remedy:
     return state.remedy.then(Remedy(settings=settings_delta(state.settings, settings)))
 
 
-def try_settings(state: State, env: Env, settings: QuantSettings) -> tuple[Remedy, Measure | None]:
-    """`settings` as a remedy from the state, and its measure (None: not measured)."""
+def try_settings(
+    state: State, env: Env, settings: QuantSettings, *, against: State | None = None
+) -> tuple[Remedy, Measure | None]:
+    """`settings` as a remedy from the state, and its measure (None: not measured).
+    `against`: the state it is a candidate to replace (measured sequentially against it: it
+    may stop short once it cannot gain beyond the noise)."""
     remedy = toward(state, settings)
     if env.meter is None:
         return remedy, None
-    return remedy, env.meter.measure(remedy, settings.describe())
+    versus = against.remedy if against is not None else None
+    return remedy, env.meter.measure(remedy, settings.describe(), against=versus)
 
 
 def yaml_of(env: Env, remedy: Remedy, before: QuantSettings) -> tuple[ConfigChange, ...]:
@@ -447,15 +489,29 @@ def fmt(m: Measure | None) -> str:
         text = f"{m.metric or 'agreement'} {100 * m.agreement:.1f} %"
         if m.agreement_low is not None and m.agreement_high is not None:
             text += f" ({100 * m.agreement_low:.1f}-{100 * m.agreement_high:.1f})"
+        if partial(m):
+            text += (
+                f" on the first {m.samples} of {m.partial_of} samples (it could not gain "
+                "beyond the noise there: not measured further)"
+            )
         parts.append(text)
     return ", ".join(parts)
 
 
 def brief(env: Env, m: Measure | None) -> str:
-    """A candidate's figures in a trend: "0.9956" or "0.9956 / 47.0 %" (cosine / task)."""
+    """A candidate's figures in a trend: "0.9956" or "0.9956 / 47.0 %" (cosine / task);
+    "0.8482 / 66.0 % (25 samples)" when a sequential measurement stopped it short."""
     value = env.aim.score(m)
     text = f"{cos(m):.4f}"
-    return text if value is None else f"{text} / {100 * value:.1f} %"
+    if value is None:
+        return text
+    text += f" / {100 * value:.1f} %"
+    return text + (f" ({m.samples} samples)" if m is not None and partial(m) else "")
+
+
+def partial(m: Measure | None) -> bool:
+    """Whether a sequential measurement stopped `m` short of every sample."""
+    return m is not None and m.partial_of is not None
 
 
 def noise_of(*ms: Measure | None) -> float:

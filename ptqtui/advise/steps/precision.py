@@ -24,6 +24,7 @@ from ptqtui.advise.steps.common import (
     grade,
     moves_nodes,
     points,
+    toward,
     try_settings,
     yaml_of,
 )
@@ -104,7 +105,7 @@ def _optional_tail(state: State, env: Env) -> tuple[list[Draft], State]:
         return [], state
     name = names[0]
     s = to_cpu(state.settings, name, env.cpu_key)
-    r, m = try_settings(state, env, s)
+    r, m = try_settings(state, env, s, against=state)
     if m is None:
         return [], state
     gain = env.judge(state.remedy, state.measure, r, m)
@@ -175,7 +176,7 @@ def _output_precision(state: State, env: Env) -> tuple[list[Draft], State]:
     remedy = Remedy(settings=delta)
     s = delta.apply(state.settings)
     applied = state.remedy.then(remedy)
-    m = meter.measure(applied, s.describe())
+    m = meter.measure(applied, s.describe(), against=state.remedy)
     if m is None:
         return [], state
     gain = env.judge(state.remedy, state.measure, applied, m)
@@ -234,11 +235,16 @@ def _node_precision(state: State, env: Env, nodes: Sequence[NodeRow]) -> tuple[l
                 options.append(("int16", n.name, to_int16(state.settings, n.name)))
         if not options:
             break
-        results = []
-        for kind, name, s in options:
-            r, m = try_settings(state, env, s)
-            if m is not None:
-                results.append((kind, name, s, r, m))
+        remedies = [toward(state, s) for _, _, s in options]
+        measured = meter.race(
+            [(r, s.describe()) for r, (_, _, s) in zip(remedies, options, strict=True)],
+            state.remedy,
+        )
+        results = [
+            (kind, name, s, r, m)
+            for (kind, name, s), r, m in zip(options, remedies, measured, strict=True)
+            if m is not None
+        ]
         if not results:
             break
         results.sort(key=lambda x: aim.rank(x[4]), reverse=True)
