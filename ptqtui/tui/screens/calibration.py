@@ -85,6 +85,7 @@ def _sweep_table(a: Analysis, width: int) -> DataTable:
     metric = next((r.metric for r in a.sweep if r.metric), None)
     table.add_column(_agree_header(metric), key="agreement")
     best = max(a.sweep, key=lambda r: r.cosine)
+    whole = max((r.samples or 0 for r in a.sweep), default=0)
     room = max(16, width - (51 if labelled else 42))  # the numbers stay on screen at 80
     for i, r in enumerate(a.sweep):
         mark = Text("*", style="bold") if r.chosen else Text("")
@@ -95,13 +96,17 @@ def _sweep_table(a: Analysis, width: int) -> DataTable:
             label = Text(short_label(r.label, room))
         numbers = [num(r.cosine), num(r.noise)]
         numbers += [pct(r.top1)] if labelled else []
-        table.add_row(mark, label, *numbers, _agree_cell(r), key=str(i))
+        table.add_row(mark, label, *numbers, _agree_cell(r, whole), key=str(i))
     return table
 
 
-def _agree_cell(r: SweepRow) -> str:
-    """The row's task agreement with its 95 % interval, the header saying "%"."""
-    return pct_interval(r.agreement, r.agreement_low, r.agreement_high, unit=False)
+def _agree_cell(r: SweepRow, whole: int = 0) -> str:
+    """The row's task agreement with its 95 % interval, the header saying "%"; "n=25" when a
+    sequential measurement stopped it on fewer samples than the rows measured whole."""
+    cell = pct_interval(r.agreement, r.agreement_low, r.agreement_high, unit=False)
+    if r.agreement is not None and r.samples and r.samples < whole:
+        cell += f" n={r.samples}"
+    return cell
 
 
 def _agree_header(metric: str | None) -> str:
@@ -138,10 +143,21 @@ def _chosen(a: Analysis) -> Text:
                 text.append("  within noise", style=WARN)
     text.append(
         "\n* = config's calibration_type  +- = spread over subsets"
-        + ("  ( ) = 95 % interval" if any(r.agreement_low is not None for r in a.sweep) else ""),
+        + ("  ( ) = 95 % interval" if any(r.agreement_low is not None for r in a.sweep) else "")
+        + (
+            "\nn = samples where a row stopped early: below the configured one beyond the noise"
+            if _stopped(a)
+            else ""
+        ),
         style="dim",
     )
     return text
+
+
+def _stopped(a: Analysis) -> bool:
+    """Whether a sweep row's agreement was measured on fewer samples than the others'."""
+    counts = [r.samples for r in a.sweep if r.agreement is not None and r.samples]
+    return bool(counts) and min(counts) < max(counts)
 
 
 def _curve(a: Analysis) -> Group:
