@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable, Select, TabbedContent
 
 from ptqtui.analysis.results import AnalysisStage
 from ptqtui.diagnosis import Partial
@@ -157,6 +157,9 @@ async def test_a_diagnose_without_partial_results_still_opens_the_screens_at_the
         await app.workers.wait_for_complete()
         await until(pilot, lambda: bool(app.query("#plan-view")))
         assert app.diagnosis is final and lines(app) == []
+        # let the screens just mounted finish (a Select mounts its overlay a message later):
+        # leaving before that ended once in textual's NoMatches at shutdown in a full run
+        await until(pilot, lambda: all(s.query("SelectOverlay") for s in app.query(Select)))
 
 
 def test_the_time_left_is_the_rate_so_far():
