@@ -58,6 +58,7 @@ EVAL_LIMIT = 300  # labelled images per what-if (top-1 to about +-3 points; cosi
 
 
 Scores = tuple[tuple[float, ...], tuple[float, ...]]  # per sample: agreement, labelled metric
+Key = tuple[tuple[InputChange, ...], QuantSettings]  # a what-if: its input fixes and settings
 
 
 class CannotEmulate(Exception):
@@ -136,9 +137,9 @@ class WhatIf:
         self._lock = threading.RLock()
         self._contexts: dict[tuple[InputChange, ...], SimContext] = {(): ctx}
         self._cache: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
-        # measures a sequential measurement stopped short (measure_against); `measure` makes
-        # them whole when asked
-        self._partial: dict[tuple[tuple[InputChange, ...], QuantSettings], Measure] = {}
+        # measures a sequential measurement stopped short, by (candidate, the state it could
+        # not gain over): against another state it is measured again; `measure` makes it whole
+        self._partial: dict[tuple[Key, Key], Measure] = {}
         self._per_sample: dict[tuple[tuple[InputChange, ...], QuantSettings], np.ndarray] = {}
         self._scores: dict[tuple[tuple[InputChange, ...], QuantSettings], Scores] = {}
 
@@ -162,7 +163,8 @@ class WhatIf:
                 m = ctx.measure(key[1], eval_limit=self.eval_limit, cancel=cancel or self.cancel)
                 hit = measure_record(m)
                 self._cache[key] = hit
-                self._partial.pop(key, None)
+                for pair in [pair for pair in self._partial if pair[0] == key]:
+                    del self._partial[pair]
                 self._scores[key] = (m.scores, m.label_scores)
                 self._keep_cosines(key, m.cosines)
             return hit
@@ -207,7 +209,7 @@ class WhatIf:
             out: dict[int, Measure] = {}
             todo: list[int] = []
             for i, key in enumerate(keys):
-                hit = self._cache.get(key) or self._partial.get(key)
+                hit = self._cache.get(key) or self._partial.get((key, base))
                 if hit is not None:
                     out[i] = hit
                 elif key[0] != base[0] or self._context(key[0], cancel).agreement_count() == 0:
@@ -223,12 +225,11 @@ class WhatIf:
                 state_cos = self._per_sample.get(base)
 
                 def gains_cosine(m: Any) -> bool:
+                    """The judge's cosine test, on the analysis samples (all in the first step)."""
                     if state_cos is None or len(m.cosines) != state_cos.size:
                         return False
-                    diff = np.asarray(m.cosines, np.float64) - state_cos
-                    diff = diff[np.isfinite(diff)]
-                    se = float(np.std(diff, ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0
-                    return m.similarity.cosine - state.cosine > max(MIN_GAIN, se)
+                    noise = max(MIN_GAIN, paired_se(state_cos, m.cosines) or 0.0)
+                    return m.similarity.cosine - state.cosine > noise
 
                 raced = ctx.race(
                     [keys[i][1] for i in todo],
@@ -243,7 +244,7 @@ class WhatIf:
                         out[i] = self.measure(remedies[i], cancel=cancel)  # whole: remembered
                         continue
                     record = dataclasses.replace(measure_record(m), partial_of=len(ref))
-                    self._partial[keys[i]] = record
+                    self._partial[(keys[i], base)] = record
                     self._scores[keys[i]] = (m.scores, m.label_scores)
                     self._keep_cosines(keys[i], m.cosines)
                     out[i] = record
@@ -258,11 +259,7 @@ class WhatIf:
         """Standard error of the per-sample output cosine difference b - a over the analysis
         samples (the same samples under both, so their common spread cancels)."""
         with self._lock:
-            diff = self._cosines(b) - self._cosines(a)
-        diff = diff[np.isfinite(diff)]
-        if diff.size < 2:
-            return None
-        return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
+            return paired_se(self._cosines(a), self._cosines(b))
 
     def paired_task_noise(self, a: Remedy, b: Remedy, *, labels: bool = False) -> float | None:
         """Standard error of the per-sample task agreement difference b - a (`labels`: of
@@ -274,11 +271,7 @@ class WhatIf:
         sa, sb = pa[int(labels)], pb[int(labels)]
         if not sa or len(sa) != len(sb):
             return None
-        diff = np.asarray(sb, np.float64) - np.asarray(sa, np.float64)
-        diff = diff[np.isfinite(diff)]
-        if diff.size < 2:
-            return None
-        return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
+        return paired_se(sa, sb)
 
     def can_emulate(self, change: InputChange) -> bool:
         if self.inputs is None or self.inputs.calibration is None:
@@ -415,6 +408,16 @@ class WhatIf:
                 raise CannotEmulate(f"cannot emulate '{change.describe()}' on these inputs")
             source = _FixedSource(source, fixers)
         return dataclasses.replace(inputs, calibration=source)
+
+
+def paired_se(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float | None:
+    """Standard error of the per-sample difference b - a over the same samples (their common
+    spread cancels); None below two finite differences."""
+    diff = np.asarray(b, np.float64) - np.asarray(a, np.float64)
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return None
+    return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
 
 
 def _describe(changes: tuple[InputChange, ...]) -> str:

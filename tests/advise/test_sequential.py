@@ -212,3 +212,18 @@ def test_settings_that_leave_the_scheme_as_it_is_reuse_its_measure(unlabelled) -
     assert ctx.sim.forward_passes == passes
     other = dataclasses.replace(s, per_channel=not s.per_channel)
     assert ctx.measure(other) is not first and ctx.sim.forward_passes > passes
+
+
+def test_a_stop_holds_only_against_the_state_it_was_stopped_against(unlabelled) -> None:
+    """Stopped against the configured state, the clipped candidate is measured again against
+    a far worse one, which it beats: whole, not the remembered stop."""
+    inputs, _, ctx = unlabelled
+    w = WhatIf(ctx, inputs)
+    clipped = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.27))
+    worst = Remedy(settings=SettingsDelta(calibration_type="max", max_percentile=0.01))
+    stopped = w.measure_against(clipped, Remedy())
+    assert stopped.partial_of == 100
+    assert w.measure_against(clipped, Remedy()) is stopped
+    w.measure(worst)
+    again = w.measure_against(clipped, worst)
+    assert again.partial_of is None and again.samples == 100
